@@ -1,0 +1,678 @@
+"""The sample shop: a seeded generator of a web shop's operational data.
+
+It draws two years of customer behaviour once (for a given seed and scale) and
+then shows it *as the shop's systems would hold it on an as-of date*: records
+created after the as-of date do not exist yet, and each record carries its
+latest version up to that date (an order placed on Monday, fulfilled on
+Wednesday and refunded two weeks later is `placed`, `fulfilled` or `refunded`
+depending on when you look). That is what makes incremental extraction,
+late updates and the nightly schedule testable on it.
+
+Behaviour, chosen so that the marts tell a story:
+- acquisition grows over the two years and peaks around November/December;
+- each customer buys at their own rate and, after any purchase, may drop out
+  for good (the BG/NBD story, so the predictive models have something true to
+  find); many never buy a second time;
+- desktop baskets are bigger than mobile ones (more lines per order);
+- carts are abandoned more often on mobile; known customers (and guests who
+  left an e-mail) get a recovery e-mail right away and another 24 h later,
+  and some abandoned carts are recovered;
+- a share of orders leads to a support ticket; slow or badly rated support
+  thins the customer's later orders (they buy less afterwards);
+- cancellations and refunds arrive days after the order, as updates;
+- a small share of rows is exported twice (identical copies).
+
+Everything is vectorised NumPy/Polars and generated in fixed-size blocks of
+customers, each with its own seed, so memory stays bounded at any scale and
+the same seed gives the same shop however it is consumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+SAMPLE_CURRENCY = "USD"
+SAMPLE_TIMEZONE = "America/New_York"
+
+# Customers per generated block: fixed, so a block's content depends only on
+# (seed, block index, scale), never on how many blocks are consumed.
+BLOCK_CUSTOMERS = 25_000
+# Empirical orders per signed-up customer with the behaviour parameters below
+# (measured on seed 42); used to size the customer base for a target order count.
+ORDERS_PER_CUSTOMER = 3.69
+GUEST_ORDER_SHARE = 0.08
+DUPLICATE_EXPORT_SHARE = 0.002
+
+DAY_US = 86_400 * 1_000_000
+HOUR_US = 3_600 * 1_000_000
+
+ENTITY_NAMES = ("customers", "orders", "order_lines", "carts", "support_tickets")
+
+_COUNTRIES = np.array(["US", "CA", "GB", "DE", "FR", "AU", "NL", "MX"])
+_COUNTRY_P = np.array([0.55, 0.10, 0.10, 0.07, 0.06, 0.05, 0.04, 0.03])
+_ACQ = np.array(["organic", "paid_search", "paid_social", "email", "referral", "affiliate", "direct"])
+_ACQ_P = np.array([0.28, 0.22, 0.18, 0.08, 0.08, 0.06, 0.10])
+_DEVICES = np.array(["desktop", "mobile", "tablet", "unknown"])
+_DEVICE_P = np.array([0.44, 0.46, 0.08, 0.02])
+# Desktop shoppers fill bigger baskets: mean extra lines per order by device.
+_DEVICE_EXTRA_LINES = np.array([1.5, 0.7, 1.1, 0.9])
+# Abandonment probability of a cart by device (mobile checkout is the hardest).
+_DEVICE_ABANDON = np.array([0.55, 0.72, 0.62, 0.65])
+_CHANNELS = np.array(["web", "app", "marketplace", "social"])
+_TICKET_CHANNELS = np.array(["email", "phone", "chat", "social", "messaging"])
+_TICKET_CHANNEL_P = np.array([0.38, 0.17, 0.27, 0.08, 0.10])
+# Median first-response hours by ticket channel.
+_TICKET_RESPONSE_H = np.array([9.0, 0.05, 0.1, 5.0, 2.0])
+_TICKET_CATEGORIES = np.array(["delivery", "wrong_item", "return", "product_question", "payment"])
+_TICKET_CATEGORY_P = np.array([0.34, 0.14, 0.22, 0.20, 0.10])
+_PRODUCT_CATEGORIES = np.array(["electronics", "home", "fashion", "beauty", "sports", "books", "toys"])
+_TIERS = ("none", "bronze", "silver", "gold")
+N_PRODUCTS = 600
+
+
+@dataclass(frozen=True)
+class SampleShopConfig:
+    orders: int = 100_000
+    seed: int = 42
+    end_date: date = date(2025, 12, 31)
+    days: int = 730
+
+    def __post_init__(self) -> None:
+        if self.orders < 100:
+            raise ValueError(f"sample shop needs at least 100 orders, got {self.orders}")
+        if self.days < 30:
+            raise ValueError(f"sample shop needs at least 30 days of history, got {self.days}")
+
+    @property
+    def start_date(self) -> date:
+        return self.end_date - timedelta(days=self.days - 1)
+
+    @property
+    def customers(self) -> int:
+        return max(10, round(self.orders * (1 - GUEST_ORDER_SHARE) / ORDERS_PER_CUSTOMER))
+
+    @property
+    def blocks(self) -> int:
+        return -(-self.customers // BLOCK_CUSTOMERS)
+
+    @property
+    def end_of_history(self) -> datetime:
+        return datetime.combine(self.end_date, datetime.max.time()).replace(microsecond=0)
+
+
+def _us(d: date | datetime) -> int:
+    if not isinstance(d, datetime):
+        d = datetime.combine(d, datetime.min.time())
+    return int((d - datetime(1970, 1, 1)).total_seconds() * 1_000_000)
+
+
+def _daily_acquisition_weights(cfg: SampleShopConfig) -> np.ndarray:
+    """Sign-up intensity per day: steady growth, a Nov/Dec peak and a summer dip."""
+    days = np.arange(cfg.days)
+    doy = np.array(
+        [(cfg.start_date + timedelta(days=int(d))).timetuple().tm_yday for d in range(cfg.days)]
+    )
+    growth = 1.0 + 1.2 * days / cfg.days
+    season = 1.0 + 0.45 * np.exp(-(((doy - 335) / 22.0) ** 2)) - 0.15 * np.exp(-(((doy - 200) / 30.0) ** 2))
+    w = growth * season
+    return w / w.sum()
+
+
+def _time_of_day_us(rng: np.random.Generator, n: int) -> np.ndarray:
+    # Orders cluster in the shop's evening (00:00-04:00 UTC for a US shop).
+    hours = (rng.normal(1.0, 5.0, n) % 24.0)
+    return (hours * HOUR_US).astype(np.int64)
+
+
+def _block_rng(cfg: SampleShopConfig, block: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, block, cfg.orders])
+
+
+def _id_series(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
+    s = pl.Series("n", numbers, dtype=pl.Int64).cast(pl.String).str.zfill(width)
+    return pl.select(pl.lit(prefix) + s).to_series()
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The full history of one block of customers (and its share of guests)."""
+
+    customers: pl.DataFrame
+    orders: pl.DataFrame
+    order_lines: pl.DataFrame
+    carts: pl.DataFrame
+    support_tickets: pl.DataFrame
+
+
+def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
+    rng = _block_rng(cfg, block)
+    start_us = _us(cfg.start_date)
+    end_us = _us(cfg.end_of_history)
+    first_customer = block * BLOCK_CUSTOMERS
+    n_cust = min(BLOCK_CUSTOMERS, cfg.customers - first_customer)
+
+    # --- customers ---------------------------------------------------------
+    weights = _daily_acquisition_weights(cfg)
+    signup_day = np.searchsorted(np.cumsum(weights), rng.random(n_cust))
+    signup_day = np.minimum(signup_day, cfg.days - 1)
+    signup_us = start_us + signup_day * DAY_US + rng.integers(0, DAY_US, n_cust)
+    cust_num = np.arange(first_customer + 1, first_customer + n_cust + 1)
+    preferred_device = rng.choice(len(_DEVICES), n_cust, p=_DEVICE_P)
+    # Purchase rate (per day) and dropout probability: gamma / beta mixing as in BG/NBD.
+    rate = rng.gamma(shape=1.3, scale=1.0 / 28.0 / 1.3, size=n_cust)
+    dropout = rng.beta(1.3, 4.5, size=n_cust)
+    buys = rng.random(n_cust) < 0.88  # some sign up and never buy
+
+    # --- the purchase process ----------------------------------------------
+    # Number of purchases before dropping out: geometric in the dropout prob.
+    n_purchases = np.where(buys, rng.geometric(np.clip(dropout, 0.01, 1.0)), 0)
+    n_purchases = np.minimum(n_purchases, 400)
+    cust_idx = np.repeat(np.arange(n_cust), n_purchases)
+    first_delay = (rng.exponential(2.0, n_cust) * DAY_US).astype(np.int64)
+    gaps = (rng.exponential(1.0, cust_idx.size) / rate[cust_idx] * DAY_US).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(n_purchases)[:-1]])
+    is_first = np.zeros(cust_idx.size, dtype=bool)
+    is_first[starts[n_purchases > 0]] = True
+    gaps[is_first] = first_delay[cust_idx[is_first]]
+    csum = np.cumsum(gaps)
+    offset = np.repeat(csum[starts] - gaps[starts], n_purchases)
+    t = signup_us[cust_idx] + (csum - offset)
+    keep = t <= end_us
+    cust_idx, t = cust_idx[keep], t[keep]
+    # Round to a plausible time of day within the purchase day.
+    t = (t // DAY_US) * DAY_US + _time_of_day_us(rng, t.size)
+    t = np.minimum(t, end_us)
+
+    # --- guest orders (this block's share) ---------------------------------
+    n_guest = int(round(cust_idx.size * GUEST_ORDER_SHARE / (1 - GUEST_ORDER_SHARE)))
+    guest_day = np.searchsorted(np.cumsum(weights), rng.random(n_guest))
+    guest_day = np.minimum(guest_day, cfg.days - 1)
+    guest_t = start_us + guest_day * DAY_US + _time_of_day_us(rng, n_guest)
+
+    order_cust = np.concatenate([cust_idx, np.full(n_guest, -1)])
+    order_t = np.concatenate([t, guest_t])
+    guest = order_cust < 0
+    n_ord = order_t.size
+
+    device_idx = np.where(
+        guest | (rng.random(n_ord) < 0.2),
+        rng.choice(len(_DEVICES), n_ord, p=_DEVICE_P),
+        preferred_device[np.maximum(order_cust, 0)],
+    )
+
+    # --- support tickets (drawn before thinning: they decide it) -----------
+    ticket_p = 0.07
+    has_ticket = (rng.random(n_ord) < ticket_p) & ~guest
+    tk_order = np.flatnonzero(has_ticket)
+    n_tk = tk_order.size
+    tk_channel = rng.choice(len(_TICKET_CHANNELS), n_tk, p=_TICKET_CHANNEL_P)
+    tk_created = order_t[tk_order] + (rng.exponential(4.0, n_tk) * DAY_US).astype(np.int64) + HOUR_US
+    tk_first_resp = tk_created + (
+        rng.lognormal(np.log(_TICKET_RESPONSE_H[tk_channel] + 0.01), 0.9) * HOUR_US
+    ).astype(np.int64)
+    resolution_h = rng.lognormal(np.log(20.0), 1.1, n_tk)
+    tk_resolved = tk_first_resp + (resolution_h * HOUR_US).astype(np.int64)
+    # Satisfaction falls with resolution time; 35% never answer the survey.
+    mean_csat = 4.7 - 0.9 * np.log1p(resolution_h / 24.0)
+    csat = np.clip(np.rint(rng.normal(mean_csat, 0.8)), 1, 5).astype(np.int64)
+    csat_answered = rng.random(n_tk) < 0.65
+    reopened = rng.choice(3, n_tk, p=[0.88, 0.10, 0.02])
+    bad = (resolution_h > 96) | (csat_answered & (csat <= 2))
+
+    # Customers after a bad support experience buy less: thin their later orders.
+    bad_after = np.full(n_cust, np.iinfo(np.int64).max)
+    if n_tk:
+        bad_cust = order_cust[tk_order][bad]
+        np.minimum.at(bad_after, bad_cust, tk_created[bad])
+    cust_of_order = np.maximum(order_cust, 0)
+    thinned = (~guest) & (order_t > bad_after[cust_of_order]) & (rng.random(n_ord) < 0.55)
+    keep_order = ~thinned
+    # Reindex orders after thinning (tickets follow their order).
+    new_index = np.cumsum(keep_order) - 1
+    order_cust, order_t, device_idx, guest = (
+        order_cust[keep_order],
+        order_t[keep_order],
+        device_idx[keep_order],
+        guest[keep_order],
+    )
+    tk_keep = keep_order[tk_order]
+    tk_order = new_index[tk_order[tk_keep]]
+    tk_channel, tk_created, tk_first_resp, tk_resolved = (
+        tk_channel[tk_keep],
+        tk_created[tk_keep],
+        tk_first_resp[tk_keep],
+        tk_resolved[tk_keep],
+    )
+    csat, csat_answered, reopened = csat[tk_keep], csat_answered[tk_keep], reopened[tk_keep]
+    n_ord = order_t.size
+    n_tk = tk_order.size
+
+    # Order numbers: sort by time inside the block so ids grow with time.
+    order_sort = np.argsort(order_t, kind="stable")
+    rank = np.empty(n_ord, dtype=np.int64)
+    rank[order_sort] = np.arange(n_ord)
+    order_num = block * 10_000_000 + rank + 1
+    tk_order_num = order_num[tk_order]
+
+    # --- order lines ---------------------------------------------------------
+    n_lines = 1 + rng.poisson(_DEVICE_EXTRA_LINES[device_idx])
+    line_order = np.repeat(np.arange(n_ord), n_lines)
+    line_starts = np.concatenate([[0], np.cumsum(n_lines)[:-1]])
+    line_number = np.arange(line_order.size) - np.repeat(line_starts, n_lines) + 1
+    prng = np.random.default_rng([cfg.seed, 999_999])  # the catalogue is shared by every block
+    product_price_c = np.rint(np.exp(prng.normal(np.log(22.0), 0.7, N_PRODUCTS)) * 100).astype(np.int64) + 99
+    product_cost_c = np.rint(product_price_c * prng.uniform(0.42, 0.7, N_PRODUCTS)).astype(np.int64)
+    product_cat = prng.choice(len(_PRODUCT_CATEGORIES), N_PRODUCTS)
+    # Popular products sell more (Zipf-like).
+    pop = 1.0 / np.arange(1, N_PRODUCTS + 1) ** 0.8
+    product = np.searchsorted(np.cumsum(pop / pop.sum()), rng.random(line_order.size))
+    product = np.minimum(product, N_PRODUCTS - 1)
+    quantity = 1 + rng.poisson(0.25, line_order.size)
+    line_total_c = quantity * product_price_c[product]
+    subtotal_c = np.bincount(line_order, weights=line_total_c, minlength=n_ord).astype(np.int64)
+
+    # --- money and coupons ---------------------------------------------------
+    # Sequence of the order within its customer (for the post-first-purchase coupon).
+    seq = np.zeros(n_ord, dtype=np.int64)
+    known = np.flatnonzero(~guest)
+    if known.size:
+        o = known[np.lexsort((order_t[known], order_cust[known]))]
+        c = order_cust[o]
+        grp_start = np.concatenate([[True], c[1:] != c[:-1]])
+        idx = np.arange(o.size)
+        seq[o] = idx - np.maximum.accumulate(np.where(grp_start, idx, 0)) + 1
+    month = (order_t // DAY_US).astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12 + 1
+    coupon = np.full(n_ord, "", dtype=object)
+    pct = np.zeros(n_ord)
+    welcome = (seq == 2) & (rng.random(n_ord) < 0.35)
+    coupon[welcome], pct[welcome] = "WELCOME10", 0.10
+    bf = ~welcome & (month == 11) & (rng.random(n_ord) < 0.30)
+    coupon[bf], pct[bf] = "BLACKFRIDAY20", 0.20
+    other = ~welcome & ~bf & (rng.random(n_ord) < 0.06)
+    coupon[other], pct[other] = "SAVE15", 0.15
+    discount_c = np.rint(subtotal_c * pct).astype(np.int64)
+    shipping_c = np.where(subtotal_c - discount_c >= 5_000, 0, 499)
+    tax_c = np.rint((subtotal_c - discount_c) * 0.08).astype(np.int64)
+
+    # --- lifecycle: cancellations, fulfilment, refunds ----------------------
+    r = rng.random(n_ord)
+    cancelled = r < 0.03
+    refunded = (r >= 0.03) & (r < 0.065)
+    partial = (r >= 0.065) & (r < 0.09)
+    # Orders with a wrong-item or return ticket get refunded more often.
+    cancel_at = np.where(cancelled, order_t + (rng.uniform(0.02, 1.0, n_ord) * DAY_US).astype(np.int64), -1)
+    fulfil_at = np.where(cancelled, -1, order_t + (rng.uniform(0.3, 3.0, n_ord) * DAY_US).astype(np.int64))
+    refund_at = np.where(
+        refunded | partial, fulfil_at + (rng.uniform(3.0, 30.0, n_ord) * DAY_US).astype(np.int64), -1
+    )
+    net_c = subtotal_c - discount_c
+    refund_amount_c = np.where(
+        refunded, net_c, np.where(partial, np.rint(net_c * rng.uniform(0.15, 0.6, n_ord)).astype(np.int64), 0)
+    )
+    channel = rng.choice(len(_CHANNELS), n_ord, p=[0.62, 0.25, 0.08, 0.05])
+    channel = np.where(device_idx == 0, np.where(channel == 1, 0, channel), channel)
+
+    orders = pl.DataFrame(
+        {
+            "order_num": order_num,
+            "customer_num": np.where(guest, -1, first_customer + order_cust + 1),
+            "created_us": order_t,
+            "cancel_us": cancel_at,
+            "fulfil_us": fulfil_at,
+            "refund_us": refund_at,
+            "final_status": np.where(
+                cancelled, "cancelled", np.where(refunded, "refunded", np.where(partial, "partially_refunded", "fulfilled"))
+            ),
+            "device": _DEVICES[device_idx],
+            "channel": _CHANNELS[channel],
+            "subtotal_c": subtotal_c,
+            "discount_c": discount_c,
+            "shipping_c": shipping_c,
+            "tax_c": tax_c,
+            "refund_c": refund_amount_c,
+            "coupon_code": pl.Series(coupon.astype(str)).replace("", None),
+        }
+    )
+    order_lines = pl.DataFrame(
+        {
+            "order_num": order_num[line_order],
+            "created_us": order_t[line_order],
+            "line_number": line_number.astype(np.int32),
+            "product_id": _id_series("P", product + 1, 5),
+            "category": _PRODUCT_CATEGORIES[product_cat[product]],
+            "quantity": quantity.astype(np.int32),
+            "unit_price_c": product_price_c[product],
+            "unit_cost_c": product_cost_c[product],
+        }
+    )
+
+    # --- carts ---------------------------------------------------------------
+    # Every order came from a cart; some of those carts were abandoned first and
+    # recovered by an e-mail. Other carts were abandoned for good.
+    p_ab = _DEVICE_ABANDON[device_idx]
+    n_abandoned = rng.negative_binomial(1, 1 - p_ab) if n_ord else np.zeros(0, dtype=np.int64)
+    reachable_order = ~guest | (rng.random(n_ord) < 0.4)  # guests who typed an e-mail
+    recovered = reachable_order & (rng.random(n_ord) < 0.06)
+    # Recovered carts: started 2-40 h before the order, abandoned after 1 h.
+    rec_start = order_t - (rng.uniform(2.0, 40.0, n_ord) * HOUR_US).astype(np.int64)
+    conv_created = np.where(recovered, rec_start, order_t - (rng.uniform(0.05, 1.0, n_ord) * HOUR_US).astype(np.int64))
+    conv = pl.DataFrame(
+        {
+            "cart_order_num": order_num,
+            "customer_num": np.where(guest, -1, first_customer + order_cust + 1),
+            "device": _DEVICES[device_idx],
+            "created_us": conv_created,
+            "converted_us": order_t,
+            "reachable": reachable_order,
+            "recovered": recovered,
+            "item_count": np.bincount(line_order, weights=quantity, minlength=n_ord).astype(np.int64),
+            "value_c": subtotal_c,
+        }
+    )
+    ab_src = np.repeat(np.arange(n_ord), n_abandoned)
+    n_ab = ab_src.size
+    ab_created = order_t[ab_src] - (rng.uniform(1.0, 24.0 * 20, n_ab) * HOUR_US).astype(np.int64)
+    ab_items = 1 + rng.poisson(1.2, n_ab)
+    abandoned = pl.DataFrame(
+        {
+            "cart_order_num": np.full(n_ab, -1, dtype=np.int64),
+            "customer_num": np.where(guest[ab_src], -1, first_customer + order_cust[ab_src] + 1),
+            "device": _DEVICES[device_idx[ab_src]],
+            "created_us": ab_created,
+            "converted_us": np.full(n_ab, -1, dtype=np.int64),
+            "reachable": ~guest[ab_src] | (rng.random(n_ab) < 0.4),
+            "recovered": np.zeros(n_ab, dtype=bool),
+            "item_count": ab_items.astype(np.int64),
+            "value_c": (ab_items * np.rint(np.exp(rng.normal(np.log(24.0), 0.6, n_ab)) * 100)).astype(np.int64),
+        }
+    )
+    carts = pl.concat([conv, abandoned]).filter(pl.col("created_us") >= start_us)
+    carts = carts.sort("created_us").with_columns(
+        cart_num=pl.int_range(pl.len(), dtype=pl.Int64) + block * 100_000_000 + 1
+    )
+
+    # --- tickets -------------------------------------------------------------
+    tk_cat = rng.choice(len(_TICKET_CATEGORIES), n_tk, p=_TICKET_CATEGORY_P)
+    tickets = pl.DataFrame(
+        {
+            "ticket_num": block * 10_000_000 + np.argsort(np.argsort(tk_created, kind="stable"), kind="stable") + 1,
+            "customer_num": first_customer + order_cust[tk_order] + 1,
+            "order_num": np.where(
+                (_TICKET_CATEGORIES[tk_cat] == "product_question") & (rng.random(n_tk) < 0.5), -1, tk_order_num
+            ),
+            "channel": _TICKET_CHANNELS[tk_channel],
+            "category": _TICKET_CATEGORIES[tk_cat],
+            "created_us": tk_created,
+            "first_response_us": tk_first_resp,
+            "resolved_us": tk_resolved,
+            "closed_us": tk_resolved + 7 * DAY_US,
+            "csat": np.where(csat_answered, csat, -1),
+            "reopened_count": reopened.astype(np.int32),
+        }
+    ).filter(pl.col("created_us") <= end_us)
+
+    customers = pl.DataFrame(
+        {
+            "customer_num": cust_num,
+            "created_us": signup_us,
+            "country": rng.choice(_COUNTRIES, n_cust, p=_COUNTRY_P),
+            "acquisition_channel": rng.choice(_ACQ, n_cust, p=_ACQ_P),
+        }
+    )
+    return _Block(customers, orders, order_lines, carts, tickets)
+
+
+# ---------------------------------------------------------------------------
+# Views as of a date
+# ---------------------------------------------------------------------------
+
+def _ts(col: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(col), time_unit="us")
+
+
+def _money(col: str) -> pl.Expr:
+    return (pl.col(col) / 100.0).round(2)
+
+
+def _latest(*cols_and_times: pl.Expr) -> pl.Expr:
+    return pl.max_horizontal(*cols_and_times)
+
+
+def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame]:
+    def seen(col: str) -> pl.Expr:
+        return (pl.col(col) >= 0) & (pl.col(col) <= as_of_us)
+
+    def when_seen(col: str) -> pl.Expr:
+        return pl.when(seen(col)).then(pl.col(col))
+
+    # Orders: status and amounts as of the date.
+    o = block.orders.filter(pl.col("created_us") <= as_of_us)
+    status = (
+        pl.when(seen("cancel_us")).then(pl.lit("cancelled"))
+        .when(seen("refund_us")).then(pl.col("final_status"))
+        .when(seen("fulfil_us")).then(pl.lit("fulfilled"))
+        .otherwise(pl.lit("placed"))
+    )
+    orders = o.select(
+        order_id=pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9),
+        customer_id=pl.when(pl.col("customer_num") > 0).then(
+            pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8)
+        ),
+        created_at=_ts("created_us"),
+        updated_at=pl.from_epoch(
+            _latest(pl.col("created_us"), when_seen("cancel_us"), when_seen("fulfil_us"), when_seen("refund_us")),
+            time_unit="us",
+        ),
+        status=status,
+        device=pl.col("device"),
+        channel=pl.col("channel"),
+        currency=pl.lit(currency),
+        subtotal=_money("subtotal_c"),
+        discount=_money("discount_c"),
+        shipping=_money("shipping_c"),
+        tax=_money("tax_c"),
+        refunded_amount=pl.when(seen("refund_us")).then(_money("refund_c")).otherwise(0.0),
+        coupon_code=pl.col("coupon_code"),
+    )
+
+    lines = block.order_lines.filter(pl.col("created_us") <= as_of_us).select(
+        order_id=pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9),
+        line_number=pl.col("line_number"),
+        product_id=pl.col("product_id"),
+        category=pl.col("category"),
+        quantity=pl.col("quantity"),
+        unit_price=_money("unit_price_c"),
+        unit_cost=_money("unit_cost_c"),
+        updated_at=_ts("created_us"),
+    )
+
+    # Carts: open -> abandoned after an hour idle -> e-mails at once and +24 h.
+    c = block.carts.filter(pl.col("created_us") <= as_of_us)
+    abandoned_us = pl.col("created_us") + HOUR_US
+    first_mail = pl.when(pl.col("reachable")).then(abandoned_us)
+    second_mail = pl.when(pl.col("reachable")).then(abandoned_us + 24 * HOUR_US)
+    # A cart converted before its abandonment hour never got an e-mail;
+    # a recovered one got the mails sent before it converted.
+    c = c.with_columns(
+        abandoned_us=abandoned_us,
+        is_direct=(pl.col("converted_us") >= 0) & ~pl.col("recovered"),
+    ).with_columns(
+        first_mail_us=pl.when(~pl.col("is_direct")).then(first_mail),
+        second_mail_us=pl.when(~pl.col("is_direct")).then(second_mail),
+    ).with_columns(
+        first_mail_us=pl.when(
+            (pl.col("first_mail_us") <= as_of_us)
+            & ((pl.col("converted_us") < 0) | (pl.col("first_mail_us") < pl.col("converted_us")))
+        ).then(pl.col("first_mail_us")),
+        second_mail_us=pl.when(
+            (pl.col("second_mail_us") <= as_of_us)
+            & ((pl.col("converted_us") < 0) | (pl.col("second_mail_us") < pl.col("converted_us")))
+        ).then(pl.col("second_mail_us")),
+        converted_now=(pl.col("converted_us") >= 0) & (pl.col("converted_us") <= as_of_us),
+    )
+    cart_status = (
+        pl.when(pl.col("converted_now")).then(pl.lit("converted"))
+        .when(pl.col("abandoned_us") <= as_of_us).then(pl.lit("abandoned"))
+        .otherwise(pl.lit("open"))
+    )
+    carts = c.select(
+        cart_id=pl.lit("K") + pl.col("cart_num").cast(pl.String).str.zfill(10),
+        customer_id=pl.when(pl.col("customer_num") > 0).then(
+            pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8)
+        ),
+        device=pl.col("device"),
+        created_at=_ts("created_us"),
+        updated_at=pl.from_epoch(
+            _latest(
+                pl.col("created_us"),
+                pl.when(pl.col("abandoned_us") <= as_of_us).then(pl.col("abandoned_us")),
+                pl.col("first_mail_us"),
+                pl.col("second_mail_us"),
+                pl.when(pl.col("converted_now")).then(pl.col("converted_us")),
+            ),
+            time_unit="us",
+        ),
+        status=cart_status,
+        converted_order_id=pl.when(pl.col("converted_now")).then(
+            pl.lit("O") + pl.col("cart_order_num").cast(pl.String).str.zfill(9)
+        ),
+        item_count=pl.col("item_count").cast(pl.Int32),
+        cart_value=_money("value_c"),
+        currency=pl.lit(currency),
+        first_recovery_email_at=pl.from_epoch(pl.col("first_mail_us"), time_unit="us"),
+        second_recovery_email_at=pl.from_epoch(pl.col("second_mail_us"), time_unit="us"),
+        recovered=pl.col("recovered") & pl.col("converted_now"),
+    )
+
+    t = block.support_tickets.filter(pl.col("created_us") <= as_of_us)
+    ticket_status = (
+        pl.when(seen("closed_us")).then(pl.lit("closed"))
+        .when(seen("resolved_us")).then(pl.lit("resolved"))
+        .when(seen("first_response_us")).then(pl.lit("pending"))
+        .otherwise(pl.lit("open"))
+    )
+    tickets = t.select(
+        ticket_id=pl.lit("T") + pl.col("ticket_num").cast(pl.String).str.zfill(9),
+        customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8),
+        order_id=pl.when(pl.col("order_num") > 0).then(
+            pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9)
+        ),
+        channel=pl.col("channel"),
+        category=pl.col("category"),
+        created_at=_ts("created_us"),
+        first_response_at=pl.from_epoch(when_seen("first_response_us"), time_unit="us"),
+        resolved_at=pl.from_epoch(when_seen("resolved_us"), time_unit="us"),
+        status=ticket_status,
+        csat_score=pl.when(seen("resolved_us") & (pl.col("csat") > 0)).then(pl.col("csat").cast(pl.Int32)),
+        reopened_count=pl.when(seen("resolved_us")).then(pl.col("reopened_count")).otherwise(0).cast(pl.Int32),
+        updated_at=pl.from_epoch(
+            _latest(
+                pl.col("created_us"),
+                when_seen("first_response_us"),
+                when_seen("resolved_us"),
+                when_seen("closed_us"),
+            ),
+            time_unit="us",
+        ),
+    )
+
+    # Customers: loyalty tier follows the number of orders placed so far, and
+    # the record changes (updated_at) when the tier does.
+    counts = (
+        o.filter(pl.col("customer_num") > 0)
+        .sort("created_us")
+        .group_by("customer_num", maintain_order=True)
+        .agg(
+            n=pl.len(),
+            t2=pl.col("created_us").get(1, null_on_oob=True),
+            t4=pl.col("created_us").get(3, null_on_oob=True),
+            t8=pl.col("created_us").get(7, null_on_oob=True),
+        )
+    )
+    cu = block.customers.filter(pl.col("created_us") <= as_of_us).join(counts, on="customer_num", how="left")
+    n = pl.col("n").fill_null(0)
+    customers = cu.select(
+        customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8),
+        email=pl.lit("customer") + pl.col("customer_num").cast(pl.String) + pl.lit("@example.com"),
+        created_at=_ts("created_us"),
+        country=pl.col("country"),
+        acquisition_channel=pl.col("acquisition_channel"),
+        loyalty_tier=pl.when(n >= 8).then(pl.lit("gold"))
+        .when(n >= 4).then(pl.lit("silver"))
+        .when(n >= 2).then(pl.lit("bronze"))
+        .otherwise(pl.lit("none")),
+        updated_at=pl.from_epoch(
+            pl.when(n >= 8).then(pl.col("t8"))
+            .when(n >= 4).then(pl.col("t4"))
+            .when(n >= 2).then(pl.col("t2"))
+            .otherwise(pl.col("created_us")),
+            time_unit="us",
+        ),
+    )
+    return {
+        "customers": customers,
+        "orders": orders,
+        "order_lines": lines,
+        "carts": carts,
+        "support_tickets": tickets,
+    }
+
+
+def _duplicate_some(df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Export a few rows twice, as real exports do (identical copies)."""
+    if df.height == 0:
+        return df
+    dup = rng.random(df.height) < DUPLICATE_EXPORT_SHARE
+    if not dup.any():
+        return df
+    return pl.concat([df, df.filter(pl.Series(dup))])
+
+
+def iter_blocks(
+    cfg: SampleShopConfig,
+    as_of: datetime | None = None,
+    since: datetime | None = None,
+    entities: tuple[str, ...] = ENTITY_NAMES,
+    duplicates: bool = True,
+) -> Iterator[dict[str, pl.DataFrame]]:
+    """Yield the shop's records block by block, as they stood at `as_of`.
+
+    With `since`, only records whose `updated_at` is after it (the change
+    feed an incremental extraction reads). Each yielded dict holds one frame
+    per requested entity.
+    """
+    as_of = as_of or cfg.end_of_history
+    as_of_us = min(_us(as_of), _us(cfg.end_of_history))
+    since_us = _us(since) if since else None
+    for b in range(cfg.blocks):
+        view = _view(_generate_block(cfg, b), as_of_us, SAMPLE_CURRENCY)
+        rng = np.random.default_rng([cfg.seed, b, 7])
+        out = {}
+        for name in ENTITY_NAMES:
+            df = view[name]
+            if name not in entities:
+                continue
+            if since_us is not None:
+                df = df.filter(pl.col("updated_at") > pl.from_epoch(pl.lit(since_us), time_unit="us"))
+            out[name] = _duplicate_some(df, rng) if duplicates else df
+        yield out
+
+
+def generate(
+    cfg: SampleShopConfig,
+    as_of: datetime | None = None,
+    since: datetime | None = None,
+    entities: tuple[str, ...] = ENTITY_NAMES,
+    duplicates: bool = True,
+) -> dict[str, pl.DataFrame]:
+    """The whole shop in memory (tests and small scales; use iter_blocks at scale)."""
+    parts: dict[str, list[pl.DataFrame]] = {e: [] for e in entities}
+    for block in iter_blocks(cfg, as_of, since, entities, duplicates):
+        for name, df in block.items():
+            parts[name].append(df)
+    return {name: pl.concat(dfs) for name, dfs in parts.items()}

@@ -1,0 +1,46 @@
+-- One row per order, latest version; adds the shop-local order date and month.
+with source as (
+
+    select * from {{ source('shop', 'orders') }}
+
+),
+
+versions as (
+
+    select
+        *,
+        row_number() over (
+            partition by order_id
+            order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        order_id,
+        customer_id,
+        status,
+        device,
+        channel,
+        currency,
+        coupon_code,
+        subtotal,
+        discount,
+        shipping,
+        tax,
+        refunded_amount,
+        created_at,
+        updated_at,
+        {{ shop_date('created_at', var('shop_timezone')) }} as order_date
+    from versions
+    where version_rank = 1
+
+)
+
+select
+    *,
+    {{ month_start('order_date') }} as order_month
+from renamed

@@ -1,0 +1,20 @@
+"""Opening the warehouse: one place that sets what every connection needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file with the session pinned to UTC.
+
+    Naive timestamps in `raw` are UTC; without this, casting a string with an
+    offset (or to TIMESTAMPTZ) would follow the machine's local zone.
+    """
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    return con

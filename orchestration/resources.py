@@ -1,0 +1,103 @@
+"""Dagster resources: the warehouse file and the shop source, built from settings."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from assets.extraction.sample_shop import SampleShopConfig
+from assets.extraction.sources import LandingSource, SampleShopSource, Source
+from assets.warehouse import connect
+
+from .settings import Settings
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The pipeline's private build warehouse and the published copy analysts read.
+
+    Only the pipeline opens `build_db` (one writer); analysts open
+    `published_db` read-only, which a run replaces atomically when it succeeds.
+    """
+
+    data_dir: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def build_db(self) -> Path:
+        return self.root / "build" / "warehouse.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.root / "quality"
+
+    def connect(self, read_only: bool = False):
+        return connect(self.build_db, read_only=read_only)
+
+
+class ShopSourceResource(dg.ConfigurableResource):
+    """Which shop the pipeline reads: the embedded sample shop or a landing folder."""
+
+    kind: str = "sample_shop"
+    landing_dir: str | None = None
+    currency: str | None = None
+    timezone: str | None = None
+    sample_orders: int = 100_000
+    sample_seed: int = 42
+    sample_end_date: str = "2025-12-31"
+
+    def source(self) -> Source:
+        if self.kind == "sample_shop":
+            src = SampleShopSource(
+                SampleShopConfig(
+                    orders=self.sample_orders,
+                    seed=self.sample_seed,
+                    end_date=date.fromisoformat(self.sample_end_date),
+                )
+            )
+        elif self.kind == "landing":
+            if not self.landing_dir:
+                raise ValueError("the landing source needs landing_dir (RETENTION_LANDING_DIR)")
+            src = LandingSource(Path(self.landing_dir))
+        else:
+            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop' or 'landing'")
+        if self.currency:
+            src.currency = self.currency.upper()
+        if self.timezone:
+            src.timezone = self.timezone
+        return src
+
+    @property
+    def shop_timezone(self) -> str:
+        return self.source().timezone
+
+
+def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "warehouse": WarehouseResource(data_dir=str(settings.data_dir)),
+        "shop_source": ShopSourceResource(
+            kind=settings.source,
+            landing_dir=str(settings.landing_dir) if settings.landing_dir else None,
+            currency=settings.shop_currency,
+            timezone=settings.shop_timezone,
+            sample_orders=settings.sample_orders,
+            sample_seed=settings.sample_seed,
+            sample_end_date=settings.sample_end_date.isoformat(),
+        ),
+    }

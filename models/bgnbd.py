@@ -57,42 +57,91 @@ _A_NEAR_ONE = 1e-7
 # ---------------------------------------------------------------------------
 # Likelihood
 # ---------------------------------------------------------------------------
-def _per_customer_terms(
-    params: tuple[float, float, float, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row log-likelihood and its (4, n) gradient on the natural scale.
+@dataclass(frozen=True)
+class _BGData:
+    """Fit data plus what the likelihood can precompute once.
 
-    The two-branch term ``exp(A3) + [x>0] exp(A4)`` is combined with
-    ``logaddexp`` so it never underflows to ``log(0)`` for heavy buyers with
-    long histories; gammaln/betaln keep the Gamma ratios finite for large x.
+    The special functions (gammaln, betaln, digamma) in the likelihood depend
+    on a row only through x, which takes few distinct values; evaluating them
+    once per distinct x with the summed weight, instead of once per row,
+    is what keeps a fit on hundreds of thousands of distinct rows fast.
     """
-    r, alpha, a, b = params
-    rx = r + x
+
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    w: np.ndarray
+    wsum: float
+    repeat: np.ndarray  # x > 0
+    xu: np.ndarray  # distinct x values
+    wu: np.ndarray  # summed weight per distinct x
+    inv: np.ndarray  # row -> index into xu
+    xm1u: np.ndarray  # max(x, 1) - 1 per distinct x (b + x - 1 stays > 0 for x == 0)
+
+
+def _prepare(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> _BGData:
+    xu, inv = np.unique(x, return_inverse=True)
+    return _BGData(
+        x=x,
+        t_x=t_x,
+        T=T,
+        w=w,
+        wsum=float(w.sum()),
+        repeat=x > 0,
+        xu=xu,
+        wu=np.bincount(inv, weights=w, minlength=xu.shape[0]),
+        inv=inv,
+        xm1u=np.maximum(xu, 1.0) - 1.0,
+    )
+
+
+def _nll_and_grad(log_params: np.ndarray, d: _BGData) -> tuple[float, np.ndarray]:
+    """Weighted mean negative log-likelihood and gradient in log-parameters.
+
+    Per customer (FHL 2005 eq. 6):
+      ll = A1 + A2 + log(exp(A3) + [x>0] exp(A4)),
+      A1 = lnG(r+x) - lnG(r) + r ln(alpha),  A2 = lnB(a, b+x) - lnB(a, b),
+      A3 = -(r+x) ln(alpha+T),  A4 = ln(a) - ln(b+x-1) - (r+x) ln(alpha+t_x).
+    The two-branch term uses logaddexp so it never underflows to log(0) for
+    heavy buyers with long histories.  The *mean* (not the sum) makes the
+    optimiser tolerances independent of the number of customers, so weighted
+    and unweighted fits stop at the same point.
+    """
+    r, alpha, a, b = np.exp(log_params)
+    wsum, xu, wu = d.wsum, d.xu, d.wu
     log_alpha = np.log(alpha)
-    log_alpha_T = np.log(alpha + T)
-    log_alpha_tx = np.log(alpha + t_x)
-    repeat = x > 0
-    # b + x - 1 only matters for x > 0; use x >= 1 everywhere to keep logs finite.
-    b_x1 = b + np.maximum(x, 1.0) - 1.0
-
-    a1 = gammaln(rx) - gammaln(r) + r * log_alpha
-    a2 = betaln(a, b + x) - betaln(a, b)
-    a3 = -rx * log_alpha_T
-    a4 = np.where(repeat, np.log(a) - np.log(b_x1) - rx * log_alpha_tx, -np.inf)
-    lse = np.logaddexp(a3, a4)
-    ll = a1 + a2 + lse
-
-    # Softmax weights of the two branches (w4 == 0 exactly when x == 0).
-    w3 = np.exp(a3 - lse)
-    w4 = np.exp(a4 - lse)
-
     psi_ab = digamma(a + b)
-    psi_abx = digamma(a + b + x)
-    d_r = digamma(rx) - digamma(r) + log_alpha - w3 * log_alpha_T - w4 * log_alpha_tx
-    d_alpha = r / alpha - rx * (w3 / (alpha + T) + w4 / (alpha + t_x))
-    d_a = psi_ab - psi_abx + w4 / a
-    d_b = psi_ab + digamma(b + x) - digamma(b) - psi_abx - w4 / b_x1
-    return ll, np.vstack([d_r, d_alpha, d_a, d_b])
+
+    # x-only parts (A1, A2 and their derivatives), once per distinct x.
+    rxu = r + xu
+    psi_abxu = digamma(a + b + xu)
+    ll_sum = float(wu @ (gammaln(rxu) + betaln(a, b + xu))) + wsum * (r * log_alpha - gammaln(r) - betaln(a, b))
+    g_r = float(wu @ digamma(rxu)) + wsum * (log_alpha - digamma(r))
+    g_alpha = wsum * r / alpha
+    g_a = wsum * psi_ab - float(wu @ psi_abxu)
+    g_b = wsum * (psi_ab - digamma(b)) + float(wu @ (digamma(b + xu) - psi_abxu))
+
+    # Row parts: the A3/A4 mixture.
+    rx = r + d.x
+    log_alpha_T = np.log(alpha + d.T)
+    log_alpha_tx = np.log(alpha + d.t_x)
+    log_b_x1 = np.log(b + d.xm1u)
+    a3 = -rx * log_alpha_T
+    a4 = np.where(d.repeat, np.log(a) - log_b_x1[d.inv] - rx * log_alpha_tx, -np.inf)
+    lse = np.logaddexp(a3, a4)
+    # Posterior weights of the two branches (w4 == 0 exactly when x == 0).
+    ww3 = d.w * np.exp(a3 - lse)
+    ww4 = d.w * np.exp(a4 - lse)
+    ll_sum += float(d.w @ lse)
+    g_r -= float(ww3 @ log_alpha_T + ww4 @ log_alpha_tx)
+    g_alpha -= float(rx @ (ww3 / (alpha + d.T) + ww4 / (alpha + d.t_x)))
+    g_a += float(ww4.sum()) / a
+    g_b -= float(np.bincount(d.inv, weights=ww4, minlength=xu.shape[0]) @ np.exp(-log_b_x1))
+
+    value = -ll_sum / wsum
+    # Chain rule for theta = exp(log_theta).
+    grad = -np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b]) / wsum
+    return value, grad
 
 
 def negative_log_likelihood_and_gradient(
@@ -102,25 +151,10 @@ def negative_log_likelihood_and_gradient(
     T: np.ndarray,
     weights: np.ndarray,
 ) -> tuple[float, np.ndarray]:
-    """Weighted *mean* negative log-likelihood and its gradient in log-params.
-
-    Using the mean (not the sum) makes the optimiser tolerances independent
-    of the number of customers, so weighted and unweighted fits stop at the
-    same point.
-    """
-    theta = np.exp(log_params)
-    ll, grads = _per_customer_terms(tuple(theta), x, t_x, T)
-    wsum = weights.sum()
-    value = -float(weights @ ll) / wsum
-    # Chain rule for theta = exp(log_theta).
-    grad = -(grads @ weights) / wsum * theta
-    return value, grad
-
-
-def log_likelihood(params: tuple[float, float, float, float], x: Any, t_x: Any, T: Any) -> np.ndarray:
-    """Per-customer log-likelihood at natural-scale ``(r, alpha, a, b)``."""
-    xa, ta, Ta = validate_rfm(x, t_x, T)
-    return _per_customer_terms(params, xa, ta, Ta)[0]
+    """Weighted mean negative log-likelihood and its gradient w.r.t.
+    ``log([r, alpha, a, b])`` (the objective the fit minimises; public so the
+    analytic gradient can be checked against finite differences)."""
+    return _nll_and_grad(np.asarray(log_params, dtype=float), _prepare(x, t_x, T, weights))
 
 
 # ---------------------------------------------------------------------------
@@ -140,7 +174,7 @@ class BetaGeoModel:
     b: float
     log_likelihood: float
     n_customers: float
-    n_distinct_rows: int
+    n_fit_rows: int  # rows the likelihood ran on (distinct rows if collapsed)
     n_iterations: int
     optimizer_message: str
     gradient_inf_norm: float
@@ -218,11 +252,10 @@ def fit_bgnbd(
         cols, w = collapse_distinct({"x": x, "t_x": t_x, "T": T_arr}, w)
         x, t_x, T_arr = cols["x"], cols["t_x"], cols["T"]
     n_customers = float(w.sum())
-    n_distinct = int(np.unique(np.column_stack([x, t_x, T_arr]), axis=0).shape[0]) if not collapse else x.shape[0]
 
     if n == 1:
         raise ModelFitError("cannot fit BG/NBD on a single customer: 4 parameters are not identified by one observation")
-    if n_distinct == 1:
+    if all(np.all(v == v[0]) for v in (x, t_x, T_arr)):
         raise ModelFitError(
             "cannot fit BG/NBD: all customers have the same (frequency, recency, T); "
             "the likelihood has no finite maximum"
@@ -235,9 +268,9 @@ def fit_bgnbd(
 
     x0 = np.log(np.asarray(initial_params, dtype=float)) if initial_params is not None else _initial_log_params(x, T_arr, w)
     res = minimize(
-        negative_log_likelihood_and_gradient,
+        _nll_and_grad,
         x0,
-        args=(x, t_x, T_arr, w),
+        args=(_prepare(x, t_x, T_arr, w),),
         jac=True,
         method="L-BFGS-B",
         bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4,
@@ -253,7 +286,7 @@ def fit_bgnbd(
         b=b,
         log_likelihood=-float(res.fun) * n_customers,
         n_customers=n_customers,
-        n_distinct_rows=n_distinct,
+        n_fit_rows=int(x.shape[0]),
         n_iterations=int(res.nit),
         optimizer_message=str(res.message),
         gradient_inf_norm=grad_inf,

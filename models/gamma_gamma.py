@@ -46,26 +46,78 @@ class IndependenceAssumptionWarning(UserWarning):
     """Frequency and monetary value are correlated beyond the threshold."""
 
 
+@dataclass(frozen=True)
+class _GGData:
+    """Fit data with the parameter-free pieces precomputed once.
+
+    As in the BG/NBD fit, the special functions depend on a row only through
+    x, so they are evaluated once per distinct x with the summed weight.
+    """
+
+    x: np.ndarray
+    xm: np.ndarray  # x * m
+    w: np.ndarray
+    wx: np.ndarray  # w * x
+    wsum: float
+    xu: np.ndarray
+    wu: np.ndarray
+    const_p: float  # sum w x (ln m + ln x): the coefficient of p in the log-likelihood
+    const: float  # -sum w ln m
+
+
+def _prepare(x: np.ndarray, m: np.ndarray, w: np.ndarray) -> _GGData:
+    xu, inv = np.unique(x, return_inverse=True)
+    log_m, log_x = np.log(m), np.log(x)
+    return _GGData(
+        x=x,
+        xm=x * m,
+        w=w,
+        wx=w * x,
+        wsum=float(w.sum()),
+        xu=xu,
+        wu=np.bincount(inv, weights=w, minlength=xu.shape[0]),
+        const_p=float((w * x) @ (log_m + log_x)),
+        const=-float(w @ log_m),
+    )
+
+
+def _nll_and_grad(log_params: np.ndarray, d: _GGData) -> tuple[float, np.ndarray]:
+    """Weighted mean negative log-likelihood and gradient in log-parameters.
+
+    Per customer (same form as ``lifetimes``, so parameters are comparable):
+      ll = lnG(px+q) - lnG(px) - lnG(q) + q ln(gamma) + (px-1) ln(m)
+           + px ln(x) - (px+q) ln(x m + gamma).
+    """
+    p, q, g = np.exp(log_params)
+    wsum, xu, wu = d.wsum, d.xu, d.wu
+    pxu = p * xu
+    psi_pxqu = digamma(pxu + q)
+    log_q_g = np.log(g)
+
+    log_xm_g = np.log(d.xm + g)
+    pxq = p * d.x + q
+    ll_sum = (
+        float(wu @ (gammaln(pxu + q) - gammaln(pxu)))
+        + wsum * (q * log_q_g - gammaln(q))
+        + p * d.const_p
+        + d.const
+        - float(d.w @ (pxq * log_xm_g))
+    )
+    g_p = float(wu @ (xu * (psi_pxqu - digamma(pxu)))) + d.const_p - float(d.wx @ log_xm_g)
+    g_q = float(wu @ psi_pxqu) + wsum * (log_q_g - digamma(q)) - float(d.w @ log_xm_g)
+    g_g = wsum * q / g - float(d.w @ (pxq / (d.xm + g)))
+    value = -ll_sum / wsum
+    grad = -np.array([g_p * p, g_q * q, g_g * g]) / wsum
+    return value, grad
+
+
 def negative_log_likelihood_and_gradient(
     log_params: np.ndarray, x: np.ndarray, m: np.ndarray, weights: np.ndarray
 ) -> tuple[float, np.ndarray]:
     """Weighted mean negative log-likelihood of the observed mean spends and
-    its gradient w.r.t. ``log(p), log(q), log(gamma)`` (same form as in
-    ``lifetimes``, so parameters are directly comparable)."""
-    p, q, g = np.exp(log_params)
-    px = p * x
-    log_m = np.log(m)
-    log_x = np.log(x)
-    log_xm_g = np.log(x * m + g)
-    psi_pxq = digamma(px + q)
-    ll = gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g) + (px - 1.0) * log_m + px * log_x - (px + q) * log_xm_g
-    d_p = x * (psi_pxq - digamma(px) + log_m + log_x - log_xm_g)
-    d_q = psi_pxq - digamma(q) + np.log(g) - log_xm_g
-    d_g = q / g - (px + q) / (x * m + g)
-    wsum = weights.sum()
-    value = -float(weights @ ll) / wsum
-    grad = -np.array([weights @ d_p, weights @ d_q, weights @ d_g]) / wsum * np.array([p, q, g])
-    return value, grad
+    its gradient w.r.t. ``log([p, q, gamma])`` (the objective the fit
+    minimises; public so the gradient can be checked numerically)."""
+    return _nll_and_grad(np.asarray(log_params, dtype=float), _prepare(x, m, weights))
 
 
 @dataclass(frozen=True)
@@ -82,7 +134,7 @@ class GammaGammaModel:
     gamma: float
     log_likelihood: float
     n_customers: float
-    n_distinct_rows: int
+    n_fit_rows: int  # rows the likelihood ran on (distinct rows if collapsed)
     n_iterations: int
     optimizer_message: str
     gradient_inf_norm: float
@@ -186,10 +238,7 @@ def fit_gamma_gamma(
     if collapse:
         cols, w = collapse_distinct({"x": x, "m": m}, w)
         x, m = cols["x"], cols["m"]
-        n_distinct = x.shape[0]
-    else:
-        n_distinct = int(np.unique(np.column_stack([x, m]), axis=0).shape[0])
-    if n_distinct == 1:
+    if np.all(x == x[0]) and np.all(m == m[0]):
         raise ModelFitError(
             "cannot fit Gamma-Gamma: all repeat customers have the same (frequency, monetary_value); "
             "the spend heterogeneity is not identified"
@@ -209,9 +258,9 @@ def fit_gamma_gamma(
         # observed mean so the scale (cents vs dollars) never matters.
         x0 = np.log(np.array([1.0, 2.0, max(float(w @ m) / w.sum(), 1e-9)]))
     res = minimize(
-        negative_log_likelihood_and_gradient,
+        _nll_and_grad,
         x0,
-        args=(x, m, w),
+        args=(_prepare(x, m, w),),
         jac=True,
         method="L-BFGS-B",
         bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 3,
@@ -227,7 +276,7 @@ def fit_gamma_gamma(
         gamma=g,
         log_likelihood=-float(res.fun) * n_customers,
         n_customers=n_customers,
-        n_distinct_rows=n_distinct,
+        n_fit_rows=int(x.shape[0]),
         n_iterations=int(res.nit),
         optimizer_message=str(res.message),
         gradient_inf_norm=grad_inf,

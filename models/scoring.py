@@ -202,7 +202,7 @@ def model_metadata(bgnbd: BetaGeoModel, gg: GammaGammaModel) -> dict[str, Any]:
         **{f"bgnbd_{k}": v for k, v in bgnbd.params.items()},
         "bgnbd_log_likelihood": bgnbd.log_likelihood,
         "bgnbd_n_customers": bgnbd.n_customers,
-        "bgnbd_n_distinct_rows": bgnbd.n_distinct_rows,
+        "bgnbd_n_fit_rows": bgnbd.n_fit_rows,
         "bgnbd_iterations": bgnbd.n_iterations,
         **{f"gg_{k}": v for k, v in gg.params.items()},
         "gg_log_likelihood": gg.log_likelihood,

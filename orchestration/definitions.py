@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-import dagster as dg
+import os
 
-from assets.extraction.assets import extract_shop
+# dbt and Great Expectations phone home unless told not to; the network is closed.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from .resources import resources_from_settings
-from .settings import Settings
+import dagster as dg  # noqa: E402
+
+from assets.extraction.assets import extract_shop  # noqa: E402
+
+from .resources import resources_from_settings  # noqa: E402
+from .settings import Settings  # noqa: E402
 
 settings = Settings.from_env()
 
+all_assets: list = [extract_shop]
+all_asset_checks: list = []
+all_jobs: list = []
+all_schedules: list = []
+all_sensors: list = []
+
 defs = dg.Definitions(
-    assets=[extract_shop],
+    assets=all_assets,
+    asset_checks=all_asset_checks,
+    jobs=all_jobs,
+    schedules=all_schedules,
+    sensors=all_sensors,
     resources=resources_from_settings(settings),
+    # One DuckDB writer at a time: steps run one after another in one process
+    # (see docs/architecture.md).
+    executor=dg.in_process_executor,
 )

@@ -103,7 +103,7 @@ def read_landing_file(path: Path) -> pl.DataFrame:
     try:
         if fmt == "csv":
             _check_csv_not_truncated(path)
-            df = pl.read_csv(path, infer_schema=False, missing_utf8_is_empty_string=False)
+            df = pl.read_csv(path, infer_schema=False)
         elif fmt == "parquet":
             df = pl.read_parquet(path)
         else:

@@ -29,7 +29,7 @@ def test_fit_reproduces_published_parameters(fitted):
         assert fitted.params[name] == pytest.approx(value, rel=0.01), name
     assert fitted.log_likelihood == pytest.approx(-9582.4, abs=0.1)
     assert fitted.n_customers == 2357
-    assert fitted.n_distinct_rows < 2357  # the collapse actually happened
+    assert fitted.n_fit_rows < 2357  # the collapse actually happened
 
 
 def test_weighted_distinct_fit_equals_unweighted_fit(cdnow_summary):

@@ -123,7 +123,7 @@ def test_gg_non_convergence(cdnow_summary):
 
 
 def test_gg_undefined_mean_spend_raises_instead_of_nan():
-    gg = GammaGammaModel(p=2.0, q=0.9, gamma=10.0, log_likelihood=0, n_customers=0, n_distinct_rows=0,
+    gg = GammaGammaModel(p=2.0, q=0.9, gamma=10.0, log_likelihood=0, n_customers=0, n_fit_rows=0,
                          n_iterations=0, optimizer_message="", gradient_inf_norm=0, frequency_monetary_corr=0)
     with pytest.raises(PredictionError, match="q ="):
         gg.conditional_expected_average_order_value([0, 1], [0.0, 5.0])

@@ -1,6 +1,7 @@
 -- Support ticket KPIs per shop-local month and channel. Split from
 -- mart_support_retention because ticket KPIs live at month x channel grain
 -- while retention by support experience lives at customer-group grain.
+-- Percentile times are rounded to 0.01 hour (36 seconds).
 with tickets as (
 
     select * from {{ ref('int_support_tickets') }}
@@ -51,11 +52,11 @@ select
     cast(customers as bigint) as customers,
     cast(multichannel_customers as bigint) as multichannel_customers,
     cast(responded_tickets as bigint) as responded_tickets,
-    cast(first_response_hours_p50 as {{ type_double() }}) as first_response_hours_p50,
-    cast(first_response_hours_p90 as {{ type_double() }}) as first_response_hours_p90,
+    cast(round(first_response_hours_p50, 2) as {{ type_double() }}) as first_response_hours_p50,
+    cast(round(first_response_hours_p90, 2) as {{ type_double() }}) as first_response_hours_p90,
     cast(resolved_tickets as bigint) as resolved_tickets,
-    cast(resolution_hours_p50 as {{ type_double() }}) as resolution_hours_p50,
-    cast(resolution_hours_p90 as {{ type_double() }}) as resolution_hours_p90,
+    cast(round(resolution_hours_p50, 2) as {{ type_double() }}) as resolution_hours_p50,
+    cast(round(resolution_hours_p90, 2) as {{ type_double() }}) as resolution_hours_p90,
     cast(reopened_tickets as bigint) as reopened_tickets,
     cast({{ safe_ratio('reopened_tickets', 'tickets') }} as {{ type_double() }}) as reopen_rate,
     cast(csat_responses as bigint) as csat_responses,

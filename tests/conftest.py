@@ -1,0 +1,6 @@
+"""Shared fixtures. Tests never touch the project's data/ folder or the network."""
+
+import os
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

@@ -194,10 +194,15 @@ def main() -> None:
         print(json.dumps(worker(impl, model, int(n))))
         return
     sizes = tuple(int(s) for s in args.sizes.split(","))
+    # Other work on the machine skews timings: record the load around the run.
+    load_before = os.getloadavg()
     results = run(args.lifetimes_python, sizes, args.repeats)
     comparison = compare(results)
+    load_after = os.getloadavg()
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1-min); cpus {os.cpu_count()}")
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "comparison": comparison}, indent=2))
+        payload = {"results": results, "comparison": comparison, "loadavg": [load_before, load_after]}
+        args.json.write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":

@@ -354,8 +354,17 @@ def _one_minus_g(params: tuple[float, float, float, float], t: np.ndarray, x: np
         return 0.5 * (_one_minus_g((r, alpha, 1.0 + h, b), t, x, T) + _one_minus_g((r, alpha, 1.0 - h, b), t, x, T))
     log_1mz = np.log(alpha + T) - np.log(alpha + T + t)
     z = t / (alpha + T + t)
-    g = np.exp((a - 1.0) * log_1mz) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-    return (a + b + x - 1.0) / (a - 1.0) * (1.0 - g)
+    c = a + b + x - 1.0
+    # Each form's 2F1 stays finite as z -> 1 only if its c - A - B > 0:
+    # x + r + 1 - a for the Euler form, a - 1 - r - x for the textbook one.
+    # Exactly one holds, so pick per customer; otherwise (1-z)^k underflows
+    # to 0 while 2F1 overflows to inf and the product is NaN for long horizons.
+    euler = x + r + 1.0 - a > 0
+    g = np.empty_like(z)
+    e, o = euler, ~euler
+    g[e] = np.exp((a - 1.0) * log_1mz[e]) * hyp2f1(a + b - 1.0 - r, a - 1.0, c[e], z[e])
+    g[o] = np.exp((r + x[o]) * log_1mz[o]) * hyp2f1(r + x[o], b + x[o], c[o], z[o])
+    return c / (a - 1.0) * (1.0 - g)
 
 
 def _validate_horizon(t: Any) -> np.ndarray:

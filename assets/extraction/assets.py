@@ -6,7 +6,7 @@ alone reads only orders.
 """
 
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from typing import Optional
 
 import dagster as dg
@@ -47,7 +47,11 @@ def parse_bound(value: str | None, end_of_day: bool) -> datetime | None:
         if len(value) == 10:
             d = date.fromisoformat(value)
             return datetime.combine(d, time.max.replace(microsecond=999999) if end_of_day else time.min)
-        return datetime.fromisoformat(value).replace(tzinfo=None)
+        parsed = datetime.fromisoformat(value)
+        # raw holds naive UTC: an explicit offset is converted, not dropped.
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        return parsed
     except ValueError as exc:
         raise ValueError(f"cannot read {value!r} as a date (YYYY-MM-DD) or ISO date-time") from exc
 
@@ -86,7 +90,7 @@ def extract_shop(
     )
     con = warehouse.connect()
     try:
-        totals = run_extraction(con, source, request, context.run_id, log=context.log.info)
+        totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
     finally:
         con.close()
     for name in selected:

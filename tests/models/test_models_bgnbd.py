@@ -117,3 +117,21 @@ def test_a_equal_one_is_handled(fitted):
     val = expected_purchases(params, 39, 2, 30.43, 38.86)[0]
     assert np.isfinite(val)
     assert val == pytest.approx(expected_purchases(near, 39, 2, 30.43, 38.86)[0], rel=1e-2)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [(0.5, 10.0, 3.0, 4.0), (0.02335, 0.08798, 54.53, 0.364), (0.243, 4.414, 0.793, 2.426)],
+)
+def test_long_horizons_stay_finite_and_increasing(params):
+    # Large a makes the Euler-form 2F1 overflow near z = 1 (NaN before the
+    # per-customer choice of form); small a makes the textbook form overflow.
+    t = np.array([0.0, 1.0, 1e3, 1e6, 1e9, 1e12])
+    values = expected_purchases_unconditional(params, t)
+    assert np.all(np.isfinite(values)) and np.all(np.diff(values) > 0)
+    r, alpha, a, b = params
+    if a > 1 and r >= 0.5:
+        # E[X(inf)] = E[1/p] = (a+b-1)/(a-1): purchases until the dropout coin lands.
+        assert values[-1] == pytest.approx((a + b - 1) / (a - 1), rel=1e-3)
+    cond = expected_purchases(params, 1e9, [0, 3, 300], [0.0, 20.0, 30.0], [40.0, 40.0, 40.0])
+    assert np.all(np.isfinite(cond)) and np.all(cond >= 0)

@@ -1,0 +1,43 @@
+# One entry point for people and CI. `make run` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# dbt and Great Expectations must not wait on a closed network for usage statistics.
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := false
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup manifest run test dev bench where clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(BIN)/.installed
+
+# The dbt manifest is built without a database connection (dbt parse).
+manifest: setup
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir .
+
+run: manifest
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*'
+	$(BIN)/python -m orchestration.where
+
+test: manifest
+	$(BIN)/python -m pytest
+
+dev: manifest
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/dagster dev
+
+where: setup
+	$(BIN)/python -m orchestration.where
+
+bench: manifest
+	$(BIN)/python bench/bench_extraction.py
+
+clean:
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -1,0 +1,347 @@
+"""Parquet exports of every mart for BI tools, swapped in atomically.
+
+Layout under `data/exports/` (docs/serving.md):
+
+    exports/
+      .versions/<version>/               one complete export set per run
+          <mart>/<mart>.parquet          small marts: one zstd Parquet file
+          <mart>/<month_col>=YYYY-MM-01/data_0.parquet   large time-series marts
+          _manifest.json
+      current -> .versions/<version>     THE switch: one os.replace flips every mart
+      <mart> -> current/<mart>           stable paths BI tools point at
+      _manifest.json -> current/_manifest.json
+
+A run writes a new version into `.versions/.tmp-<version>/`, renames it to
+`.versions/<version>/` and then replaces the `current` symlink: readers see
+the old set or the new set, never half of one. A failed or killed run never
+reaches the flip, so `exports/` reads exactly as before. The two newest
+versions are kept (a reader that resolved the previous one can finish).
+
+Partitioning: a mart is hive-partitioned by its month column when it has
+one (a DATE column named `month` or `*_month`), is not customer-grain
+(`mart_customer_*`) and has at least `partition_min_rows` rows. Partition
+columns are also written inside the files (WRITE_PARTITION_COLUMNS), so
+every file is self-describing with the warehouse's exact types.
+
+No personal data: a column whose name is a personal field (e-mail, phone,
+address, name, birth date, IP...) or a text column holding e-mail addresses
+makes the export fail before anything is swapped in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from .publish import fsync_dir
+
+VERSIONS_DIR = ".versions"
+CURRENT_LINK = "current"
+MANIFEST = "_manifest.json"
+KEEP_VERSIONS = 2
+DEFAULT_PARTITION_MIN_ROWS = 1_000_000
+MANIFEST_FORMAT = 1
+
+# A column name is personal when it ENDS with one of these (so
+# `email_recovery_rate` and `first_recovery_email_at` pass, `customer_email`
+# and `email` do not). Hashes (`email_sha256`) and ids end otherwise.
+_PII_SUFFIX = (
+    r"e_?mail|e_?mail_address|mail_address|"
+    r"phone|phone_number|mobile|mobile_number|telephone|fax|"
+    r"address|street|street_address|address_line_?\d*|postcode|postal_code|zip|zip_code|"
+    r"name|first_name|last_name|full_name|surname|given_name|family_name|"
+    r"birth_date|birthday|date_of_birth|dob|"
+    r"ip|ip_address|ssn|national_id|passport|passport_number|tax_id|"
+    r"card_number|credit_card|iban|password"
+)
+PII_NAME_RE = re.compile(rf"^(?:.*_)?(?:{_PII_SUFFIX})$", re.IGNORECASE)
+# Values: anything that looks like an e-mail address.
+EMAIL_VALUE_REGEX = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+
+# Identifiers that are not personal even though they end like a PII name.
+PII_NAME_ALLOW = {"device_name", "channel_name", "segment_name", "category_name", "product_name", "mart_name"}
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+class PersonalDataError(ExportError):
+    pass
+
+
+def is_personal_column(name: str) -> bool:
+    n = name.strip().lower()
+    return n not in PII_NAME_ALLOW and bool(PII_NAME_RE.match(n))
+
+
+def _qi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ql(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def check_no_personal_data(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """Raise PersonalDataError if `schema.table` has a personal column or e-mail-like values."""
+    cols = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    bad = [c for c, _ in cols if is_personal_column(c)]
+    if bad:
+        raise PersonalDataError(
+            f"{schema}.{table} has personal column(s) {bad}: personal data stays in `raw`; "
+            "carry customer_id (or a salted hash) in marts instead"
+        )
+    text_cols = [c for c, t in cols if t.upper() in ("VARCHAR", "TEXT", "STRING")]
+    for c in text_cols:
+        hit = con.execute(
+            f"SELECT {_qi(c)} FROM {_qi(schema)}.{_qi(table)} "
+            f"WHERE regexp_matches({_qi(c)}, {_ql(EMAIL_VALUE_REGEX)}) LIMIT 1"
+        ).fetchone()
+        if hit:
+            raise PersonalDataError(f"{schema}.{table}.{c} holds e-mail addresses: personal data stays in `raw`")
+
+
+@dataclass
+class MartExport:
+    name: str
+    rows: int
+    partitioned_by: str | None
+    schema: list[dict[str, str]]
+    files: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    version: str
+    version_dir: Path
+    manifest: dict
+    pruned: tuple[str, ...]
+
+
+def partition_column(table: str, columns: list[tuple[str, str]], rows: int, min_rows: int) -> str | None:
+    """The month column to partition a large time-series mart by, or None."""
+    if rows < min_rows or table.startswith("mart_customer"):
+        return None
+    for name, dtype in columns:
+        if dtype.upper() == "DATE" and (name == "month" or name.endswith("_month")):
+            return name
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for buf in iter(lambda: f.read(1 << 20), b""):
+            h.update(buf)
+    return h.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def export_mart(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, out_dir: Path, partition_min_rows: int
+) -> MartExport:
+    check_no_personal_data(con, schema, table)
+    columns = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    rows = con.execute(f"SELECT count(*) FROM {_qi(schema)}.{_qi(table)}").fetchone()[0]
+    part = partition_column(table, columns, rows, partition_min_rows)
+    mart_dir = out_dir / table
+    src = f"SELECT * FROM {_qi(schema)}.{_qi(table)}"
+    if part:
+        con.execute(
+            f"COPY ({src} ORDER BY {_qi(part)}) TO {_ql(str(mart_dir))} "
+            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({_qi(part)}), WRITE_PARTITION_COLUMNS true)"
+        )
+    else:
+        mart_dir.mkdir(parents=True)
+        con.execute(f"COPY ({src}) TO {_ql(str(mart_dir / (table + '.parquet')))} (FORMAT parquet, COMPRESSION zstd)")
+    export = MartExport(
+        name=table,
+        rows=rows,
+        partitioned_by=part,
+        schema=[{"name": c, "type": t} for c, t in columns],
+    )
+    for f in sorted(mart_dir.rglob("*.parquet")):
+        _fsync_file(f)
+        n = con.execute(f"SELECT count(*) FROM read_parquet({_ql(str(f))}, hive_partitioning = false)").fetchone()[0]
+        export.files.append(
+            {"path": f.relative_to(out_dir).as_posix(), "rows": n, "bytes": f.stat().st_size, "sha256": sha256_file(f)}
+        )
+    written = sum(int(f["rows"]) for f in export.files)
+    if written != rows:
+        raise ExportError(f"{table}: wrote {written} rows, the warehouse has {rows}")
+    return export
+
+
+def new_version_id(run_id: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S%fZ}-{run_id[:8]}"
+
+
+def _replace_symlink(link: Path, target: str) -> None:
+    """Point `link` at `target` atomically (new symlink, then os.replace)."""
+    tmp = link.parent / f".{link.name}.tmp-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def current_version_dir(exports_dir: Path) -> Path | None:
+    link = Path(exports_dir) / CURRENT_LINK
+    return link.resolve() if link.is_symlink() and link.resolve().is_dir() else None
+
+
+def prune_versions(exports_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
+    """Delete old versions and leftovers of killed runs; never the current one."""
+    versions = Path(exports_dir) / VERSIONS_DIR
+    if not versions.is_dir():
+        return []
+    current = current_version_dir(exports_dir)
+    removed = []
+    for p in versions.iterdir():
+        if p.name.startswith(".tmp-"):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+    done = sorted((p for p in versions.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
+    for p in done[keep:]:
+        if current is not None and p.resolve() == current:
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p.name)
+    return removed
+
+
+def write_exports(
+    db_path: Path,
+    exports_dir: Path,
+    run_id: str,
+    as_of_date: date | None = None,
+    schema: str = "marts",
+    partition_min_rows: int = DEFAULT_PARTITION_MIN_ROWS,
+    keep: int = KEEP_VERSIONS,
+    on_mart_written: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export every table of `schema` in `db_path` (opened read-only) and swap the set in.
+
+    Raises before the swap on any problem (including personal data): the
+    previous export set then stays in place, unchanged.
+    """
+    exports_dir = Path(exports_dir)
+    versions = exports_dir / VERSIONS_DIR
+    versions.mkdir(parents=True, exist_ok=True)
+    prune_versions(exports_dir, keep=keep)  # leftovers of killed runs
+
+    version = new_version_id(run_id)
+    tmp_dir = versions / f".tmp-{version}"
+    final_dir = versions / version
+    tmp_dir.mkdir()
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            tables = [
+                r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? ORDER BY table_name", [schema]
+                ).fetchall()
+            ]
+            if not tables:
+                raise ExportError(f"{db_path} has no tables in schema `{schema}`: nothing to export")
+            if as_of_date is None:
+                as_of_date = read_as_of_date(con)
+            marts = {}
+            for t in tables:
+                marts[t] = export_mart(con, schema, t, tmp_dir, partition_min_rows)
+                if on_mart_written is not None:
+                    on_mart_written(t)
+        finally:
+            con.close()
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "version": version,
+            "run_id": run_id,
+            "as_of_date": as_of_date.isoformat() if as_of_date else None,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "source": f"{Path(db_path).name}, schema {schema}",
+            "compression": "zstd",
+            "marts": {
+                m.name: {
+                    "rows": m.rows,
+                    "partitioned_by": m.partitioned_by,
+                    "schema": m.schema,
+                    "files": m.files,
+                }
+                for m in marts.values()
+            },
+        }
+        manifest_path = tmp_dir / MANIFEST
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        _fsync_file(manifest_path)
+        fsync_dir(tmp_dir)
+        os.rename(tmp_dir, final_dir)
+        fsync_dir(versions)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+
+    # The flip: one atomic replace of `current`; everything else points through it.
+    _replace_symlink(exports_dir / CURRENT_LINK, f"{VERSIONS_DIR}/{version}")
+    for t in tables:
+        link = exports_dir / t
+        if not link.is_symlink():
+            if link.exists():
+                raise ExportError(f"{link} exists and is not a symlink; move it away")
+            _replace_symlink(link, f"{CURRENT_LINK}/{t}")
+    if not (exports_dir / MANIFEST).is_symlink():
+        _replace_symlink(exports_dir / MANIFEST, f"{CURRENT_LINK}/{MANIFEST}")
+    # Marts that no longer exist: drop their (now dangling) stable links.
+    for p in exports_dir.iterdir():
+        if p.is_symlink() and p.name not in (CURRENT_LINK, MANIFEST) and not p.exists():
+            p.unlink()
+    fsync_dir(exports_dir)
+    pruned = prune_versions(exports_dir, keep=keep)
+    return ExportResult(version=version, version_dir=final_dir, manifest=manifest, pruned=tuple(pruned))
+
+
+def read_as_of_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The marts' as-of date: intermediate.int_as_of_date, else max(as_of_date) of a mart."""
+    candidates = [
+        ("intermediate", "int_as_of_date"),
+        ("marts", "mart_customer_churn"),
+    ]
+    for schema, table in candidates:
+        try:
+            row = con.execute(f"SELECT max(as_of_date) FROM {_qi(schema)}.{_qi(table)}").fetchone()
+        except duckdb.Error:
+            continue
+        if row and row[0] is not None:
+            return row[0]
+    return None
+
+
+def read_manifest(exports_dir: Path) -> dict:
+    return json.loads((Path(exports_dir) / MANIFEST).read_text())

@@ -12,7 +12,8 @@ Why the fit is fast: the likelihood is a sum over customers and in practice
 a million customers collapse to a few thousand distinct ``(x, t_x, T)`` rows,
 so we fit on distinct rows weighted by their counts with an analytic
 gradient (L-BFGS-B in log-parameter space, which keeps all four parameters
-positive without constraints on the natural scale).
+positive without constraints on the natural scale).  Even without that
+collapse, the special functions are evaluated once per distinct x only.
 
 Degenerate input (see docs/predictive-models.md): empty input, a single
 customer, all customers identical, no repeat customer at all, or parameters
@@ -61,37 +62,43 @@ _A_NEAR_ONE = 1e-7
 class _BGData:
     """Fit data plus what the likelihood can precompute once.
 
-    The special functions (gammaln, betaln, digamma) in the likelihood depend
-    on a row only through x, which takes few distinct values; evaluating them
-    once per distinct x with the summed weight, instead of once per row,
-    is what keeps a fit on hundreds of thousands of distinct rows fast.
+    Two savings over a row-by-row evaluation:
+    * the special functions (gammaln, betaln, digamma) depend on a row only
+      through x, which takes few distinct values: they are evaluated once per
+      distinct x with the summed weight;
+    * for x == 0 rows (typically most customers) the A3/A4 mixture reduces to
+      A3 = -r ln(alpha+T), so those rows are kept apart and need one log.
     """
 
-    x: np.ndarray
-    t_x: np.ndarray
-    T: np.ndarray
-    w: np.ndarray
     wsum: float
-    repeat: np.ndarray  # x > 0
-    xu: np.ndarray  # distinct x values
+    xu: np.ndarray  # distinct x values (all rows)
     wu: np.ndarray  # summed weight per distinct x
-    inv: np.ndarray  # row -> index into xu
-    xm1u: np.ndarray  # max(x, 1) - 1 per distinct x (b + x - 1 stays > 0 for x == 0)
+    T0: np.ndarray  # x == 0 rows: T
+    w0: np.ndarray  # x == 0 rows: weights
+    x1: np.ndarray  # x > 0 rows: x, t_x, T, weights
+    t_x1: np.ndarray
+    T1: np.ndarray
+    w1: np.ndarray
+    inv1: np.ndarray  # x > 0 row -> index into xu1
+    xu1: np.ndarray  # distinct x among x > 0 rows
 
 
 def _prepare(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> _BGData:
     xu, inv = np.unique(x, return_inverse=True)
+    rep = x > 0
+    xu1, inv1 = np.unique(x[rep], return_inverse=True)
     return _BGData(
-        x=x,
-        t_x=t_x,
-        T=T,
-        w=w,
         wsum=float(w.sum()),
-        repeat=x > 0,
         xu=xu,
         wu=np.bincount(inv, weights=w, minlength=xu.shape[0]),
-        inv=inv,
-        xm1u=np.maximum(xu, 1.0) - 1.0,
+        T0=T[~rep],
+        w0=w[~rep],
+        x1=x[rep],
+        t_x1=t_x[rep],
+        T1=T[rep],
+        w1=w[rep],
+        inv1=inv1,
+        xu1=xu1,
     )
 
 
@@ -121,22 +128,31 @@ def _nll_and_grad(log_params: np.ndarray, d: _BGData) -> tuple[float, np.ndarray
     g_a = wsum * psi_ab - float(wu @ psi_abxu)
     g_b = wsum * (psi_ab - digamma(b)) + float(wu @ (digamma(b + xu) - psi_abxu))
 
-    # Row parts: the A3/A4 mixture.
-    rx = r + d.x
-    log_alpha_T = np.log(alpha + d.T)
-    log_alpha_tx = np.log(alpha + d.t_x)
-    log_b_x1 = np.log(b + d.xm1u)
-    a3 = -rx * log_alpha_T
-    a4 = np.where(d.repeat, np.log(a) - log_b_x1[d.inv] - rx * log_alpha_tx, -np.inf)
-    lse = np.logaddexp(a3, a4)
-    # Posterior weights of the two branches (w4 == 0 exactly when x == 0).
-    ww3 = d.w * np.exp(a3 - lse)
-    ww4 = d.w * np.exp(a4 - lse)
-    ll_sum += float(d.w @ lse)
-    g_r -= float(ww3 @ log_alpha_T + ww4 @ log_alpha_tx)
-    g_alpha -= float(rx @ (ww3 / (alpha + d.T) + ww4 / (alpha + d.t_x)))
-    g_a += float(ww4.sum()) / a
-    g_b -= float(np.bincount(d.inv, weights=ww4, minlength=xu.shape[0]) @ np.exp(-log_b_x1))
+    # x == 0 rows: the mixture is just A3 = -r ln(alpha+T).
+    if d.T0.shape[0]:
+        log_alpha_T0 = np.log(alpha + d.T0)
+        s0 = float(d.w0 @ log_alpha_T0)
+        ll_sum -= r * s0
+        g_r -= s0
+        g_alpha -= r * float(d.w0 @ (1.0 / (alpha + d.T0)))
+
+    # x > 0 rows: the A3/A4 mixture.
+    if d.x1.shape[0]:
+        rx = r + d.x1
+        log_alpha_T = np.log(alpha + d.T1)
+        log_alpha_tx = np.log(alpha + d.t_x1)
+        log_b_x1 = np.log(b + d.xu1 - 1.0)
+        a3 = -rx * log_alpha_T
+        a4 = (np.log(a) - log_b_x1[d.inv1]) - rx * log_alpha_tx
+        lse = np.logaddexp(a3, a4)
+        # Posterior weights of the two branches.
+        ww3 = d.w1 * np.exp(a3 - lse)
+        ww4 = d.w1 * np.exp(a4 - lse)
+        ll_sum += float(d.w1 @ lse)
+        g_r -= float(ww3 @ log_alpha_T + ww4 @ log_alpha_tx)
+        g_alpha -= float(rx @ (ww3 / (alpha + d.T1) + ww4 / (alpha + d.t_x1)))
+        g_a += float(ww4.sum()) / a
+        g_b -= float(np.bincount(d.inv1, weights=ww4, minlength=d.xu1.shape[0]) @ np.exp(-log_b_x1))
 
     value = -ll_sum / wsum
     # Chain rule for theta = exp(log_theta).
@@ -254,7 +270,9 @@ def fit_bgnbd(
     n_customers = float(w.sum())
 
     if n == 1:
-        raise ModelFitError("cannot fit BG/NBD on a single customer: 4 parameters are not identified by one observation")
+        raise ModelFitError(
+            "cannot fit BG/NBD on a single customer: 4 parameters are not identified by one observation"
+        )
     if all(np.all(v == v[0]) for v in (x, t_x, T_arr)):
         raise ModelFitError(
             "cannot fit BG/NBD: all customers have the same (frequency, recency, T); "
@@ -266,7 +284,10 @@ def fit_bgnbd(
             "so purchase rate and dropout cannot be told apart"
         )
 
-    x0 = np.log(np.asarray(initial_params, dtype=float)) if initial_params is not None else _initial_log_params(x, T_arr, w)
+    if initial_params is not None:
+        x0 = np.log(np.asarray(initial_params, dtype=float))
+    else:
+        x0 = _initial_log_params(x, T_arr, w)
     res = minimize(
         _nll_and_grad,
         x0,
@@ -310,10 +331,13 @@ def _check_optimiser_result(res: Any, grad_inf: float, model: str, names: tuple[
         )
 
 
+Params = tuple[float, float, float, float]
+
+
 # ---------------------------------------------------------------------------
 # Predictions (pure functions of the natural-scale parameters)
 # ---------------------------------------------------------------------------
-def _log_odds_dead(params: tuple[float, float, float, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+def _log_odds_dead(params: Params, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """log of ``a/(b+x-1) * ((alpha+T)/(alpha+t_x))**(r+x)``; -inf for x == 0.
 
     Kept in log space: the power overflows float64 for heavy buyers who went

@@ -23,6 +23,21 @@ all_jobs: list = []
 all_schedules: list = []
 all_sensors: list = []
 
+# Serving (issue 5) -- keep this block LAST before `defs`: publish, exports and
+# report depend on every `marts/*` asset registered above.
+from assets.serving import build_serving_assets, mart_asset_keys  # noqa: E402
+
+from .jobs import jobs as pipeline_jobs, nightly_job  # noqa: E402
+from .schedules import nightly_schedule_from_settings  # noqa: E402
+from .sensors import sensors as alert_sensors  # noqa: E402
+
+all_assets += build_serving_assets(mart_asset_keys(all_assets))
+all_jobs += pipeline_jobs
+all_schedules.append(
+    nightly_schedule_from_settings(nightly_job, settings, resources_from_settings(settings)["shop_source"].shop_timezone)
+)
+all_sensors += alert_sensors
+
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_asset_checks,

@@ -102,9 +102,10 @@ def _sql_list(values: tuple[str, ...]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def _reason_exprs(col: Column, raw: str, parsed: str, shop_currency: str) -> list[str]:
+def _reason_exprs(col: Column, raw: str, parsed: str, shop_currency: str, is_text: bool = True) -> list[str]:
     n = col.name
-    present = f"{_text(raw)} IS NOT NULL"
+    # Casting a typed column to text just to test for blanks is costly at scale.
+    present = f"{_text(raw)} IS NOT NULL" if is_text else f"{raw} IS NOT NULL"
     out = []
     if col.required:
         out.append(f"CASE WHEN NOT ({present}) THEN 'missing_required:{n}' END")
@@ -175,11 +176,13 @@ def load_batch(
     for col in entity.columns:
         if col.name in schema:
             raw = f"b.{_q(col.name)}"
-            parsed = _parse_expr(col, raw, schema[col.name])
+            dtype = schema[col.name]
+            parsed = _parse_expr(col, raw, dtype)
+            is_text = dtype == pl.String or dtype == pl.Null
         else:
-            raw, parsed = "NULL", f"CAST(NULL AS {col.sql_type})"
+            raw, parsed, is_text = "NULL", f"CAST(NULL AS {col.sql_type})", False
         parsed_sel.append(f"{parsed} AS {_q(col.name)}")
-        reasons.extend(_reason_exprs(col, raw, parsed, shop_currency))
+        reasons.extend(_reason_exprs(col, raw, parsed, shop_currency, is_text))
     hash_expr = "hash(" + ", ".join(_q(c) for c in cols) + ")"
     pk_list = ", ".join(_q(c) for c in pk)
     join_on = " AND ".join(f"t.{_q(c)} = c.{_q(c)}" for c in pk)
@@ -192,17 +195,6 @@ def load_batch(
             f"CREATE OR REPLACE TEMP TABLE {typed} AS "
             f"SELECT b.{ROW_COL} AS {ROW_COL}, {', '.join(parsed_sel)}, "
             f"concat_ws(';', {', '.join(reasons)}) AS _reasons FROM {inp} b"
-        )
-        # Same key twice in one batch with different content: which one is
-        # right cannot be decided here, so every copy goes to quarantine.
-        con.execute(
-            f"""
-            UPDATE {typed} SET _reasons = 'duplicate_key_conflict'
-            WHERE _reasons = '' AND ({pk_list}) IN (
-                SELECT ({pk_list}) FROM (SELECT {pk_list}, {hash_expr} AS h FROM {typed} WHERE _reasons = '')
-                GROUP BY {pk_list} HAVING count(DISTINCT h) > 1
-            )
-            """
         )
         con.execute(
             f"""
@@ -223,27 +215,10 @@ def load_batch(
 
         window = []
         if since is not None:
-            window.append(f"{_q(entity.cursor)} > TIMESTAMP '{since.isoformat(sep=' ')}'")
+            window.append(f"c.{_q(entity.cursor)} > TIMESTAMP '{since.isoformat(sep=' ')}'")
         if until is not None:
-            window.append(f"{_q(entity.cursor)} <= TIMESTAMP '{until.isoformat(sep=' ')}'")
+            window.append(f"c.{_q(entity.cursor)} <= TIMESTAMP '{until.isoformat(sep=' ')}'")
         in_window = " AND ".join(window) or "TRUE"
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {clean} AS
-            SELECT * EXCLUDE (_reasons), {hash_expr} AS _h,
-                   count(*) OVER (PARTITION BY {pk_list}) - 1 AS _copies
-            FROM {typed}
-            WHERE _reasons = '' AND ({in_window} OR {_q(entity.cursor)} IS NULL)
-            QUALIFY row_number() OVER (PARTITION BY {pk_list} ORDER BY {ROW_COL}) = 1
-            """
-        )
-        good_rows = con.execute(f"SELECT count(*) FROM {typed} WHERE _reasons = ''").fetchone()[0]
-        in_rows, dup_rows = con.execute(
-            f"SELECT count(*) + coalesce(sum(_copies), 0), coalesce(sum(_copies), 0) FROM {clean}"
-        ).fetchone()
-        stats.duplicates = int(dup_rows)
-        stats.outside_window = int(good_rows - in_rows)
-
         kind_expr = (
             f"CASE WHEN t.{_q(pk[0])} IS NULL THEN 'inserted' "
             f"WHEN hash({', '.join('t.' + _q(c) for c in cols)}) = c._h THEN 'unchanged' "
@@ -251,16 +226,41 @@ def load_batch(
             f"AND c.{_q(entity.cursor)} < t.{_q(entity.cursor)} THEN 'stale' "
             f"ELSE 'updated' END"
         )
+        # One pass over the good rows: copies of a key collapse to the first;
+        # copies that differ (min hash <> max hash) are a conflict: which one
+        # is right cannot be decided here, so every copy goes to quarantine.
         con.execute(
-            f"ALTER TABLE {clean} ADD COLUMN _kind VARCHAR"
+            f"""
+            CREATE OR REPLACE TEMP TABLE {clean} AS
+            WITH good AS (
+                SELECT *, {hash_expr} AS _h FROM {typed} WHERE _reasons = ''
+            ), ranked AS (
+                SELECT *, min(_h) OVER w <> max(_h) OVER w AS _conflict,
+                       row_number() OVER (w ORDER BY {ROW_COL}) AS _rn
+                FROM good WINDOW w AS (PARTITION BY {pk_list})
+            )
+            SELECT c.*, CASE WHEN c._conflict THEN 'conflict'
+                             WHEN c._rn > 1 THEN 'duplicate'
+                             WHEN NOT ({in_window} OR c.{_q(entity.cursor)} IS NULL) THEN 'outside_window'
+                             ELSE {kind_expr} END AS _kind
+            FROM ranked c LEFT JOIN {target} t ON {join_on}
+            """
         )
         con.execute(
-            f"UPDATE {clean} c SET _kind = k.kind FROM ("
-            f"  SELECT {', '.join('c.' + _q(x) for x in pk)}, {kind_expr} AS kind "
-            f"  FROM {clean} c LEFT JOIN {target} t ON {join_on}"
-            f") k WHERE {' AND '.join(f'k.{_q(x)} = c.{_q(x)}' for x in pk)}"
+            f"""
+            INSERT INTO {RAW_SCHEMA}.quarantine
+            SELECT '{entity.name}', 'duplicate_key_conflict', '{src_lit}', c.{ROW_COL}, to_json(b), '{run_lit}',
+                   CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP)
+            FROM {clean} c JOIN {inp} b ON b.{ROW_COL} = c.{ROW_COL}
+            WHERE c._kind = 'conflict'
+            """
         )
         counts = dict(con.execute(f"SELECT _kind, count(*) FROM {clean} GROUP BY 1").fetchall())
+        if counts.get("conflict"):
+            stats.reasons["duplicate_key_conflict"] = int(counts["conflict"])
+            stats.quarantined += int(counts["conflict"])
+        stats.duplicates = int(counts.get("duplicate", 0))
+        stats.outside_window = int(counts.get("outside_window", 0))
         stats.inserted = int(counts.get("inserted", 0))
         stats.updated = int(counts.get("updated", 0))
         stats.unchanged = int(counts.get("unchanged", 0))
@@ -276,7 +276,9 @@ def load_batch(
                 f"CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) "
                 f"FROM {clean} WHERE _kind IN ('inserted', 'updated')"
             )
-        stats.max_cursor = con.execute(f"SELECT max({_q(entity.cursor)}) FROM {clean}").fetchone()[0]
+        stats.max_cursor = con.execute(
+            f"SELECT max({_q(entity.cursor)}) FROM {clean} WHERE _kind NOT IN ('conflict', 'outside_window')"
+        ).fetchone()[0]
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -180,7 +180,9 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     is_first[starts[n_purchases > 0]] = True
     gaps[is_first] = first_delay[cust_idx[is_first]]
     csum = np.cumsum(gaps)
-    offset = np.repeat(csum[starts] - gaps[starts], n_purchases)
+    # Sum of gaps before each customer's first purchase (customers with no
+    # purchase may sit at the end, so index a zero-padded cumsum).
+    offset = np.repeat(np.concatenate([[0], csum])[starts], n_purchases)
     t = signup_us[cust_idx] + (csum - offset)
     keep = t <= end_us
     cust_idx, t = cust_idx[keep], t[keep]

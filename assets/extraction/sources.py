@@ -73,17 +73,37 @@ class SampleShopSource:
     currency: str = SAMPLE_CURRENCY
     timezone: str = SAMPLE_TIMEZONE
 
+    # Blocks are gathered into batches of about this many rows per entity:
+    # fewer, larger upserts are much cheaper than many small ones.
+    batch_rows: int = 1_000_000
+
     def batches(self, entities, since, until, skip_files=None):
         known = [s for s in since.values()]
         # Generate once from the earliest cursor; filter each entity to its own.
         earliest = None if any(s is None for s in known) else min(known, default=None)
+        pending: dict[str, list[pl.DataFrame]] = {e: [] for e in entities}
+        first_block: dict[str, int] = {}
+
+        def flush(entity: str, last_block: int) -> Batch:
+            df = pl.concat(pending[entity])
+            pending[entity] = []
+            label = f"sample_shop/blocks-{first_block.pop(entity):04d}-{last_block:04d}"
+            return Batch(entity, df.with_row_index(ROW_COL, offset=1), label)
+
+        i = -1
         for i, block in enumerate(iter_blocks(self.config, as_of=until, since=earliest, entities=entities)):
             for entity in entities:
                 df = block[entity]
                 cursor = since.get(entity)
                 if cursor is not None and cursor != earliest:
                     df = df.filter(pl.col("updated_at") > cursor)
-                yield Batch(entity, df.with_row_index(ROW_COL, offset=1), f"sample_shop/block-{i:04d}")
+                pending[entity].append(df)
+                first_block.setdefault(entity, i)
+                if sum(f.height for f in pending[entity]) >= self.batch_rows:
+                    yield flush(entity, i)
+        for entity in entities:
+            if pending[entity]:
+                yield flush(entity, i)
 
     def history_end(self) -> datetime:
         return self.config.end_of_history

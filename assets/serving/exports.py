@@ -51,10 +51,13 @@ KEEP_VERSIONS = 2
 DEFAULT_PARTITION_MIN_ROWS = 1_000_000
 MANIFEST_FORMAT = 1
 
-# A column name is personal when it ENDS with one of these (so
-# `email_recovery_rate` and `first_recovery_email_at` pass, `customer_email`
-# and `email` do not). Hashes (`email_sha256`) and ids end otherwise.
-_PII_SUFFIX = (
+# Personal field names. A column is personal when its name IS one of these
+# (optionally prefixed customer_/user_/contact_/billing_/shipping_...), whatever
+# its type; or when its name ENDS with one of these and it holds text. So
+# `email`, `customer_email` and a text `backup_email` are refused, while
+# `email_recovery_rate`, `first_recovery_email_at` (timestamp) and
+# `recovered_after_second_email` (a count) pass. Hashes (`email_sha256`) end otherwise.
+_PII_TERMS = (
     r"e_?mail|e_?mail_address|mail_address|"
     r"phone|phone_number|mobile|mobile_number|telephone|fax|"
     r"address|street|street_address|address_line_?\d*|postcode|postal_code|zip|zip_code|"
@@ -63,7 +66,11 @@ _PII_SUFFIX = (
     r"ip|ip_address|ssn|national_id|passport|passport_number|tax_id|"
     r"card_number|credit_card|iban|password"
 )
-PII_NAME_RE = re.compile(rf"^(?:.*_)?(?:{_PII_SUFFIX})$", re.IGNORECASE)
+PII_EXACT_RE = re.compile(
+    rf"^(?:(?:customer|user|contact|billing|shipping|buyer|recipient|person)_)?(?:{_PII_TERMS})$", re.IGNORECASE
+)
+PII_SUFFIX_RE = re.compile(rf"^(?:.*_)?(?:{_PII_TERMS})$", re.IGNORECASE)
+TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "BLOB", "LARGE_STRING", "BINARY", "LARGE_BINARY", "UTF8")
 # Values: anything that looks like an e-mail address.
 EMAIL_VALUE_REGEX = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 
@@ -79,9 +86,15 @@ class PersonalDataError(ExportError):
     pass
 
 
-def is_personal_column(name: str) -> bool:
+def is_personal_column(name: str, dtype: str | None = None) -> bool:
+    """Whether a column named `name` (of type `dtype`: DuckDB or Arrow name; None = unknown) is personal."""
     n = name.strip().lower()
-    return n not in PII_NAME_ALLOW and bool(PII_NAME_RE.match(n))
+    if n in PII_NAME_ALLOW:
+        return False
+    if PII_EXACT_RE.match(n):
+        return True
+    is_text = dtype is None or dtype.strip().upper().split("(")[0] in TEXT_TYPES
+    return is_text and bool(PII_SUFFIX_RE.match(n))
 
 
 def _qi(name: str) -> str:
@@ -99,7 +112,7 @@ def check_no_personal_data(con: duckdb.DuckDBPyConnection, schema: str, table: s
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
         [schema, table],
     ).fetchall()
-    bad = [c for c, _ in cols if is_personal_column(c)]
+    bad = [c for c, t in cols if is_personal_column(c, t)]
     if bad:
         raise PersonalDataError(
             f"{schema}.{table} has personal column(s) {bad}: personal data stays in `raw`; "

@@ -55,32 +55,28 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def checkpoint(db_path: Path) -> None:
-    """Fold the write-ahead log into the database file.
+def checkpoint(db_path: Path, schema: str = "marts") -> tuple[str, ...]:
+    """Fold the write-ahead log into the database file; return the tables of `schema`.
 
-    Needs the only connection to the file (the in-process executor
-    guarantees it). Fails loudly if a `.wal` is still there afterwards: a copy
-    without its WAL would miss the last committed writes.
+    Needs the only writer of the file (the in-process executor guarantees
+    it). Fails loudly if a `.wal` still holds data afterwards: a copy without
+    its WAL would miss the last committed writes.
     """
     con = duckdb.connect(str(db_path))
     try:
         con.execute("CHECKPOINT")
+        tables = tuple(
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? ORDER BY table_name", [schema]
+            ).fetchall()
+        )
     finally:
         con.close()
     wal = Path(str(db_path) + ".wal")
     if wal.exists() and wal.stat().st_size > 0:
         raise PublishError(f"{wal} is still there after CHECKPOINT; is another process writing {db_path}?")
-
-
-def mart_tables(db_path: Path, schema: str = "marts") -> tuple[str, ...]:
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? ORDER BY table_name", [schema]
-        ).fetchall()
-    finally:
-        con.close()
-    return tuple(r[0] for r in rows)
+    return tables
 
 
 def copy_file(src: Path, dst: Path, chunk: int = COPY_CHUNK) -> tuple[int, str]:
@@ -127,8 +123,7 @@ def publish_database(build_db: Path, published_db: Path, tag: str = "run") -> Pu
     published_db.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(published_db)
 
-    checkpoint(build_db)
-    tables = mart_tables(build_db)
+    tables = checkpoint(build_db)
     if not tables:
         raise PublishError(f"{build_db} has no tables in schema `marts`: refusing to publish an empty warehouse")
 

@@ -105,3 +105,10 @@ def test_bad_scale_is_refused():
         SampleShopConfig(orders=10)
     with pytest.raises(ValueError, match="30 days"):
         SampleShopConfig(days=3, end_date=date(2025, 1, 1))
+
+
+def test_tiny_shops_generate_for_many_seeds():
+    # Regression: a block whose last customers never buy used to index past the end.
+    for seed in range(25):
+        d = generate(SampleShopConfig(orders=200, seed=seed), entities=("orders",))
+        assert d["orders"].height > 0

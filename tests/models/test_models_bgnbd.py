@@ -46,7 +46,9 @@ def test_weighted_distinct_fit_equals_unweighted_fit(cdnow_summary):
     assert weighted.log_likelihood == pytest.approx(unweighted.log_likelihood, rel=1e-9)
 
 
-@pytest.mark.parametrize("point", [np.log(PUBLISHED_TUPLE), np.log([1.0, 10.0, 2.0, 0.5]), np.log([3.0, 0.5, 0.2, 8.0])])
+@pytest.mark.parametrize(
+    "point", [np.log(PUBLISHED_TUPLE), np.log([1.0, 10.0, 2.0, 0.5]), np.log([3.0, 0.5, 0.2, 8.0])]
+)
 def test_analytic_gradient_matches_finite_differences(cdnow_summary, point):
     x, t_x, T = (cdnow_summary[c].to_numpy().astype(float) for c in ("x", "t_x", "T"))
     w = np.ones_like(x)
@@ -135,3 +137,18 @@ def test_long_horizons_stay_finite_and_increasing(params):
         assert values[-1] == pytest.approx((a + b - 1) / (a - 1), rel=1e-3)
     cond = expected_purchases(params, 1e9, [0, 3, 300], [0.0, 20.0, 30.0], [40.0, 40.0, 40.0])
     assert np.all(np.isfinite(cond)) and np.all(cond >= 0)
+
+
+def test_gradient_and_fit_without_one_time_buyers(cdnow_summary):
+    # Exercises the likelihood path with no x == 0 rows at all.
+    rep = cdnow_summary.filter(cdnow_summary["x"] > 0)
+    x, t_x, T = (rep[c].to_numpy().astype(float) for c in ("x", "t_x", "T"))
+    w = np.ones_like(x)
+    point = np.log(PUBLISHED_TUPLE)
+    err = check_grad(
+        lambda p: negative_log_likelihood_and_gradient(p, x, t_x, T, w)[0],
+        lambda p: negative_log_likelihood_and_gradient(p, x, t_x, T, w)[1],
+        point,
+        epsilon=1e-7,
+    )
+    assert err < 1e-5

@@ -8,13 +8,11 @@ with orders as (
 
 as_of as (
 
-    select
-        {% if var('as_of_date') -%}
-        cast('{{ var("as_of_date") }}' as date)
-        {%- else -%}
-        max(order_date)
-        {%- endif %} as as_of_date
-    from orders
+    {% if var('as_of_date') -%}
+    select cast('{{ var("as_of_date") }}' as date) as as_of_date
+    {%- else -%}
+    select max(order_date) as as_of_date from orders
+    {%- endif %}
 
 )
 

@@ -1,0 +1,139 @@
+"""dbt models as Dagster assets: staging -> intermediate -> marts, downstream of extraction.
+
+The manifest is read at import time, so `dbt parse` (no database needed) must
+have run first: `dagster dev` does it through `prepare_if_dev()`, tests and CI
+run it explicitly. dbt data tests become asset checks (dagster-dbt's default);
+unit tests run inside `dbt build` before the model they cover.
+
+The run-time knobs reach dbt as `--vars`, built by the pure function
+`dbt_vars` from the settings module, the resolved shop time zone and the run's
+config. The warehouse file reaches dbt through the RETENTION_BUILD_DB
+environment variable, read by `dbt_project/profiles.yml`.
+"""
+
+import json
+import shutil
+import sys
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from orchestration.resources import ShopSourceResource
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+# Created once per process; in `dagster dev` this re-parses the project so edits show up.
+retention_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+retention_dbt_project.prepare_if_dev()
+
+# Layers, in dbt folder order; each becomes the first part of the asset key and the group.
+DBT_LAYERS = ("staging", "intermediate", "marts")
+
+
+class DbtBuildConfig(dg.Config):
+    """Run-time switches of the dbt build."""
+
+    full_refresh: bool = False
+    # YYYY-MM-DD; overrides RETENTION_AS_OF_DATE for this run. None: settings, else newest order.
+    as_of_date: str | None = None
+
+
+def dbt_vars(settings: Settings, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
+    """The `--vars` of a dbt build, from settings, the resolved shop time zone and the run config.
+
+    `shop_timezone` None means the source did not say: dbt's own default, UTC.
+    The run config's as-of date wins over the settings' one; null lets dbt use
+    the date of the newest order.
+    """
+    as_of: date | None = settings.as_of_date
+    if config.as_of_date:
+        try:
+            as_of = date.fromisoformat(config.as_of_date)
+        except ValueError as exc:
+            raise ValueError(f"as_of_date must be YYYY-MM-DD, got {config.as_of_date!r}") from exc
+    for name in ("active_window_days", "churn_after_days"):
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{name} must be a positive number of days, got {getattr(settings, name)}")
+    return {
+        "as_of_date": as_of.isoformat() if as_of else None,
+        "shop_timezone": shop_timezone or "UTC",
+        "active_window_days": settings.active_window_days,
+        "churn_after_days": settings.churn_after_days,
+    }
+
+
+def dbt_build_args(vars_: Mapping[str, Any], full_refresh: bool = False) -> list[str]:
+    """Arguments of the `dbt build` invocation (pure, unit-tested)."""
+    args = ["build", "--vars", json.dumps(dict(vars_), sort_keys=True)]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+class RetentionDbtTranslator(DagsterDbtTranslator):
+    """Sources map to the extraction assets (raw/<entity>); models to <layer>/<model>."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            meta = (dbt_resource_props.get("config") or {}).get("meta") or dbt_resource_props.get("meta") or {}
+            configured = (meta.get("dagster") or {}).get("asset_key")
+            return dg.AssetKey(configured or ["raw", dbt_resource_props["name"]])
+        layer = _layer(dbt_resource_props)
+        name = dbt_resource_props["name"]
+        return dg.AssetKey([layer, name]) if layer else dg.AssetKey([name])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return _layer(dbt_resource_props) or "dbt"
+
+
+def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
+    # fqn: ["retention", "<folder>", ..., "<model>"]
+    fqn = dbt_resource_props.get("fqn") or []
+    return fqn[1] if len(fqn) > 2 and fqn[1] in DBT_LAYERS else None
+
+
+retention_dbt_translator = RetentionDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+)
+
+
+@dbt_assets(
+    manifest=retention_dbt_project.manifest_path,
+    project=retention_dbt_project,
+    dagster_dbt_translator=retention_dbt_translator,
+    name="retention_dbt",
+)
+def retention_dbt_assets(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    shop_source: ShopSourceResource,
+    config: DbtBuildConfig,
+):
+    """Build (run + test) the selected dbt models; tests report as asset checks."""
+    vars_ = dbt_vars(Settings.from_env(), shop_source.shop_timezone, config)
+    context.log.info(f"dbt vars: {vars_}")
+    yield from dbt.cli(dbt_build_args(vars_, config.full_refresh), context=context).stream()
+
+
+def dbt_executable() -> str:
+    """The dbt CLI next to this interpreter (a venv that is not activated), else the one on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+def dbt_resource() -> DbtCliResource:
+    """The `dbt` resource for Definitions (the warehouse path comes from RETENTION_BUILD_DB)."""
+    return DbtCliResource(
+        project_dir=retention_dbt_project,
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
+    )

@@ -1,0 +1,130 @@
+"""The audit tables in the build warehouse: one row per expectation per validation.
+
+`audit.validation_results`  every expectation of every suite run (why a run stopped)
+`audit.suite_runs`          one row per suite run: row count (the volume band's
+                            reference), outcome, timing, Data Docs page
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import SuiteRun
+
+AUDIT_SCHEMA = "audit"
+
+VALIDATION_RESULTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {AUDIT_SCHEMA}.validation_results (
+  run_id VARCHAR NOT NULL,
+  suite VARCHAR NOT NULL,
+  asset_key VARCHAR NOT NULL,
+  rule_id VARCHAR NOT NULL,
+  rule_kind VARCHAR NOT NULL,
+  expectation VARCHAR NOT NULL,
+  column_name VARCHAR,
+  success BOOLEAN NOT NULL,
+  severity VARCHAR NOT NULL,
+  observed_value VARCHAR,
+  element_count BIGINT,
+  unexpected_count BIGINT,
+  unexpected_examples VARCHAR,
+  description VARCHAR,
+  exception VARCHAR,
+  validated_at TIMESTAMP NOT NULL
+)
+"""
+
+SUITE_RUNS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {AUDIT_SCHEMA}.suite_runs (
+  run_id VARCHAR NOT NULL,
+  suite VARCHAR NOT NULL,
+  asset_key VARCHAR NOT NULL,
+  table_name VARCHAR NOT NULL,
+  row_count BIGINT,
+  success BOOLEAN NOT NULL,
+  error_failures INTEGER NOT NULL,
+  warn_failures INTEGER NOT NULL,
+  expectations INTEGER NOT NULL,
+  rows_validated BIGINT,
+  chunks INTEGER,
+  seconds DOUBLE,
+  as_of_date DATE,
+  data_docs VARCHAR,
+  validated_at TIMESTAMP NOT NULL
+)
+"""
+
+
+def table_exists(con, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def create_audit_schema(con) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {AUDIT_SCHEMA}")
+    con.execute(VALIDATION_RESULTS_DDL)
+    con.execute(SUITE_RUNS_DDL)
+
+
+def previous_row_count(con, suite: str, run_id: str) -> int | None:
+    """Row count of the suite's latest successful validation in another run."""
+    if not table_exists(con, AUDIT_SCHEMA, "suite_runs"):
+        return None
+    row = con.execute(
+        f"""
+        SELECT row_count FROM {AUDIT_SCHEMA}.suite_runs
+        WHERE suite = ? AND success AND run_id <> ? AND row_count IS NOT NULL
+        ORDER BY validated_at DESC LIMIT 1
+        """,
+        [suite, run_id],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _json(value) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def write_suite_run(con, run: "SuiteRun") -> None:
+    create_audit_schema(con)
+    key = "/".join(run.suite.asset_key)
+    rows = [
+        (
+            run.run_id, run.suite.name, key, r.rule_id, r.kind, r.expectation, r.column, r.success,
+            r.severity, _json(r.observed_value), r.element_count, r.unexpected_count,
+            _json(r.examples) if r.examples else None, r.description, r.exception, run.validated_at,
+        )
+        for r in run.results
+    ]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if rows:
+            con.executemany(
+                f"INSERT INTO {AUDIT_SCHEMA}.validation_results VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        con.execute(
+            f"INSERT INTO {AUDIT_SCHEMA}.suite_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run.run_id, run.suite.name, key, run.suite.table, run.row_count, run.passed,
+                len(run.failed(ERROR_)), len(run.failed(WARN_)), len(run.results), run.rows_validated,
+                run.chunks, run.seconds, run.as_of, run.data_docs, run.validated_at,
+            ],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+ERROR_ = "ERROR"
+WARN_ = "WARN"

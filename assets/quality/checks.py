@@ -1,0 +1,124 @@
+"""The expectation suites as Dagster asset checks, one per guarded asset.
+
+Every check is `blocking=True`: when an ERROR expectation fails, the check
+reports AssetCheckSeverity.ERROR and Dagster does not start the assets
+downstream of the guarded one (dbt models after a raw check, exports and
+publish after a mart check). When only WARN expectations fail, the check
+reports AssetCheckSeverity.WARN and the run goes on.
+
+Register in `orchestration/definitions.py`:
+
+    from assets.quality import quality_checks
+    all_asset_checks += quality_checks
+
+Great Expectations is not imported by this module; the engine imports it
+inside the check function.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from assets.extraction.contract import ENTITIES
+from orchestration.resources import ShopSourceResource, WarehouseResource
+from orchestration.settings import Settings
+
+from .config import DEFAULT_CONFIG, ERROR, QualityConfig
+from .suites import REQUIRED_MARTS, all_suites
+
+CHECK_NAME = "expectation_suite"
+
+
+def run_check(
+    context: dg.AssetCheckExecutionContext | None,
+    suite_name: str,
+    warehouse: WarehouseResource,
+    shop_source: ShopSourceResource | None = None,
+    config: QualityConfig = DEFAULT_CONFIG,
+    run_id: str | None = None,
+) -> dg.AssetCheckResult:
+    from .engine import docs_index, run_suite  # noqa: PLC0415 - imports Great Expectations
+
+    currency = shop_source.source().currency if shop_source is not None else "USD"
+    suite = all_suites(config, currency)[suite_name]
+    run_id = run_id or (context.run_id if context is not None else "manual")
+    log = context.log.info if context is not None else print
+    con = warehouse.connect()
+    try:
+        run = run_suite(
+            con, suite, run_id, config,
+            as_of_setting=Settings.from_env().as_of_date,
+            docs_root=warehouse.quality_dir,
+            log_fn=log,
+        )
+    finally:
+        con.close()
+    return check_result(run, docs_index(warehouse.quality_dir))
+
+
+def check_result(run, index: Path | None = None) -> dg.AssetCheckResult:
+    failed_error = run.failed(ERROR)
+    failed = run.failed()
+    metadata: dict[str, object] = {
+        "failed_expectations": dg.MetadataValue.md(run.failures_markdown()),
+        "expectations": len(run.results),
+        "failed_error": len(failed_error),
+        "failed_warn": len(failed) - len(failed_error),
+        "row_count": run.row_count,
+        "rows_validated": run.rows_validated,
+        "chunks": run.chunks,
+        "seconds": run.seconds,
+        "as_of_date": str(run.as_of) if run.as_of else None,
+        "audit": dg.MetadataValue.text(
+            f"SELECT * FROM audit.validation_results WHERE run_id = '{run.run_id}' AND suite = '{run.suite.name}'"
+        ),
+    }
+    if run.data_docs:
+        metadata["data_docs"] = dg.MetadataValue.url(run.data_docs)
+    if index is not None and index.exists():
+        metadata["data_docs_index"] = dg.MetadataValue.path(str(index))
+    description = (
+        f"{len(run.results) - len(failed)}/{len(run.results)} expectations passed"
+        + (f"; failed: {', '.join(r.rule_id for r in failed[:8])}" if failed else "")
+    )
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if failed_error or not failed else dg.AssetCheckSeverity.WARN,
+        metadata={k: v for k, v in metadata.items() if v is not None},
+        description=description,
+    )
+
+
+def build_check(suite_name: str, asset_key: dg.AssetKey, description: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_key,
+        name=CHECK_NAME,
+        blocking=True,
+        description=description,
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        shop_source: ShopSourceResource,
+    ) -> dg.AssetCheckResult:
+        return run_check(context, suite_name, warehouse, shop_source)
+
+    return _check
+
+
+def _describe(suite_name: str) -> str:
+    suite = all_suites()[suite_name]
+    kinds = sorted({r.kind for r in suite.rules})
+    return (
+        f"Great Expectations suite `{suite_name}` ({len(suite.rules)} expectations: {', '.join(kinds)}). "
+        f"{suite.description} Thresholds and severities: assets/quality/config.py."
+    )
+
+
+raw_quality_checks = [
+    build_check(f"raw_{e}", dg.AssetKey(["raw", e]), _describe(f"raw_{e}")) for e in ENTITIES
+]
+mart_quality_checks = [
+    build_check(m, dg.AssetKey(["marts", m]), _describe(m)) for m in REQUIRED_MARTS
+]
+quality_checks = raw_quality_checks + mart_quality_checks

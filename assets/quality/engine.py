@@ -1,0 +1,520 @@
+"""Running a suite: DuckDB computes and projects, Great Expectations evaluates.
+
+For one suite (`suites.Suite`):
+
+1. every aggregate frame is one DuckDB query (column types, row count next to
+   the previous successful run's, daily volumes, freshness lag, mart-vs-staging
+   totals) whose small result GX validates whole;
+2. the table is read column-projected (only the columns some rule needs) in
+   chunks of about `chunk_rows` rows, partitioned on `hash(key) % chunks`, so
+   the same key always lands in the same chunk and GX's uniqueness
+   expectations stay exact. GX validates each chunk; the per-chunk results are
+   merged (counts summed, examples concatenated up to `max_examples`).
+   Peak memory is one chunk plus GX's working copies, whatever the table size;
+3. the merged results go to `audit.validation_results` / `audit.suite_runs`
+   and, as one GX suite validation result, to the Data Docs site.
+
+Great Expectations is imported here, lazily (`_gx()`), never at module import:
+`orchestration.definitions` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import audit
+from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
+from .suites import ROWS, Rule, Suite
+
+log = logging.getLogger(__name__)
+
+GX_DATASOURCE = "duckdb_batches"
+DATA_DOCS_SITE = "local_site"
+
+
+@dataclass
+class RuleResult:
+    rule_id: str
+    kind: str
+    expectation: str  # GX expectation type, e.g. expect_column_values_to_be_in_set
+    column: str | None
+    success: bool
+    severity: str
+    observed_value: Any = None
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    examples: list = field(default_factory=list)
+    description: str = ""
+    exception: str | None = None
+
+
+@dataclass
+class SuiteRun:
+    suite: Suite
+    run_id: str
+    results: list[RuleResult]
+    row_count: int | None
+    rows_validated: int
+    chunks: int
+    seconds: float
+    as_of: date | None
+    validated_at: datetime
+    data_docs: str | None = None
+
+    def failed(self, severity: str | None = None) -> list[RuleResult]:
+        return [r for r in self.results if not r.success and (severity is None or r.severity == severity)]
+
+    @property
+    def passed(self) -> bool:
+        """No ERROR expectation failed (WARN failures do not stop the run)."""
+        return not self.failed(ERROR)
+
+    @property
+    def severity(self) -> str | None:
+        if self.failed(ERROR):
+            return ERROR
+        if self.failed(WARN):
+            return WARN
+        return None
+
+    def result(self, rule_id: str) -> RuleResult:
+        for r in self.results:
+            if r.rule_id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def failures_markdown(self, limit: int = 50) -> str:
+        failed = sorted(self.failed(), key=lambda r: (r.severity != ERROR, r.kind, r.rule_id))
+        if not failed:
+            return f"All {len(self.results)} expectations of `{self.suite.name}` passed."
+        lines = [
+            "| severity | rule | expectation | column | observed | unexpected | examples |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in failed[:limit]:
+            observed = r.exception or _short(r.observed_value)
+            lines.append(
+                f"| {r.severity} | {r.kind}: `{r.rule_id}` | `{r.expectation}` | {r.column or ''} | "
+                f"{_md(observed)} | {'' if r.unexpected_count is None else r.unexpected_count} | "
+                f"{_md(_short(r.examples))} |"
+            )
+        if len(failed) > limit:
+            lines.append(f"| | ... {len(failed) - limit} more | | | | | |")
+        return "\n".join(lines)
+
+
+def _short(value: Any, width: int = 160) -> str:
+    if value is None or value == []:
+        return ""
+    text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --- Great Expectations, lazily ---------------------------------------------------------
+
+
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    import great_expectations as gx  # noqa: PLC0415 - kept off the Definitions import path
+
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.expectations"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return gx
+
+
+def _quiet(ctx) -> None:
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415
+
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+
+
+_CONTEXTS: dict[str, Any] = {}
+
+
+def validation_context():
+    """The in-memory context that evaluates batches (one per process, reused)."""
+    if "ephemeral" not in _CONTEXTS:
+        ctx = _gx().get_context(mode="ephemeral")
+        _quiet(ctx)
+        _CONTEXTS["ephemeral"] = ctx
+    return _CONTEXTS["ephemeral"]
+
+
+def docs_context(docs_root: Path):
+    """A file-backed context under `docs_root`: suites, validation results, the Data Docs site.
+
+    It holds no data source (batches are validated in `validation_context()`),
+    which keeps its YAML small and its start fast.
+    """
+    key = str(docs_root.resolve())
+    if key not in _CONTEXTS or not (docs_root / "gx").exists():
+        _CONTEXTS[key] = _open_docs_context(docs_root)
+    return _CONTEXTS[key]
+
+
+def _open_docs_context(docs_root: Path):
+    gx = _gx()
+    docs_root.mkdir(parents=True, exist_ok=True)
+    ctx = gx.get_context(mode="file", project_root_dir=str(docs_root))
+    site_dir = str((docs_root / "data_docs").resolve())
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": site_dir},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    sites = ctx.list_data_docs_sites()
+    if sites.get(DATA_DOCS_SITE, {}).get("store_backend", {}).get("base_directory") != site_dir:
+        for name in list(sites):
+            if name != DATA_DOCS_SITE:
+                continue
+            ctx.update_data_docs_site(DATA_DOCS_SITE, site)
+            break
+        else:
+            ctx.add_data_docs_site(DATA_DOCS_SITE, site)
+    bars = ctx.variables.progress_bars
+    on = bars is None or (bars.get("globally", True) if isinstance(bars, dict) else bars.globally)
+    if on:
+        _quiet(ctx)
+        ctx.variables.save()
+    return ctx
+
+
+def _batch_definition(ctx, asset_name: str):
+    try:
+        ds = ctx.data_sources.get(GX_DATASOURCE)
+    except (KeyError, ValueError, LookupError):
+        ds = ctx.data_sources.add_pandas(GX_DATASOURCE)
+    try:
+        asset = ds.get_asset(asset_name)
+    except LookupError:
+        asset = ds.add_dataframe_asset(asset_name)
+    try:
+        return asset.get_batch_definition("batch")
+    except KeyError:
+        return asset.add_batch_definition_whole_dataframe("batch")
+
+
+def build_expectation(rule: Rule, severity: str):
+    import great_expectations.expectations as gxe  # noqa: PLC0415
+
+    cls = getattr(gxe, rule.expectation)
+    return cls(**rule.kwargs, meta={"rule_id": rule.id, "kind": rule.kind, "severity": severity,
+                                    "batch": rule.frame, "notes": rule.description})
+
+
+# --- merging per-chunk results --------------------------------------------------------
+
+
+def _merge(chunk_results: list, max_examples: int):
+    """One ExpectationValidationResult from the per-chunk results of one expectation."""
+    from great_expectations.core import ExpectationValidationResult  # noqa: PLC0415
+
+    first = chunk_results[0]
+    if len(chunk_results) == 1:
+        return first
+    success = all(r.success for r in chunk_results)
+    exception = next((r.exception_info for r in chunk_results
+                      if r.exception_info and r.exception_info.get("raised_exception")), None)
+    merged: dict[str, Any] = {}
+    sums = ("element_count", "unexpected_count", "missing_count")
+    for key in sums:
+        vals = [r.result.get(key) for r in chunk_results if r.result and r.result.get(key) is not None]
+        if vals:
+            merged[key] = int(sum(vals))
+    examples: list = []
+    counts: dict[str, dict] = {}
+    for r in chunk_results:
+        res = r.result or {}
+        examples += list(res.get("partial_unexpected_list") or [])
+        for item in res.get("partial_unexpected_counts") or []:
+            k = repr(item.get("value"))
+            counts.setdefault(k, {"value": item.get("value"), "count": 0})["count"] += item.get("count", 0)
+    if "element_count" in merged:
+        n = merged["element_count"]
+        missing = merged.get("missing_count", 0)
+        unexpected = merged.get("unexpected_count", 0)
+        merged["unexpected_percent"] = 100.0 * unexpected / (n - missing) if n - missing else 0.0
+        merged["unexpected_percent_total"] = 100.0 * unexpected / n if n else 0.0
+        if "missing_count" in merged:
+            merged["missing_percent"] = 100.0 * missing / n if n else 0.0
+        merged["partial_unexpected_list"] = examples[:max_examples]
+        merged["partial_unexpected_counts"] = sorted(counts.values(), key=lambda c: -c["count"])[:max_examples]
+    elif first.result and "observed_value" in first.result:
+        merged["observed_value"] = first.result["observed_value"]
+    return ExpectationValidationResult(
+        success=success,
+        expectation_config=first.expectation_config,
+        result=merged,
+        meta=first.meta,
+        exception_info=exception or first.exception_info,
+    )
+
+
+# --- running a suite ------------------------------------------------------------------
+
+_PARAM = re.compile(r"\$([a-z_]+)")
+
+
+def _params(sql: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values.get(name) for name in set(_PARAM.findall(sql))}
+
+
+def _query_df(con, sql: str, values: dict[str, Any]):
+    params = _params(sql, values)
+    return (con.execute(sql, params) if params else con.execute(sql)).df()
+
+
+def chunk_queries(suite: Suite, rows: int, chunk_rows: int) -> list[str]:
+    cols = ", ".join(f'"{c}"' for c in suite.row_columns)
+    n = max(1, math.ceil(rows / max(1, chunk_rows)))
+    if n == 1:
+        return [f"SELECT {cols} FROM {suite.table}"]
+    key = ", ".join(f'"{c}"' for c in suite.key)
+    return [f"SELECT {cols} FROM {suite.table} WHERE hash({key}) % {n} = {i}" for i in range(n)]
+
+
+def _to_rule_result(rule: Rule, severity: str, evr, frame_df, max_examples: int) -> RuleResult:
+    res = dict(evr.result or {})
+    exc = None
+    if evr.exception_info and evr.exception_info.get("raised_exception"):
+        exc = str(evr.exception_info.get("exception_message") or "exception")[:500]
+    examples: list = []
+    if res.get("partial_unexpected_index_list"):
+        examples = list(res["partial_unexpected_index_list"])[:max_examples]
+    elif res.get("partial_unexpected_list"):
+        examples = list(res["partial_unexpected_list"])[:max_examples]
+    observed: Any = res.get("observed_value")
+    if observed is None and frame_df is not None and len(frame_df) == 1:
+        cols = [c for c in dict.fromkeys(rule.columns + rule.index) if c in frame_df.columns]
+        observed = {c: _plain(frame_df[c].iloc[0]) for c in cols}
+    elif observed is None and res.get("element_count") is not None:
+        observed = f"{res.get('unexpected_count', 0)} of {res['element_count']} rows unexpected"
+    return RuleResult(
+        rule_id=rule.id,
+        kind=rule.kind,
+        expectation=evr.expectation_config.type,
+        column=rule.column,
+        success=bool(evr.success) and exc is None,
+        severity=severity,
+        observed_value=observed,
+        element_count=res.get("element_count"),
+        unexpected_count=res.get("unexpected_count"),
+        examples=[_plain(e) for e in examples],
+        description=rule.description,
+        exception=exc,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copies of numpy / pandas scalars and containers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            pass
+    if hasattr(value, "isoformat"):
+        try:
+            return value.isoformat()
+        except ValueError:  # NaT
+            return None
+    try:
+        import pandas as pd  # noqa: PLC0415
+
+        if pd.api.types.is_scalar(value) and pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def run_suite(
+    con,
+    suite: Suite,
+    run_id: str,
+    config: QualityConfig = DEFAULT_CONFIG,
+    as_of_setting: date | None = None,
+    docs_root: Path | None = None,
+    write_audit: bool = True,
+    log_fn=None,
+) -> SuiteRun:
+    """Validate one suite against the warehouse behind `con` (read-write to keep the audit)."""
+    say = log_fn or log.info
+    started = time.monotonic()
+    validated_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    gx = _gx()
+    ctx = validation_context()
+
+    previous = audit.previous_row_count(con, suite.name, run_id)
+    as_of = None
+    if suite.as_of_sql:
+        p = _params(suite.as_of_sql, {"as_of_setting": as_of_setting})
+        as_of = con.execute(suite.as_of_sql, p).fetchone()[0]
+    values = {"as_of": as_of, "previous_row_count": previous}
+
+    severities = {r.id: config.severity(suite.name, r.id, r.kind) for r in suite.rules}
+    expectations = {r.id: build_expectation(r, severities[r.id]) for r in suite.rules}
+    evrs: dict[str, Any] = {}
+    frames: dict[str, Any] = {}
+
+    # 1. aggregate frames, computed by DuckDB, validated whole by GX
+    by_frame: dict[str, list[Rule]] = {}
+    for r in suite.rules:
+        by_frame.setdefault(r.frame, []).append(r)
+    for frame, rules in by_frame.items():
+        if frame == ROWS:
+            continue
+        df = _query_df(con, suite.frames[frame], values)
+        frames[frame] = df
+        index = sorted({c for r in rules for c in r.index if c in df.columns})
+        result_format: dict[str, Any] = {"result_format": "SUMMARY",
+                                         "partial_unexpected_count": config.max_examples}
+        if index:
+            result_format["unexpected_index_column_names"] = index
+        gsuite = gx.ExpectationSuite(name=f"{suite.name}.{frame}",
+                                     expectations=[expectations[r.id].copy() for r in rules])
+        batch = _batch_definition(ctx, f"{suite.name}.{frame}").get_batch(batch_parameters={"dataframe": df})
+        out = batch.validate(gsuite, result_format=result_format)
+        for evr in out.results:
+            evrs[evr.expectation_config.meta["rule_id"]] = evr
+
+    # 2. the table, column-projected, in hash-partitioned chunks
+    row_rules = by_frame.get(ROWS, [])
+    row_count = int(con.execute(f"SELECT count(*) FROM {suite.table}").fetchone()[0])
+    rows_validated = 0
+    queries: list[str] = []
+    if row_rules:
+        queries = chunk_queries(suite, row_count, config.chunk_rows)
+        gsuite = gx.ExpectationSuite(name=f"{suite.name}.rows",
+                                     expectations=[expectations[r.id].copy() for r in row_rules])
+        bd = _batch_definition(ctx, f"{suite.name}.rows")
+        per_rule: dict[str, list] = {r.id: [] for r in row_rules}
+        for i, sql in enumerate(queries):
+            df = con.execute(sql).df()
+            rows_validated += len(df)
+            out = bd.get_batch(batch_parameters={"dataframe": df}).validate(
+                gsuite,
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": config.max_examples},
+            )
+            for evr in out.results:
+                per_rule[evr.expectation_config.meta["rule_id"]].append(evr)
+            del df, out
+            gc.collect()
+            if len(queries) > 1:
+                say(f"{suite.name}: chunk {i + 1}/{len(queries)} validated ({rows_validated:,} rows)")
+        for rid, chunk_evrs in per_rule.items():
+            evrs[rid] = _merge(chunk_evrs, config.max_examples)
+
+    results = [
+        _to_rule_result(r, severities[r.id], evrs[r.id], frames.get(r.frame), config.max_examples)
+        for r in suite.rules
+    ]
+    run = SuiteRun(
+        suite=suite, run_id=run_id, results=results, row_count=row_count, rows_validated=rows_validated,
+        chunks=len(queries), seconds=0.0, as_of=as_of, validated_at=validated_at,
+    )
+    if docs_root is not None and config.build_data_docs:
+        try:
+            run.data_docs = store_and_build_docs(docs_context(docs_root), suite, [evrs[r.id] for r in suite.rules],
+                                                 [expectations[r.id] for r in suite.rules], run, config)
+        except Exception as exc:  # docs are a view; never fail a validation over them
+            say(f"{suite.name}: Data Docs not built: {type(exc).__name__}: {exc}")
+    run.seconds = round(time.monotonic() - started, 3)
+    if write_audit:
+        audit.write_suite_run(con, run)
+    say(
+        f"{suite.name}: {len(results) - len(run.failed())}/{len(results)} expectations passed "
+        f"({len(run.failed(ERROR))} ERROR, {len(run.failed(WARN))} WARN failed) over {rows_validated:,} rows "
+        f"in {len(queries)} chunk(s), {run.seconds:.1f}s"
+    )
+    return run
+
+
+def store_and_build_docs(ctx, suite: Suite, evrs: list, expectations: list, run: SuiteRun,
+                         config: QualityConfig) -> str | None:
+    """Store the merged result as one GX validation result and render its Data Docs page."""
+    import great_expectations as gx  # noqa: PLC0415
+    from great_expectations.core import ExpectationSuiteValidationResult  # noqa: PLC0415
+    from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
+    from great_expectations.data_context.types.resource_identifiers import (  # noqa: PLC0415
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    gsuite = gx.ExpectationSuite(name=suite.name, expectations=[e.copy() for e in expectations],
+                                 meta={"notes": suite.description, "table": suite.table})
+    ctx.suites.add_or_update(gsuite)
+    run_time = run.validated_at.replace(tzinfo=timezone.utc)
+    run_identifier = RunIdentifier(run_name=run.run_id, run_time=run_time)
+    n_ok = sum(1 for e in evrs if e.success)
+    result = ExpectationSuiteValidationResult(
+        success=run.passed,
+        results=evrs,
+        suite_name=suite.name,
+        statistics={
+            "evaluated_expectations": len(evrs),
+            "successful_expectations": n_ok,
+            "unsuccessful_expectations": len(evrs) - n_ok,
+            "success_percent": 100.0 * n_ok / len(evrs) if evrs else 100.0,
+        },
+        meta={
+            "great_expectations_version": gx.__version__,
+            "run_id": run_identifier,
+            "validation_time": run_time,
+            "active_batch_definition": {
+                "datasource_name": "duckdb",
+                "data_connector_name": "chunks",
+                "data_asset_name": suite.table,
+                "batch_identifiers": {"as_of": str(run.as_of), "chunks": run.chunks},
+            },
+            "batch_spec": {"table": suite.table, "rows": run.row_count, "chunks": run.chunks},
+        },
+    )
+    vrid = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+        run_id=run_identifier,
+        batch_identifier=suite.table,
+    )
+    store = ctx.validation_results_store
+    store.store_validation_results(
+        suite_validation_result=result,
+        suite_validation_result_identifier=vrid,
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+    )
+    _prune(store, suite.name, config.data_docs_keep_runs)
+    ctx.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=[vrid])
+    urls = ctx.get_docs_sites_urls(resource_identifier=vrid, site_name=DATA_DOCS_SITE)
+    return urls[0]["site_url"] if urls else None
+
+
+def _prune(store, suite_name: str, keep: int) -> None:
+    keys = [k for k in store.list_keys()
+            if k.expectation_suite_identifier.name == suite_name]
+    keys.sort(key=lambda k: str(k.run_id.run_time))
+    for k in keys[:-keep] if keep > 0 else []:
+        try:
+            store.remove_key(k)
+        except Exception:  # noqa: BLE001 - pruning is best effort
+            pass
+
+
+def docs_index(docs_root: Path) -> Path:
+    return docs_root / "data_docs" / "index.html"

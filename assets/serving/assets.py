@@ -1,0 +1,157 @@
+"""Dagster assets of the serving layer: publish, Parquet exports, HTML report.
+
+All three depend on every mart asset, so they run only after the marts (and
+their blocking checks: a failed blocking check stops downstream assets) in
+the same run. They read the BUILD file with a read-only connection and do
+not depend on each other: a failing export does not stop the publish, and
+each of them swaps its output in atomically or leaves the old one as it was.
+
+`build_serving_assets(mart_keys)` makes them for whatever mart assets the
+Definitions hold (dbt marts, the predictions mart); `mart_asset_keys(defs)`
+picks those keys (asset keys `marts/<model>`).
+"""
+
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+
+import dagster as dg
+import duckdb
+
+from orchestration.resources import ShopSourceResource, WarehouseResource
+from orchestration.settings import Settings
+
+from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
+from .publish import publish_database
+from .report import build_report, load_report_frames, write_report
+
+SERVING_GROUP = "serving"
+MARTS_PREFIX = "marts"
+PREDICTIONS_MART = dg.AssetKey([MARTS_PREFIX, "mart_customer_predictions"])
+# Explicit "no retries": the nightly job's op_retry_policy is meant for
+# extraction; serving steps are deterministic, a retry would only repeat the failure.
+NO_RETRY = dg.RetryPolicy(max_retries=0)
+
+
+def mart_asset_keys(assets: Iterable[object]) -> list[dg.AssetKey]:
+    """Keys `marts/<model>` of the given asset definitions / specs."""
+    keys: set[dg.AssetKey] = set()
+    for a in assets:
+        if isinstance(a, dg.AssetsDefinition):
+            keys.update(a.keys)
+        elif isinstance(a, dg.AssetSpec):
+            keys.add(a.key)
+    return sorted((k for k in keys if len(k.path) == 2 and k.path[0] == MARTS_PREFIX), key=lambda k: k.path)
+
+
+class ExportConfig(dg.Config):
+    partition_min_rows: int = DEFAULT_PARTITION_MIN_ROWS
+    """A time-series mart with at least this many rows is hive-partitioned by month."""
+    keep_versions: int = KEEP_VERSIONS
+    """Export sets kept under exports/.versions (the current one and the one before)."""
+
+
+def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinition]:
+    deps = list(dict.fromkeys(mart_keys))
+
+    @dg.asset(
+        name="published_warehouse",
+        group_name=SERVING_GROUP,
+        deps=deps,
+        kinds={"duckdb"},
+        retry_policy=NO_RETRY,
+        description=(
+            "The analysts' warehouse (data/warehouse.duckdb): a checkpointed copy of the build file "
+            "swapped in with os.replace. Open it read-only; reconnect to see a new build."
+        ),
+    )
+    def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        result = publish_database(warehouse.build_db, warehouse.published_db, tag=context.run.run_id)
+        context.log.info(f"published {result.published_db} ({result.bytes:,} bytes, {len(result.mart_tables)} marts)")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(result.published_db)),
+                "connect": dg.MetadataValue.md(f"`duckdb -readonly {result.published_db}`"),
+                "bytes": result.bytes,
+                "sha256": result.sha256,
+                "mart_tables": dg.MetadataValue.json(list(result.mart_tables)),
+                "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
+
+    @dg.asset(
+        name="parquet_exports",
+        group_name=SERVING_GROUP,
+        deps=deps,
+        kinds={"parquet"},
+        retry_policy=NO_RETRY,
+        description=(
+            "Every mart as zstd Parquet under data/exports/<mart>/ plus _manifest.json; "
+            "the whole set is swapped in atomically (exports/current symlink)."
+        ),
+    )
+    def parquet_exports(
+        context: dg.AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        result = write_exports(
+            warehouse.build_db,
+            warehouse.exports_dir,
+            run_id=context.run.run_id,
+            partition_min_rows=config.partition_min_rows,
+            keep=config.keep_versions,
+        )
+        marts = result.manifest["marts"]
+        table = "| mart | rows | files | partitioned by |\n|---|---:|---:|---|\n" + "\n".join(
+            f"| {name} | {m['rows']:,} | {len(m['files'])} | {m['partitioned_by'] or '–'} |" for name, m in marts.items()
+        )
+        context.log.info(f"exported {len(marts)} marts as version {result.version} (pruned {list(result.pruned)})")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(warehouse.exports_dir)),
+                "manifest": dg.MetadataValue.path(str(warehouse.exports_dir / "_manifest.json")),
+                "version": result.version,
+                "as_of_date": result.manifest["as_of_date"] or "unknown",
+                "marts": dg.MetadataValue.md(table),
+                "total_rows": sum(m["rows"] for m in marts.values()),
+            }
+        )
+
+    @dg.asset(
+        name="retention_report",
+        group_name=SERVING_GROUP,
+        deps=deps,
+        kinds={"html"},
+        retry_policy=NO_RETRY,
+        description="Self-contained HTML report (inline SVG charts) at data/report/index.html; opens from disk.",
+    )
+    def retention_report(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, shop_source: ShopSourceResource
+    ) -> dg.MaterializeResult:
+        con = duckdb.connect(str(warehouse.build_db), read_only=True)
+        try:
+            frames = load_report_frames(con)
+            as_of = read_as_of_date(con)
+        finally:
+            con.close()
+        source = shop_source.source()
+        html = build_report(
+            frames,
+            as_of_date=as_of,
+            currency=source.currency,
+            shop_name=source.name.replace("_", " ").capitalize(),
+            run_id=context.run.run_id,
+            churn_after_days=Settings.from_env().churn_after_days,
+        )
+        path = write_report(html, warehouse.report_dir)
+        context.log.info(f"report written to {path} (open file://{path})")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(path)),
+                "url": dg.MetadataValue.url(path.resolve().as_uri()),
+                "as_of_date": as_of.isoformat() if as_of else "unknown",
+                "marts_shown": dg.MetadataValue.json(sorted(frames)),
+                "bytes": path.stat().st_size,
+            }
+        )
+
+    return [published_warehouse, parquet_exports, retention_report]

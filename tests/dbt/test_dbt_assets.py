@@ -1,0 +1,117 @@
+"""The Dagster side of dbt: vars built from settings, asset keys wired to extraction, a real materialization."""
+
+import json
+from dataclasses import replace
+from datetime import date
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.extraction.contract import create_raw_schema
+from orchestration.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def dbt_module(project_manifest):
+    # assets.dbt reads the manifest at import time: parse first.
+    import assets.dbt as module
+
+    return module
+
+
+@pytest.fixture
+def settings(monkeypatch, tmp_path) -> Settings:
+    for name in ("RETENTION_AS_OF_DATE", "RETENTION_ACTIVE_WINDOW_DAYS", "RETENTION_CHURN_AFTER_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(tmp_path))
+    return Settings.from_env()
+
+
+def test_vars_default_to_settings_and_utc(dbt_module, settings):
+    assert dbt_module.dbt_vars(settings, None, dbt_module.DbtBuildConfig()) == {
+        "as_of_date": None,
+        "shop_timezone": "UTC",
+        "active_window_days": 365,
+        "churn_after_days": 180,
+    }
+
+
+def test_vars_take_the_resolved_time_zone_and_settings_windows(dbt_module, settings):
+    custom = replace(settings, active_window_days=90, churn_after_days=60, as_of_date=date(2025, 6, 30))
+    got = dbt_module.dbt_vars(custom, "America/New_York", dbt_module.DbtBuildConfig())
+    assert got == {
+        "as_of_date": "2025-06-30",
+        "shop_timezone": "America/New_York",
+        "active_window_days": 90,
+        "churn_after_days": 60,
+    }
+
+
+def test_run_config_as_of_date_wins_over_settings(dbt_module, settings):
+    custom = replace(settings, as_of_date=date(2025, 6, 30))
+    got = dbt_module.dbt_vars(custom, "UTC", dbt_module.DbtBuildConfig(as_of_date="2024-12-31"))
+    assert got["as_of_date"] == "2024-12-31"
+
+
+def test_bad_as_of_date_is_refused_before_dbt_runs(dbt_module, settings):
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        dbt_module.dbt_vars(settings, "UTC", dbt_module.DbtBuildConfig(as_of_date="31/12/2024"))
+
+
+def test_build_args_carry_vars_as_json_and_full_refresh(dbt_module):
+    args = dbt_module.dbt_build_args({"shop_timezone": "UTC", "as_of_date": None}, full_refresh=True)
+    assert args[:2] == ["build", "--vars"]
+    assert json.loads(args[2]) == {"shop_timezone": "UTC", "as_of_date": None}
+    assert args[3:] == ["--full-refresh"]
+    assert "--full-refresh" not in dbt_module.dbt_build_args({}, full_refresh=False)
+
+
+def test_models_are_keyed_by_layer_and_depend_on_the_extraction_assets(dbt_module):
+    from assets.extraction.assets import extract_shop
+
+    assets_def = dbt_module.retention_dbt_assets
+    keys = {k.to_user_string() for k in assets_def.keys}
+    assert {"staging/stg_shop__orders", "intermediate/int_customer_orders", "marts/mart_cohort_retention"} <= keys
+    upstream = {d for k in assets_def.keys for d in assets_def.asset_deps[k]} - set(assets_def.keys)
+    assert upstream == set(extract_shop.keys)
+    assert {assets_def.specs_by_key[k].group_name for k in assets_def.keys} == {"staging", "intermediate", "marts"}
+
+
+def test_dbt_data_tests_become_asset_checks(dbt_module):
+    checks = {(c.asset_key.to_user_string(), c.name) for c in dbt_module.retention_dbt_assets.check_specs}
+    assert ("marts/mart_cohort_retention", "accepted_range_mart_cohort_retention_retention_rate__1__0") in checks
+    assert ("marts/mart_customer_churn", "unique_mart_customer_churn_customer_id") in checks
+
+
+def test_definitions_load_with_extraction_and_dbt(dbt_module, settings):
+    from assets.extraction.assets import extract_shop
+    from orchestration.resources import resources_from_settings
+
+    defs = dg.Definitions(
+        assets=[extract_shop, dbt_module.retention_dbt_assets],
+        resources={**resources_from_settings(settings), "dbt": dbt_module.dbt_resource()},
+    )
+    dg.Definitions.validate_loadable(defs)
+
+
+@pytest.mark.slow
+def test_materializing_the_dbt_assets_runs_dbt_build(dbt_module, settings, monkeypatch, tmp_path):
+    from orchestration.resources import ShopSourceResource
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        create_raw_schema(con)
+    monkeypatch.setenv("RETENTION_BUILD_DB", str(warehouse))
+    result = dg.materialize(
+        [dbt_module.retention_dbt_assets],
+        resources={"dbt": dbt_module.dbt_resource(), "shop_source": ShopSourceResource(timezone="Europe/Paris")},
+        run_config={"ops": {"retention_dbt": {"config": {"as_of_date": "2025-01-31"}}}},
+    )
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "marts/mart_cohort_retention" in materialized
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations and all(e.passed for e in evaluations)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select as_of_date::varchar from intermediate.int_as_of_date").fetchall() == [("2025-01-31",)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from .settings import Settings
 
 
@@ -14,8 +16,15 @@ def describe(settings: Settings) -> list[str]:
         else f"analyst warehouse:    {pub}  (not published yet)"
     )
     lines.append(f"build warehouse:      {settings.build_db}  (pipeline only)")
-    exports = sorted(p.name for p in settings.exports_dir.iterdir() if not p.name.startswith(".")) if settings.exports_dir.exists() else []
-    lines.append(f"parquet exports:      {settings.exports_dir}  ({len(exports)} marts)")
+    manifest = settings.exports_dir / "_manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        lines.append(
+            f"parquet exports:      {settings.exports_dir}  ({len(m['marts'])} marts, "
+            f"as of {m.get('as_of_date')}, run {m.get('run_id')})"
+        )
+    else:
+        lines.append(f"parquet exports:      {settings.exports_dir}  (not exported yet)")
     report = settings.report_dir / "index.html"
     lines.append(f"report:               {report}" + ("" if report.exists() else "  (not built yet)"))
     docs = settings.quality_dir

@@ -25,6 +25,16 @@ ENTITY_DESCRIPTIONS = {
 }
 
 
+# A source that times out or a landing folder still being written is worth a
+# second try; the other steps (dbt, checks, exports) fail fast instead.
+EXTRACTION_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2,
+    delay=30,
+    backoff=dg.Backoff.EXPONENTIAL,  # 30 s, then 60 s
+    jitter=dg.Jitter.PLUS_MINUS,
+)
+
+
 def raw_key(entity: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", entity])
 
@@ -56,45 +66,54 @@ def parse_bound(value: str | None, end_of_day: bool) -> datetime | None:
         raise ValueError(f"cannot read {value!r} as a date (YYYY-MM-DD) or ISO date-time") from exc
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            raw_key(name),
-            description=ENTITY_DESCRIPTIONS[name],
-            group_name="extraction",
-            kinds={"duckdb", "python"},
-            metadata={"primary_key": ", ".join(entity.primary_key)},
+def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_POLICY) -> dg.AssetsDefinition:
+    """The extraction multi-asset (a factory so tests can use a retry policy without waits)."""
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                raw_key(name),
+                description=ENTITY_DESCRIPTIONS[name],
+                group_name="extraction",
+                kinds={"duckdb", "python"},
+                metadata={"primary_key": ", ".join(entity.primary_key)},
+            )
+            for name, entity in ENTITIES.items()
+        ],
+        can_subset=True,
+        name="extract_shop",
+        retry_policy=retry_policy,
+    )
+    def extract_shop(
+        context: dg.AssetExecutionContext,
+        config: ExtractConfig,
+        warehouse: WarehouseResource,
+        shop_source: ShopSourceResource,
+    ):
+        selected = tuple(k.path[-1] for k in context.selected_asset_keys)
+        request = ExtractRequest(
+            entities=selected,
+            since=parse_bound(config.since, end_of_day=False),
+            until=parse_bound(config.until, end_of_day=True),
+            full_refresh=config.full_refresh,
         )
-        for name, entity in ENTITIES.items()
-    ],
-    can_subset=True,
-    name="extract_shop",
-)
-def extract_shop(
-    context: dg.AssetExecutionContext,
-    config: ExtractConfig,
-    warehouse: WarehouseResource,
-    shop_source: ShopSourceResource,
-):
-    selected = tuple(k.path[-1] for k in context.selected_asset_keys)
-    request = ExtractRequest(
-        entities=selected,
-        since=parse_bound(config.since, end_of_day=False),
-        until=parse_bound(config.until, end_of_day=True),
-        full_refresh=config.full_refresh,
-    )
-    source = shop_source.source()
-    context.log.info(
-        f"extracting {', '.join(selected)} from {source.name} into {warehouse.build_db} "
-        f"(since={request.since}, until={request.until}, full_refresh={request.full_refresh})"
-    )
-    con = warehouse.connect()
-    try:
-        totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
-    finally:
-        con.close()
-    for name in selected:
-        md = stats_metadata(totals[name])
-        md["source"] = source.name
-        md["quarantine_reasons"] = dg.MetadataValue.json(md["quarantine_reasons"])
-        yield dg.MaterializeResult(asset_key=raw_key(name), metadata=md)
+        source = shop_source.source()
+        context.log.info(
+            f"extracting {', '.join(selected)} from {source.name} into {warehouse.build_db} "
+            f"(since={request.since}, until={request.until}, full_refresh={request.full_refresh})"
+        )
+        con = warehouse.connect()
+        try:
+            totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
+        finally:
+            con.close()
+        for name in selected:
+            md = stats_metadata(totals[name])
+            md["source"] = source.name
+            md["quarantine_reasons"] = dg.MetadataValue.json(md["quarantine_reasons"])
+            yield dg.MaterializeResult(asset_key=raw_key(name), metadata=md)
+
+    return extract_shop
+
+
+extract_shop = build_extract_asset()

@@ -294,8 +294,10 @@ def _to_rule_result(rule: Rule, severity: str, evr, frame_df, max_examples: int)
     if evr.exception_info and evr.exception_info.get("raised_exception"):
         exc = str(evr.exception_info.get("exception_message") or "exception")[:500]
     examples: list = []
-    if res.get("partial_unexpected_index_list"):
-        examples = list(res["partial_unexpected_index_list"])[:max_examples]
+    index_list = res.get("partial_unexpected_index_list") or []
+    if rule.index and index_list and isinstance(index_list[0], dict):
+        # aggregate frames: the offending row named by its index columns (e.g. the empty day)
+        examples = list(index_list)[:max_examples]
     elif res.get("partial_unexpected_list"):
         examples = list(res["partial_unexpected_list"])[:max_examples]
     observed: Any = res.get("observed_value")

@@ -96,7 +96,8 @@ def test_definitions_load_with_extraction_and_dbt(dbt_module, settings):
 
 
 @pytest.mark.slow
-def test_materializing_the_dbt_assets_runs_dbt_build(dbt_module, settings, monkeypatch, tmp_path):
+def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, settings, monkeypatch, tmp_path):
+    # A subset keeps this fast; test_dbt_build.py builds the whole project.
     from orchestration.resources import ShopSourceResource
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -107,10 +108,15 @@ def test_materializing_the_dbt_assets_runs_dbt_build(dbt_module, settings, monke
         [dbt_module.retention_dbt_assets],
         resources={"dbt": dbt_module.dbt_resource(), "shop_source": ShopSourceResource(timezone="Europe/Paris")},
         run_config={"ops": {"retention_dbt": {"config": {"as_of_date": "2025-01-31"}}}},
+        # closed under the tests: a relationships test between two staging models needs both
+        selection=dg.AssetSelection.groups("staging") | dg.AssetSelection.assets(["intermediate", "int_as_of_date"]),
     )
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "marts/mart_cohort_retention" in materialized
+    assert "intermediate/int_as_of_date" in materialized
+    assert {k for k in materialized if k.startswith("staging/")} == {
+        f"staging/stg_shop__{e}" for e in ("customers", "orders", "order_lines", "carts", "support_tickets")
+    }
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -10,9 +10,9 @@ import duckdb
 import pytest
 from dagster._core.definitions.dependency import NodeHandle
 
-from assets.extraction.assets import extract_shop
+from assets.extraction.assets import EXTRACTION_RETRY_POLICY, build_extract_asset, extract_shop
 from assets.serving import build_serving_assets
-from orchestration.jobs import EXTRACTION_RETRY_POLICY, extract_run_config, make_pipeline_job
+from orchestration.jobs import extract_run_config, make_pipeline_job
 from orchestration.resources import ShopSourceResource, WarehouseResource
 from orchestration.schedules import nightly_run_config
 
@@ -50,9 +50,10 @@ class FlakyShop(ShopSourceResource):
 def test_extraction_is_retried(tmp_path, fail_times, success):
     FlakyShop.calls = 0
     fast_policy = EXTRACTION_RETRY_POLICY._replace(delay=0, jitter=None)  # same retries, no waiting in tests
-    job = make_pipeline_job("retry_probe", "test", retry_policy=fast_policy, selection=dg.AssetSelection.assets(extract_shop))
+    flaky_extract = build_extract_asset(retry_policy=fast_policy)
+    job = make_pipeline_job("retry_probe", "test", selection=dg.AssetSelection.assets(flaky_extract))
     defs = dg.Definitions(
-        assets=[extract_shop],
+        assets=[flaky_extract],
         jobs=[job],
         resources={
             "warehouse": WarehouseResource(data_dir=str(tmp_path)),

@@ -9,6 +9,9 @@ The run-time knobs reach dbt as `--vars`, built by the pure function
 `dbt_vars` from the settings module, the resolved shop time zone and the run's
 config. The warehouse file reaches dbt through the RETENTION_BUILD_DB
 environment variable, read by `dbt_project/profiles.yml`.
+
+No `from __future__ import annotations` here: Dagster resolves the asset
+function's `config: DbtBuildConfig` annotation at definition time.
 """
 
 import json

@@ -23,6 +23,12 @@ all_jobs: list = []
 all_schedules: list = []
 all_sensors: list = []
 
+# Quality gates (issue 4): GX suites as blocking asset checks on the raw/* and
+# marts/* assets registered above (GX itself is imported only when a check runs).
+from assets.quality import quality_checks_for  # noqa: E402
+
+all_asset_checks += quality_checks_for(all_assets)
+
 # Serving (issue 5) -- keep this block LAST before `defs`: publish, exports and
 # report depend on every `marts/*` asset registered above.
 from assets.serving import build_serving_assets, mart_asset_keys  # noqa: E402

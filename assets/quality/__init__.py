@@ -9,6 +9,6 @@
 Importing this package does not import Great Expectations (docs/quality.md).
 """
 
-from .checks import mart_quality_checks, quality_checks, raw_quality_checks, run_check
+from .checks import mart_quality_checks, quality_checks, quality_checks_for, raw_quality_checks, run_check
 
-__all__ = ["quality_checks", "raw_quality_checks", "mart_quality_checks", "run_check"]
+__all__ = ["quality_checks", "quality_checks_for", "raw_quality_checks", "mart_quality_checks", "run_check"]

@@ -122,3 +122,13 @@ mart_quality_checks = [
     build_check(m, dg.AssetKey(["marts", m]), _describe(m)) for m in REQUIRED_MARTS
 ]
 quality_checks = raw_quality_checks + mart_quality_checks
+
+
+def quality_checks_for(assets) -> list[dg.AssetChecksDefinition]:
+    """The checks whose guarded asset is among `assets` (so the mart checks join when dbt does)."""
+    keys: set[dg.AssetKey] = set()
+    for a in assets:
+        keys |= set(getattr(a, "keys", ()) or ())
+        if isinstance(a, dg.AssetSpec):
+            keys.add(a.key)
+    return [c for c in quality_checks if all(k.asset_key in keys for k in c.check_keys)]

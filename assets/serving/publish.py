@@ -97,6 +97,14 @@ def copy_file(src: Path, dst: Path, chunk: int = COPY_CHUNK) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
+def _sha256(path: Path, chunk: int = COPY_CHUNK) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def remove_leftovers(published_db: Path) -> list[Path]:
     """Delete temporary copies that a killed publish left next to the published file."""
     removed = []
@@ -107,6 +115,37 @@ def remove_leftovers(published_db: Path) -> list[Path]:
         except FileNotFoundError:
             pass
     return removed
+
+
+# Personal data stays in the pipeline's build file. The analysts' copy keeps
+# `raw` (handy for debugging) minus these columns; quarantined customer rows
+# lose their raw record text, which would repeat the e-mail address.
+PERSONAL_COLUMNS: tuple[tuple[str, str, str], ...] = (("raw", "customers", "email"),)
+
+
+def redact_personal_data(db_path: Path) -> list[str]:
+    """Drop personal columns from a (copied) warehouse file; returns what was dropped."""
+    dropped = []
+    con = duckdb.connect(str(db_path))
+    try:
+        for schema, table, column in PERSONAL_COLUMNS:
+            exists = con.execute(
+                "select count(*) from information_schema.columns "
+                "where table_schema = ? and table_name = ? and column_name = ?",
+                [schema, table, column],
+            ).fetchone()[0]
+            if exists:
+                con.execute(f'alter table "{schema}"."{table}" drop column "{column}"')
+                dropped.append(f"{schema}.{table}.{column}")
+        has_quarantine = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'quarantine'"
+        ).fetchone()[0]
+        if has_quarantine:
+            con.execute("update raw.quarantine set record = null where entity = 'customers'")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return dropped
 
 
 def publish_database(build_db: Path, published_db: Path, tag: str = "run") -> PublishResult:
@@ -129,7 +168,9 @@ def publish_database(build_db: Path, published_db: Path, tag: str = "run") -> Pu
 
     tmp = published_db.parent / f"{TMP_PREFIX}{published_db.name}.{tag}"
     try:
-        size, digest = copy_file(build_db, tmp)
+        copy_file(build_db, tmp)
+        redact_personal_data(tmp)
+        size, digest = tmp.stat().st_size, _sha256(tmp)
         # The copy must open as a database before it replaces anything.
         con = duckdb.connect(str(tmp), read_only=True)
         try:

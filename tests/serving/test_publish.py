@@ -206,3 +206,25 @@ def test_stale_wal_next_to_published_file_is_removed(build_db, tmp_path):
     publish_database(build_db, published)
     assert not wal.exists()
     duckdb.connect(str(published), read_only=True).close()
+
+
+def test_published_copy_carries_no_email_but_the_build_file_keeps_it(build_db, tmp_path):
+    con = duckdb.connect(str(build_db))
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute("CREATE OR REPLACE TABLE raw.customers (customer_id VARCHAR, email VARCHAR)")
+    con.execute("INSERT INTO raw.customers VALUES ('C1', 'ann@example.com')")
+    con.execute("CREATE OR REPLACE TABLE raw.quarantine (entity VARCHAR, record VARCHAR)")
+    con.execute("INSERT INTO raw.quarantine VALUES ('customers', '{\"email\": \"bob@example.com\"}'), ('orders', '{}')")
+    con.close()
+    published = tmp_path / "data" / "warehouse.duckdb"
+    publish_database(build_db, published, tag="pii")
+    pub = duckdb.connect(str(published), read_only=True)
+    cols = [r[0] for r in pub.execute(
+        "select column_name from information_schema.columns where table_schema='raw' and table_name='customers'"
+    ).fetchall()]
+    assert cols == ["customer_id"]
+    assert pub.execute("select count(*) from raw.quarantine where record like '%@%'").fetchone()[0] == 0
+    pub.close()
+    build = duckdb.connect(str(build_db), read_only=True)
+    assert build.execute("select email from raw.customers").fetchone()[0] == "ann@example.com"
+    build.close()

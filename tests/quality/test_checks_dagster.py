@@ -1,0 +1,87 @@
+"""The suites as Dagster asset checks: blocking, metadata, audit, Data Docs, import path."""
+
+import subprocess
+import sys
+
+import dagster as dg
+
+from assets.extraction.assets import extract_shop, raw_key
+from assets.quality import quality_checks, quality_checks_for, raw_quality_checks
+from orchestration.resources import ShopSourceResource, WarehouseResource
+from orchestration.settings import PROJECT_ROOT
+
+
+def test_definitions_import_path_has_no_great_expectations():
+    code = "import sys, orchestration.definitions as d; print('great_expectations' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_every_check_is_blocking_and_targets_its_asset():
+    keys = {c.check_key.asset_key.to_user_string() for d in quality_checks for c in d.check_specs}
+    assert {"raw/orders", "raw/support_tickets", "marts/mart_cohort_retention", "marts/mart_aov_by_device"} <= keys
+    assert all(spec.blocking for d in quality_checks for spec in d.check_specs)
+    # only checks whose asset is defined are registered
+    assert len(quality_checks_for([extract_shop])) == len(raw_quality_checks) == 5
+
+
+@dg.asset(deps=[raw_key("orders")])
+def downstream_of_orders() -> None:
+    """Stands in for the dbt models / exports that must not run after a failed gate."""
+
+
+def _materialize(data_dir):
+    return dg.materialize(
+        [extract_shop, downstream_of_orders],
+        selection=[raw_key("orders"), downstream_of_orders.key],
+        asset_checks=[c for c in raw_quality_checks if c.check_keys and
+                      next(iter(c.check_keys)).asset_key == raw_key("orders")],
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(data_dir)),
+            "shop_source": ShopSourceResource(sample_orders=3_000),
+        },
+        raise_on_error=False,
+    )
+
+
+def _check_eval(result):
+    evals = [e.event_specific_data for e in result.all_events
+             if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert len(evals) == 1
+    return evals[0]
+
+
+def test_failing_blocking_check_stops_downstream_and_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.delenv("RETENTION_AS_OF_DATE", raising=False)
+    good = _materialize(tmp_path)
+    assert good.success
+    assert downstream_of_orders.key in {m.asset_key for m in good.get_asset_materialization_events() and
+                                         [e.event_specific_data.materialization for e in
+                                          good.get_asset_materialization_events()]}
+    assert _check_eval(good).passed
+    index = tmp_path / "quality" / "data_docs" / "index.html"
+    assert index.exists() and "raw_orders" in index.read_text()
+
+    # Injected bad batch: the source stops a week short of the as-of date (a truncated export).
+    monkeypatch.setenv("RETENTION_AS_OF_DATE", "2026-01-07")
+    bad = _materialize(tmp_path)
+    assert not bad.success
+    ev = _check_eval(bad)
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
+    table = ev.metadata["failed_expectations"].value
+    assert "freshness" in table and "expect_column_values_to_be_between" in table
+    assert ev.metadata["data_docs"].value.startswith("file://")
+    materialized = {e.event_specific_data.materialization.asset_key for e in bad.get_asset_materialization_events()}
+    assert raw_key("orders") in materialized and downstream_of_orders.key not in materialized
+
+    con = WarehouseResource(data_dir=str(tmp_path)).connect(read_only=True)
+    try:
+        why = con.execute(
+            "SELECT rule_id, severity, observed_value FROM audit.validation_results "
+            "WHERE run_id = ? AND NOT success ORDER BY rule_id", [bad.run_id]
+        ).fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in why] == ["freshness", "no_empty_day"]
+    assert all(r[1] == "ERROR" for r in why)
+    assert '"freshness_lag_days": 7' in why[0][2]

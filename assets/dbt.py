@@ -15,6 +15,7 @@ function's `config: DbtBuildConfig` annotation at definition time.
 """
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.resources import ShopSourceResource
+from orchestration.resources import ShopSourceResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 # Created once per process; in `dagster dev` this re-parses the project so edits show up.
@@ -119,9 +120,14 @@ def retention_dbt_assets(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     shop_source: ShopSourceResource,
+    warehouse: WarehouseResource,
     config: DbtBuildConfig,
 ):
     """Build (run + test) the selected dbt models; tests report as asset checks."""
+    # The dbt subprocess inherits the environment: point its profile at this
+    # run's build warehouse (tests and other data dirs differ from the default).
+    warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
     vars_ = dbt_vars(Settings.from_env(), shop_source.shop_timezone, config)
     context.log.info(f"dbt vars: {vars_}")
     yield from dbt.cli(dbt_build_args(vars_, config.full_refresh), context=context).stream()

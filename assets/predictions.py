@@ -23,6 +23,7 @@ from models import (
     model_metadata,
     score_customers,
 )
+from assets.warehouse import scalar
 from orchestration.resources import WarehouseResource
 
 PREDICTIONS_KEY = dg.AssetKey(["marts", "mart_customer_predictions"])
@@ -76,8 +77,8 @@ def predict(transactions: pl.DataFrame, as_of) -> tuple[pl.DataFrame, dict, pl.D
 def mart_customer_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     con = warehouse.connect()
     try:
-        transactions = con.execute(ORDERS_SQL).pl()
-        as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
+        transactions = con.sql(ORDERS_SQL).pl()
+        as_of = scalar(con, "select as_of_date from intermediate.int_as_of_date")
         context.log.info(f"fitting BG/NBD and Gamma-Gamma on {transactions.height:,} qualifying orders as of {as_of}")
         try:
             scores, meta, by_freq = predict(transactions, as_of)

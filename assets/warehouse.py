@@ -18,3 +18,11 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """First value of the first row. Fetches the whole result: DuckDB 2 refuses
+    further work (register, new statements) on a connection whose last
+    result was only partly fetched."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None

@@ -16,8 +16,14 @@ from .resources import resources_from_settings  # noqa: E402
 from .settings import Settings  # noqa: E402
 
 settings = Settings.from_env()
+# dbt_project/profiles.yml reads the build warehouse path from here.
+os.environ.setdefault("RETENTION_BUILD_DB", str(settings.build_db))
 
-all_assets: list = [extract_shop]
+# Needs the dbt manifest (`make manifest` runs `dbt parse`; `dagster dev` re-parses).
+from assets.dbt import dbt_resource, retention_dbt_assets  # noqa: E402
+from assets.predictions import mart_customer_predictions  # noqa: E402
+
+all_assets: list = [extract_shop, retention_dbt_assets, mart_customer_predictions]
 all_asset_checks: list = []
 all_jobs: list = []
 all_schedules: list = []
@@ -50,7 +56,7 @@ defs = dg.Definitions(
     jobs=all_jobs,
     schedules=all_schedules,
     sensors=all_sensors,
-    resources=resources_from_settings(settings),
+    resources={**resources_from_settings(settings), "dbt": dbt_resource()},
     # One DuckDB writer at a time: steps run one after another in one process
     # (see docs/architecture.md).
     executor=dg.in_process_executor,

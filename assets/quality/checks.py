@@ -41,7 +41,7 @@ def run_check(
 
     currency = shop_source.source().currency if shop_source is not None else "USD"
     suite = all_suites(config, currency)[suite_name]
-    run_id = run_id or (context.run_id if context is not None else "manual")
+    run_id = run_id or (context.run.run_id if context is not None else "manual")
     log = context.log.info if context is not None else print
     con = warehouse.connect()
     try:

@@ -81,6 +81,9 @@ class QualityConfig:
     daily_spike_factor: float = 3.0
     daily_spike_window_days: int = 14
     daily_spike_entities: tuple[str, ...] = ("orders", "order_lines", "carts")
+    # Both daily rules judge a day only when the days around it normally have
+    # at least this many records (a tiny shop has genuinely empty days).
+    daily_min_typical_records: int = 20
 
     # --- freshness --------------------------------------------------------
     # Max days between the newest record's (UTC) date and the as-of date.

@@ -198,7 +198,7 @@ from {table}
 """
 
 
-def daily_sql(table: str, time_column: str, window: int) -> str:
+def daily_sql(table: str, time_column: str, window: int, min_typical: int) -> str:
     return f"""
 with per_day as (
     select {time_column}::date as day, count(*) as records from {table} group by 1
@@ -212,13 +212,20 @@ days as (
 filled as (
     select days.day, coalesce(per_day.records, 0)::bigint as records
     from days left join per_day on days.day = per_day.day
+),
+windowed as (
+    select day, records, median(records) over (
+        order by day rows between {window} preceding and {window} following) as nearby_median
+    from filled
 )
 select
     day,
     records,
-    records / nullif(median(records) over (
-        order by day rows between {window} preceding and {window} following), 0) as ratio_to_nearby_median
-from filled
+    nearby_median,
+    -- judged only where the days around normally have >= {min_typical} records
+    case when nearby_median >= {min_typical} then records end as records_on_busy_days,
+    case when nearby_median >= {min_typical} then records / nearby_median end as ratio_to_nearby_median
+from windowed
 order by day
 """
 
@@ -286,14 +293,16 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     frames["stats"] = stats_sql(table, ts)
     rules += volume_rules(config.raw_volume_band)
     if entity.name in config.no_empty_day_entities or entity.name in config.daily_spike_entities:
-        frames["daily"] = daily_sql(table, ts, config.daily_spike_window_days)
+        frames["daily"] = daily_sql(table, ts, config.daily_spike_window_days, config.daily_min_typical_records)
     if entity.name in config.no_empty_day_entities:
-        rules.append(between("records", min_value=1, rule_id="no_empty_day", kind="volume", frame="daily",
-                             index=("day",), description=f"every day from the first {ts} to the as-of date has rows"))
+        rules.append(between("records_on_busy_days", min_value=1, rule_id="no_empty_day", kind="volume",
+                             frame="daily", index=("day", "nearby_median"),
+                             description=f"every day from the first {ts} to the as-of date has rows (days "
+                                         f"around it normally have >= {config.daily_min_typical_records})"))
     if entity.name in config.daily_spike_entities:
         f = config.daily_spike_factor
         rules.append(between("ratio_to_nearby_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
-                             frame="daily", index=("day", "records"),
+                             frame="daily", index=("day", "records", "nearby_median"),
                              description=f"no day with more than {f:g}x the median volume of the days around it "
                                          "(a duplicated day)"))
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",

@@ -98,15 +98,20 @@ def test_definitions_load_with_extraction_and_dbt(dbt_module, settings):
 @pytest.mark.slow
 def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, settings, monkeypatch, tmp_path):
     # A subset keeps this fast; test_dbt_build.py builds the whole project.
-    from orchestration.resources import ShopSourceResource
+    from orchestration.resources import ShopSourceResource, WarehouseResource
 
-    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse = tmp_path / "build" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
     with duckdb.connect(str(warehouse)) as con:
         create_raw_schema(con)
     monkeypatch.setenv("RETENTION_BUILD_DB", str(warehouse))
     result = dg.materialize(
         [dbt_module.retention_dbt_assets],
-        resources={"dbt": dbt_module.dbt_resource(), "shop_source": ShopSourceResource(timezone="Europe/Paris")},
+        resources={
+            "dbt": dbt_module.dbt_resource(),
+            "shop_source": ShopSourceResource(timezone="Europe/Paris"),
+            "warehouse": WarehouseResource(data_dir=str(tmp_path)),
+        },
         run_config={"ops": {"retention_dbt": {"config": {"as_of_date": "2025-01-31"}}}},
         # closed under the tests: a relationships test between two staging models needs both
         selection=dg.AssetSelection.groups("staging") | dg.AssetSelection.assets(["intermediate", "int_as_of_date"]),

@@ -3,10 +3,20 @@ with summary as (
 
     select * from {{ ref('int_customer_order_summary') }}
 
+),
+
+predictions as (
+
+    select customer_id, p_alive
+    from {{ optional_relation(
+        source('predictions', 'mart_customer_predictions'),
+        {'customer_id': dbt.type_string(), 'p_alive': type_double()}
+    ) }}
+
 )
 
 select
-    customer_id,
+    summary.customer_id,
     first_order_at,
     last_order_at,
     first_order_date,
@@ -16,5 +26,7 @@ select
     cast(days_since_last_order as integer) as days_since_last_order,
     cast(typical_interorder_days as {{ type_double() }}) as typical_interorder_days,
     is_churned,
-    churned_on
+    churned_on,
+    cast(predictions.p_alive as {{ type_double() }}) as p_alive
 from summary
+left join predictions on predictions.customer_id = summary.customer_id

@@ -1,0 +1,107 @@
+"""End to end: a bad batch stops the pipeline before the Parquet export; the last publish stays.
+
+Marked slow (two small dbt builds, ~1-2 min). Builds its own Definitions from
+the real assets (extraction -> dbt -> quality checks -> serving), like
+tests/serving/test_serving_e2e.py.
+
+Night 1 extracts up to 2025-03-31 and publishes. Before night 2, a day of
+orders inside the already-extracted window disappears from `raw.orders` (a
+lost day); night 2 extracts April-June on top. The raw/orders suite fails
+`no_empty_day` (ERROR, blocking): dbt, exports and publish do not run, the
+published warehouse and exports still answer as of 2025-03-31, and
+`audit.validation_results` says why.
+"""
+
+import json
+
+import dagster as dg
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _pipeline(tmp_path, monkeypatch):
+    try:
+        from assets.dbt import dbt_resource, retention_dbt_assets
+    except Exception as exc:  # manifest not parsed yet, dbt project mid-change
+        pytest.skip(f"dbt assets not importable: {exc}")
+    from assets.extraction.assets import extract_shop
+    from assets.quality import quality_checks
+    from assets.serving import build_serving_assets, mart_asset_keys
+    from orchestration.jobs import make_pipeline_job
+    from orchestration.resources import ShopSourceResource, WarehouseResource
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(data))
+    monkeypatch.setenv("RETENTION_BUILD_DB", str(data / "build" / "warehouse.duckdb"))
+    monkeypatch.delenv("RETENTION_AS_OF_DATE", raising=False)
+    marts = mart_asset_keys([retention_dbt_assets])
+    job = make_pipeline_job("e2e_gate", "test")
+    defs = dg.Definitions(
+        assets=[extract_shop, retention_dbt_assets, *build_serving_assets(marts)],
+        asset_checks=quality_checks,
+        jobs=[job],
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(data)),
+            "shop_source": ShopSourceResource(sample_orders=40_000, sample_end_date="2025-06-30"),
+            "dbt": dbt_resource(),
+        },
+    )
+    return defs.resolve_job_def("e2e_gate"), data
+
+
+def _run(job, until):
+    from orchestration.jobs import extract_run_config
+
+    return job.execute_in_process(run_config=extract_run_config(until=until), raise_on_error=False)
+
+
+def _published_state(data):
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        as_of = con.execute("SELECT max(as_of_date) FROM marts.mart_customer_churn").fetchone()[0]
+        cohorts = con.execute("SELECT count(*), sum(net_revenue) FROM marts.mart_cohort_retention").fetchone()
+    finally:
+        con.close()
+    manifest = (data / "exports" / "_manifest.json").read_text()
+    return str(as_of), cohorts, json.loads(manifest)
+
+
+def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, monkeypatch):
+    job, data = _pipeline(tmp_path, monkeypatch)
+    night1 = _run(job, "2025-03-31")
+    failures = [e.message for e in night1.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert night1.success, failures
+    before = _published_state(data)
+    assert before[0] == "2025-03-31"
+
+    # the injected bad batch: one day of orders lost inside the extracted window
+    con = duckdb.connect(str(data / "build" / "warehouse.duckdb"))
+    try:
+        con.execute("DELETE FROM raw.orders WHERE created_at::date = DATE '2025-02-12'")
+    finally:
+        con.close()
+
+    night2 = _run(job, "2025-06-30")
+    assert not night2.success
+    materialized = {e.event_specific_data.materialization.asset_key.to_user_string()
+                    for e in night2.get_asset_materialization_events()}
+    assert "raw/orders" in materialized
+    assert not {"parquet_exports", "published_warehouse", "marts/mart_cohort_retention"} & materialized
+    evals = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.passed)
+             for e in night2.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert ("raw/orders", False) in evals
+
+    assert _published_state(data) == before  # analysts still see night 1
+
+    con = duckdb.connect(str(data / "build" / "warehouse.duckdb"), read_only=True)
+    try:
+        why = con.execute(
+            "SELECT suite, rule_id, severity, unexpected_examples FROM audit.validation_results "
+            "WHERE run_id = ? AND NOT success", [night2.run_id]
+        ).fetchall()
+    finally:
+        con.close()
+    assert ("raw_orders", "no_empty_day", "ERROR") in {w[:3] for w in why}
+    assert "2025-02-12" in next(w[3] for w in why if w[1] == "no_empty_day")

@@ -487,7 +487,8 @@ def store_and_build_docs(ctx, suite: Suite, evrs: list, expectations: list, run:
                 "data_asset_name": suite.table,
                 "batch_identifiers": {"as_of": str(run.as_of), "chunks": run.chunks},
             },
-            "batch_spec": {"table": suite.table, "rows": run.row_count, "chunks": run.chunks},
+            "batch_spec": {"data_asset_name": suite.table, "rows": run.row_count, "chunks": run.chunks,
+                           "as_of": str(run.as_of)},
         },
     )
     vrid = ValidationResultIdentifier(

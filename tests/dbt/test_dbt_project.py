@@ -45,8 +45,12 @@ def test_every_model_and_column_is_described(project_manifest):
 
 
 def test_sources_map_to_the_extraction_asset_keys(project_manifest):
-    sources = [s for s in _manifest(project_manifest)["sources"].values()]
+    all_sources = list(_manifest(project_manifest)["sources"].values())
+    sources = [s for s in all_sources if s["source_name"] == "shop"]
     assert {s["name"] for s in sources} == ENTITIES
+    # The only other source is the table the predictions asset writes.
+    others = {(s["source_name"], s["name"]): s["config"]["meta"]["dagster"]["asset_key"] for s in all_sources if s not in sources}
+    assert others == {("predictions", "mart_customer_predictions"): ["marts", "mart_customer_predictions"]}
     for source in sources:
         assert source["source_name"] == "shop" and source["schema"] == "raw"
         assert source["config"]["meta"]["dagster"]["asset_key"] == ["raw", source["name"]]

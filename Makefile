@@ -27,7 +27,7 @@ run: manifest
 	$(BIN)/python -m orchestration.where
 
 test: manifest
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 dev: manifest
 	@mkdir -p "$(DAGSTER_HOME)"

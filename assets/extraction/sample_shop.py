@@ -224,7 +224,9 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     csat = np.clip(np.rint(rng.normal(mean_csat, 0.8)), 1, 5).astype(np.int64)
     csat_answered = rng.random(n_tk) < 0.65
     reopened = rng.choice(3, n_tk, p=[0.88, 0.10, 0.02])
-    bad = (resolution_h > 96) | (csat_answered & (csat <= 2))
+    # "4x more likely to switch after poor service": slow (over 3 days) or badly
+    # rated support removes most of the customer's later orders.
+    bad = (resolution_h > 72) | (csat <= 2)
 
     # Customers after a bad support experience buy less: thin their later orders.
     bad_after = np.full(n_cust, np.iinfo(np.int64).max)
@@ -232,7 +234,7 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
         bad_cust = order_cust[tk_order][bad]
         np.minimum.at(bad_after, bad_cust, tk_created[bad])
     cust_of_order = np.maximum(order_cust, 0)
-    thinned = (~guest) & (order_t > bad_after[cust_of_order]) & (rng.random(n_ord) < 0.55)
+    thinned = (~guest) & (order_t > bad_after[cust_of_order]) & (rng.random(n_ord) < 0.8)
     keep_order = ~thinned
     # Reindex orders after thinning (tickets follow their order).
     new_index = np.cumsum(keep_order) - 1

@@ -2,16 +2,62 @@
 -- and next order dates, gaps in whole shop-local days, cohort month, and the
 -- churn date that follows an order when no next order came within
 -- `churn_after_days` days.
-with orders as (
+--
+-- Incremental (delete+insert on customer_id): sequence numbers and gaps
+-- depend on the customer's other orders, so a run recomputes every order of
+-- each customer it touches: customers with an order (qualifying or not)
+-- reprocessed in int_orders since the newest `_loaded_at` here, and
+-- customers whose churn date the moved as-of date has now reached. The
+-- post-hook drops customers left without any qualifying order (a refund of
+-- their only order). See macros/incremental.sql.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='customer_id',
+    on_schema_change='fail',
+    full_refresh=incremental_full_refresh(),
+    post_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ this }} except select customer_id from {{ ref('int_orders') }} where is_qualifying){% endif %}",
+) }}
 
-    select * from {{ ref('int_orders') }}
-    where is_qualifying and customer_id is not null
+with as_of as (
+
+    select as_of_date from {{ ref('int_as_of_date') }}
 
 ),
 
-as_of as (
+{% if is_incremental() %}
+loaded_after as (
 
-    select as_of_date from {{ ref('int_as_of_date') }}
+    {{ incremental_loaded_after(this) }}
+
+),
+
+touched_customers as (
+
+    select int_orders.customer_id
+    from {{ ref('int_orders') }} as int_orders
+    cross join loaded_after
+    where int_orders.customer_id is not null
+        and int_orders._loaded_at > loaded_after.loaded_after
+    union
+    -- churned_on appears once the as-of date reaches the churn date
+    select stored.customer_id
+    from {{ this }} as stored
+    cross join as_of
+    where stored.churned_on is null
+        and (stored.next_order_date is null or stored.days_to_next_order > {{ var('churn_after_days') }})
+        and {{ add_days(var('churn_after_days') ~ ' + 1', 'stored.order_date') }} <= as_of.as_of_date
+
+),
+{% endif %}
+
+orders as (
+
+    select * from {{ ref('int_orders') }}
+    where is_qualifying and customer_id is not null
+    {% if is_incremental() %}
+        and customer_id in (select customer_id from touched_customers)
+    {% endif %}
 
 ),
 
@@ -27,6 +73,7 @@ sequenced as (
         channel,
         net_revenue,
         gross_margin,
+        _loaded_at,
         row_number() over (
             partition by customer_id order by created_at, order_id
         ) as customer_order_number,
@@ -76,6 +123,8 @@ select
         when (gaps.next_order_date is null or gaps.days_to_next_order > {{ var('churn_after_days') }})
             and gaps.churn_date_if_no_next_order <= as_of.as_of_date
             then gaps.churn_date_if_no_next_order
-    end as churned_on
+    end as churned_on,
+    gaps._loaded_at,
+    {{ incremental_build_key() }} as _build_key
 from gaps
 cross join as_of

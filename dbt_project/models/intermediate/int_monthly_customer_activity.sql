@@ -8,10 +8,38 @@ with months as (
 
 ),
 
-customer_days as (
+-- Active customers are counted without a range join of customer-days
+-- against months (each customer-day matched ~13 month windows): every
+-- qualifying order opens the interval of days on which it keeps its customer
+-- active, [order_date, order_date + window - 1], cut short at the customer's
+-- next order date. A customer's intervals are then disjoint and cover exactly
+-- the days on which they are active, so the number of active customers on a
+-- day is the running sum of +1 (interval opens) and -1 (interval closes)
+-- events up to that day. Several orders on one day open and close on the same
+-- day and cancel out.
+intervals as (
 
-    select distinct customer_id, order_date
+    select
+        order_date as opens_on,
+        case
+            when next_order_date is not null
+                and next_order_date < {{ add_days(var('active_window_days'), 'order_date') }}
+                then next_order_date
+            else {{ add_days(var('active_window_days'), 'order_date') }}
+        end as closes_on
     from {{ ref('int_customer_orders') }}
+
+),
+
+daily_change as (
+
+    select event_date, sum(change) as change
+    from (
+        select opens_on as event_date, 1 as change from intervals
+        union all
+        select closes_on as event_date, -1 as change from intervals
+    ) as events
+    group by event_date
 
 ),
 
@@ -20,11 +48,10 @@ windows as (
     select
         month,
         period_end_date,
-        -- start: the window days before the month's first day, that day excluded
-        {{ add_days(-1 * var('active_window_days'), 'month') }} as start_window_first_day,
-        {{ add_days(-1, 'month') }} as start_window_last_day,
-        -- end: the window days ending on the month's last day (the as-of date in the as-of month), included
-        {{ add_days('1 - ' ~ var('active_window_days'), 'period_end_date') }} as end_window_first_day
+        -- start: active on the day before the month's first day (orders in the window days before it)
+        {{ add_days(-1, 'month') }} as start_day,
+        -- end: active on the month's last day (the as-of date in the as-of month)
+        period_end_date as end_day
     from months
 
 ),
@@ -33,17 +60,11 @@ active as (
 
     select
         windows.month,
-        count(distinct case
-            when customer_days.order_date between windows.start_window_first_day and windows.start_window_last_day
-                then customer_days.customer_id
-        end) as customers_at_start,
-        count(distinct case
-            when customer_days.order_date between windows.end_window_first_day and windows.period_end_date
-                then customer_days.customer_id
-        end) as customers_at_end
+        sum(case when daily_change.event_date <= windows.start_day then daily_change.change else 0 end) as customers_at_start,
+        sum(daily_change.change) as customers_at_end
     from windows
-    left join customer_days
-        on customer_days.order_date between windows.start_window_first_day and windows.period_end_date
+    inner join daily_change
+        on daily_change.event_date <= windows.end_day
     group by windows.month
 
 ),

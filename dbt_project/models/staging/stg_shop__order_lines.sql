@@ -25,6 +25,7 @@ select
     quantity,
     unit_price,
     unit_cost,
-    updated_at
+    updated_at,
+    _loaded_at
 from versions
 where version_rank = 1

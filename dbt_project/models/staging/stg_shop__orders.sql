@@ -34,6 +34,7 @@ renamed as (
         refunded_amount,
         created_at,
         updated_at,
+        _loaded_at,
         {{ shop_date('created_at', var('shop_timezone')) }} as order_date
     from versions
     where version_rank = 1

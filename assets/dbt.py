@@ -35,6 +35,12 @@ from dagster_dbt import (
 from orchestration.resources import ShopSourceResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
+# `prepare_if_dev()` below runs `dbt parse` with the `dbt` found on PATH; in a
+# venv that is not activated (`.venv/bin/dagster dev`) that is the venv's own.
+_VENV_BIN = Path(sys.prefix) / "bin"
+if shutil.which("dbt") is None and (_VENV_BIN / "dbt").exists():
+    os.environ["PATH"] = f"{_VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
 # Created once per process; in `dagster dev` this re-parses the project so edits show up.
 retention_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 retention_dbt_project.prepare_if_dev()
@@ -135,8 +141,12 @@ def retention_dbt_assets(
 
 def dbt_executable() -> str:
     """The dbt CLI next to this interpreter (a venv that is not activated), else the one on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    # sys.prefix is the venv even when the interpreter path was resolved past
+    # the venv's symlink (dagster dev's code server does that).
+    for candidate in (Path(sys.prefix) / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"
 
 
 def dbt_resource() -> DbtCliResource:

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Where everything lives under the data folder (one definition for settings and resources)."""
+
+    data_dir: Path
+
+    @property
+    def build_db(self) -> Path:
+        """The pipeline's private warehouse: only the pipeline opens it."""
+        return self.data_dir / "build" / "warehouse.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        """The analysts' warehouse: replaced atomically after a good run; open it read-only."""
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.data_dir / "report"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.data_dir / "quality"
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -17,7 +17,7 @@ from .settings import Settings  # noqa: E402
 
 settings = Settings.from_env()
 # dbt_project/profiles.yml reads the build warehouse path from here.
-os.environ.setdefault("RETENTION_BUILD_DB", str(settings.build_db))
+os.environ.setdefault("RETENTION_BUILD_DB", str(settings.layout.build_db))
 
 # Needs the dbt manifest (`make manifest` runs `dbt parse`; `dagster dev` re-parses).
 from assets.dbt import dbt_resource, retention_dbt_assets  # noqa: E402

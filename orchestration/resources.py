@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.extraction.sample_shop import SampleShopConfig
 from assets.extraction.sources import LandingSource, SampleShopSource, Source
-from assets.warehouse import connect
+from assets.warehouse import DataLayout, connect
 
 from .settings import Settings
 
@@ -28,24 +28,29 @@ class WarehouseResource(dg.ConfigurableResource):
         return Path(self.data_dir)
 
     @property
+    def layout(self) -> DataLayout:
+        return DataLayout(self.root)
+
+    # Shortcuts used by every asset.
+    @property
     def build_db(self) -> Path:
-        return self.root / "build" / "warehouse.duckdb"
+        return self.layout.build_db
 
     @property
     def published_db(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        return self.layout.published_db
 
     @property
     def exports_dir(self) -> Path:
-        return self.root / "exports"
+        return self.layout.exports_dir
 
     @property
     def report_dir(self) -> Path:
-        return self.root / "report"
+        return self.layout.report_dir
 
     @property
     def quality_dir(self) -> Path:
-        return self.root / "quality"
+        return self.layout.quality_dir
 
     def connect(self, read_only: bool = False):
         return connect(self.build_db, read_only=read_only)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from assets.warehouse import DataLayout
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -68,32 +70,9 @@ class Settings:
     webhook_url: str | None
     extra: dict[str, str] = field(default_factory=dict)
 
-    # --- where things live -------------------------------------------------
     @property
-    def build_dir(self) -> Path:
-        return self.data_dir / "build"
-
-    @property
-    def build_db(self) -> Path:
-        """The pipeline's private warehouse: only the pipeline opens it."""
-        return self.build_dir / "warehouse.duckdb"
-
-    @property
-    def published_db(self) -> Path:
-        """The analysts' warehouse: replaced atomically after a good run; open it read-only."""
-        return self.data_dir / "warehouse.duckdb"
-
-    @property
-    def exports_dir(self) -> Path:
-        return self.data_dir / "exports"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.data_dir / "report"
-
-    @property
-    def quality_dir(self) -> Path:
-        return self.data_dir / "quality"
+    def layout(self) -> DataLayout:
+        return DataLayout(self.data_dir)
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -8,26 +8,27 @@ from .settings import Settings
 
 
 def describe(settings: Settings) -> list[str]:
+    layout = settings.layout
     lines = [f"data folder:          {settings.data_dir}"]
-    pub = settings.published_db
+    pub = layout.published_db
     lines.append(
         f"analyst warehouse:    {pub}  (open read-only: duckdb -readonly {pub})"
         if pub.exists()
         else f"analyst warehouse:    {pub}  (not published yet)"
     )
-    lines.append(f"build warehouse:      {settings.build_db}  (pipeline only)")
-    manifest = settings.exports_dir / "_manifest.json"
+    lines.append(f"build warehouse:      {layout.build_db}  (pipeline only)")
+    manifest = layout.exports_dir / "_manifest.json"
     if manifest.exists():
         m = json.loads(manifest.read_text())
         lines.append(
-            f"parquet exports:      {settings.exports_dir}  ({len(m['marts'])} marts, "
+            f"parquet exports:      {layout.exports_dir}  ({len(m['marts'])} marts, "
             f"as of {m.get('as_of_date')}, run {m.get('run_id')})"
         )
     else:
-        lines.append(f"parquet exports:      {settings.exports_dir}  (not exported yet)")
-    report = settings.report_dir / "index.html"
+        lines.append(f"parquet exports:      {layout.exports_dir}  (not exported yet)")
+    report = layout.report_dir / "index.html"
     lines.append(f"report:               {report}" + ("" if report.exists() else "  (not built yet)"))
-    docs = settings.quality_dir
+    docs = layout.quality_dir
     lines.append(f"quality data docs:    {docs}" + ("" if docs.exists() else "  (not built yet)"))
     return lines
 

@@ -25,7 +25,7 @@ def test_defaults_run_the_sample_shop(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     s = Settings.from_env()
     assert s.source == "sample_shop" and s.sample_orders == 100_000
-    assert s.build_db != s.published_db
+    assert s.layout.build_db != s.layout.published_db
 
 
 def test_bad_settings_fail_clearly(monkeypatch):

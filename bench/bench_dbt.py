@@ -79,8 +79,10 @@ def summarize(run_results: Path, top: int = 5) -> dict:
 def measure(db: Path, target: Path, args: list[str]) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(db), str(target), json.dumps(args)],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} on {db} failed:\n{out.stderr[-8000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -188,7 +188,8 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     cust_idx, t = cust_idx[keep], t[keep]
     # Round to a plausible time of day within the purchase day.
     t = (t // DAY_US) * DAY_US + _time_of_day_us(rng, t.size)
-    t = np.minimum(t, end_us)
+    # ...but never before the customer signed up.
+    t = np.clip(t, signup_us[cust_idx], end_us)
 
     # --- guest orders (this block's share) ---------------------------------
     n_guest = int(round(cust_idx.size * GUEST_ORDER_SHARE / (1 - GUEST_ORDER_SHARE)))

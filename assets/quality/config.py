@@ -115,6 +115,10 @@ class QualityConfig:
     # --- execution --------------------------------------------------------
     # Rows per GX batch (hash-partitioned on the key, column-projected).
     chunk_rows: int = 1_000_000
+    # DuckDB's memory limit while a suite runs (its buffer pool and the
+    # reconciliation aggregates over staging; larger work spills to disk).
+    # Peak RSS ~ this + one pandas chunk with GX's copies + ~350 MiB of imports.
+    duckdb_memory_limit: str = "1GB"
     # Unexpected values kept per expectation (audit table, metadata).
     max_examples: int = 5
     # Validation results kept per suite in the GX store / Data Docs.

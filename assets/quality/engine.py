@@ -359,6 +359,15 @@ def run_suite(
     log_fn=None,
 ) -> SuiteRun:
     """Validate one suite against the warehouse behind `con` (read-write to keep the audit)."""
+    previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"SET memory_limit = '{config.duckdb_memory_limit}'")
+    try:
+        return _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit, log_fn)
+    finally:
+        con.execute(f"SET memory_limit = '{previous_limit}'")
+
+
+def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit, log_fn) -> SuiteRun:
     say = log_fn or log.info
     started = time.monotonic()
     validated_at = datetime.now(timezone.utc).replace(tzinfo=None)

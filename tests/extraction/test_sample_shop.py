@@ -112,3 +112,10 @@ def test_tiny_shops_generate_for_many_seeds():
     for seed in range(25):
         d = generate(SampleShopConfig(orders=200, seed=seed), entities=("orders",))
         assert d["orders"].height > 0
+
+
+def test_no_order_before_its_customer_signed_up(shop):
+    c = shop["customers"].unique("customer_id").select("customer_id", signed_up="created_at")
+    o = shop["orders"].join(c, on="customer_id")
+    assert (o["created_at"] >= o["signed_up"]).all()
+    assert (shop["customers"]["updated_at"] >= shop["customers"]["created_at"]).all()

@@ -65,23 +65,26 @@ COPIED_SCHEMAS = ("raw", "staging", "intermediate", "marts")
 
 @pytest.fixture
 def scratch(sample_wh, tmp_path):
-    """scratch(frames={"raw.orders": df}, sql=[...]) -> read-write connection to a copy.
+    """scratch(frames={"raw.orders": df}, sql=[...], marts=False) -> read-write connection to a copy.
 
+    Copies `raw` (and staging / intermediate / marts with marts=True).
     Tables are copied without constraints (a crafted frame may break the
     primary key); views become tables. A frame replaces the table's rows and
     is cast to the table's column types.
     """
     opened = []
 
-    def make(frames: dict | None = None, sql: list[str] | None = None):
+    def make(frames: dict | None = None, sql: list[str] | None = None, marts: bool = False):
         frames = frames or {}
+        schemas = COPIED_SCHEMAS if marts else ("raw",)
         con = connect(tmp_path / f"scratch{len(opened)}.duckdb")
         opened.append(con)
         con.execute(f"ATTACH '{sample_wh['db']}' AS sample (READ_ONLY)")
         rels = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_catalog = 'sample' AND table_schema IN ('raw','staging','intermediate','marts')"
+            "WHERE table_catalog = 'sample'"
         ).fetchall()
+        rels = [(schema, table) for schema, table in rels if schema in schemas]
         for schema, table in rels:
             name = f"{schema}.{table}"
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")

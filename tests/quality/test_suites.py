@@ -63,7 +63,7 @@ def test_raw_suite_passes_on_sample_shop(scratch, name):
 
 @pytest.mark.parametrize("name", list(REQUIRED_MARTS))
 def test_mart_suite_passes_on_sample_shop(needs_marts, scratch, name):
-    run = validate(scratch(), name)
+    run = validate(scratch(marts=True), name)
     assert run.failed() == [], run.failures_markdown()
 
 
@@ -134,7 +134,7 @@ def test_range_csat_and_negative_amount(scratch, frame):
 
 def test_range_mart_retention_above_one(needs_marts, scratch):
     con = scratch(sql=["UPDATE marts.mart_retention_rate SET retention_rate = 1.25 "
-                       "WHERE month = (SELECT max(month) FROM marts.mart_retention_rate)"])
+                       "WHERE month = (SELECT max(month) FROM marts.mart_retention_rate)"], marts=True)
     r = only_failure(validate(con, "mart_retention_rate"), "retention_rate_range",
                      "expect_column_values_to_be_between")
     assert r.examples == [1.25]
@@ -197,7 +197,7 @@ def test_freshness_as_of_far_after_newest_record(scratch):
 
 def test_reconciliation_cohort_size(needs_marts, scratch):
     con = scratch(sql=["UPDATE marts.mart_cohort_retention SET cohort_size = cohort_size + 1 "
-                       "WHERE cohort_month = (SELECT min(cohort_month) FROM marts.mart_cohort_retention)"])
+                       "WHERE cohort_month = (SELECT min(cohort_month) FROM marts.mart_cohort_retention)"], marts=True)
     run = validate(con, "mart_cohort_retention")
     r = only_failure(run, "cohort_size_matches_first_orders", "expect_column_pair_values_to_be_equal")
     assert r.unexpected_count == 1
@@ -206,7 +206,7 @@ def test_reconciliation_cohort_size(needs_marts, scratch):
 
 def test_reconciliation_revenue(needs_marts, scratch):
     con = scratch(sql=["UPDATE marts.mart_aov_by_device SET net_revenue = net_revenue + 0.01 "
-                       "WHERE device = 'mobile' AND order_month = (SELECT min(order_month) FROM marts.mart_aov_by_device)"])
+                       "WHERE device = 'mobile' AND order_month = (SELECT min(order_month) FROM marts.mart_aov_by_device)"], marts=True)
     run = validate(con, "mart_aov_by_device")
     r = only_failure(run, "net_revenue_matches_staging", "expect_column_values_to_be_between")
     assert r.observed_value["revenue_diff_cents"] == 1
@@ -218,7 +218,7 @@ def test_merged_chunks_equal_single_batch(scratch, frame):
     orders.loc[orders.index[::997], "device"] = "fridge"
     con = scratch({"raw.orders": orders})
     one = validate(con, "raw_orders", write_audit=False)
-    many = validate(con, "raw_orders", replace(FAST, chunk_rows=3_000), write_audit=False)
+    many = validate(con, "raw_orders", replace(FAST, chunk_rows=6_000), write_audit=False)
     assert many.chunks > 1 and one.chunks == 1
     a, b = one.result("device_in_set"), many.result("device_in_set")
     assert (a.success, a.unexpected_count, a.element_count) == (b.success, b.unexpected_count, b.element_count)

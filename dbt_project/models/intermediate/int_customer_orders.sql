@@ -7,7 +7,8 @@
 -- depend on the customer's other orders, so a run recomputes every order of
 -- each customer it touches: customers with an order (qualifying or not)
 -- reprocessed in int_orders since the newest `_loaded_at` here, and
--- customers whose churn date the moved as-of date has now reached. The
+-- customers whose churn date the moved as-of date has now reached (and the
+-- previous owner of an order that moved to another customer). The
 -- post-hook drops customers left without any qualifying order (a refund of
 -- their only order). See macros/incremental.sql.
 {{ config(
@@ -39,6 +40,16 @@ touched_customers as (
     cross join loaded_after
     where int_orders.customer_id is not null
         and int_orders._loaded_at > loaded_after.loaded_after
+    union
+    -- the customer a reprocessed order belonged to before (an order moved to another customer)
+    select stored.customer_id
+    from {{ this }} as stored
+    where stored.order_id in (
+        select int_orders.order_id
+        from {{ ref('int_orders') }} as int_orders
+        cross join loaded_after
+        where int_orders._loaded_at > loaded_after.loaded_after
+    )
     union
     -- churned_on appears once the as-of date reaches the churn date
     select stored.customer_id

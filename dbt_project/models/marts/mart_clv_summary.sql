@@ -17,7 +17,8 @@ by_cohort_year as (
         sum(net_revenue) as net_revenue,
         sum(gross_margin) as gross_margin,
         sum(orders_with_margin) as orders_with_margin,
-        sum(tenure_years) as customer_years
+        -- in a fixed order: a parallel sum of doubles depends on row order in its last bits
+        sum(tenure_years order by customer_id) as customer_years
     from summary
     group by extract(year from cohort_month)
 
@@ -33,7 +34,8 @@ all_customers as (
         sum(net_revenue) as net_revenue,
         sum(gross_margin) as gross_margin,
         sum(orders_with_margin) as orders_with_margin,
-        sum(tenure_years) as customer_years
+        -- in a fixed order: a parallel sum of doubles depends on row order in its last bits
+        sum(tenure_years order by customer_id) as customer_years
     from summary
 
 ),

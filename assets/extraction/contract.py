@@ -190,11 +190,13 @@ RAW_SCHEMA = "raw"
 def raw_table_ddl(entity: Entity, schema: str = RAW_SCHEMA) -> str:
     cols = [f"{c.name} {c.sql_type}" for c in entity.columns]
     cols += [f"{name} {typ}" for name, typ in LINEAGE_COLUMNS]
-    pk = ", ".join(entity.primary_key)
+    # No PRIMARY KEY constraint: the loader already guarantees one row per key
+    # (upsert), and DuckDB's key index costs memory and time on tens of
+    # millions of rows. Uniqueness is verified by the quality suites and dbt tests.
     return (
         f"CREATE TABLE IF NOT EXISTS {schema}.{entity.name} (\n  "
         + ",\n  ".join(cols)
-        + f",\n  PRIMARY KEY ({pk})\n)"
+        + "\n)"
     )
 
 

@@ -91,7 +91,10 @@ def table_rows(db: Path) -> dict[str, int]:
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return dict(con.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'raw' AND NOT table_name LIKE '\\_%' ESCAPE '\\'").fetchall())
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' AND NOT starts_with(table_name, '_')"
+        ).fetchall()]
+        return {n: con.execute(f'SELECT count(*) FROM raw."{n}"').fetchone()[0] for n in names}
     finally:
         con.close()
 

@@ -119,3 +119,15 @@ def test_no_order_before_its_customer_signed_up(shop):
     o = shop["orders"].join(c, on="customer_id")
     assert (o["created_at"] >= o["signed_up"]).all()
     assert (shop["customers"]["updated_at"] >= shop["customers"]["created_at"]).all()
+
+
+def test_ids_are_stable_across_as_of_dates():
+    # Two blocks of customers, so block-local numbering is exercised.
+    cfg = SampleShopConfig(orders=150_000, seed=5)
+    earlier = generate(cfg, as_of=datetime(2025, 12, 20), entities=("orders",), duplicates=False)["orders"]
+    later = generate(cfg, entities=("orders",), duplicates=False)["orders"]
+    assert cfg.blocks >= 2
+    joined = earlier.join(later, on="order_id", how="left", suffix="_later")
+    assert joined["customer_id_later"].null_count() == earlier["customer_id"].null_count()
+    assert (joined["created_at"] == joined["created_at_later"]).all()
+    assert later.height > earlier.height

@@ -21,3 +21,21 @@
 {% macro duckdb__type_double() -%}
     double
 {%- endmacro %}
+
+{#
+  A sum of doubles that gives the same last bits on every build. DuckDB sums
+  in parallel, so the row order (and the rounding) varies between runs
+  unless the aggregate is ordered; engines without ordered aggregates get a
+  plain sum.
+#}
+{% macro deterministic_sum(expression, order_by) -%}
+    {{ return(adapter.dispatch('deterministic_sum')(expression, order_by)) }}
+{%- endmacro %}
+
+{% macro default__deterministic_sum(expression, order_by) -%}
+    sum({{ expression }})
+{%- endmacro %}
+
+{% macro duckdb__deterministic_sum(expression, order_by) -%}
+    sum({{ expression }} order by {{ order_by }})
+{%- endmacro %}

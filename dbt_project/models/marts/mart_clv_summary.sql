@@ -1,6 +1,15 @@
 -- Company-wide CLV, the seed formula, per cohort year and for all customers:
 -- clv = avg order value x avg orders per year x avg years retained;
 -- margin_clv uses the average gross margin per order instead of the AOV.
+{%- set aggregates -%}
+count(*) as customers,
+        sum(orders_count) as orders,
+        sum(net_revenue) as net_revenue,
+        sum(gross_margin) as gross_margin,
+        sum(orders_with_margin) as orders_with_margin,
+        {{ deterministic_sum('tenure_years', 'customer_id') }} as customer_years
+{%- endset %}
+
 with summary as (
 
     select * from {{ ref('int_customer_order_summary') }}
@@ -12,13 +21,7 @@ by_cohort_year as (
     select
         cast(cast(extract(year from cohort_month) as integer) as {{ dbt.type_string() }}) as cohort,
         cast(extract(year from cohort_month) as integer) as cohort_year,
-        count(*) as customers,
-        sum(orders_count) as orders,
-        sum(net_revenue) as net_revenue,
-        sum(gross_margin) as gross_margin,
-        sum(orders_with_margin) as orders_with_margin,
-        -- in a fixed order: a parallel sum of doubles depends on row order in its last bits
-        sum(tenure_years order by customer_id) as customer_years
+        {{ aggregates }}
     from summary
     group by extract(year from cohort_month)
 
@@ -29,13 +32,7 @@ all_customers as (
     select
         'all' as cohort,
         cast(null as integer) as cohort_year,
-        count(*) as customers,
-        sum(orders_count) as orders,
-        sum(net_revenue) as net_revenue,
-        sum(gross_margin) as gross_margin,
-        sum(orders_with_margin) as orders_with_margin,
-        -- in a fixed order: a parallel sum of doubles depends on row order in its last bits
-        sum(tenure_years order by customer_id) as customer_years
+        {{ aggregates }}
     from summary
 
 ),

@@ -1,6 +1,18 @@
 -- The 1st -> 2nd -> 3rd -> 4th qualifying order funnel per cohort month, plus
 -- an all-cohorts row: conversion between steps, median days to the second
 -- order, and how much revenue repeat customers bring.
+{#- The same measures per cohort and for all cohorts together. -#}
+{%- set aggregates -%}
+count(*) as customers,
+        sum(case when orders_count >= 2 then 1 else 0 end) as customers_with_2_orders,
+        sum(case when orders_count >= 3 then 1 else 0 end) as customers_with_3_orders,
+        sum(case when orders_count >= 4 then 1 else 0 end) as customers_with_4_orders,
+        {{ median('days_to_second_order') }} as median_days_to_second_order,
+        sum(net_revenue) as net_revenue,
+        sum(case when orders_count >= 2 then net_revenue else 0 end) as repeat_customer_net_revenue,
+        sum(net_revenue - first_order_net_revenue) as returning_order_net_revenue
+{%- endset %}
+
 with summary as (
 
     select * from {{ ref('int_customer_order_summary') }}
@@ -25,14 +37,7 @@ by_cohort as (
     select
         cast(cohort_month as {{ dbt.type_string() }}) as cohort,
         cohort_month,
-        count(*) as customers,
-        sum(case when orders_count >= 2 then 1 else 0 end) as customers_with_2_orders,
-        sum(case when orders_count >= 3 then 1 else 0 end) as customers_with_3_orders,
-        sum(case when orders_count >= 4 then 1 else 0 end) as customers_with_4_orders,
-        {{ median('days_to_second_order') }} as median_days_to_second_order,
-        sum(net_revenue) as net_revenue,
-        sum(case when orders_count >= 2 then net_revenue else 0 end) as repeat_customer_net_revenue,
-        sum(net_revenue - first_order_net_revenue) as returning_order_net_revenue
+        {{ aggregates }}
     from customer_rows
     group by cohort_month
 
@@ -43,14 +48,7 @@ all_cohorts as (
     select
         'all' as cohort,
         cast(null as date) as cohort_month,
-        count(*) as customers,
-        sum(case when orders_count >= 2 then 1 else 0 end) as customers_with_2_orders,
-        sum(case when orders_count >= 3 then 1 else 0 end) as customers_with_3_orders,
-        sum(case when orders_count >= 4 then 1 else 0 end) as customers_with_4_orders,
-        {{ median('days_to_second_order') }} as median_days_to_second_order,
-        sum(net_revenue) as net_revenue,
-        sum(case when orders_count >= 2 then net_revenue else 0 end) as repeat_customer_net_revenue,
-        sum(net_revenue - first_order_net_revenue) as returning_order_net_revenue
+        {{ aggregates }}
     from customer_rows
     having count(*) > 0
 

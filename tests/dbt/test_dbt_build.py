@@ -80,6 +80,9 @@ RAW_ROWS = {
 }
 
 
+DOCS_TARGET: dict = {}
+
+
 @pytest.fixture(scope="module")
 def built_shop(tmp_path_factory, dbt_cli) -> duckdb.DuckDBPyConnection:
     tmp = tmp_path_factory.mktemp("dbt_build")
@@ -91,6 +94,9 @@ def built_shop(tmp_path_factory, dbt_cli) -> duckdb.DuckDBPyConnection:
                 f"insert into raw.{table} select *, 'hand-built', 1, {LOADED} from (values {', '.join(rows)})"
             )
     dbt_cli(["build", "--vars", VARS], warehouse=warehouse, target_path=tmp / "target")
+    # The docs site is generated from the built warehouse (the catalog needs the tables).
+    dbt_cli(["docs", "generate", "--vars", VARS], warehouse=warehouse, target_path=tmp / "target")
+    DOCS_TARGET["path"] = tmp / "target"
     con = duckdb.connect(str(warehouse), read_only=True)
     yield con
     con.close()
@@ -239,3 +245,14 @@ def test_personal_data_stays_in_raw(built_shop):
     leaked = rows(built_shop, "select table_schema, table_name from information_schema.columns "
                               "where column_name = 'email' and table_schema <> 'raw'")
     assert leaked == []
+
+
+def test_docs_site_generates_with_every_mart_in_the_catalog(built_shop):
+    import json
+
+    target = DOCS_TARGET["path"]
+    assert (target / "index.html").exists()
+    catalog = json.loads((target / "catalog.json").read_text())
+    marts = {n.split(".")[-1] for n in catalog["nodes"] if ".mart_" in n}
+    assert {"mart_cohort_retention", "mart_retention_rate", "mart_customer_churn", "mart_aov_by_device"} <= marts
+    assert not catalog.get("errors")

@@ -7,7 +7,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup manifest run test dev bench where clean
+.PHONY: setup manifest run test dev docs bench where clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: manifest
 dev: manifest
 	@mkdir -p "$(DAGSTER_HOME)"
 	$(BIN)/dagster dev
+
+# dbt docs site (model and column docs, metric glossary) from the build warehouse of the last run.
+docs: manifest
+	cd dbt_project && RETENTION_BUILD_DB=$${RETENTION_BUILD_DB:-$(CURDIR)/data/build/warehouse.duckdb} \
+		../$(BIN)/dbt docs generate --quiet --profiles-dir . --vars '{"shop_timezone": "America/New_York"}'
+	@echo "docs: dbt_project/target/index.html (serve with: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
 
 where: setup
 	$(BIN)/python -m orchestration.where

@@ -60,6 +60,7 @@ class ShopSourceResource(dg.ConfigurableResource):
     """Which shop the pipeline reads: the embedded sample shop or a landing folder."""
 
     kind: str = "sample_shop"
+    name: str | None = None
     landing_dir: str | None = None
     currency: str | None = None
     timezone: str | None = None
@@ -89,6 +90,10 @@ class ShopSourceResource(dg.ConfigurableResource):
         return src
 
     @property
+    def display_name(self) -> str:
+        return self.name or self.kind.replace("_", " ").capitalize()
+
+    @property
     def shop_timezone(self) -> str:
         return self.source().timezone
 
@@ -98,6 +103,7 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
         "warehouse": WarehouseResource(data_dir=str(settings.data_dir)),
         "shop_source": ShopSourceResource(
             kind=settings.source,
+            name=settings.shop_name,
             landing_dir=str(settings.landing_dir) if settings.landing_dir else None,
             currency=settings.shop_currency,
             timezone=settings.shop_timezone,

@@ -24,6 +24,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_DATA_DIR": ("./data", "Folder for the warehouse, exports, report and quality docs."),
     "RETENTION_SOURCE": ("sample_shop", "Where data comes from: `sample_shop` or `landing`."),
     "RETENTION_LANDING_DIR": ("", "Landing-zone folder (one sub-folder per entity) when RETENTION_SOURCE=landing."),
+    "RETENTION_SHOP_NAME": ("", "The shop's name on the report. Default: \"Sample shop\" or \"Landing\"."),
     "RETENTION_SHOP_CURRENCY": ("", "The shop's currency code; rows in another currency are quarantined. Default: the source's own (sample shop: USD; landing: USD)."),
     "RETENTION_SHOP_TIMEZONE": ("", "IANA time zone in which days and months are counted. Default: the source's own (sample shop: America/New_York; landing: UTC)."),
     "RETENTION_SAMPLE_ORDERS": ("100000", "Approximate number of orders the sample shop generates."),
@@ -57,6 +58,7 @@ class Settings:
     data_dir: Path
     source: str
     landing_dir: Path | None
+    shop_name: str | None
     shop_currency: str | None
     shop_timezone: str | None
     sample_orders: int
@@ -90,6 +92,7 @@ class Settings:
             data_dir=data_dir,
             source=source,
             landing_dir=Path(landing).resolve() if landing else None,
+            shop_name=env("RETENTION_SHOP_NAME") or None,
             shop_currency=env("RETENTION_SHOP_CURRENCY") or None,
             shop_timezone=env("RETENTION_SHOP_TIMEZONE") or None,
             sample_orders=_int_env("RETENTION_SAMPLE_ORDERS"),

@@ -138,7 +138,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             frames,
             as_of_date=as_of,
             currency=source.currency,
-            shop_name=source.name.replace("_", " ").capitalize(),
+            shop_name=shop_source.display_name,
             run_id=context.run.run_id,
             churn_after_days=Settings.from_env().churn_after_days,
         )

@@ -37,3 +37,12 @@ def test_bad_settings_fail_clearly(monkeypatch):
     monkeypatch.setenv("RETENTION_SAMPLE_ORDERS", "lots")
     with pytest.raises(ValueError, match="RETENTION_SAMPLE_ORDERS must be an integer"):
         Settings.from_env()
+
+
+def test_shop_name_reaches_the_report_resource(monkeypatch):
+    from orchestration.resources import resources_from_settings
+
+    monkeypatch.setenv("RETENTION_SHOP_NAME", "Vinyl Corner")
+    assert resources_from_settings(Settings.from_env())["shop_source"].display_name == "Vinyl Corner"
+    monkeypatch.delenv("RETENTION_SHOP_NAME")
+    assert resources_from_settings(Settings.from_env())["shop_source"].display_name == "Sample shop"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.extraction.assets import EXTRACTION_RETRY_POLICY, ExtractConfig  # noqa: F401 (re-exported)
+from assets.extraction.assets import ExtractConfig
 
 EXTRACT_OP = "extract_shop"
 

@@ -8,7 +8,6 @@ read. Adding a source (an API, a database) means writing one more class with
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -228,6 +227,3 @@ def write_landing(frames: dict[str, pl.DataFrame], root: Path, fmt: str, files_p
             written.append(path)
     return written
 
-
-def describe(source: Source) -> str:
-    return json.dumps({"source": source.name, "currency": source.currency, "timezone": source.timezone})

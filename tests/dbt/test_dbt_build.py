@@ -18,7 +18,6 @@ C4        O9     2025-05-01 02:00      2025-04-30  fulfilled            40   tab
 No order at all falls in March (NY time).
 """
 
-from pathlib import Path
 
 import duckdb
 import pytest

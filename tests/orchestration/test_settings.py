@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from assets.extraction.contract import ENTITIES

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 
 import dagster as dg
 import duckdb

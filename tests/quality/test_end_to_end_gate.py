@@ -14,41 +14,10 @@ published warehouse and exports still answer as of 2025-03-31, and
 
 import json
 
-import dagster as dg
 import duckdb
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-def _pipeline(tmp_path, monkeypatch):
-    try:
-        from assets.dbt import dbt_resource, retention_dbt_assets
-    except Exception as exc:  # manifest not parsed yet, dbt project mid-change
-        pytest.skip(f"dbt assets not importable: {exc}")
-    from assets.extraction.assets import extract_shop
-    from assets.quality import quality_checks
-    from assets.serving import build_serving_assets, mart_asset_keys
-    from orchestration.jobs import make_pipeline_job
-    from orchestration.resources import ShopSourceResource, WarehouseResource
-
-    data = tmp_path / "data"
-    monkeypatch.setenv("RETENTION_DATA_DIR", str(data))
-    monkeypatch.setenv("RETENTION_BUILD_DB", str(data / "build" / "warehouse.duckdb"))
-    monkeypatch.delenv("RETENTION_AS_OF_DATE", raising=False)
-    marts = mart_asset_keys([retention_dbt_assets])
-    job = make_pipeline_job("e2e_gate", "test")
-    defs = dg.Definitions(
-        assets=[extract_shop, retention_dbt_assets, *build_serving_assets(marts)],
-        asset_checks=quality_checks,
-        jobs=[job],
-        resources={
-            "warehouse": WarehouseResource(data_dir=str(data)),
-            "shop_source": ShopSourceResource(sample_orders=40_000, sample_end_date="2025-06-30"),
-            "dbt": dbt_resource(),
-        },
-    )
-    return defs.resolve_job_def("e2e_gate"), data
 
 
 def _run(job, until):
@@ -68,8 +37,10 @@ def _published_state(data):
     return str(as_of), cohorts, json.loads(manifest)
 
 
-def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, monkeypatch):
-    job, data = _pipeline(tmp_path, monkeypatch)
+def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, pipeline_job):
+    from assets.quality import quality_checks
+
+    job, data = pipeline_job("e2e_gate", 40_000, asset_checks=quality_checks)
     night1 = _run(job, "2025-03-31")
     failures = [e.message for e in night1.all_events if e.event_type_value == "STEP_FAILURE"]
     assert night1.success, failures

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 
-import dagster as dg
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
@@ -47,34 +46,6 @@ ANALYST = textwrap.dedent(
 )
 
 
-def _pipeline(tmp_path, monkeypatch):
-    try:
-        from assets.dbt import dbt_resource, retention_dbt_assets
-    except Exception as exc:  # manifest not parsed yet, dbt project mid-change
-        pytest.skip(f"dbt assets not importable: {exc}")
-    from assets.extraction.assets import extract_shop
-    from assets.serving import build_serving_assets, mart_asset_keys
-    from orchestration.jobs import make_pipeline_job
-    from orchestration.resources import ShopSourceResource, WarehouseResource
-
-    data = tmp_path / "data"
-    monkeypatch.setenv("RETENTION_DATA_DIR", str(data))
-    monkeypatch.setenv("RETENTION_BUILD_DB", str(data / "build" / "warehouse.duckdb"))
-    marts = mart_asset_keys([retention_dbt_assets])
-    assert marts, "no marts/* assets in the dbt project"
-    job = make_pipeline_job("e2e_nightly", "test")
-    defs = dg.Definitions(
-        assets=[extract_shop, retention_dbt_assets, *build_serving_assets(marts)],
-        jobs=[job],
-        resources={
-            "warehouse": WarehouseResource(data_dir=str(data)),
-            "shop_source": ShopSourceResource(sample_orders=3_000, sample_end_date="2025-06-30"),
-            "dbt": dbt_resource(),
-        },
-    )
-    return defs.resolve_job_def("e2e_nightly"), data
-
-
 def _run(job, until: str):
     from orchestration.jobs import extract_run_config
 
@@ -84,8 +55,8 @@ def _run(job, until: str):
     return result
 
 
-def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, monkeypatch):
-    job, data = _pipeline(tmp_path, monkeypatch)
+def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, pipeline_job):
+    job, data = pipeline_job("e2e_nightly", 3_000)
     _run(job, "2025-03-31")
     published = data / "warehouse.duckdb"
     assert published.exists() and (data / "report" / "index.html").exists()

@@ -98,18 +98,17 @@ def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, s
         churned = int(churn["is_churned"].sum())
         out.append(("Customers", svg.number(n), "with at least one order"))
         out.append(("Active customers", svg.number(n - churned), f"{svg.pct(churned / n, 1)} churned"))
-    rr = _usable(frames, "mart_retention_rate")
-    if rr is not None:
-        done = rr.filter(pl.col("is_complete_month") & pl.col("retention_rate").is_not_null()).sort("month")
+    for title, mart, rate in (
+        ("Retention rate", "mart_retention_rate", "retention_rate"),
+        ("Monthly churn", "mart_churn_monthly", "churn_rate"),
+    ):
+        monthly = _usable(frames, mart)
+        if monthly is None:
+            continue
+        done = monthly.filter(pl.col("is_complete_month") & pl.col(rate).is_not_null()).sort("month")
         if done.height:
             last = done.row(-1, named=True)
-            out.append(("Retention rate", svg.pct(last["retention_rate"], 1), f"in {_month_label(last['month'])}"))
-    cm = _usable(frames, "mart_churn_monthly")
-    if cm is not None:
-        done = cm.filter(pl.col("is_complete_month") & pl.col("churn_rate").is_not_null()).sort("month")
-        if done.height:
-            last = done.row(-1, named=True)
-            out.append(("Monthly churn", svg.pct(last["churn_rate"], 1), f"in {_month_label(last['month'])}"))
+            out.append((title, svg.pct(last[rate], 1), f"in {_month_label(last['month'])}"))
     aov = _usable(frames, "mart_aov_by_device")
     if aov is not None:
         recent = _last_months(aov, "order_month", 12)

@@ -61,6 +61,15 @@ def _svg_open(width: int, height: int, label: str) -> str:
     )
 
 
+def _y_grid(ticks, sy, left: float, pw: float, y_fmt) -> list[str]:
+    """Horizontal grid lines with their value labels, shared by line and bar charts."""
+    out = []
+    for t in ticks:
+        y = sy(t)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="{GRID}"/>')
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(y_fmt(t))}</text>')
+    return out
+
 def legend(items: Sequence[tuple[str, str]], x: float, y: float, dashed: Sequence[bool] | None = None) -> str:
     out, cx = [], x
     for i, (label, color) in enumerate(items):
@@ -124,10 +133,7 @@ def line_chart(
         return top + ph - (v - t0) / ((t1 - t0) or 1) * ph
 
     out = [_svg_open(width, height, label)]
-    for t in ticks:
-        y = sy(t)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="{GRID}"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(y_fmt(t))}</text>')
+    out += _y_grid(ticks, sy, left, pw, y_fmt)
     out.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="{AXIS}"/>')
     every = _x_label_every(n, pw)
     for i, xl in enumerate(x_labels):
@@ -186,10 +192,7 @@ def bar_chart(
         return top + ph - (v - t0) / ((t1 - t0) or 1) * ph
 
     out = [_svg_open(width, height, label)]
-    for t in ticks:
-        y = sy(t)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="{GRID}"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(y_fmt(t))}</text>')
+    out += _y_grid(ticks, sy, left, pw, y_fmt)
     if y_title:
         out.append(f'<text x="{left - 56}" y="{top - 20}" font-size="11">{escape(y_title)}</text>')
     slot = pw / max(n, 1)

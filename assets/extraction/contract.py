@@ -33,10 +33,34 @@ class Column:
     min_value: int | None = None
     max_value: int | None = None
     is_currency: bool = False  # must equal the shop currency when present
+    # Descriptive enum: a value outside `allowed` is loaded as OTHER (and the
+    # text as exported is kept in `<name>_original`), never quarantined.
+    open_set: bool = False
+    # Used when the column is absent from a source or the value is blank, so a
+    # minimal export loads. `default` is a literal (text, parsed like input;
+    # SHOP_CURRENCY means the shop's currency); `default_from` names another
+    # column of the same row. A column with either need not be in the file.
+    default: str | None = None
+    default_from: str | None = None
+    # Other spellings of the contract's values (normalised: lower case, blanks
+    # and hyphens as underscores) -> the contract's value. See STATUS_SYNONYMS.
+    synonyms: dict[str, str] = field(default_factory=dict)
+    # Personal data (e-mail, names, phones): stays in the build file's `raw`,
+    # never reaches analysts, exports or the published quarantine.
+    personal: bool = False
 
     @property
     def sql_type(self) -> str:
         return SQL_TYPES[self.kind]
+
+    @property
+    def original_column(self) -> str | None:
+        """The raw column that keeps an open-set value as exported (NULL when it was a known value)."""
+        return f"{self.name}_original" if self.open_set else None
+
+    @property
+    def must_be_in_file(self) -> bool:
+        return self.required and self.default is None and self.default_from is None
 
 
 @dataclass(frozen=True)
@@ -46,16 +70,39 @@ class Entity:
     columns: tuple[Column, ...]
     # Column used for the incremental high-water mark.
     cursor: str = "updated_at"
-    # Filled from another column when a source omits it (order_lines.updated_at).
-    defaults_from: dict[str, str] = field(default_factory=dict)
+    # Only orders are indispensable; a shop without carts or a helpdesk simply
+    # does not track those entities (their suites and marts say so).
+    required_entity: bool = False
+    # Groups of columns of which a file must hold at least one (orders: a
+    # subtotal, or a total from which the subtotal is derived).
+    one_of: tuple[tuple[str, ...], ...] = ()
+    # (later, earlier): a row whose `later` precedes its `earlier` (both set)
+    # breaks the record itself, so it is quarantined when loaded.
+    ordering: tuple[tuple[str, str], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
     @property
+    def raw_columns(self) -> list[tuple[str, str]]:
+        """(name, SQL type) of the raw table: the contract's columns, then each open-set column's original text."""
+        cols = [(c.name, c.sql_type) for c in self.columns]
+        cols += [(c.original_column, "VARCHAR") for c in self.columns if c.open_set]
+        return cols
+
+    @property
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
+
+    @property
+    def file_required_columns(self) -> list[str]:
+        """Columns a file of this entity must have (the others have defaults)."""
+        return [c.name for c in self.columns if c.must_be_in_file]
+
+    @property
+    def open_set_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.open_set]
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -64,9 +111,14 @@ class Entity:
         raise KeyError(f"{self.name} has no column {name!r}")
 
 
+# Descriptive values outside a list load as OTHER; a missing one is UNKNOWN.
+OTHER = "other"
+UNKNOWN = "unknown"
+SHOP_CURRENCY = "$shop_currency"
+
 ORDER_STATUSES = ("placed", "fulfilled", "cancelled", "refunded", "partially_refunded")
-DEVICES = ("desktop", "mobile", "tablet", "unknown")
-ORDER_CHANNELS = ("web", "app", "marketplace", "social")
+DEVICES = ("desktop", "mobile", "tablet", UNKNOWN, OTHER)
+ORDER_CHANNELS = ("web", "app", "marketplace", "social", UNKNOWN, OTHER)
 ACQUISITION_CHANNELS = (
     "organic",
     "paid_search",
@@ -75,12 +127,53 @@ ACQUISITION_CHANNELS = (
     "referral",
     "affiliate",
     "direct",
+    OTHER,
 )
-LOYALTY_TIERS = ("none", "bronze", "silver", "gold")
+LOYALTY_TIERS = ("none", "bronze", "silver", "gold", OTHER)
 CART_STATUSES = ("open", "converted", "abandoned")
-TICKET_CHANNELS = ("email", "phone", "chat", "social", "messaging")
-TICKET_CATEGORIES = ("delivery", "wrong_item", "return", "product_question", "payment")
+TICKET_CHANNELS = ("email", "phone", "chat", "social", "messaging", OTHER)
+TICKET_CATEGORIES = ("delivery", "wrong_item", "return", "product_question", "payment", OTHER)
 TICKET_STATUSES = ("open", "pending", "resolved", "closed")
+
+# Statuses decide metrics (a cancelled order is no revenue), so an unknown one
+# is still quarantined; the vocabularies of common shop systems and helpdesks
+# map onto the contract's here, in one table (docs/source-contract.md shows it).
+STATUS_SYNONYMS: dict[str, dict[str, str]] = {
+    "orders.status": {
+        "pending": "placed",
+        "authorized": "placed",
+        "paid": "placed",
+        "open": "placed",
+        "processing": "placed",
+        "on_hold": "placed",
+        "shipped": "fulfilled",
+        "delivered": "fulfilled",
+        "completed": "fulfilled",
+        "complete": "fulfilled",
+        "closed": "fulfilled",
+        "canceled": "cancelled",
+        "voided": "cancelled",
+        "void": "cancelled",
+        "failed": "cancelled",
+        "partially_refunded": "partially_refunded",
+        "partial_refund": "partially_refunded",
+    },
+    "carts.status": {
+        "active": "open",
+        "ordered": "converted",
+        "completed": "converted",
+        "recovered": "converted",
+        "abandoned_checkout": "abandoned",
+    },
+    "support_tickets.status": {
+        "new": "open",
+        "hold": "pending",
+        "on_hold": "pending",
+        "waiting": "pending",
+        "solved": "resolved",
+        "done": "resolved",
+    },
+}
 
 S, TS, M, I, B, E = "string", "timestamp", "money", "integer", "boolean", "enum"
 
@@ -89,32 +182,37 @@ CUSTOMERS = Entity(
     primary_key=("customer_id",),
     columns=(
         Column("customer_id", S, required=True),
-        Column("email", S),
+        Column("email", S, personal=True),
         Column("created_at", TS, required=True),
         Column("country", S),
-        Column("acquisition_channel", E, allowed=ACQUISITION_CHANNELS),
-        Column("loyalty_tier", E, allowed=LOYALTY_TIERS),
-        Column("updated_at", TS, required=True),
+        Column("acquisition_channel", E, allowed=ACQUISITION_CHANNELS, open_set=True),
+        Column("loyalty_tier", E, allowed=LOYALTY_TIERS, open_set=True),
+        Column("updated_at", TS, required=True, default_from="created_at"),
     ),
 )
 
 ORDERS = Entity(
     name="orders",
     primary_key=("order_id",),
+    required_entity=True,
+    one_of=(("subtotal", "total"),),
+    ordering=(("updated_at", "created_at"),),
     columns=(
         Column("order_id", S, required=True),
         Column("customer_id", S),
         Column("created_at", TS, required=True),
-        Column("updated_at", TS, required=True),
-        Column("status", E, required=True, allowed=ORDER_STATUSES),
-        Column("device", E, required=True, allowed=DEVICES),
-        Column("channel", E, required=True, allowed=ORDER_CHANNELS),
-        Column("currency", S, required=True, is_currency=True),
-        Column("subtotal", M, required=True, non_negative=True),
-        Column("discount", M, required=True, non_negative=True),
-        Column("shipping", M, required=True, non_negative=True),
-        Column("tax", M, required=True, non_negative=True),
-        Column("refunded_amount", M, required=True, non_negative=True),
+        Column("updated_at", TS, required=True, default_from="created_at"),
+        Column("status", E, required=True, allowed=ORDER_STATUSES, default="fulfilled",
+               synonyms=STATUS_SYNONYMS["orders.status"]),
+        Column("device", E, required=True, allowed=DEVICES, open_set=True, default=UNKNOWN),
+        Column("channel", E, required=True, allowed=ORDER_CHANNELS, open_set=True, default=UNKNOWN),
+        Column("currency", S, required=True, is_currency=True, default=SHOP_CURRENCY),
+        # Without a subtotal column, subtotal = total - shipping - tax + discount.
+        Column("subtotal", M, required=True, non_negative=True, default_from="total"),
+        Column("discount", M, required=True, non_negative=True, default="0"),
+        Column("shipping", M, required=True, non_negative=True, default="0"),
+        Column("tax", M, required=True, non_negative=True, default="0"),
+        Column("refunded_amount", M, required=True, non_negative=True, default="0"),
         Column("coupon_code", S),
     ),
 )
@@ -130,20 +228,27 @@ ORDER_LINES = Entity(
         Column("quantity", I, required=True, min_value=1),
         Column("unit_price", M, required=True, non_negative=True),
         Column("unit_cost", M, non_negative=True),
-        Column("updated_at", TS),
+        # Lines rarely carry their own change time: the order's created_at
+        # (looked up in raw.orders at load time) stands in.
+        Column("updated_at", TS, default_from="orders.created_at"),
     ),
 )
 
 CARTS = Entity(
     name="carts",
     primary_key=("cart_id",),
+    ordering=(
+        ("updated_at", "created_at"),
+        ("first_recovery_email_at", "created_at"),
+        ("second_recovery_email_at", "first_recovery_email_at"),
+    ),
     columns=(
         Column("cart_id", S, required=True),
         Column("customer_id", S),
-        Column("device", E, required=True, allowed=DEVICES),
+        Column("device", E, required=True, allowed=DEVICES, open_set=True, default=UNKNOWN),
         Column("created_at", TS, required=True),
-        Column("updated_at", TS, required=True),
-        Column("status", E, required=True, allowed=CART_STATUSES),
+        Column("updated_at", TS, required=True, default_from="created_at"),
+        Column("status", E, required=True, allowed=CART_STATUSES, synonyms=STATUS_SYNONYMS["carts.status"]),
         Column("converted_order_id", S),
         Column("item_count", I, required=True, min_value=0),
         Column("cart_value", M, required=True, non_negative=True),
@@ -157,19 +262,24 @@ CARTS = Entity(
 SUPPORT_TICKETS = Entity(
     name="support_tickets",
     primary_key=("ticket_id",),
+    ordering=(
+        ("first_response_at", "created_at"),
+        ("resolved_at", "created_at"),
+    ),
     columns=(
         Column("ticket_id", S, required=True),
         Column("customer_id", S),
         Column("order_id", S),
-        Column("channel", E, required=True, allowed=TICKET_CHANNELS),
-        Column("category", E, required=True, allowed=TICKET_CATEGORIES),
+        Column("channel", E, required=True, allowed=TICKET_CHANNELS, open_set=True, default=OTHER),
+        Column("category", E, required=True, allowed=TICKET_CATEGORIES, open_set=True, default=OTHER),
         Column("created_at", TS, required=True),
         Column("first_response_at", TS),
         Column("resolved_at", TS),
-        Column("status", E, required=True, allowed=TICKET_STATUSES),
+        Column("status", E, required=True, allowed=TICKET_STATUSES,
+               synonyms=STATUS_SYNONYMS["support_tickets.status"]),
         Column("csat_score", I, min_value=1, max_value=5),
-        Column("reopened_count", I, required=True, min_value=0),
-        Column("updated_at", TS, required=True),
+        Column("reopened_count", I, required=True, min_value=0, default="0"),
+        Column("updated_at", TS, required=True, default_from="created_at"),
     ),
 )
 
@@ -188,7 +298,7 @@ RAW_SCHEMA = "raw"
 
 
 def raw_table_ddl(entity: Entity, schema: str = RAW_SCHEMA) -> str:
-    cols = [f"{c.name} {c.sql_type}" for c in entity.columns]
+    cols = [f"{name} {typ}" for name, typ in entity.raw_columns]
     cols += [f"{name} {typ}" for name, typ in LINEAGE_COLUMNS]
     # No PRIMARY KEY constraint: the loader already guarantees one row per key
     # (upsert), and DuckDB's key index costs memory and time on tens of
@@ -243,3 +353,22 @@ def create_raw_schema(con) -> None:
     con.execute(QUARANTINE_DDL)
     con.execute(STATE_DDL)
     con.execute(INGESTED_FILES_DDL)
+
+
+def tracked_entities(con) -> set[str]:
+    """Entities this shop delivers: rows loaded in `raw`, or rows quarantined.
+
+    A shop without a cart system or helpdesk has no such files; its entity
+    is "not tracked" (suites pass with that note, marts are empty and the
+    report says so), which differs from a tracked entity that went empty.
+    """
+    found = set()
+    for name in ENTITIES:
+        has_rows = con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {RAW_SCHEMA}.{name}) "
+            f"OR EXISTS (SELECT 1 FROM {RAW_SCHEMA}.quarantine WHERE entity = ?)",
+            [name],
+        ).fetchone()[0]
+        if has_rows:
+            found.add(name)
+    return found

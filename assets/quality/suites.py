@@ -242,20 +242,6 @@ def volume_rules(band: tuple[float, float]) -> list[Rule]:
 
 # --- raw suites -----------------------------------------------------------------------
 
-# Ordering rules the contract states in prose (docs/source-contract.md).
-RAW_ORDERING: dict[str, tuple[tuple[str, str], ...]] = {
-    "orders": (("updated_at", "created_at"),),
-    "carts": (
-        ("updated_at", "created_at"),
-        ("first_recovery_email_at", "created_at"),
-        ("second_recovery_email_at", "first_recovery_email_at"),
-    ),
-    "support_tickets": (
-        ("first_response_at", "created_at"),
-        ("resolved_at", "created_at"),
-    ),
-}
-
 RAW_AS_OF_SQL = f"""
 select coalesce($as_of_setting::date, (select max(created_at)::date from {RAW_SCHEMA}.orders))
 """
@@ -267,7 +253,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     rules: list[Rule] = []
     frames: dict[str, str] = {}
 
-    expected = [(c.name, c.sql_type) for c in entity.columns] + list(LINEAGE_COLUMNS)
+    expected = entity.raw_columns + list(LINEAGE_COLUMNS)
     frames["schema"] = schema_sql(RAW_SCHEMA, entity.name, expected, strict=True)
     rules.append(schema_rule("the columns and types of the source contract, plus lineage columns"))
 
@@ -285,7 +271,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         elif c.min_value is not None or c.max_value is not None:
             rules.append(between(c.name, c.min_value, c.max_value))
 
-    for later, earlier in RAW_ORDERING.get(entity.name, ()):
+    for later, earlier in entity.ordering:
         rules.append(not_before(later, earlier))
 
     ts = config.time_columns[entity.name]

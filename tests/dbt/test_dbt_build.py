@@ -22,7 +22,7 @@ No order at all falls in March (NY time).
 import duckdb
 import pytest
 
-from assets.extraction.contract import create_raw_schema
+from assets.extraction.contract import ENTITIES, create_raw_schema
 
 VARS = '{"shop_timezone": "America/New_York", "active_window_days": 60, "churn_after_days": 45}'
 
@@ -90,7 +90,8 @@ def built_shop(tmp_path_factory, dbt_cli) -> duckdb.DuckDBPyConnection:
         create_raw_schema(con)
         for table, rows in RAW_ROWS.items():
             con.execute(
-                f"insert into raw.{table} select *, 'hand-built', 1, {LOADED} from (values {', '.join(rows)})"
+                f"insert into raw.{table} ({', '.join(ENTITIES[table].column_names)}, _source_file, _source_row, _loaded_at) "
+                f"select *, 'hand-built', 1, {LOADED} from (values {', '.join(rows)})"
             )
     dbt_cli(["build", "--vars", VARS], warehouse=warehouse, target_path=tmp / "target")
     # The docs site is generated from the built warehouse (the catalog needs the tables).

@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets.extraction.sample_shop import SampleShopConfig
 from assets.extraction.sources import LandingSource, SampleShopSource, Source
+from assets.user_config import load_user_config
 from assets.warehouse import DataLayout, connect
 
 from .settings import Settings
@@ -67,6 +68,11 @@ class ShopSourceResource(dg.ConfigurableResource):
     sample_orders: int = 100_000
     sample_seed: int = 42
     sample_end_date: str = "2025-12-31"
+    config_file: str | None = None
+
+    def user_config(self) -> dict:
+        """The shop's `retention.yml` (assets/user_config.py), {} when there is none."""
+        return load_user_config(self.config_file)
 
     def source(self) -> Source:
         if self.kind == "sample_shop":
@@ -110,5 +116,6 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             sample_orders=settings.sample_orders,
             sample_seed=settings.sample_seed,
             sample_end_date=settings.sample_end_date.isoformat(),
+            config_file=str(settings.config_file) if settings.config_file else None,
         ),
     }

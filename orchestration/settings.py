@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from assets.user_config import find_config_file
 from assets.warehouse import DataLayout
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_SCHEDULE_CRON": ("0 2 * * *", "Cron of the nightly run."),
     "RETENTION_SCHEDULE_TIMEZONE": ("", "Time zone of the nightly cron. Default: the shop time zone."),
     "RETENTION_WEBHOOK_URL": ("", "If set, run failures are posted here as Slack-compatible JSON."),
+    "RETENTION_CONFIG_FILE": ("", "The shop's configuration file (quality rules, file dialect, ...). Default: retention.yml in the landing, data or project folder."),
 }
 
 
@@ -70,6 +72,7 @@ class Settings:
     schedule_cron: str
     schedule_timezone: str | None
     webhook_url: str | None
+    config_file: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -104,4 +107,9 @@ class Settings:
             schedule_cron=env("RETENTION_SCHEDULE_CRON"),
             schedule_timezone=env("RETENTION_SCHEDULE_TIMEZONE") or None,
             webhook_url=env("RETENTION_WEBHOOK_URL") or None,
+            config_file=find_config_file(
+                env("RETENTION_CONFIG_FILE") or None,
+                landing_dir=landing or None,
+                data_dir=data_dir,
+            ),
         )

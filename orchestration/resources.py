@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.extraction.dialect import landing_options
 from assets.extraction.sample_shop import SampleShopConfig
 from assets.extraction.sources import LandingSource, SampleShopSource, Source
 from assets.user_config import load_user_config
@@ -86,7 +87,8 @@ class ShopSourceResource(dg.ConfigurableResource):
         elif self.kind == "landing":
             if not self.landing_dir:
                 raise ValueError("the landing source needs landing_dir (RETENTION_LANDING_DIR)")
-            src = LandingSource(Path(self.landing_dir))
+            # CSV dialect and per-entity options: the `landing` section of retention.yml.
+            src = LandingSource(Path(self.landing_dir), options=landing_options(self.user_config()))
         else:
             raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop' or 'landing'")
         if self.currency:

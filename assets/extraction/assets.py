@@ -6,15 +6,20 @@ alone reads only orders.
 """
 
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
+from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 
+from assets.user_config import UserConfigError
 from orchestration.resources import ShopSourceResource, WarehouseResource
 
-from .contract import ENTITIES
+from .contract import ENTITIES, RAW_SCHEMA
 from .extract import ExtractRequest, run_extraction, stats_metadata
+from .load import LoadStats, MissingColumnsError
+from .sources import SourceFileError
 
 ENTITY_DESCRIPTIONS = {
     "customers": "Shop customers (latest version per customer_id). Holds e-mail: never leaves `raw`.",
@@ -27,12 +32,79 @@ ENTITY_DESCRIPTIONS = {
 
 # A source that times out or a landing folder still being written is worth a
 # second try; the other steps (dbt, checks, exports) fail fast instead.
+# Contract errors (CONTRACT_ERRORS) are not retried: the same file fails the
+# same way until a person fixes it.
 EXTRACTION_RETRY_POLICY = dg.RetryPolicy(
     max_retries=2,
     delay=30,
     backoff=dg.Backoff.EXPONENTIAL,  # 30 s, then 60 s
     jitter=dg.Jitter.PLUS_MINUS,
 )
+
+
+# A file or a configuration a person must fix: retrying cannot help.
+CONTRACT_ERRORS = (SourceFileError, MissingColumnsError, UserConfigError)
+
+
+def contract_failure(exc: Exception) -> dg.Failure:
+    """A one-line, non-retried failure naming the file (or setting) and the problem."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return dg.Failure(description=line, allow_retries=False)
+
+
+def quarantine_query(run_id: str, entity: str | None = None) -> str:
+    """Ready-to-paste SQL listing a run's quarantined rows."""
+    where = "run_id = '" + run_id.replace("'", "''") + "'"
+    if entity:
+        where += f" AND entity = '{entity}'"
+    return (
+        f"SELECT entity, reason, source_file, row_number, record FROM {RAW_SCHEMA}.quarantine "
+        f"WHERE {where} ORDER BY entity, source_file, row_number;"
+    )
+
+
+def quarantine_summary(
+    totals: Mapping[str, LoadStats],
+    run_id: str,
+    build_db: Path | str,
+    not_tracked: Mapping[str, Path] | None = None,
+    markdown: bool = False,
+) -> str:
+    """Per entity and reason, the rows this run quarantined, and where to read them.
+
+    A row breaking several rules counts once per reason, so reasons may add
+    up to more than the entity's rows.
+    """
+    not_tracked = not_tracked or {}
+    one = len(totals) == 1
+    query = quarantine_query(run_id, next(iter(totals)) if one else None)
+    any_rows = any(s.quarantined for s in totals.values())
+    if markdown:
+        lines = [f"Quarantine of run `{run_id}`", "", "| entity | reason | rows |", "|---|---|---|"]
+        for name, stats in totals.items():
+            if name in not_tracked:
+                lines.append(f"| {name} | not tracked (no files in `{not_tracked[name]}`) | |")
+            elif not stats.quarantined:
+                lines.append(f"| {name} | nothing quarantined | 0 |")
+            else:
+                lines.append(f"| {name} | **all reasons** | {stats.quarantined:,} |")
+                lines += [f"| {name} | `{r}` | {n:,} |" for r, n in sorted(stats.reasons.items())]
+        if any_rows:
+            lines += ["", f"Rows are in `{RAW_SCHEMA}.quarantine` of `{build_db}`:", "", "```sql", query, "```"]
+        return "\n".join(lines)
+    lines = [f"Quarantine summary of run {run_id}:"]
+    for name, stats in totals.items():
+        if name in not_tracked:
+            lines.append(f"  {name}: not tracked (no files in {not_tracked[name]})")
+        elif not stats.quarantined:
+            lines.append(f"  {name}: nothing quarantined")
+        else:
+            lines.append(f"  {name}: {stats.quarantined:,} rows quarantined")
+            lines += [f"    {r}: {n:,}" for r, n in sorted(stats.reasons.items())]
+    if any_rows:
+        lines += [f"Rows are in {RAW_SCHEMA}.quarantine of {build_db}:", f"  {query}"]
+    return "\n".join(lines)
 
 
 def raw_key(entity: str) -> dg.AssetKey:
@@ -97,20 +169,33 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
             until=parse_bound(config.until, end_of_day=True),
             full_refresh=config.full_refresh,
         )
-        source = shop_source.source()
-        context.log.info(
-            f"extracting {', '.join(selected)} from {source.name} into {warehouse.build_db} "
-            f"(since={request.since}, until={request.until}, full_refresh={request.full_refresh})"
-        )
-        con = warehouse.connect()
         try:
-            totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
-        finally:
-            con.close()
+            source = shop_source.source()
+            not_tracked = source.not_tracked(selected) if hasattr(source, "not_tracked") else {}
+            context.log.info(
+                f"extracting {', '.join(selected)} from {source.name} into {warehouse.build_db} "
+                f"(since={request.since}, until={request.until}, full_refresh={request.full_refresh})"
+            )
+            con = warehouse.connect()
+            try:
+                totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
+            finally:
+                con.close()
+            for name, folder in not_tracked.items():
+                context.log.info(f"{name}: not tracked (no files in {folder})")
+        except CONTRACT_ERRORS as exc:
+            # `from None`: the description already says it all, once.
+            raise contract_failure(exc) from None
+        run_id = context.run.run_id
+        context.log.info(quarantine_summary(totals, run_id, warehouse.build_db, not_tracked))
         for name in selected:
             md = stats_metadata(totals[name])
             md["source"] = source.name
+            md["tracked"] = name not in not_tracked
             md["quarantine_reasons"] = dg.MetadataValue.json(md["quarantine_reasons"])
+            md["quarantine_summary"] = dg.MetadataValue.md(
+                quarantine_summary({name: totals[name]}, run_id, warehouse.build_db, not_tracked, markdown=True)
+            )
             yield dg.MaterializeResult(asset_key=raw_key(name), metadata=md)
 
     return extract_shop

@@ -9,14 +9,16 @@ read. Adding a source (an API, a database) means writing one more class with
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+import io
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import polars as pl
 
-from .contract import ENTITIES
+from .contract import ENTITIES, Entity
+from .dialect import CsvDialect, LandingOptions, detect_delimiter, normalise
 from .load import ROW_COL
 from .sample_shop import SAMPLE_CURRENCY, SAMPLE_TIMEZONE, SampleShopConfig, iter_blocks
 
@@ -108,23 +110,29 @@ class SampleShopSource:
         return self.config.end_of_history
 
 
-def read_landing_file(path: Path) -> pl.DataFrame:
+def read_landing_file(path: Path, dialect: CsvDialect | None = None) -> pl.DataFrame:
     """Read one exported file as text columns plus its 1-based row number.
 
     CSV is read as strings so that a malformed value is quarantined with its
     original text instead of failing the file or being coerced silently.
+    A file with a header and no rows (or a JSON Lines file with no records)
+    is a valid empty export: 0 rows. A 0-byte CSV or Parquet file is not:
+    even an empty export of those formats has a header or a footer, so
+    nothing at all means the export did not finish.
     """
+    dialect = dialect or CsvDialect()
     fmt = LANDING_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SourceFileError(path, f"unsupported file type {path.suffix!r} (use .csv, .parquet, .jsonl)")
-    if path.stat().st_size == 0:
-        raise SourceFileError(path, "file is empty (0 bytes)")
+    if path.stat().st_size == 0 and fmt != "jsonl":
+        raise SourceFileError(path, f"file is empty (0 bytes; even a {fmt} export with no rows has a {'header' if fmt == 'csv' else 'schema'})")
     try:
         if fmt == "csv":
-            _check_csv_not_truncated(path)
-            df = pl.read_csv(path, infer_schema=False)
+            df = _read_csv(path, dialect)
         elif fmt == "parquet":
             df = pl.read_parquet(path)
+        elif _is_blank(path):
+            df = pl.DataFrame()
         else:
             df = pl.read_ndjson(path, infer_schema_length=None)
             # JSON numbers and strings mix freely; compare as text like CSV.
@@ -135,19 +143,38 @@ def read_landing_file(path: Path) -> pl.DataFrame:
         raise
     except Exception as exc:  # polars raises several types for unreadable input
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SourceFileError(path, f"cannot be read as {fmt} (truncated or wrong format?): {first}") from exc
-    if df.height == 0:
-        raise SourceFileError(path, "file has a header but no rows")
+        hint = " (not UTF-8? set landing.csv.encoding in retention.yml)" if "utf" in first.lower() else ""
+        raise SourceFileError(path, f"cannot be read as {fmt} (truncated or wrong format?): {first}{hint}") from exc
     df = df.rename({c: c.strip().lower() for c in df.columns})
     return df.with_row_index(ROW_COL, offset=1)
 
 
-def _check_csv_not_truncated(path: Path) -> None:
+def _is_blank(path: Path) -> bool:
+    """A JSON Lines file holding no record (nothing, or only blank lines)."""
+    with path.open("rb") as f:
+        return not f.read(65536).strip() and not f.read(1)
+
+
+def _read_csv(path: Path, dialect: CsvDialect) -> pl.DataFrame:
+    encoding = dialect.encoding or "utf-8"
+    with path.open("rb") as f:
+        header = f.readline().decode(encoding, errors="replace").lstrip("\ufeff")
+    delimiter = dialect.delimiter or detect_delimiter(header)
+    _check_csv_not_truncated(path, delimiter)
+    if encoding in ("utf-8", "utf-8-sig"):
+        # Polars drops a UTF-8 byte-order mark and accepts CRLF line ends itself.
+        return pl.read_csv(path, separator=delimiter, infer_schema=False)
+    text = path.read_bytes().decode(encoding)
+    return pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=delimiter, infer_schema=False)
+
+
+def _check_csv_not_truncated(path: Path, delimiter: str = ",") -> None:
     """A CSV cut off mid-row (no final newline, short last row) fails as a file.
 
     Short rows in the middle are kept: their empty fields are caught row by
     row by the contract (missing required values go to quarantine).
     """
+    sep = delimiter.encode()
     with path.open("rb") as f:
         header = f.readline()
         f.seek(0, 2)
@@ -157,7 +184,7 @@ def _check_csv_not_truncated(path: Path) -> None:
     if tail.endswith(b"\n"):
         return
     last = tail.rsplit(b"\n", 1)[-1]
-    if last.count(b",") < header.count(b","):
+    if last.count(sep) < header.count(sep):
         raise SourceFileError(path, "truncated: the last row is incomplete (fewer fields than the header, no final newline)")
 
 
@@ -166,13 +193,16 @@ class LandingSource:
     """A folder of exports: `<root>/<entity>/*.{csv,parquet,jsonl}`, any number of files.
 
     Files already ingested unchanged (same path, size and mtime) are skipped,
-    so a nightly run reads only new or rewritten files.
+    so a nightly run reads only new or rewritten files. Only orders are
+    required: an entity with no folder or no files is one the shop does not
+    track (no cart system, no helpdesk), which is not an error.
     """
 
     root: Path
     currency: str = "USD"
     timezone: str = "UTC"
     name: str = "landing"
+    options: LandingOptions = field(default_factory=LandingOptions)
 
     def files(self, entity: str) -> list[Path]:
         folder = self.root / entity
@@ -182,25 +212,44 @@ class LandingSource:
             p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in LANDING_FORMATS
         )
 
-    def check_layout(self) -> None:
+    def not_tracked(self, entities) -> dict[str, Path]:
+        """The selected entities without any file, with the folder looked in."""
+        return {e: self.root / e for e in entities if not self.files(e)}
+
+    def check_layout(self, entities=tuple(ENTITIES), skip_files: set[FileKey] | frozenset = frozenset()) -> None:
         if not self.root.is_dir():
-            raise SourceFileError(self.root, "landing folder does not exist")
-        found = [e for e in ENTITIES if (self.root / e).is_dir()]
-        if not found:
-            raise SourceFileError(
-                self.root, f"no entity sub-folders found (expected some of: {', '.join(ENTITIES)})"
-            )
+            raise SourceFileError(self.root, "landing folder does not exist (RETENTION_LANDING_DIR)")
+        for name in entities:
+            folder = self.root / name
+            # Files already ingested and then archived by the shop still count.
+            ingested = any(Path(k.path).parent.is_relative_to(folder) for k in skip_files)
+            if ENTITIES[name].required_entity and not self.files(name) and not ingested:
+                kinds = ", ".join(sorted(set(LANDING_FORMATS)))
+                raise SourceFileError(
+                    folder, f"no {name} files: {name} are required; put the shop's {name} exports ({kinds}) in this folder"
+                )
 
     def batches(self, entities, since, until, skip_files=None):
-        self.check_layout()
         skip_files = skip_files or set()
+        self.check_layout(entities, skip_files)
         for entity in entities:
+            dialect = self.options.dialect(entity)
             for path in self.files(entity):
                 st = path.stat()
                 key = FileKey(str(path), st.st_size, st.st_mtime_ns)
                 if key in skip_files:
                     continue
-                yield Batch(entity, read_landing_file(path), str(path), key)
+                frame = read_landing_file(path, dialect)
+                if frame.height == 0:
+                    frame = _with_missing_columns(frame, ENTITIES[entity])
+                yield Batch(entity, normalise(frame, ENTITIES[entity], dialect).frame, str(path), key)
+
+
+def _with_missing_columns(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
+    """An empty JSON Lines file names no columns; give it the contract's, as text."""
+    if len(frame.columns) > 1:
+        return frame
+    return frame.with_columns(pl.lit(None, pl.String).alias(c) for c in entity.column_names)
 
 
 def write_landing(frames: dict[str, pl.DataFrame], root: Path, fmt: str, files_per_entity: int = 1) -> list[Path]:

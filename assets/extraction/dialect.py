@@ -160,7 +160,9 @@ def detect_date_order(frame: pl.DataFrame, timestamp_columns: list[str]) -> str 
     """DMY or MDY when some date proves it; None when every such date is ambiguous (or there is none)."""
     day_first = month_first = False
     for c in timestamp_columns:
-        parts = frame.select(pl.col(c).str.strip_chars().str.extract_groups(_DATE)).unnest(c)
+        text = pl.col(c).str.strip_chars()
+        # Split only the values written day/month-wise (none, in an ISO file).
+        parts = frame.select(text.filter(text.str.contains(_DATE)).str.extract_groups(_DATE)).unnest(c)
         first, second = parts["1"].cast(pl.Int32, strict=False), parts["2"].cast(pl.Int32, strict=False)
         day_first |= bool((first > 12).any())
         month_first |= bool((second > 12).any())

@@ -141,7 +141,13 @@ def detect_delimiter(header_line: str) -> str:
 
 
 def _text_columns(frame: pl.DataFrame, entity: Entity, kind: str) -> list[str]:
-    return [c.name for c in entity.columns if c.kind == kind and frame.schema.get(c.name) == pl.String]
+    """Text columns of a kind: the contract's own, and file-only columns they derive from (orders' `total`)."""
+    names = [c.name for c in entity.columns if c.kind == kind]
+    names += [
+        c.default_from for c in entity.columns
+        if c.kind == kind and c.default_from and "." not in c.default_from and c.default_from not in names
+    ]
+    return [n for n in names if frame.schema.get(n) == pl.String]
 
 
 def detect_decimal(frame: pl.DataFrame, money_columns: list[str]) -> str:

@@ -158,6 +158,11 @@ def test_normalise_touches_only_money_and_timestamp_text():
     assert out.row(0) == ("1,50", "2024-12-31 00:00:00", "1.50")
 
 
+def test_a_total_the_subtotal_derives_from_is_money_too():
+    frame = pl.DataFrame({"order_id": ["O1"], "total": ["1.234,50"]})
+    assert normalise(frame, ORDERS, CsvDialect()).frame["total"].to_list() == ["1234.50"]
+
+
 def test_per_entity_settings_refine_the_shop_wide_dialect():
     opts = landing_options(
         {"landing": {"csv": {"delimiter": ";", "decimal": ",", "date_order": "dmy"}, "carts": {"csv": {"decimal": "."}}}}

@@ -94,7 +94,7 @@ def failed_once_without_retry(result) -> str:
     "content, problem",
     [
         (ORDERS_HEADER + ORDER_ROW + "O2,C1,2025-01-0", "truncated"),
-        (ORDERS_HEADER.replace(",status", "") + ORDER_ROW.replace(",placed", ""), "missing required column"),
+        (ORDERS_HEADER.replace(",created_at", "") + ORDER_ROW.replace("C1,2025-01-01,", "C1,"), "missing required column"),
     ],
 )
 def test_a_bad_file_fails_the_asset_once_without_retry(tmp_path, content, problem):

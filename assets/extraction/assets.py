@@ -64,6 +64,19 @@ def quarantine_query(run_id: str, entity: str | None = None) -> str:
     )
 
 
+def _summary_rows(totals: Mapping[str, LoadStats], not_tracked: Mapping[str, Path]):
+    """(entity, kind, label, rows) for each line of the quarantine summary, in one place."""
+    for name, stats in totals.items():
+        if name in not_tracked:
+            yield name, "status", f"not tracked (no files in {not_tracked[name]})", None
+        elif not stats.quarantined:
+            yield name, "status", "nothing quarantined", 0
+        else:
+            yield name, "total", "rows quarantined", stats.quarantined
+            for reason, n in sorted(stats.reasons.items()):
+                yield name, "reason", reason, n
+
+
 def quarantine_summary(
     totals: Mapping[str, LoadStats],
     run_id: str,
@@ -76,34 +89,29 @@ def quarantine_summary(
     A row breaking several rules counts once per reason, so reasons may add
     up to more than the entity's rows.
     """
-    not_tracked = not_tracked or {}
-    one = len(totals) == 1
-    query = quarantine_query(run_id, next(iter(totals)) if one else None)
-    any_rows = any(s.quarantined for s in totals.values())
+    rows = list(_summary_rows(totals, not_tracked or {}))
+    query = quarantine_query(run_id, next(iter(totals)) if len(totals) == 1 else None)
+    where = None
+    if any(s.quarantined for s in totals.values()):
+        where = f"Rows are in {RAW_SCHEMA}.quarantine of {build_db}:"
     if markdown:
         lines = [f"Quarantine of run `{run_id}`", "", "| entity | reason | rows |", "|---|---|---|"]
-        for name, stats in totals.items():
-            if name in not_tracked:
-                lines.append(f"| {name} | not tracked (no files in `{not_tracked[name]}`) | |")
-            elif not stats.quarantined:
-                lines.append(f"| {name} | nothing quarantined | 0 |")
-            else:
-                lines.append(f"| {name} | **all reasons** | {stats.quarantined:,} |")
-                lines += [f"| {name} | `{r}` | {n:,} |" for r, n in sorted(stats.reasons.items())]
-        if any_rows:
-            lines += ["", f"Rows are in `{RAW_SCHEMA}.quarantine` of `{build_db}`:", "", "```sql", query, "```"]
+        for name, kind, label, n in rows:
+            label = {"total": "**all reasons**", "reason": f"`{label}`"}.get(kind, label)
+            lines.append(f"| {name} | {label} | {'' if n is None else f'{n:,}'} |")
+        if where:
+            lines += ["", where, "", "```sql", query, "```"]
         return "\n".join(lines)
     lines = [f"Quarantine summary of run {run_id}:"]
-    for name, stats in totals.items():
-        if name in not_tracked:
-            lines.append(f"  {name}: not tracked (no files in {not_tracked[name]})")
-        elif not stats.quarantined:
-            lines.append(f"  {name}: nothing quarantined")
+    for name, kind, label, n in rows:
+        if kind == "status":
+            lines.append(f"  {name}: {label}")
+        elif kind == "total":
+            lines.append(f"  {name}: {n:,} {label}")
         else:
-            lines.append(f"  {name}: {stats.quarantined:,} rows quarantined")
-            lines += [f"    {r}: {n:,}" for r, n in sorted(stats.reasons.items())]
-    if any_rows:
-        lines += [f"Rows are in {RAW_SCHEMA}.quarantine of {build_db}:", f"  {query}"]
+            lines.append(f"    {label}: {n:,}")
+    if where:
+        lines += [where, f"  {query}"]
     return "\n".join(lines)
 
 

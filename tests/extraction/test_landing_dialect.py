@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+import yaml
 
 from assets.extraction.contract import ENTITIES
 from assets.extraction.dialect import (
@@ -186,8 +187,6 @@ def test_per_entity_settings_refine_the_shop_wide_dialect():
 )
 def test_bad_landing_settings_name_the_file_and_key(tmp_path, section, key):
     path = tmp_path / "retention.yml"
-    import yaml
-
     path.write_text(yaml.safe_dump({"landing": section}))
     with pytest.raises(UserConfigError) as err:
         landing_options(load_user_config(path))

@@ -117,15 +117,16 @@ def read_landing_file(path: Path, dialect: CsvDialect | None = None) -> pl.DataF
     original text instead of failing the file or being coerced silently.
     A file with a header and no rows (or a JSON Lines file with no records)
     is a valid empty export: 0 rows. A 0-byte CSV or Parquet file is not:
-    even an empty export of those formats has a header or a footer, so
-    nothing at all means the export did not finish.
+    even an export with no rows has a header (CSV) or a schema (Parquet),
+    so nothing at all means the export did not finish.
     """
     dialect = dialect or CsvDialect()
     fmt = LANDING_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SourceFileError(path, f"unsupported file type {path.suffix!r} (use .csv, .parquet, .jsonl)")
     if path.stat().st_size == 0 and fmt != "jsonl":
-        raise SourceFileError(path, f"file is empty (0 bytes; even a {fmt} export with no rows has a {'header' if fmt == 'csv' else 'schema'})")
+        has = "a header" if fmt == "csv" else "a schema"
+        raise SourceFileError(path, f"file is empty (0 bytes; even a {fmt} export with no rows has {has})")
     try:
         if fmt == "csv":
             df = _read_csv(path, dialect)

@@ -72,7 +72,7 @@ def _summary_rows(totals: Mapping[str, LoadStats], not_tracked: Mapping[str, Pat
         elif not stats.quarantined:
             yield name, "status", "nothing quarantined", 0
         else:
-            yield name, "total", "rows quarantined", stats.quarantined
+            yield name, "total", "row quarantined" if stats.quarantined == 1 else "rows quarantined", stats.quarantined
             for reason, n in sorted(stats.reasons.items()):
                 yield name, "reason", reason, n
 
@@ -170,7 +170,8 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
         warehouse: WarehouseResource,
         shop_source: ShopSourceResource,
     ):
-        selected = tuple(k.path[-1] for k in context.selected_asset_keys)
+        # Contract order: orders load before the order lines that may borrow their dates.
+        selected = tuple(e for e in ENTITIES if raw_key(e) in context.selected_asset_keys)
         request = ExtractRequest(
             entities=selected,
             since=parse_bound(config.since, end_of_day=False),

@@ -20,7 +20,6 @@ from assets.predictions import (
     FIT_CHECK,
     MIN_CUSTOMERS,
     MIN_REPEAT_CUSTOMERS,
-    PREDICTIONS_KEY,
     mart_customer_predictions,
     predict_or_skip,
     published_frame,

@@ -13,7 +13,14 @@ from models.errors import (
     PredictionError,
 )
 from models.gamma_gamma import GammaGammaModel, customer_lifetime_value, fit_gamma_gamma
-from models.scoring import HoldoutCheck, churn_risk_band, holdout_check, model_metadata, score_customers
+from models.scoring import (
+    HoldoutCheck,
+    churn_risk_band,
+    holdout_check,
+    model_metadata,
+    score_customers,
+    unscored_customers,
+)
 from models.summary import calibration_and_holdout, customer_summary
 
 __all__ = [
@@ -34,4 +41,5 @@ __all__ = [
     "holdout_check",
     "model_metadata",
     "score_customers",
+    "unscored_customers",
 ]

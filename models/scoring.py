@@ -72,10 +72,28 @@ def _require_columns(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -
         raise InvalidInputError(f"{what} is empty")
 
 
+#: churn_risk of a customer whose P(alive) could not be estimated.
+CHURN_RISK_UNKNOWN = "unknown"
+#: Columns that need the Gamma-Gamma spend model (null without it).
+SPEND_COLUMNS: tuple[str, ...] = ("expected_avg_order_value", "predicted_clv_12m")
+
+
+def unscored_customers(customer_ids: pl.Series) -> pl.DataFrame:
+    """The score frame of customers nobody could score: same columns and
+    types as :func:`score_customers`, every prediction null, churn_risk
+    ``unknown``. Published when the data cannot identify the models, so the
+    customers stay listed and no number is invented."""
+    ids = customer_ids.cast(pl.String).unique().sort()
+    return pl.DataFrame({"customer_id": ids}).with_columns(
+        *[pl.lit(None, dtype=pl.Float64).alias(c) for c in SCORE_COLUMNS[1:-1]],
+        pl.lit(CHURN_RISK_UNKNOWN, dtype=pl.String).alias("churn_risk"),
+    )
+
+
 def score_customers(
     summary_frame: pl.DataFrame,
     bgnbd: BetaGeoModel,
-    gg: GammaGammaModel,
+    gg: GammaGammaModel | None,
     *,
     time_unit: TimeUnit = "days",
     clv_horizon_months: int = 12,
@@ -88,7 +106,9 @@ def score_customers(
     Returns customer_id, p_alive, expected_purchases_90d,
     expected_purchases_365d, expected_avg_order_value, predicted_clv_12m,
     churn_risk.  Horizons are calendar days converted to ``time_unit``; the
-    CLV uses 30-day months (see :func:`customer_lifetime_value`).
+    CLV uses 30-day months (see :func:`customer_lifetime_value`).  Without a
+    Gamma-Gamma model (``gg`` None: spend could not be fitted) the spend
+    columns (:data:`SPEND_COLUMNS`) are null and the BG/NBD ones are kept.
 
     Predictions are computed once per distinct (x, t_x, T, m) row and joined
     back: identical histories get identical scores, and the hypergeometric
@@ -104,25 +124,31 @@ def score_customers(
     )
     distinct = base.select(cols).unique()
     x, t_x, T, m = (distinct[c].to_numpy() for c in cols)
+    if gg is None:
+        spend = [pl.lit(None, dtype=pl.Float64).alias(c) for c in SPEND_COLUMNS]
+    else:
+        spend = [
+            pl.Series("expected_avg_order_value", gg.conditional_expected_average_order_value(x, m)),
+            pl.Series(
+                "predicted_clv_12m",
+                customer_lifetime_value(
+                    bgnbd,
+                    gg,
+                    x,
+                    t_x,
+                    T,
+                    m,
+                    horizon_months=clv_horizon_months,
+                    monthly_discount_rate=monthly_discount_rate,
+                    time_unit_days=unit_days,
+                ),
+            ),
+        ]
     scores = distinct.with_columns(
         pl.Series("p_alive", bgnbd.p_alive(x, t_x, T)),
         pl.Series("expected_purchases_90d", bgnbd.expected_purchases(90.0 / unit_days, x, t_x, T)),
         pl.Series("expected_purchases_365d", bgnbd.expected_purchases(365.0 / unit_days, x, t_x, T)),
-        pl.Series("expected_avg_order_value", gg.conditional_expected_average_order_value(x, m)),
-        pl.Series(
-            "predicted_clv_12m",
-            customer_lifetime_value(
-                bgnbd,
-                gg,
-                x,
-                t_x,
-                T,
-                m,
-                horizon_months=clv_horizon_months,
-                monthly_discount_rate=monthly_discount_rate,
-                time_unit_days=unit_days,
-            ),
-        ),
+        *spend,
     ).with_columns(churn_risk_expr().alias("churn_risk"))
     out = base.join(scores, on=list(cols), how="left", nulls_equal=True)
     return out.select(pl.col(customer_col).alias("customer_id"), *SCORE_COLUMNS[1:]).sort("customer_id")
@@ -196,14 +222,19 @@ def holdout_check(cal_holdout: pl.DataFrame, bgnbd: BetaGeoModel, *, top_bucket:
     return HoldoutCheck(by_frequency=by_bucket, summary=summary)
 
 
-def model_metadata(bgnbd: BetaGeoModel, gg: GammaGammaModel) -> dict[str, Any]:
-    """Flat dict of parameters and fit diagnostics (for Dagster metadata)."""
-    return {
+def model_metadata(bgnbd: BetaGeoModel, gg: GammaGammaModel | None) -> dict[str, Any]:
+    """Flat dict of parameters and fit diagnostics (for Dagster metadata); no gg_* keys without a Gamma-Gamma model."""
+    bg = {
         **{f"bgnbd_{k}": v for k, v in bgnbd.params.items()},
         "bgnbd_log_likelihood": bgnbd.log_likelihood,
         "bgnbd_n_customers": bgnbd.n_customers,
         "bgnbd_n_fit_rows": bgnbd.n_fit_rows,
         "bgnbd_iterations": bgnbd.n_iterations,
+    }
+    if gg is None:
+        return bg
+    return {
+        **bg,
         **{f"gg_{k}": v for k, v in gg.params.items()},
         "gg_log_likelihood": gg.log_likelihood,
         "gg_n_customers": gg.n_customers,

@@ -4,7 +4,10 @@ Inline CSS and inline SVG only (no JavaScript, no CDN, no fonts to fetch).
 `load_report_frames` queries the marts into Polars frames; every `section_*`
 and `build_report` take plain frames, so tests can hand-make them. A missing
 or empty mart turns its section into a short "not available" note instead of
-failing the report.
+failing the report; an entity the shop does not track (`mart_data_coverage`
+decides, the report does not re-decide) turns its sections and tiles into
+"not tracked"; predictions the models could not make show "not available"
+with the reason the predictions asset gave.
 """
 
 from __future__ import annotations
@@ -28,7 +31,19 @@ REPORT_MARTS = (
     "mart_cart_abandonment",
     "mart_support_retention",
     "mart_clv_summary",
+    "mart_data_coverage",
 )
+# Per-customer predictions are summarised in the warehouse: the report only
+# needs the churn-risk bands and the note of a skipped fit.
+PREDICTIONS_MART = "mart_customer_predictions"
+PREDICTION_BANDS = ("low", "medium", "high", "unknown")
+ENTITY_LABELS = {
+    "orders": "orders",
+    "order_lines": "order lines",
+    "customers": "customers",
+    "carts": "carts",
+    "support_tickets": "support tickets",
+}
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF "}
 SUPPORT_DIMENSIONS = [
     ("ticket", "Support contact", ["no_ticket", "ticket"]),
@@ -48,7 +63,10 @@ GROUP_LABELS = {
     "neutral_3": "Neutral (3)",
     "low_1_2": "Low (1–2)",
     "no_score": "No score",
+    "other": "Other",
 }
+# Catch-all values sort after the named ones in charts.
+CATCH_ALL_VALUES = ("other", "unknown")
 
 
 def load_report_frames(con: duckdb.DuckDBPyConnection, schema: str = "marts") -> dict[str, pl.DataFrame]:
@@ -61,7 +79,26 @@ def load_report_frames(con: duckdb.DuckDBPyConnection, schema: str = "marts") ->
     for name in REPORT_MARTS:
         if name in present:
             frames[name] = con.sql(f'SELECT * FROM "{schema}"."{name}"').pl()
+    if PREDICTIONS_MART in present:
+        frames[PREDICTIONS_MART] = _prediction_bands(con, schema)
     return frames
+
+
+def _prediction_bands(con: duckdb.DuckDBPyConnection, schema: str) -> pl.DataFrame:
+    """Customers, predicted 12-month CLV and the fit note per churn-risk band."""
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, PREDICTIONS_MART],
+        ).fetchall()
+    }
+    note = "max(prediction_note)" if "prediction_note" in columns else "CAST(NULL AS VARCHAR)"
+    return con.sql(
+        f"SELECT churn_risk, count(*) AS customers, sum(predicted_clv_12m) AS predicted_clv_12m, "
+        f"{note} AS prediction_note "
+        f'FROM "{schema}"."{PREDICTIONS_MART}" GROUP BY churn_risk ORDER BY churn_risk'
+    ).pl()
 
 
 def _month_label(d: date) -> str:
@@ -77,6 +114,41 @@ def _missing(name: str) -> str:
     return f'<p class="na">Not available: mart <code>{escape(name)}</code> is missing or empty in this build.</p>'
 
 
+def untracked_entities(frames: Mapping[str, pl.DataFrame]) -> set[str]:
+    """Entities `mart_data_coverage` marks as not tracked (none when the build has no coverage mart)."""
+    coverage = _usable(frames, "mart_data_coverage")
+    if coverage is None:
+        return set()
+    return set(coverage.filter(~pl.col("is_tracked"))["entity"].to_list())
+
+
+def not_tracked_text(entity: str) -> str:
+    return f"Not tracked by this shop (no {ENTITY_LABELS.get(entity, entity)} data)"
+
+
+def _not_tracked(entity: str) -> str:
+    return f'<p class="na">{escape(not_tracked_text(entity))}.</p>'
+
+
+def prediction_note(frames: Mapping[str, pl.DataFrame]) -> str | None:
+    """Why the predictions asset made no (or no spend) predictions; None after a full fit."""
+    bands = _usable(frames, PREDICTIONS_MART)
+    if bands is None or "prediction_note" not in bands.columns:
+        return None
+    notes = bands["prediction_note"].drop_nulls()
+    return notes[0] if notes.len() else None
+
+
+def predictions_available(frames: Mapping[str, pl.DataFrame]) -> bool:
+    """Some customer has a churn-risk band from the model."""
+    bands = _usable(frames, PREDICTIONS_MART)
+    return bands is not None and bands.filter(pl.col("churn_risk") != "unknown").height > 0
+
+
+def _catch_all_last(values: list[str]) -> list[str]:
+    return sorted(values, key=lambda v: (v in CATCH_ALL_VALUES, v))
+
+
 def _card(title: str, subtitle: str, body: str, wide: bool = False) -> str:
     cls = "card wide" if wide else "card"
     return f'<section class="{cls}"><h2>{escape(title)}</h2><p class="sub">{subtitle}</p>{body}</section>'
@@ -90,8 +162,9 @@ def _f(v) -> float | None:
 
 
 def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, str]]:
-    """(label, value, note) tiles; skips what the build does not have."""
+    """(label, value, note) tiles; skips what the build does not have, says what the shop does not track."""
     out = []
+    untracked = untracked_entities(frames)
     churn = _usable(frames, "mart_customer_churn")
     if churn is not None:
         n = churn.height
@@ -116,9 +189,25 @@ def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, s
         if orders:
             out.append(("Average order value", svg.money(float(recent["net_revenue"].sum()) / orders, sym, 2), "last 12 months"))
     carts = _usable(frames, "mart_cart_abandonment")
-    if carts is not None:
+    if "carts" in untracked:
+        out.append(("Recovered revenue", "not tracked", f"no {ENTITY_LABELS['carts']} data"))
+    elif carts is not None:
         recent = _last_months(carts, "cart_month", 12)
         out.append(("Recovered revenue", svg.money(_f(recent["recovered_revenue"].sum()), sym), "from abandoned carts, last 12 months"))
+    bands = _usable(frames, PREDICTIONS_MART)
+    if bands is not None:
+        note = prediction_note(frames)
+        if not predictions_available(frames):
+            out.append(("High churn risk", "not available", note or "no prediction"))
+        else:
+            scored = bands.filter(pl.col("churn_risk") != "unknown")
+            high = int(scored.filter(pl.col("churn_risk") == "high")["customers"].sum())
+            out.append(("High churn risk", svg.number(high), f"{svg.pct(high / int(scored['customers'].sum()), 1)} of customers (model)"))
+            clv = scored["predicted_clv_12m"].drop_nulls()
+            if clv.len():
+                out.append(("Predicted 12-month CLV", svg.money(_f(clv.sum()), sym), "all customers (model)"))
+            else:
+                out.append(("Predicted 12-month CLV", "not available", note or "no spend prediction"))
     return out
 
 
@@ -219,7 +308,9 @@ def aov_by_device_table(df: pl.DataFrame, months: int = 12) -> pl.DataFrame:
             pl.when(pl.col("returning_orders") > 0).then(pl.col("_ret_rev") / pl.col("returning_orders")).alias("returning_aov"),
         )
         .drop("_new_rev", "_ret_rev")
-        .sort("device")
+        .with_columns(pl.col("device").is_in(list(CATCH_ALL_VALUES)).alias("_catch_all"))
+        .sort("_catch_all", "device")
+        .drop("_catch_all")
     )
 
 
@@ -261,10 +352,12 @@ def cart_monthly(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def section_carts(df: pl.DataFrame | None, sym: str) -> str:
+def section_carts(df: pl.DataFrame | None, sym: str, tracked: bool = True) -> str:
     title = "Cart abandonment and recovery"
     sub = ("Left: share of closed carts abandoned, and share of abandoned carts recovered (recovery e-mails). "
            "Right: net revenue of recovered carts per month.")
+    if not tracked:
+        return _card(title, sub, _not_tracked("carts"), wide=True)
     if df is None or df.height == 0:
         return _card(title, sub, _missing("mart_cart_abandonment"), wide=True)
     m = cart_monthly(df)
@@ -289,10 +382,12 @@ def section_carts(df: pl.DataFrame | None, sym: str) -> str:
     return _card(title, sub, f'<div class="pair"><div>{rates}</div><div>{revenue}</div></div>', wide=True)
 
 
-def section_support(df: pl.DataFrame | None) -> str:
+def section_support(df: pl.DataFrame | None, tracked: bool = True) -> str:
     title = "Support experience vs retention"
     sub = ("Share of customers not churned, by their support experience. "
            "n = customers in the group; a customer counts once per block (in each channel they used).")
+    if not tracked:
+        return _card(title, sub, _not_tracked("support_tickets"))
     if df is None or df.height == 0:
         return _card(title, sub, _missing("mart_support_retention"))
     rows, breaks = [], []
@@ -301,7 +396,7 @@ def section_support(df: pl.DataFrame | None) -> str:
         if part.height == 0:
             continue
         groups = part["support_group"].to_list()
-        ordered = [g for g in order if g in groups] + sorted(g for g in groups if g not in order)
+        ordered = [g for g in order if g in groups] + _catch_all_last([g for g in groups if g not in order])
         if rows:
             breaks.append(len(rows))
         for g in ordered:
@@ -313,7 +408,7 @@ def section_support(df: pl.DataFrame | None) -> str:
     return _card(title, sub, body)
 
 
-def section_clv(df: pl.DataFrame | None, sym: str) -> str:
+def section_clv(df: pl.DataFrame | None, sym: str, margin_tracked: bool = True) -> str:
     title = "Customer lifetime value by cohort"
     sub = ("Historical CLV per customer = AOV × orders per year × years retained, by first-order year; "
            "margin CLV uses gross margin per order.")
@@ -321,15 +416,43 @@ def section_clv(df: pl.DataFrame | None, sym: str) -> str:
         return _card(title, sub, _missing("mart_clv_summary"))
     df = df.with_columns(pl.col("cohort_year").fill_null(99999).alias("_o")).sort("_o")
     cats = [("All customers" if c == "all" else f"{c} cohort") for c in df["cohort"].to_list()]
+    series = [("Revenue CLV", df["clv"].to_list())]
+    if margin_tracked:
+        series.append(("Margin CLV", df["margin_clv"].to_list()))
+    else:
+        sub += f" Margin CLV: {not_tracked_text('order_lines').lower()}."
     body = svg.bar_chart(
         cats,
-        [("Revenue CLV", df["clv"].to_list()), ("Margin CLV", df["margin_clv"].to_list())],
+        series,
         lambda v: svg.money(v, sym),
         y_title=f"Per customer ({sym.strip()})",
         label="CLV by cohort",
     )
     counts = ", ".join(f"{c}: {n:,} customers" for c, n in zip(cats, df["customers"].to_list()))
     return _card(title, sub + " " + escape(counts) + ".", body)
+
+
+def section_predictions(df: pl.DataFrame | None, note: str | None) -> str:
+    title = "Predicted churn risk"
+    sub = ("Customers by the model's probability that they are still active (BG/NBD): "
+           "low risk ≥ 70%, medium 30–70%, high below 30%.")
+    if df is None or df.height == 0:
+        return _card(title, sub, _missing(PREDICTIONS_MART))
+    scored = df.filter(pl.col("churn_risk") != "unknown")
+    if scored.height == 0:
+        reason = f" ({escape(note)})" if note else ""
+        return _card(title, sub, f'<p class="na">Not available{reason}.</p>')
+    total = int(scored["customers"].sum())
+    counts = dict(zip(scored["churn_risk"].to_list(), scored["customers"].to_list()))
+    rows = [
+        (f"{band.capitalize()} risk", counts.get(band, 0) / total, f"n={counts.get(band, 0):,}")
+        for band in PREDICTION_BANDS
+        if band != "unknown"
+    ]
+    body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label="Predicted churn risk")
+    if note:
+        sub += f" {escape(note)}."
+    return _card(title, sub, body)
 
 
 def clv_curves(df: pl.DataFrame) -> pl.DataFrame:
@@ -420,14 +543,16 @@ def build_report(
         f'<div class="kpi"><div class="l">{escape(l)}</div><div class="v">{escape(v)}</div><div class="n">{escape(n)}</div></div>'
         for l, v, n in kpis(frames, sym)
     )
+    untracked = untracked_entities(frames)
     sections = [
         section_cohort_heatmap(_usable(frames, "mart_cohort_retention")),
         section_retention_trend(_usable(frames, "mart_retention_rate")),
         section_churn_trend(_usable(frames, "mart_churn_monthly"), churn_after_days),
         section_aov_by_device(_usable(frames, "mart_aov_by_device"), sym),
-        section_clv(_usable(frames, "mart_clv_summary"), sym),
-        section_carts(_usable(frames, "mart_cart_abandonment"), sym),
-        section_support(_usable(frames, "mart_support_retention")),
+        section_clv(_usable(frames, "mart_clv_summary"), sym, margin_tracked="order_lines" not in untracked),
+        section_carts(_usable(frames, "mart_cart_abandonment"), sym, tracked="carts" not in untracked),
+        section_support(_usable(frames, "mart_support_retention"), tracked="support_tickets" not in untracked),
+        section_predictions(_usable(frames, PREDICTIONS_MART), prediction_note(frames)),
         section_clv_curves(_usable(frames, "mart_cohort_retention"), sym),
     ]
     run = f" · run {escape(run_id[:8])}" if run_id else ""

@@ -241,6 +241,12 @@ def test_rfm_segments(built_shop):
     ]
 
 
+def test_a_shop_exporting_every_entity_tracks_them_all_and_derives_no_customer(built_shop):
+    got = rows(built_shop, "select entity, is_tracked, records, derived_records from marts.mart_data_coverage order by 1")
+    assert got == [(e, True, len(RAW_ROWS[e]), 0) for e in sorted(RAW_ROWS)]
+    assert rows(built_shop, "select count(*) from intermediate.int_customers where is_derived_from_orders") == [(0,)]
+
+
 def test_personal_data_stays_in_raw(built_shop):
     leaked = rows(built_shop, "select table_schema, table_name from information_schema.columns "
                               "where column_name = 'email' and table_schema <> 'raw'")

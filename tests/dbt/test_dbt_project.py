@@ -9,6 +9,7 @@ MARTS = {
     "mart_cohort_retention", "mart_retention_rate", "mart_customer_churn", "mart_churn_monthly",
     "mart_customer_clv", "mart_clv_summary", "mart_aov_by_device", "mart_repeat_purchase_funnel",
     "mart_cart_abandonment", "mart_support_kpis", "mart_support_retention", "mart_customer_segments",
+    "mart_data_coverage",
 }
 ENTITIES = {"customers", "orders", "order_lines", "carts", "support_tickets"}
 
@@ -68,3 +69,38 @@ def test_every_formula_mart_has_a_unit_test(project_manifest):
     assert MARTS - {"mart_customer_churn"} <= tested  # churn status is unit-tested in its intermediate
     assert {"int_orders", "int_customer_orders", "int_customer_order_summary",
             "int_monthly_customer_activity", "stg_shop__orders"} <= tested
+
+
+def _accepted_values(manifest: dict) -> dict[tuple[str, str], list[str]]:
+    """(model, column) -> the values of its accepted_values test."""
+    models = {n["unique_id"]: n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    out = {}
+    for node in manifest["nodes"].values():
+        meta = node.get("test_metadata") or {}
+        if node["resource_type"] == "test" and meta.get("name") == "accepted_values":
+            model = models[node["attached_node"]]
+            out[(model, node["column_name"])] = list(meta["kwargs"]["values"])
+    return out
+
+
+def test_accepted_values_of_descriptive_columns_are_the_contracts_lists(project_manifest):
+    from assets.extraction import contract as c
+
+    expected = {
+        ("stg_shop__customers", "acquisition_channel"): c.ACQUISITION_CHANNELS,
+        ("stg_shop__customers", "loyalty_tier"): c.LOYALTY_TIERS,
+        ("stg_shop__orders", "status"): c.ORDER_STATUSES,
+        ("stg_shop__orders", "device"): c.DEVICES,
+        ("stg_shop__orders", "channel"): c.ORDER_CHANNELS,
+        ("stg_shop__carts", "device"): c.DEVICES,
+        ("stg_shop__carts", "status"): c.CART_STATUSES,
+        ("stg_shop__support_tickets", "channel"): c.TICKET_CHANNELS,
+        ("stg_shop__support_tickets", "category"): c.TICKET_CATEGORIES,
+        ("stg_shop__support_tickets", "status"): c.TICKET_STATUSES,
+        ("mart_aov_by_device", "device"): c.DEVICES,
+        ("mart_support_kpis", "channel"): c.TICKET_CHANNELS,
+    }
+    tested = _accepted_values(_manifest(project_manifest))
+    for key, values in expected.items():
+        assert key in tested, f"{key[0]}.{key[1]} has no accepted_values test; expected one with {values}"
+        assert sorted(tested[key]) == sorted(values), f"{key[0]}.{key[1]}: {tested[key]}, expected {list(values)}"

@@ -8,7 +8,7 @@ with summary as (
 
 customers as (
 
-    select customer_id, loyalty_tier from {{ ref('stg_shop__customers') }}
+    select customer_id, loyalty_tier from {{ ref('int_customers') }}
 
 ),
 

@@ -418,3 +418,52 @@ def test_extraction_asset_loads_the_export_through_dagster(tmp_path, landing, mo
     assert os.access(salt_file(data), os.R_OK)
     again = dg.materialize([extract_shop], resources=resources)
     assert all(e.materialization.metadata["rows_read"].value == 0 for e in again.get_asset_materialization_events())
+
+
+# --- the whole pipeline ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_whole_pipeline_publishes_from_the_export_without_personal_data(tmp_path, landing, monkeypatch):
+    """Extraction -> dbt -> publish, exports and report, on the export alone (quality gates not attached)."""
+    from assets.dbt import dbt_resource, retention_dbt_assets
+    from assets.serving import build_serving_assets, mart_asset_keys
+    from orchestration.jobs import make_pipeline_job
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(data))
+    monkeypatch.setenv("RETENTION_BUILD_DB", str(data / "build" / "warehouse.duckdb"))
+    monkeypatch.delenv("RETENTION_AS_OF_DATE", raising=False)
+    monkeypatch.delenv(SALT_ENV, raising=False)
+    marts = mart_asset_keys([retention_dbt_assets])
+    defs = dg.Definitions(
+        assets=[extract_shop, retention_dbt_assets, *build_serving_assets(marts)],
+        jobs=[make_pipeline_job("shopify_e2e", "test")],
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(data)),
+            "shop_source": ShopSourceResource(
+                kind="shopify_csv", landing_dir=str(landing), data_dir=str(data), timezone="America/New_York"
+            ),
+            "dbt": dbt_resource(),
+        },
+    )
+    result = defs.resolve_job_def("shopify_e2e").execute_in_process(raise_on_error=False)
+    failures = [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert result.success, failures
+
+    published = data / "warehouse.duckdb"
+    con = connect(published, read_only=True)
+    try:
+        customers = con.execute("SELECT count(DISTINCT customer_id) FROM marts.mart_customer_clv").fetchone()[0]
+    finally:
+        con.close()
+    buyers = {
+        row["Email"].strip().lower()
+        for row in first_rows().values()
+        if row["Email"].strip() and not row["Cancelled at"] and row["Financial Status"] != "voided"
+        and money(row["Subtotal"]) - money(row["Refunded Amount"]) > 0
+    }
+    assert customers == len(buyers)
+    files = [published, *data.rglob("*.parquet"), *(data / "report").rglob("*")]
+    leaked = [(f.name, v) for f in files if f.is_file() for v in personal_values() if v.encode() in f.read_bytes()]
+    assert leaked == []

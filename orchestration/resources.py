@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets.extraction.dialect import landing_options
 from assets.extraction.sample_shop import SampleShopConfig
+from assets.extraction.shopify import ShopifyExportSource
 from assets.extraction.sources import LandingSource, SampleShopSource, Source
 from assets.user_config import load_user_config
 from assets.warehouse import DataLayout, connect
@@ -59,7 +60,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class ShopSourceResource(dg.ConfigurableResource):
-    """Which shop the pipeline reads: the embedded sample shop or a landing folder."""
+    """Which shop the pipeline reads: the embedded sample shop, a landing folder or Shopify order exports."""
 
     kind: str = "sample_shop"
     name: str | None = None
@@ -70,6 +71,8 @@ class ShopSourceResource(dg.ConfigurableResource):
     sample_seed: int = 42
     sample_end_date: str = "2025-12-31"
     config_file: str | None = None
+    # Where the shopify_csv source keeps its customer-id salt (<data_dir>/secrets).
+    data_dir: str | None = None
 
     def user_config(self) -> dict:
         """The shop's `retention.yml` (assets/user_config.py), {} when there is none."""
@@ -89,8 +92,14 @@ class ShopSourceResource(dg.ConfigurableResource):
                 raise ValueError("the landing source needs landing_dir (RETENTION_LANDING_DIR)")
             # CSV dialect and per-entity options: the `landing` section of retention.yml.
             src = LandingSource(Path(self.landing_dir), options=landing_options(self.user_config()))
+        elif self.kind == "shopify_csv":
+            if not self.landing_dir:
+                raise ValueError("the shopify_csv source needs landing_dir (RETENTION_LANDING_DIR, the folder of orders_export*.csv files)")
+            src = ShopifyExportSource.from_folder(
+                Path(self.landing_dir), Path(self.data_dir) if self.data_dir else None
+            )
         else:
-            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop' or 'landing'")
+            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop', 'landing' or 'shopify_csv'")
         if self.currency:
             src.currency = self.currency.upper()
         if self.timezone:
@@ -119,5 +128,6 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             sample_seed=settings.sample_seed,
             sample_end_date=settings.sample_end_date.isoformat(),
             config_file=str(settings.config_file) if settings.config_file else None,
+            data_dir=str(settings.data_dir),
         ),
     }

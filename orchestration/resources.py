@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
+from assets.extraction.postgres import URL_ENV, postgres_source
 from assets.extraction.sample_shop import SampleShopConfig
 from assets.extraction.sources import LandingSource, SampleShopSource, Source
 from assets.user_config import load_user_config
@@ -58,7 +60,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class ShopSourceResource(dg.ConfigurableResource):
-    """Which shop the pipeline reads: the embedded sample shop or a landing folder."""
+    """Which shop the pipeline reads: the embedded sample shop, a landing folder or the shop's PostgreSQL database."""
 
     kind: str = "sample_shop"
     name: str | None = None
@@ -87,8 +89,11 @@ class ShopSourceResource(dg.ConfigurableResource):
             if not self.landing_dir:
                 raise ValueError("the landing source needs landing_dir (RETENTION_LANDING_DIR)")
             src = LandingSource(Path(self.landing_dir))
+        elif self.kind == "postgres":
+            # Read from the environment here, not held in resource config: Dagster shows config in its UI.
+            src = postgres_source(os.environ.get(URL_ENV), self.user_config())
         else:
-            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop' or 'landing'")
+            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop', 'landing' or 'postgres'")
         if self.currency:
             src.currency = self.currency.upper()
         if self.timezone:

@@ -21,6 +21,7 @@ The connection URL is a secret: messages name it by `redact_url` only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -188,7 +189,7 @@ class PostgresSource:
         except Exception as exc:
             raise PostgresSourceError(
                 f"{self.where}: the query of postgres.entities.{entity} failed "
-                f"(it must return a column {CURSOR_COLUMN}): {self._reason(exc)}"
+                f"(it must return the contract's columns, {CURSOR_COLUMN} included): {self._reason(exc)}"
             ) from None
         read = 0
         while True:
@@ -203,8 +204,14 @@ class PostgresSource:
         cur.execute(f"CLOSE {cursor}")
 
     def _reason(self, exc: Exception) -> str:
-        """The driver's first message line, with the URL (and so the password) taken out."""
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        """The server's error line and SQLSTATE (else the driver's first line), with the URL and password taken out."""
+        raw = str(exc).strip()
+        error = re.search(r"ERROR:\s+(.+)", raw)
+        state = re.search(r"SQLSTATE: (\w+)", raw)
+        if error:
+            text = error.group(1).strip() + (f" (SQLSTATE {state.group(1)})" if state else "")
+        else:
+            text = (raw.splitlines() or [type(exc).__name__])[0]
         parts = urlsplit(self.url)
         for secret in (self.url, parts.password):
             if secret:

@@ -44,15 +44,25 @@ class PgServer:
     def data_dir(self) -> Path:
         return self.root / "data"
 
-    @property
-    def url(self) -> str:
+    def url(self, db: str = SHOP_DB) -> str:
         """What a shop would put in RETENTION_POSTGRES_URL (TCP, password)."""
-        return f"postgresql://{SHOP_USER}:{SHOP_PASSWORD}@127.0.0.1:{self.port}/{SHOP_DB}"
+        return f"postgresql://{SHOP_USER}:{SHOP_PASSWORD}@127.0.0.1:{self.port}/{db}"
 
-    @property
-    def admin_url(self) -> str:
-        """Superuser over the unix socket (seeding, killing backends)."""
-        return f"postgresql://postgres@/{SHOP_DB}?host={self.root}&port={self.port}"
+    def admin_url(self, db: str = "postgres") -> str:
+        """Superuser over the unix socket (copying databases, ending sessions)."""
+        return f"postgresql://postgres@/{db}?host={self.root}&port={self.port}"
+
+    def clone(self, template: str, name: str) -> str:
+        """A fresh copy of a seeded database (cheap: a file copy); returns its URL."""
+        with admin(self.admin_url()) as cur:
+            cur.execute(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {SHOP_USER}")
+        return self.url(name)
+
+    def end_reader_sessions(self) -> None:
+        """Cut every connection of the shop's reader, as a failover or network drop would."""
+        with admin(self.admin_url()) as cur:
+            cur.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{SHOP_USER}'")
+            cur.fetchall()
 
     def pg_ctl(self, *args: str) -> None:
         subprocess.run(

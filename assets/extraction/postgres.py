@@ -78,6 +78,9 @@ def parse_settings(section: dict[str, Any], where: str = "retention.yml") -> Pos
         if not isinstance(query, str) or not query.strip():
             raise PostgresConfigError(f"{where}: postgres.entities.{name}.query must be a non-empty SQL string, got {query!r}")
         queries[name] = query.strip().rstrip(";").strip()
+    indispensable = [e.name for e in ENTITIES.values() if e.required_entity and e.name not in queries]
+    if indispensable:
+        raise PostgresConfigError(f"{where}: postgres.entities needs a query for {', '.join(indispensable)} (every shop has them)")
     batch_rows = section.get("batch_rows", DEFAULT_BATCH_ROWS)
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise PostgresConfigError(f"{where}: postgres.batch_rows must be a positive integer, got {batch_rows!r}")

@@ -75,6 +75,7 @@ def test_messages_show_the_url_without_user_or_password():
         ({"entities": {"orders": {"query": " "}}}, "postgres.entities.orders.query"),
         ({"entities": {"orders": "select 1"}}, "postgres.entities.orders.query"),
         ({"entities": {}}, "postgres.entities"),
+        ({"entities": {"carts": {"query": "select 1"}}}, "postgres.entities needs a query for orders"),
         ({"entities": {"orders": {"query": "select 1"}}, "batch_rows": 0}, "postgres.batch_rows"),
         ({"entities": {"orders": {"query": "select 1"}}, "overlap_minutes": -5}, "postgres.overlap_minutes"),
         ({"entities": {"orders": {"query": "select 1"}}, "batchrows": 10}, "batchrows"),
@@ -95,6 +96,29 @@ def test_the_source_needs_the_url_and_the_section():
         postgres_source(None, {"postgres": {"entities": {"orders": {"query": "select 1"}}}})
     with pytest.raises(PostgresConfigError, match="needs a `postgres` section"):
         postgres_source("postgresql://u:p@h/db", {"_path": "x/retention.yml"})
+
+
+def test_the_shop_source_resource_builds_the_postgres_source_from_env_and_config(tmp_path, monkeypatch):
+    from orchestration.resources import ShopSourceResource
+
+    config = tmp_path / "retention.yml"
+    config.write_text(yaml.safe_dump({"postgres": {"entities": {"orders": {"query": SHOP_QUERIES["orders"]}}}}))
+    url = f"postgresql://reader:{SHOP_PASSWORD}@db.internal/shop"
+    monkeypatch.setenv("RETENTION_POSTGRES_URL", url)
+    resource = ShopSourceResource(kind="postgres", config_file=str(config), currency="eur")
+    source = resource.source()
+    assert isinstance(source, PostgresSource) and source.url == url and source.currency == "EUR"
+    assert list(source.settings.queries) == ["orders"]
+    assert SHOP_PASSWORD not in str(resource.model_dump())
+
+
+def test_settings_refuse_the_postgres_source_without_its_url(monkeypatch):
+    from orchestration.settings import Settings
+
+    monkeypatch.setenv("RETENTION_SOURCE", "postgres")
+    monkeypatch.delenv("RETENTION_POSTGRES_URL", raising=False)
+    with pytest.raises(ValueError, match="RETENTION_SOURCE=postgres needs RETENTION_POSTGRES_URL"):
+        Settings.from_env()
 
 
 def test_batches_become_naive_utc_and_exact_decimal_text():

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 ENTITY_ORDER = ("customers", "orders", "order_lines", "carts", "support_tickets")
 
 
-def _child(kind: str, db: str, url: str, landing: str) -> None:
+def _child(kind: str, db: str, url: str, landing: str, batch_rows: str) -> None:
     from assets.extraction.contract import ENTITIES
     from assets.extraction.extract import ExtractRequest, run_extraction
     from assets.extraction.postgres import PostgresSettings, PostgresSource
@@ -43,7 +43,7 @@ def _child(kind: str, db: str, url: str, landing: str) -> None:
     source = (
         LandingSource(Path(landing))
         if kind == "landing"
-        else PostgresSource(url, PostgresSettings(dict(SHOP_QUERIES)))
+        else PostgresSource(url, PostgresSettings(dict(SHOP_QUERIES), int(batch_rows)))
     )
     con = connect(Path(db))
     t0 = time.perf_counter()
@@ -97,6 +97,10 @@ def _client_child(client: str, url: str, batch_rows: int) -> None:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM): ru_maxrss would also count the parent's, inherited across exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -147,7 +151,7 @@ def _nightly_changes(url: str, orders: int) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _child(*sys.argv[2:6])
+        _child(*sys.argv[2:7])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--client-child":
         _client_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
@@ -172,12 +176,12 @@ def main() -> None:
                         f"{r['rows_read'] / r['seconds']:,.0f} | {r['peak_rss_mb']:.0f} |")
             print(rows[-1], file=sys.stderr)
 
-        landing = _measure(["--child", "landing", str(tmp_path / "landing.duckdb"), url, str(tmp_path / "landing")])
+        landing = _measure(["--child", "landing", str(tmp_path / "landing.duckdb"), url, str(tmp_path / "landing"), "0"])
         row("first load, landing folder (Parquet)", landing)
-        first = _measure(["--child", "postgres", str(tmp_path / "pg.duckdb"), url, ""])
+        first = _measure(["--child", "postgres", str(tmp_path / "pg.duckdb"), url, "", str(args.batch_rows)])
         row("first load, PostgreSQL", first)
         _nightly_changes(url, args.orders)
-        nightly = _measure(["--child", "postgres", str(tmp_path / "pg.duckdb"), url, ""])
+        nightly = _measure(["--child", "postgres", str(tmp_path / "pg.duckdb"), url, "", str(args.batch_rows)])
         row(f"nightly increment, PostgreSQL (orders: {nightly['orders']})", nightly)
         rows.append(f"\nPostgreSQL / landing, first load: {first['seconds'] / landing['seconds']:.2f}x")
         if args.clients:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,16 +195,27 @@ class PostgresSource:
                 f"{self.where}: the query of postgres.entities.{entity} failed "
                 f"(it must return the contract's columns, {CURSOR_COLUMN} included): {self._reason(exc)}"
             ) from None
-        read = 0
-        while True:
+
+        def fetch() -> pa.Table:
             cur.execute(f"FETCH FORWARD {self.settings.batch_rows} FROM {cursor}")
-            table = cur.fetch_arrow_table()
-            if table.num_rows == 0:
-                break
-            frame = arrow_to_frame(table).with_row_index(ROW_COL, offset=read + 1)
-            label = f"{self.where}#{entity}:rows-{read + 1}-{read + table.num_rows}"
-            read += table.num_rows
-            yield Batch(entity, frame, label)
+            return cur.fetch_arrow_table()
+
+        read = 0
+        # One fetch runs ahead, in a thread, while the loader validates and
+        # upserts the batch before it (the driver and DuckDB both release the
+        # GIL): reading and loading overlap instead of taking turns. Only one
+        # thread uses the connection at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-fetch") as pool:
+            pending = pool.submit(fetch)
+            while True:
+                table = pending.result()
+                if table.num_rows == 0:
+                    break
+                pending = pool.submit(fetch)
+                frame = arrow_to_frame(table).with_row_index(ROW_COL, offset=read + 1)
+                label = f"{self.where}#{entity}:rows-{read + 1}-{read + table.num_rows}"
+                read += table.num_rows
+                yield Batch(entity, frame, label)
         cur.execute(f"CLOSE {cursor}")
 
     def _reason(self, exc: Exception) -> str:

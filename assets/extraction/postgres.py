@@ -15,7 +15,7 @@ The shop maps its tables onto the contract with one SQL query per entity
   the database nor the pipeline holds a whole table in memory.
 
 The client is ADBC's PostgreSQL driver: it turns result sets into Arrow in C,
-about four times faster than building Python rows (docs/benchmarks.md).
+three to four times faster than building Python rows (docs/benchmarks.md).
 The connection URL is a secret: messages name it by `redact_url` only.
 """
 

@@ -9,7 +9,8 @@ subprocess (so that its peak RSS is its own):
 - one nightly increment from PostgreSQL after updating 1% of the orders and
   inserting 0.2% new ones;
 - with --clients: reading the orders query into Polars with each client
-  library that is installed (ADBC, psycopg 3, ConnectorX).
+  library that is installed (ADBC, psycopg 3, ConnectorX; only ADBC is a
+  project dependency: `pip install 'psycopg[binary]' connectorx` for the others).
 
     .venv/bin/python bench/bench_postgres.py --orders 1000000 --clients
 """

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
 from assets.extraction.dialect import landing_options
+from assets.extraction.postgres import URL_ENV, postgres_source
 from assets.extraction.sample_shop import SampleShopConfig
 from assets.extraction.shopify import ShopifyExportSource
 from assets.extraction.sources import LandingSource, SampleShopSource, Source
@@ -60,7 +62,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class ShopSourceResource(dg.ConfigurableResource):
-    """Which shop the pipeline reads: the embedded sample shop, a landing folder or Shopify order exports."""
+    """Which shop the pipeline reads: the sample shop, a landing folder, Shopify order exports or the shop's PostgreSQL database."""
 
     kind: str = "sample_shop"
     name: str | None = None
@@ -98,8 +100,11 @@ class ShopSourceResource(dg.ConfigurableResource):
             src = ShopifyExportSource.from_folder(
                 Path(self.landing_dir), Path(self.data_dir) if self.data_dir else None
             )
+        elif self.kind == "postgres":
+            # Read from the environment here, not held in resource config: Dagster shows config in its UI.
+            src = postgres_source(os.environ.get(URL_ENV), self.user_config())
         else:
-            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop', 'landing' or 'shopify_csv'")
+            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop', 'landing', 'shopify_csv' or 'postgres'")
         if self.currency:
             src.currency = self.currency.upper()
         if self.timezone:

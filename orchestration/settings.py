@@ -23,7 +23,7 @@ ENV_PREFIX = "RETENTION_"
 # name -> (default, help). The README table is generated from / checked against this.
 ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_DATA_DIR": ("./data", "Folder for the warehouse, exports, report and quality docs."),
-    "RETENTION_SOURCE": ("sample_shop", "Where data comes from: `sample_shop`, `landing` or `shopify_csv`."),
+    "RETENTION_SOURCE": ("sample_shop", "Where data comes from: `sample_shop`, `landing`, `shopify_csv` or `postgres`."),
     "RETENTION_LANDING_DIR": ("", "Landing-zone folder (one sub-folder per entity) when RETENTION_SOURCE=landing; the folder of Shopify orders exports when RETENTION_SOURCE=shopify_csv."),
     "RETENTION_SHOP_NAME": ("", "The shop's name on the report. Default: \"Sample shop\" or \"Landing\"."),
     "RETENTION_SHOP_CURRENCY": ("", "The shop's currency code; rows in another currency are quarantined. Default: the source's own (sample shop: USD; landing: USD; shopify_csv: the exports' Currency column)."),
@@ -38,6 +38,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_SCHEDULE_TIMEZONE": ("", "Time zone of the nightly cron. Default: the shop time zone."),
     "RETENTION_WEBHOOK_URL": ("", "If set, run failures are posted here as Slack-compatible JSON."),
     "RETENTION_CUSTOMER_ID_SALT": ("", "Salt of the hashed customer ids of RETENTION_SOURCE=shopify_csv (a secret: never logged). Default: a random salt kept in <data dir>/secrets/customer_id_salt."),
+    "RETENTION_POSTGRES_URL": ("", "Connection URL of the shop database when RETENTION_SOURCE=postgres (a secret: never logged)."),
     "RETENTION_CONFIG_FILE": ("", "The shop's configuration file (quality rules, file dialect, ...). Default: retention.yml in the landing, data or project folder."),
 }
 
@@ -83,8 +84,10 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         source = env("RETENTION_SOURCE")
-        if source not in ("sample_shop", "landing", "shopify_csv"):
-            raise ValueError(f"RETENTION_SOURCE must be 'sample_shop', 'landing' or 'shopify_csv', got {source!r}")
+        if source not in ("sample_shop", "landing", "shopify_csv", "postgres"):
+            raise ValueError(f"RETENTION_SOURCE must be 'sample_shop', 'landing', 'shopify_csv' or 'postgres', got {source!r}")
+        if source == "postgres" and not env("RETENTION_POSTGRES_URL"):
+            raise ValueError("RETENTION_SOURCE=postgres needs RETENTION_POSTGRES_URL (postgresql://user:password@host:port/database)")
         landing = env("RETENTION_LANDING_DIR")
         if source == "landing" and not landing:
             raise ValueError("RETENTION_SOURCE=landing needs RETENTION_LANDING_DIR (a folder with one sub-folder per entity)")

@@ -420,7 +420,7 @@ def load_batch(
             originals = [c.original_column for c in entity.open_set_columns]
             counts = con.execute(
                 f"SELECT {', '.join(f'count({_q(o)})' for o in originals)} FROM {typed}"
-            ).fetchone()
+            ).fetchall()[0]
             stats.other_values = {
                 c.name: int(n) for c, n in zip(entity.open_set_columns, counts) if n
             }
@@ -474,7 +474,7 @@ def load_batch(
             )
         stats.max_cursor = con.execute(
             f"SELECT max({cur}) FROM {clean} WHERE _kind NOT IN ('conflict', 'outside_window')"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

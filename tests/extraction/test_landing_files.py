@@ -48,9 +48,9 @@ def test_truncated_parquet_fails(tmp_path):
 
 
 def test_missing_required_column_fails_the_asset_naming_the_file(tmp_path, con):
-    p = write(tmp_path, "orders.csv", HEADER.replace(",status", "") + ROW.replace(",placed", ""))
+    p = write(tmp_path, "orders.csv", HEADER.replace(",created_at", "") + ROW.replace("C1,2025-01-01,", "C1,"))
     src = LandingSource(tmp_path / "landing")
-    with pytest.raises(MissingColumnsError, match=rf"{p}: missing required column\(s\) status"):
+    with pytest.raises(MissingColumnsError, match=rf"{p}: missing required column\(s\) created_at"):
         run_extraction(con, src, ExtractRequest(("orders",)), "r", log=lambda m: None)
 
 

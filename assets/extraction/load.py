@@ -152,7 +152,9 @@ def _lookup_entity(col: Column) -> tuple[str, str] | None:
     return None
 
 
-def _effective_exprs(entity: Entity, file_columns, shop_currency: str) -> tuple[dict[str, str], dict[str, str]]:
+def _effective_exprs(
+    entity: Entity, file_columns, shop_currency: str, lookups: bool = True
+) -> tuple[dict[str, str], dict[str, str]]:
     """SQL per column over the parsed layer `p`: the value stored after defaults and mapping.
 
     Returns (values, originals): `originals` holds, per open-set column, the text
@@ -186,11 +188,21 @@ def _effective_exprs(entity: Entity, file_columns, shop_currency: str) -> tuple[
         elif _lookup_entity(col):
             _, name = _lookup_entity(col)
             # A record whose parent is not in raw (yet) falls back to the load time: never NULL.
-            v = f"coalesce({v}, lk.{_q(name)}, {LOAD_TIME_SQL})"
+            parent = f"lk.{_q(name)}, " if lookups else ""
+            v = f"coalesce({v}, {parent}{LOAD_TIME_SQL})"
         elif col.default_from:
             v = f"coalesce({v}, {values[col.default_from]})"
         values[col.name] = f"CAST({v} AS {col.sql_type})"
     return {c.name: values[c.name] for c in entity.columns}, originals
+
+
+# Kinds whose text can fail to parse, and the reason then.
+_UNPARSABLE = {
+    "timestamp": "unparsable_timestamp",
+    "money": "unparsable_number",
+    "integer": "unparsable_number",
+    "boolean": "unparsable_number",
+}
 
 
 def _reason_exprs(col: Column, shop_currency: str) -> list[str]:
@@ -199,13 +211,12 @@ def _reason_exprs(col: Column, shop_currency: str) -> list[str]:
     parsed, value, present = f"v.{_q(n)}", f"v.{_q('_v_' + n)}", f"v.{_q('_present_' + n)}"
     out = []
     unparsable = f"{present} AND {parsed} IS NULL"
-    if col.kind == "timestamp":
-        out.append(f"CASE WHEN {unparsable} THEN 'unparsable_timestamp:{n}' END")
-    elif col.kind in ("money", "integer", "boolean"):
-        out.append(f"CASE WHEN {unparsable} THEN 'unparsable_number:{n}' END")
+    if col.kind in _UNPARSABLE:
+        out.append(f"CASE WHEN {unparsable} THEN '{_UNPARSABLE[col.kind]}:{n}' END")
     if col.required:
         # A value that failed to parse is reported as such, not also as missing.
-        out.append(f"CASE WHEN {value} IS NULL AND NOT ({unparsable}) THEN 'missing_required:{n}' END")
+        parsed_ok = f" AND NOT ({unparsable})" if col.kind in _UNPARSABLE else ""
+        out.append(f"CASE WHEN {value} IS NULL{parsed_ok} THEN 'missing_required:{n}' END")
     if col.allowed and not col.open_set:
         out.append(
             f"CASE WHEN {value} IS NOT NULL AND {value} NOT IN ({_sql_list(col.allowed)}) "
@@ -265,24 +276,36 @@ def _present_sql(raw: str, dtype: pl.DataType) -> str:
     return f"{raw} IS NOT NULL"
 
 
-def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str) -> str:
+def _has_blanks(frame: pl.DataFrame, name: str) -> bool:
+    if name not in frame.columns:
+        return True
+    values = frame[name]
+    if values.dtype == pl.String:
+        return bool((values.str.strip_chars().fill_null("") == "").any())
+    return values.null_count() > 0
+
+
+def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str, lookups: bool = True) -> str:
     """One SELECT over the batch `inp`: each row's `_source_row`, raw columns and
     `_reasons` (';'-separated, '' when the row passes every rule).
 
     Layer `p` parses the file's values (NULL when blank, absent or unparsable),
     layer `v` adds the effective values `_v_<col>` (defaults, synonyms, OTHER).
+    `lookups=False` skips the join to another raw table (no row needs it).
     """
     parsed = [f"b.{ROW_COL} AS {ROW_COL}"]
     for col in entity.columns:
         if col.name in schema:
             raw, dtype = f"b.{_q(col.name)}", schema[col.name]
             parsed.append(f"{_parse_expr(col, raw, dtype)} AS {_q(col.name)}")
-            parsed.append(f"{_present_sql(raw, dtype)} AS {_q('_present_' + col.name)}")
+            if col.kind in _UNPARSABLE:
+                parsed.append(f"{_present_sql(raw, dtype)} AS {_q('_present_' + col.name)}")
             text = _text(raw)
         else:
             null_type = "VARCHAR" if col.kind == "enum" else col.sql_type
             parsed.append(f"CAST(NULL AS {null_type}) AS {_q(col.name)}")
-            parsed.append(f"FALSE AS {_q('_present_' + col.name)}")
+            if col.kind in _UNPARSABLE:
+                parsed.append(f"FALSE AS {_q('_present_' + col.name)}")
             text = "CAST(NULL AS VARCHAR)"
         if col.kind == "enum":
             parsed.append(f"{text} AS {_q('_text_' + col.name)}")
@@ -292,7 +315,7 @@ def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str) -> st
         parsed.append(f"{_parse_expr(Column(TOTAL_COL, 'money'), raw, dtype)} AS {_q(TOTAL_COL)}")
         parsed.append(f"{_present_sql(raw, dtype)} AS {_q('_present_' + TOTAL_COL)}")
 
-    values, originals = _effective_exprs(entity, schema, shop_currency)
+    values, originals = _effective_exprs(entity, schema, shop_currency, lookups)
     effective = [f"{expr} AS {_q('_v_' + name)}" for name, expr in values.items()]
     effective += [f"{expr} AS {_q(name + '_original')}" for name, expr in originals.items()]
 
@@ -310,7 +333,7 @@ def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str) -> st
     lookup = ""
     for col in entity.columns:
         parent = _lookup_entity(col)
-        if parent:
+        if parent and lookups:
             other, name = parent
             keys = ENTITIES[other].primary_key
             on = " AND ".join(f"lk.{_q(k)} = p.{_q(k)}" for k in keys)
@@ -390,6 +413,8 @@ def load_batch(
     if until is not None:
         window.append(f"g.{cur} <= TIMESTAMP '{until.isoformat(sep=' ')}'")
     in_window = " AND ".join(window) or "TRUE"
+    # Joining a parent table costs a scan of it: only when some row lacks the value.
+    needs_lookup = any(_lookup_entity(c) and _has_blanks(frame, c.name) for c in entity.columns)
 
     def quarantine(select_reason: str, table: str, where: str) -> None:
         con.execute(
@@ -406,7 +431,7 @@ def load_batch(
         con.execute("BEGIN TRANSACTION")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {typed} AS "
-            + typed_select_sql(entity, frame.schema, inp, shop_currency)
+            + typed_select_sql(entity, frame.schema, inp, shop_currency, lookups=needs_lookup)
         )
         quarantine("x._reasons", typed, "x._reasons <> ''")
         for reason, n in con.execute(

@@ -354,16 +354,16 @@ def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str, looku
 
 # How each good row relates to the other copies of its key in the batch and to
 # the stored version. Columns: _outside (cursor outside the window), _stored
-# (key in raw), _stored_cur/_stored_h (its cursor and content hash), _top_cur/
-# _top_h (the newest copy in the batch, first read among equals), _rn (rank in
-# that order), _nth_same (running count of copies identical to the stored one).
+# (key in raw), _stored_cur/_stored_h (its cursor and content hash), _rn (rank
+# among the key's copies: newest first, then a copy identical to the stored
+# version, then first read), _top_cur/_top_h (the copy ranked first).
 _KIND_SQL = """
 CASE
   WHEN _outside THEN 'outside_window'
   -- The stored version is at least as new as anything in the batch: it stays.
   WHEN _stored AND _stored_cur >= _top_cur THEN
     CASE WHEN {cur} < _stored_cur THEN 'stale'
-         WHEN _h = _stored_h THEN CASE WHEN _nth_same = 1 THEN 'unchanged' ELSE 'duplicate' END
+         WHEN _h = _stored_h THEN CASE WHEN _rn = 1 THEN 'unchanged' ELSE 'duplicate' END
          ELSE 'conflict' END
   WHEN _rn = 1 THEN CASE WHEN _stored THEN 'updated' ELSE 'inserted' END
   WHEN {cur} < _top_cur THEN 'stale'
@@ -467,11 +467,10 @@ def load_batch(
                 SELECT *,
                        row_number() OVER w AS _rn,
                        first_value(_h) OVER w AS _top_h,
-                       first_value({cur}) OVER w AS _top_cur,
-                       sum(CASE WHEN _h = _stored_h THEN 1 ELSE 0 END)
-                           OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS _nth_same
+                       first_value({cur}) OVER w AS _top_cur
                 FROM j
-                WINDOW w AS (PARTITION BY {pk_list}, _outside ORDER BY {cur} DESC NULLS LAST, {ROW_COL})
+                WINDOW w AS (PARTITION BY {pk_list}, _outside
+                             ORDER BY {cur} DESC NULLS LAST, _h IS NOT DISTINCT FROM _stored_h DESC, {ROW_COL})
             )
             SELECT *, {_KIND_SQL.format(cur=cur)} AS _kind FROM ranked
             """

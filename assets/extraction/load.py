@@ -101,7 +101,7 @@ def normalise_sql(text: str) -> str:
 
 
 def normalise(value: str) -> str:
-    """Python twin of `normalise_sql` (for defaults and docs)."""
+    """Python twin of `normalise_sql`: the form synonyms are written in."""
     return value.strip().lower().replace(" ", "_").replace("-", "_")
 
 

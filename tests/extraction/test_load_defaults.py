@@ -8,7 +8,7 @@ import pytest
 
 from assets.extraction.contract import ENTITIES, OTHER, SHOP_CURRENCY, STATUS_SYNONYMS, UNKNOWN
 from assets.extraction.extract import stats_metadata
-from assets.extraction.load import MissingColumnsError, load_batch, normalise
+from assets.extraction.load import LoadStats, MissingColumnsError, load_batch, normalise
 
 ORDERS, LINES, CUSTOMERS, TICKETS = (ENTITIES[n] for n in ("orders", "order_lines", "customers", "support_tickets"))
 
@@ -244,3 +244,11 @@ def test_money_floats_are_scaled_in_floating_point_before_rounding(con):
     load_batch(con, ORDERS, df, "orders.parquet", "USD", "r")
     assert dict(con.execute("SELECT order_id, subtotal FROM raw.orders").fetchall()) == {
         "A": Decimal("2.68"), "B": Decimal("1.00")}
+
+
+def test_run_totals_add_other_values_and_extra_columns_of_every_file():
+    total = LoadStats()
+    total.add(LoadStats(other_values={"device": 2}, extra_columns=["note"]))
+    total.add(LoadStats(other_values={"device": 1, "channel": 4}, extra_columns=["gift", "note"]))
+    assert total.other_values == {"device": 3, "channel": 4}
+    assert total.extra_columns == ["gift", "note"]

@@ -125,6 +125,7 @@ def run_extraction(
                 f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "
                 f"inserted {stats.inserted:,}, updated {stats.updated:,}, "
                 f"quarantined {stats.quarantined:,} ({time.monotonic() - started:.1f}s elapsed)"
+                + (f"; extra columns ignored: {', '.join(stats.extra_columns)}" if stats.extra_columns else "")
             )
     for e in entities:
         mark = until if isinstance(source, SampleShopSource) else totals[e].max_cursor
@@ -147,5 +148,9 @@ def stats_metadata(stats: LoadStats) -> dict[str, object]:
         "rows_outside_window": stats.outside_window,
         "rows_quarantined": stats.quarantined,
         "quarantine_reasons": dict(sorted(stats.reasons.items())),
+        # Open-set values outside the contract's list, loaded as "other" (per column).
+        "other_values": dict(sorted(stats.other_values.items())),
+        # File columns the contract does not know: ignored, listed so a renamed column is noticed.
+        "extra_columns": list(stats.extra_columns),
         "max_updated_at": stats.max_cursor.isoformat() if stats.max_cursor else None,
     }

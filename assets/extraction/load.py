@@ -9,6 +9,13 @@ Every row read ends up in exactly one bucket, so that
 holds for every batch (`LoadStats.check()` asserts it). Validation is plain
 SQL (TRY_CAST and CASE) so it runs at DuckDB speed on millions of rows and
 does not hold Python objects per row.
+
+The batch goes through three layers of one statement: the file's values
+parsed (`_parse_expr`), the contract's values after defaults, synonyms and
+open-set mapping (`_effective_exprs`), then the row rules (`_reason_exprs`).
+Rows that pass are then compared with each other and with `raw` by key
+(`_KIND_SQL`): newest `updated_at` wins, identical copies collapse, and two
+different versions with the same `updated_at` are a conflict.
 """
 
 from __future__ import annotations
@@ -19,9 +26,15 @@ from datetime import datetime
 
 import polars as pl
 
-from .contract import RAW_SCHEMA, Column, Entity
+from .contract import ENTITIES, OTHER, RAW_SCHEMA, SHOP_CURRENCY, Column, Entity
 
 ROW_COL = "_source_row"
+# Not a contract column, but read: without a subtotal column it gives the subtotal.
+TOTAL_COL = "total"
+# Without a subtotal, subtotal = total - shipping - tax + discount (sign per column).
+SUBTOTAL_FROM_TOTAL: dict[str, int] = {"shipping": -1, "tax": -1, "discount": +1}
+CONFLICT_REASON = "conflicting_duplicate"
+LOAD_TIME_SQL = "CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP)"
 
 
 @dataclass
@@ -36,10 +49,14 @@ class LoadStats:
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     max_cursor: datetime | None = None
+    # Rows read whose open-set value was outside the list (loaded as OTHER), per column.
+    other_values: dict[str, int] = field(default_factory=dict)
+    # File columns the contract does not know (ignored), sorted.
+    extra_columns: list[str] = field(default_factory=list)
 
     @property
     def loaded(self) -> int:
-        """Rows accepted: new, changed, already present, or superseded by a newer stored version."""
+        """Rows accepted: new, changed, already present, or superseded by a newer version."""
         return self.inserted + self.updated + self.unchanged + self.stale + self.duplicates
 
     def check(self) -> None:
@@ -55,6 +72,9 @@ class LoadStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for k, v in other.reasons.items():
             self.reasons[k] = self.reasons.get(k, 0) + v
+        for k, v in other.other_values.items():
+            self.other_values[k] = self.other_values.get(k, 0) + v
+        self.extra_columns = sorted(set(self.extra_columns) | set(other.extra_columns))
         if other.max_cursor and (self.max_cursor is None or other.max_cursor > self.max_cursor):
             self.max_cursor = other.max_cursor
 
@@ -67,18 +87,32 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _text(raw: str) -> str:
     return f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
 
 
+def normalise_sql(text: str) -> str:
+    """Enum spelling: lower case, blanks and hyphens as underscores ("On-Hold" -> on_hold)."""
+    return f"replace(replace(lower({text}), ' ', '_'), '-', '_')"
+
+
+def normalise(value: str) -> str:
+    """Python twin of `normalise_sql`: the form synonyms are written in."""
+    return value.strip().lower().replace(" ", "_").replace("-", "_")
+
+
 def _parse_expr(col: Column, raw: str, dtype: pl.DataType | None) -> str:
-    """SQL turning the raw value into the contract type (NULL when it cannot)."""
+    """SQL turning the raw value into the contract type (NULL when blank or unparsable)."""
     is_text = dtype is None or dtype == pl.String or dtype == pl.Null
     src = _text(raw) if is_text else raw
     if col.kind == "string":
-        return _text(raw)
+        return f"upper({_text(raw)})" if col.is_currency else _text(raw)
     if col.kind == "enum":
-        return f"lower({_text(raw)})"
+        return normalise_sql(_text(raw))
     if col.kind == "timestamp":
         if dtype is not None and isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
             return f"CAST({raw} AS TIMESTAMP)"
@@ -98,48 +132,245 @@ def _parse_expr(col: Column, raw: str, dtype: pl.DataType | None) -> str:
     raise ValueError(f"unknown column kind {col.kind}")
 
 
-def _sql_list(values: tuple[str, ...]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+def _sql_list(values) -> str:
+    return ", ".join(_lit(v) for v in values)
 
 
-def _reason_exprs(col: Column, raw: str, parsed: str, shop_currency: str, is_text: bool = True) -> list[str]:
+def _default_literal(col: Column, shop_currency: str) -> str | None:
+    """The column's `default`, parsed like an input value (SQL), or None."""
+    if col.default is None:
+        return None
+    text = shop_currency if col.default == SHOP_CURRENCY else col.default
+    return _parse_expr(col, _lit(text), pl.String)
+
+
+def _lookup_entity(col: Column) -> tuple[str, str] | None:
+    """`default_from="orders.created_at"` -> ("orders", "created_at"): a value of another raw table."""
+    if col.default_from and "." in col.default_from:
+        other, name = col.default_from.split(".", 1)
+        return other, name
+    return None
+
+
+def _effective_exprs(
+    entity: Entity, file_columns, shop_currency: str, lookups: bool = True
+) -> tuple[dict[str, str], dict[str, str]]:
+    """SQL per column over the parsed layer `p`: the value stored after defaults and mapping.
+
+    Returns (values, originals): `originals` holds, per open-set column, the text
+    as exported when it was not a known value.
+    """
+    values: dict[str, str] = {}
+    originals: dict[str, str] = {}
+    # Columns other columns default from are computed first (order of the contract otherwise).
+    pending = sorted(entity.columns, key=lambda c: c.default_from is not None)
+    for col in pending:
+        v = f"p.{_q(col.name)}"
+        if col.synonyms:
+            v = (
+                f"CASE {v} " + " ".join(f"WHEN {_lit(k)} THEN {_lit(t)}" for k, t in col.synonyms.items())
+                + f" ELSE {v} END"
+            )
+        default = _default_literal(col, shop_currency)
+        if col.open_set:
+            known = f"{v} IN ({_sql_list(col.allowed)})"
+            originals[col.name] = f"CASE WHEN {v} IS NOT NULL AND NOT {known} THEN p.{_q('_text_' + col.name)} END"
+            v = f"CASE WHEN {v} IS NULL THEN {default or 'NULL'} WHEN {known} THEN {v} ELSE {_lit(OTHER)} END"
+        elif default is not None:
+            v = f"coalesce({v}, {default})"
+        if col.default_from == TOTAL_COL:
+            if TOTAL_COL in file_columns:
+                # Each term takes its own default (0) when absent or blank.
+                derived = f"p.{_q(TOTAL_COL)}" + "".join(
+                    f" {'+' if sign > 0 else '-'} {values[name]}" for name, sign in SUBTOTAL_FROM_TOTAL.items()
+                )
+                v = f"coalesce({v}, {derived})"
+        elif _lookup_entity(col):
+            _, name = _lookup_entity(col)
+            # A record whose parent is not in raw (yet) falls back to the load time: never NULL.
+            parent = f"lk.{_q(name)}, " if lookups else ""
+            v = f"coalesce({v}, {parent}{LOAD_TIME_SQL})"
+        elif col.default_from:
+            v = f"coalesce({v}, {values[col.default_from]})"
+        values[col.name] = f"CAST({v} AS {col.sql_type})"
+    return {c.name: values[c.name] for c in entity.columns}, originals
+
+
+# Kinds whose text can fail to parse, and the reason then.
+_UNPARSABLE = {
+    "timestamp": "unparsable_timestamp",
+    "money": "unparsable_number",
+    "integer": "unparsable_number",
+    "boolean": "unparsable_number",
+}
+
+
+def _reason_exprs(col: Column, shop_currency: str) -> list[str]:
+    """Row rules on one column, over layer `v` (parsed `col`, effective `_v_col`)."""
     n = col.name
-    # Casting a typed column to text just to test for blanks is costly at scale.
-    present = f"{_text(raw)} IS NOT NULL" if is_text else f"{raw} IS NOT NULL"
+    parsed, value, present = f"v.{_q(n)}", f"v.{_q('_v_' + n)}", f"v.{_q('_present_' + n)}"
     out = []
+    unparsable = f"{present} AND {parsed} IS NULL"
+    if col.kind in _UNPARSABLE:
+        out.append(f"CASE WHEN {unparsable} THEN '{_UNPARSABLE[col.kind]}:{n}' END")
     if col.required:
-        out.append(f"CASE WHEN NOT ({present}) THEN 'missing_required:{n}' END")
-    if col.kind == "timestamp":
-        out.append(f"CASE WHEN {present} AND {parsed} IS NULL THEN 'unparsable_timestamp:{n}' END")
-    elif col.kind in ("money", "integer", "boolean"):
-        out.append(f"CASE WHEN {present} AND {parsed} IS NULL THEN 'unparsable_number:{n}' END")
-    if col.allowed:
+        # A value that failed to parse is reported as such, not also as missing.
+        parsed_ok = f" AND NOT ({unparsable})" if col.kind in _UNPARSABLE else ""
+        out.append(f"CASE WHEN {value} IS NULL{parsed_ok} THEN 'missing_required:{n}' END")
+    if col.allowed and not col.open_set:
         out.append(
-            f"CASE WHEN {parsed} IS NOT NULL AND {parsed} NOT IN ({_sql_list(col.allowed)}) "
-            f"THEN 'unknown_enum:{n}=' || {parsed} END"
+            f"CASE WHEN {value} IS NOT NULL AND {value} NOT IN ({_sql_list(col.allowed)}) "
+            f"THEN 'unknown_enum:{n}=' || v.{_q('_text_' + n)} END"
         )
     if col.non_negative:
-        out.append(f"CASE WHEN {parsed} < 0 THEN 'negative_amount:{n}' END")
+        out.append(f"CASE WHEN {value} < 0 THEN 'negative_amount:{n}' END")
     if col.min_value is not None:
-        out.append(f"CASE WHEN {parsed} < {col.min_value} THEN 'out_of_range:{n}' END")
+        out.append(f"CASE WHEN {value} < {col.min_value} THEN 'out_of_range:{n}' END")
     if col.max_value is not None:
-        out.append(f"CASE WHEN {parsed} > {col.max_value} THEN 'out_of_range:{n}' END")
+        out.append(f"CASE WHEN {value} > {col.max_value} THEN 'out_of_range:{n}' END")
     if col.is_currency:
-        cur = shop_currency.replace("'", "''")
         out.append(
-            f"CASE WHEN {parsed} IS NOT NULL AND upper({parsed}) <> '{cur}' "
-            f"THEN 'currency_mismatch:' || {parsed} END"
+            f"CASE WHEN {value} IS NOT NULL AND {value} <> {_lit(shop_currency.upper())} "
+            f"THEN 'currency_mismatch:' || {value} END"
         )
     return out
 
 
+def _ordering_exprs(entity: Entity) -> list[str]:
+    """A record whose `later` time precedes its `earlier` one (both set) is broken in itself."""
+    return [
+        f"CASE WHEN v.{_q('_v_' + later)} < v.{_q('_v_' + earlier)} "
+        f"THEN 'out_of_order:{later}_before_{earlier}' END"
+        for later, earlier in entity.ordering
+    ]
+
+
+def missing_columns(entity: Entity, columns) -> list[str]:
+    """What a file with these columns lacks: required columns, then each unmet one-of group."""
+    missing = [c for c in entity.file_required_columns if c not in columns]
+    for group in entity.one_of:
+        if not any(c in columns for c in group):
+            missing.append("one of (" + ", ".join(group) + ")")
+    return missing
+
+
 def check_columns(entity: Entity, columns: list[str], source_file: str) -> None:
-    missing = [c for c in entity.required_columns if c not in columns]
+    missing = missing_columns(entity, columns)
     if missing:
         raise MissingColumnsError(
             f"{source_file}: missing required column(s) {', '.join(missing)} for {entity.name} "
-            f"(found: {', '.join(columns) or 'none'})"
+            f"(found: {', '.join(c for c in columns if c != ROW_COL) or 'none'})"
         )
+
+
+def extra_columns(entity: Entity, columns) -> list[str]:
+    """File columns outside the contract (and not `total`): ignored, but reported."""
+    known = set(entity.column_names) | {TOTAL_COL, ROW_COL}
+    return sorted(c for c in columns if c not in known)
+
+
+def _present_sql(raw: str, dtype: pl.DataType) -> str:
+    # Casting a typed column to text just to test for blanks is costly at scale.
+    if dtype == pl.String or dtype == pl.Null:
+        return f"{_text(raw)} IS NOT NULL"
+    return f"{raw} IS NOT NULL"
+
+
+def _has_blanks(frame: pl.DataFrame, name: str) -> bool:
+    if name not in frame.columns:
+        return True
+    values = frame[name]
+    if values.dtype == pl.String:
+        return bool((values.str.strip_chars().fill_null("") == "").any())
+    return values.null_count() > 0
+
+
+def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str, lookups: bool = True) -> str:
+    """One SELECT over the batch `inp`: each row's `_source_row`, raw columns and
+    `_reasons` (';'-separated, '' when the row passes every rule).
+
+    Layer `p` parses the file's values (NULL when blank, absent or unparsable),
+    layer `v` adds the effective values `_v_<col>` (defaults, synonyms, OTHER).
+    `lookups=False` skips the join to another raw table (no row needs it).
+    """
+    parsed = [f"b.{ROW_COL} AS {ROW_COL}"]
+    for col in entity.columns:
+        if col.name in schema:
+            raw, dtype = f"b.{_q(col.name)}", schema[col.name]
+            parsed.append(f"{_parse_expr(col, raw, dtype)} AS {_q(col.name)}")
+            if col.kind in _UNPARSABLE:
+                parsed.append(f"{_present_sql(raw, dtype)} AS {_q('_present_' + col.name)}")
+            text = _text(raw)
+        else:
+            null_type = "VARCHAR" if col.kind == "enum" else col.sql_type
+            parsed.append(f"CAST(NULL AS {null_type}) AS {_q(col.name)}")
+            if col.kind in _UNPARSABLE:
+                parsed.append(f"FALSE AS {_q('_present_' + col.name)}")
+            text = "CAST(NULL AS VARCHAR)"
+        if col.kind == "enum":
+            parsed.append(f"{text} AS {_q('_text_' + col.name)}")
+    derives_from_total = [c.name for c in entity.columns if c.default_from == TOTAL_COL]
+    if TOTAL_COL in schema and derives_from_total:
+        raw, dtype = f"b.{_q(TOTAL_COL)}", schema[TOTAL_COL]
+        parsed.append(f"{_parse_expr(Column(TOTAL_COL, 'money'), raw, dtype)} AS {_q(TOTAL_COL)}")
+        parsed.append(f"{_present_sql(raw, dtype)} AS {_q('_present_' + TOTAL_COL)}")
+
+    values, originals = _effective_exprs(entity, schema, shop_currency, lookups)
+    effective = [f"{expr} AS {_q('_v_' + name)}" for name, expr in values.items()]
+    effective += [f"{expr} AS {_q(name + '_original')}" for name, expr in originals.items()]
+
+    reasons = []
+    for col in entity.columns:
+        reasons += _reason_exprs(col, shop_currency)
+    for name in derives_from_total:
+        if TOTAL_COL in schema:
+            reasons.append(
+                f"CASE WHEN v.{_q(name)} IS NULL AND v.{_q('_present_' + TOTAL_COL)} "
+                f"AND v.{_q(TOTAL_COL)} IS NULL THEN 'unparsable_number:{TOTAL_COL}' END"
+            )
+    reasons += _ordering_exprs(entity)
+
+    lookup = ""
+    for col in entity.columns:
+        parent = _lookup_entity(col)
+        if parent and lookups:
+            other, name = parent
+            keys = ENTITIES[other].primary_key
+            on = " AND ".join(f"lk.{_q(k)} = p.{_q(k)}" for k in keys)
+            # The parent table holds one row per key, so the join keeps one row per input row.
+            lookup += (
+                f" LEFT JOIN (SELECT {', '.join(_q(k) for k in keys)}, {_q(name)} "
+                f"FROM {RAW_SCHEMA}.{other}) lk ON {on}"
+            )
+    out_cols = [f"v.{_q('_v_' + c.name)} AS {_q(c.name)}" for c in entity.columns]
+    out_cols += [f"v.{_q(c.original_column)}" for c in entity.open_set_columns]
+    return (
+        f"WITH p AS (SELECT {', '.join(parsed)} FROM {inp} b), "
+        f"v AS (SELECT p.*, {', '.join(effective)} FROM p{lookup}) "
+        f"SELECT v.{ROW_COL} AS {ROW_COL}, {', '.join(out_cols)}, "
+        f"concat_ws(';', {', '.join(reasons)}) AS _reasons FROM v"
+    )
+
+
+# How each good row relates to the other copies of its key in the batch and to
+# the stored version. Columns: _outside (cursor outside the window), _stored
+# (key in raw), _stored_cur/_stored_h (its cursor and content hash), _rn (rank
+# among the key's copies: newest first, then a copy identical to the stored
+# version, then first read), _top_cur/_top_h (the copy ranked first).
+_KIND_SQL = """
+CASE
+  WHEN _outside THEN 'outside_window'
+  -- The stored version is at least as new as anything in the batch: it stays.
+  WHEN _stored AND _stored_cur >= _top_cur THEN
+    CASE WHEN {cur} < _stored_cur THEN 'stale'
+         WHEN _h = _stored_h THEN CASE WHEN _rn = 1 THEN 'unchanged' ELSE 'duplicate' END
+         ELSE 'conflict' END
+  WHEN _rn = 1 THEN CASE WHEN _stored THEN 'updated' ELSE 'inserted' END
+  WHEN {cur} < _top_cur THEN 'stale'
+  WHEN _h = _top_h THEN 'duplicate'
+  ELSE 'conflict'
+END
+"""
 
 
 def load_batch(
@@ -161,7 +392,7 @@ def load_batch(
     check_columns(entity, frame.columns, source_file)
     if ROW_COL not in frame.columns:
         frame = frame.with_row_index(ROW_COL, offset=1)
-    stats = LoadStats(rows_read=frame.height)
+    stats = LoadStats(rows_read=frame.height, extra_columns=extra_columns(entity, frame.columns))
     if frame.height == 0:
         return stats
     tag = uuid.uuid4().hex[:8]
@@ -169,42 +400,40 @@ def load_batch(
     con.register(inp, frame)
     target = f"{RAW_SCHEMA}.{entity.name}"
     pk = list(entity.primary_key)
-    cols = entity.column_names
-    schema = frame.schema
-
-    parsed_sel, reasons = [], []
-    for col in entity.columns:
-        if col.name in schema:
-            raw = f"b.{_q(col.name)}"
-            dtype = schema[col.name]
-            parsed = _parse_expr(col, raw, dtype)
-            is_text = dtype == pl.String or dtype == pl.Null
-        else:
-            raw, parsed, is_text = "NULL", f"CAST(NULL AS {col.sql_type})", False
-        parsed_sel.append(f"{parsed} AS {_q(col.name)}")
-        reasons.extend(_reason_exprs(col, raw, parsed, shop_currency, is_text))
-    hash_expr = "hash(" + ", ".join(_q(c) for c in cols) + ")"
+    cols = [name for name, _ in entity.raw_columns]
+    cur = _q(entity.cursor)
+    col_list = ", ".join(_q(c) for c in cols)
     pk_list = ", ".join(_q(c) for c in pk)
-    join_on = " AND ".join(f"t.{_q(c)} = c.{_q(c)}" for c in pk)
-    src_lit = source_file.replace("'", "''")
-    run_lit = run_id.replace("'", "''")
+    join_on = " AND ".join(f"t.{_q(c)} = g.{_q(c)}" for c in pk)
+    src_lit, run_lit = _lit(source_file), _lit(run_id)
+
+    window = []
+    if since is not None:
+        window.append(f"g.{cur} > TIMESTAMP '{since.isoformat(sep=' ')}'")
+    if until is not None:
+        window.append(f"g.{cur} <= TIMESTAMP '{until.isoformat(sep=' ')}'")
+    in_window = " AND ".join(window) or "TRUE"
+    # Joining a parent table costs a scan of it: only when some row lacks the value.
+    needs_lookup = any(_lookup_entity(c) and _has_blanks(frame, c.name) for c in entity.columns)
+
+    def quarantine(select_reason: str, table: str, where: str) -> None:
+        con.execute(
+            f"""
+            INSERT INTO {RAW_SCHEMA}.quarantine
+            SELECT '{entity.name}', {select_reason}, {src_lit}, x.{ROW_COL}, to_json(b), {run_lit},
+                   {LOAD_TIME_SQL}
+            FROM {table} x JOIN {inp} b ON b.{ROW_COL} = x.{ROW_COL}
+            WHERE {where}
+            """
+        )
 
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {typed} AS "
-            f"SELECT b.{ROW_COL} AS {ROW_COL}, {', '.join(parsed_sel)}, "
-            f"concat_ws(';', {', '.join(reasons)}) AS _reasons FROM {inp} b"
+            + typed_select_sql(entity, frame.schema, inp, shop_currency, lookups=needs_lookup)
         )
-        con.execute(
-            f"""
-            INSERT INTO {RAW_SCHEMA}.quarantine
-            SELECT '{entity.name}', t._reasons, '{src_lit}', t.{ROW_COL}, to_json(b), '{run_lit}',
-                   CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP)
-            FROM {typed} t JOIN {inp} b ON b.{ROW_COL} = t.{ROW_COL}
-            WHERE t._reasons <> ''
-            """
-        )
+        quarantine("x._reasons", typed, "x._reasons <> ''")
         for reason, n in con.execute(
             f"SELECT _reasons, count(*) FROM {typed} WHERE _reasons <> '' GROUP BY 1"
         ).fetchall():
@@ -212,52 +441,44 @@ def load_batch(
                 key = r.split("=")[0]
                 stats.reasons[key] = stats.reasons.get(key, 0) + n
             stats.quarantined += n
+        if entity.open_set_columns:
+            originals = [c.original_column for c in entity.open_set_columns]
+            counts = con.execute(
+                f"SELECT {', '.join(f'count({_q(o)})' for o in originals)} FROM {typed}"
+            ).fetchall()[0]
+            stats.other_values = {
+                c.name: int(n) for c, n in zip(entity.open_set_columns, counts) if n
+            }
 
-        window = []
-        if since is not None:
-            window.append(f"c.{_q(entity.cursor)} > TIMESTAMP '{since.isoformat(sep=' ')}'")
-        if until is not None:
-            window.append(f"c.{_q(entity.cursor)} <= TIMESTAMP '{until.isoformat(sep=' ')}'")
-        in_window = " AND ".join(window) or "TRUE"
-        kind_expr = (
-            f"CASE WHEN t.{_q(pk[0])} IS NULL THEN 'inserted' "
-            f"WHEN hash({', '.join('t.' + _q(c) for c in cols)}) = c._h THEN 'unchanged' "
-            f"WHEN c.{_q(entity.cursor)} IS NOT NULL AND t.{_q(entity.cursor)} IS NOT NULL "
-            f"AND c.{_q(entity.cursor)} < t.{_q(entity.cursor)} THEN 'stale' "
-            f"ELSE 'updated' END"
-        )
-        # One pass over the good rows: copies of a key collapse to the first;
-        # copies that differ (min hash <> max hash) are a conflict: which one
-        # is right cannot be decided here, so every copy goes to quarantine.
+        # One window pass over the good rows, joined to the stored version.
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {clean} AS
-            WITH good AS (
-                SELECT *, {hash_expr} AS _h FROM {typed} WHERE _reasons = ''
+            WITH j AS (
+                SELECT g.* EXCLUDE (_reasons), hash({', '.join('g.' + _q(c) for c in cols)}) AS _h,
+                       NOT ({in_window}) AS _outside,
+                       t.{_q(pk[0])} IS NOT NULL AS _stored,
+                       t.{cur} AS _stored_cur,
+                       CASE WHEN t.{_q(pk[0])} IS NOT NULL
+                            THEN hash({', '.join('t.' + _q(c) for c in cols)}) END AS _stored_h
+                FROM {typed} g LEFT JOIN {target} t ON {join_on}
+                WHERE g._reasons = ''
             ), ranked AS (
-                SELECT *, min(_h) OVER w <> max(_h) OVER w AS _conflict,
-                       row_number() OVER (w ORDER BY {ROW_COL}) AS _rn
-                FROM good WINDOW w AS (PARTITION BY {pk_list})
+                SELECT *,
+                       row_number() OVER w AS _rn,
+                       first_value(_h) OVER w AS _top_h,
+                       first_value({cur}) OVER w AS _top_cur
+                FROM j
+                WINDOW w AS (PARTITION BY {pk_list}, _outside
+                             ORDER BY {cur} DESC NULLS LAST, _h IS NOT DISTINCT FROM _stored_h DESC, {ROW_COL})
             )
-            SELECT c.*, CASE WHEN c._conflict THEN 'conflict'
-                             WHEN c._rn > 1 THEN 'duplicate'
-                             WHEN NOT ({in_window} OR c.{_q(entity.cursor)} IS NULL) THEN 'outside_window'
-                             ELSE {kind_expr} END AS _kind
-            FROM ranked c LEFT JOIN {target} t ON {join_on}
+            SELECT *, {_KIND_SQL.format(cur=cur)} AS _kind FROM ranked
             """
         )
-        con.execute(
-            f"""
-            INSERT INTO {RAW_SCHEMA}.quarantine
-            SELECT '{entity.name}', 'duplicate_key_conflict', '{src_lit}', c.{ROW_COL}, to_json(b), '{run_lit}',
-                   CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP)
-            FROM {clean} c JOIN {inp} b ON b.{ROW_COL} = c.{ROW_COL}
-            WHERE c._kind = 'conflict'
-            """
-        )
+        quarantine(f"'{CONFLICT_REASON}'", clean, "x._kind = 'conflict'")
         counts = dict(con.execute(f"SELECT _kind, count(*) FROM {clean} GROUP BY 1").fetchall())
         if counts.get("conflict"):
-            stats.reasons["duplicate_key_conflict"] = int(counts["conflict"])
+            stats.reasons[CONFLICT_REASON] = int(counts["conflict"])
             stats.quarantined += int(counts["conflict"])
         stats.duplicates = int(counts.get("duplicate", 0))
         stats.outside_window = int(counts.get("outside_window", 0))
@@ -267,18 +488,17 @@ def load_batch(
         stats.stale = int(counts.get("stale", 0))
         if stats.updated:
             con.execute(
-                f"DELETE FROM {target} t USING {clean} c WHERE {join_on} AND c._kind = 'updated'"
+                f"DELETE FROM {target} t USING {clean} g WHERE {join_on} AND g._kind = 'updated'"
             )
         if stats.inserted or stats.updated:
             con.execute(
-                f"INSERT INTO {target} ({', '.join(_q(c) for c in cols)}, _source_file, _source_row, _loaded_at) "
-                f"SELECT {', '.join(_q(c) for c in cols)}, '{src_lit}', {ROW_COL}, "
-                f"CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP) "
+                f"INSERT INTO {target} ({col_list}, _source_file, _source_row, _loaded_at) "
+                f"SELECT {col_list}, {src_lit}, {ROW_COL}, {LOAD_TIME_SQL} "
                 f"FROM {clean} WHERE _kind IN ('inserted', 'updated')"
             )
         stats.max_cursor = con.execute(
-            f"SELECT max({_q(entity.cursor)}) FROM {clean} WHERE _kind NOT IN ('conflict', 'outside_window')"
-        ).fetchone()[0]
+            f"SELECT max({cur}) FROM {clean} WHERE _kind NOT IN ('conflict', 'outside_window')"
+        ).fetchall()[0][0]
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -320,9 +320,7 @@ def quality_config(
     section = dict(section or {})
     unknown = sorted(set(section) - set(USER_KEYS), key=str)
     if unknown:
-        raise UserConfigError(
-            f"{source}: unknown key quality.{unknown[0]}; known keys: {', '.join(USER_KEYS)}"
-        )
+        raise UserConfigError(f"{source}: quality.{unknown[0]}: unknown key; known keys: {', '.join(USER_KEYS)}")
     changes: dict[str, Any] = {}
     for key, (attr, parse) in SCALAR_KEYS.items():
         if key in section:
@@ -380,10 +378,14 @@ def quality_config(
             default[name] = level
         if name in kind_of:  # "freshness" is a kind and a rule id: both follow
             severities[name] = level
-    # A kind the user sets covers every rule of the kind, built-in per-rule
-    # defaults included (what the user names explicitly stays).
+    # What the user sets covers the built-in per-rule defaults beneath it: a
+    # kind every rule of the kind, a rule id that rule in every suite.
     user_kinds = {n for n in user_sev if n in RULE_KINDS}
-    severities = {k: v for k, v in severities.items() if k in user_sev or kind_of.get(k) not in user_kinds}
+
+    def covered(key: str) -> bool:
+        return kind_of.get(key) in user_kinds or key.split(".", 1)[-1] in user_sev
+
+    severities = {k: v for k, v in severities.items() if k in user_sev or not covered(k)}
     changes["severity_overrides"] = MappingProxyType(severities)
     changes["default_severity"] = MappingProxyType(default)
     return replace(base, **changes)

@@ -27,7 +27,7 @@ def _days(orders: pd.DataFrame) -> pd.Series:
 def _busy_run(orders: pd.DataFrame, length: int = 3) -> list[pd.Timestamp]:
     """`length` consecutive weekdays (Tue-Thu) late in the history, when the shop is busy."""
     counts = _days(orders).value_counts()
-    start = max(d for d in counts.index if d.dayofweek == 1 and d < counts.index.max() - pd.Timedelta(days=40))
+    start = max(d for d in counts.index if d.day_of_week == 1 and d < counts.index.max() - pd.Timedelta(days=40))
     return [start + pd.Timedelta(days=i) for i in range(length)]
 
 
@@ -43,10 +43,10 @@ def _quarantine(con, entity: str, rows: int, reason: str = "missing_required:cre
 
 def test_shop_closed_on_saturdays_passes_daily_volume(scratch, frame):
     orders = frame("raw.orders")
-    closed_saturdays = orders[_days(orders).dt.dayofweek != 5]
+    closed_saturdays = orders[_days(orders).dt.day_of_week != 5]
     run = validate(scratch({"raw.orders": closed_saturdays}), "raw_orders")
     assert run.failed() == [], run.failures_markdown()
-    assert (_days(closed_saturdays).dt.dayofweek == 5).sum() == 0  # the Saturdays are really empty
+    assert (_days(closed_saturdays).dt.day_of_week == 5).sum() == 0  # the Saturdays are really empty
 
 
 def test_empty_run_on_busy_weekdays_fails_and_a_configured_holiday_passes(scratch, frame):

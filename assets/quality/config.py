@@ -83,6 +83,8 @@ SEVERITY_OVERRIDES: Mapping[str, Severity] = MappingProxyType(
 )
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO order: isodow 1..7
+FULL_WEEKDAYS = {f"{d}{end}": d for d, end in zip(
+    WEEKDAYS, ("day", "sday", "nesday", "rsday", "day", "urday", "day"))}
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,8 @@ def _weekdays(value) -> tuple[str, ...]:
         raise _Bad(f"expected a list of weekdays ({', '.join(WEEKDAYS)})")
     days = []
     for v in value:
-        d = str(v).strip().lower()[:3]
+        d = str(v).strip().lower()
+        d = FULL_WEEKDAYS.get(d, d)
         if d not in WEEKDAYS:
             raise _Bad(f"expected weekdays among {', '.join(WEEKDAYS)} (or their full names)")
         days.append(d)
@@ -279,23 +282,23 @@ _RATE = _number(0, 1)
 
 # key in retention.yml -> (QualityConfig field, parser). Keys that take a
 # mapping (severity, freshness_lag_days, quarantine_rate) are handled below.
-SCALAR_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "row_error_rate": ("row_error_rate", _RATE),
-    "raw_volume_band": ("raw_volume_band", _band),
-    "mart_volume_band": ("mart_volume_band", _band),
-    "daily_window_weeks": ("daily_window_weeks", _number(1, 52, integer=True)),
-    "daily_min_typical_records": ("daily_min_typical_records", _number(0, integer=True)),
-    "no_empty_day_entities": ("no_empty_day_entities", _entities),
-    "empty_run_days": ("empty_run_days", _number(1, integer=True)),
-    "daily_spike_factor": ("daily_spike_factor", _number(1, above=True)),
-    "daily_spike_entities": ("daily_spike_entities", _entities),
-    "closed_weekdays": ("closed_weekdays", _weekdays),
-    "closed_days": ("closed_days", _dates),
-    "other_value_max_rate": ("other_value_max_rate", _RATE),
-    "conflict_max_rows": ("conflict_max_rows", _number(0, integer=True)),
-    "revenue_tolerance_cents": ("revenue_tolerance_cents", _number(0, integer=True)),
-    "subtotal_tolerance": ("subtotal_tolerance", _number(0)),
-    "subtotal_mismatch_max_rate": ("subtotal_mismatch_max_rate", _RATE),
+SCALAR_KEYS: dict[str, Callable[[Any], Any]] = {
+    "row_error_rate": _RATE,
+    "raw_volume_band": _band,
+    "mart_volume_band": _band,
+    "daily_window_weeks": _number(1, 52, integer=True),
+    "daily_min_typical_records": _number(1, integer=True),
+    "no_empty_day_entities": _entities,
+    "empty_run_days": _number(1, integer=True),
+    "daily_spike_factor": _number(1, above=True),
+    "daily_spike_entities": _entities,
+    "closed_weekdays": _weekdays,
+    "closed_days": _dates,
+    "other_value_max_rate": _RATE,
+    "conflict_max_rows": _number(0, integer=True),
+    "revenue_tolerance_cents": _number(0, integer=True),
+    "subtotal_tolerance": _number(0),
+    "subtotal_mismatch_max_rate": _RATE,
 }
 MAPPING_KEYS = ("severity", "freshness_lag_days", "quarantine_rate")
 USER_KEYS = tuple(sorted((*SCALAR_KEYS, *MAPPING_KEYS)))
@@ -322,10 +325,10 @@ def quality_config(
     if unknown:
         raise UserConfigError(f"{source}: quality.{unknown[0]}: unknown key; known keys: {', '.join(USER_KEYS)}")
     changes: dict[str, Any] = {}
-    for key, (attr, parse) in SCALAR_KEYS.items():
+    for key, parse in SCALAR_KEYS.items():
         if key in section:
             try:
-                changes[attr] = parse(section[key])
+                changes[key] = parse(section[key])
             except _Bad as exc:
                 raise fail(key, section[key], str(exc)) from None
 

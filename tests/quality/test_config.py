@@ -74,6 +74,8 @@ def test_thresholds_and_closed_days():
     ({"freshness_lag_days": {"basket": 2}}, "quality.freshness_lag_days.basket"),
     ({"freshness_lag_days": {"carts": -1}}, "quality.freshness_lag_days.carts"),
     ({"closed_weekdays": ["funday"]}, "quality.closed_weekdays"),
+    ({"closed_weekdays": ["saturnday"]}, "quality.closed_weekdays"),
+    ({"daily_min_typical_records": 0}, "quality.daily_min_typical_records"),
     ({"closed_days": ["25/12/2025"]}, "quality.closed_days"),
     ({"quarantine_rate": {"warn": 0.5, "error": 0.1}}, "quality.quarantine_rate"),
     ({"quarantine_rate": {"warn": 2}}, "quality.quarantine_rate.warn"),

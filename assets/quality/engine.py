@@ -31,6 +31,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from assets.extraction.contract import tracked_entities
+
 from . import audit
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
 from .suites import ROWS, Rule, Suite
@@ -380,8 +382,6 @@ NOT_TRACKED = "not tracked by this shop (no rows)"
 
 def is_untracked(con, suite: Suite) -> bool:
     """An optional raw entity with no rows loaded or quarantined: the shop does not deliver it."""
-    from assets.extraction.contract import tracked_entities  # noqa: PLC0415
-
     return suite.entity is not None and not suite.required_entity and suite.entity not in tracked_entities(con)
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import dagster as dg
 
 from assets.extraction.contract import ENTITIES
+from assets.user_config import section, source_of
 from orchestration.resources import ShopSourceResource, WarehouseResource
 from orchestration.settings import Settings
 
-from .config import DEFAULT_CONFIG, ERROR, QualityConfig
+from .config import DEFAULT_CONFIG, ERROR, QualityConfig, quality_config
 from .suites import REQUIRED_MARTS, all_suites
 
 CHECK_NAME = "expectation_suite"
@@ -40,6 +41,8 @@ def run_check(
     from .engine import docs_index, run_suite  # noqa: PLC0415 - imports Great Expectations
 
     currency = shop_source.source().currency if shop_source is not None else "USD"
+    if shop_source is not None and config is DEFAULT_CONFIG:
+        config = config_for_shop(shop_source.user_config())
     suite = all_suites(config, currency)[suite_name]
     run_id = run_id or (context.run.run_id if context is not None else "manual")
     log = context.log.info if context is not None else print
@@ -56,7 +59,18 @@ def run_check(
     return check_result(run, docs_index(warehouse.quality_dir))
 
 
+def config_for_shop(user_config: dict) -> QualityConfig:
+    """DEFAULT_CONFIG with section `quality` of the shop's retention.yml applied."""
+    return quality_config(section(user_config, "quality"), source_of(user_config))
+
+
 def check_result(run, index: Path | None = None) -> dg.AssetCheckResult:
+    if run.note:
+        return dg.AssetCheckResult(
+            passed=True,
+            metadata={"tracked": False, "note": run.note, "row_count": 0},
+            description=f"{run.suite.name}: {run.note}",
+        )
     failed_error = run.failed(ERROR)
     failed = run.failed()
     metadata: dict[str, object] = {
@@ -111,7 +125,8 @@ def _describe(suite_name: str) -> str:
     kinds = sorted({r.kind for r in suite.rules})
     return (
         f"Great Expectations suite `{suite_name}` ({len(suite.rules)} expectations: {', '.join(kinds)}). "
-        f"{suite.description} Thresholds and severities: assets/quality/config.py."
+        f"{suite.description} Thresholds and severities: assets/quality/config.py, overridden in section "
+        "`quality` of the shop's retention.yml."
     )
 
 

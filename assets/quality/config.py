@@ -4,23 +4,27 @@ ERROR: the check fails with AssetCheckSeverity.ERROR; the checks are
 blocking, so nothing downstream (marts, exports, publish) materializes.
 WARN: the check reports a failure and the run goes on.
 
-Severity is decided per rule kind (`DEFAULT_SEVERITY`) and can be overridden
-for one rule of one suite (`SEVERITY_OVERRIDES`, key "<suite>.<rule_id>",
-e.g. "raw_orders.daily_volume_spike"). Tests and the benchmark pass a
-modified copy (`dataclasses.replace(DEFAULT_CONFIG, ...)`).
+A rule's severity is, from the most to the least specific: the entry for
+"<suite>.<rule_id>" (e.g. "raw_orders.no_empty_day"), then for "<rule_id>"
+(in every suite), then for its kind (`DEFAULT_SEVERITY`). A shop overrides
+any of them, and every threshold, in section `quality` of its `retention.yml`
+(`quality_config`, docs/quality.md lists the keys). Tests and the benchmark
+pass a modified copy (`dataclasses.replace(DEFAULT_CONFIG, ...)`).
 
 No module here imports Great Expectations.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime as dt
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 Severity = Literal["ERROR", "WARN"]
 ERROR: Severity = "ERROR"
 WARN: Severity = "WARN"
+SEVERITIES = (ERROR, WARN)
 
 # The kinds of rule a suite holds (docs/quality.md explains each).
 RULE_KINDS = (
@@ -32,7 +36,10 @@ RULE_KINDS = (
     "ordering",        # e.g. first_response_at >= created_at
     "volume",          # row count vs previous successful run, empty or duplicated days
     "freshness",       # newest record within a lag of the as-of date
-    "reconciliation",  # marts agree with staging
+    "reconciliation",  # marts agree with staging; order subtotals agree with their lines
+    "quarantine",      # share of the rows read that the loader quarantined
+    "other_value",     # descriptive values outside the contract's list, loaded as `other`
+    "conflict",        # copies of one key with different content, quarantined by the loader
 )
 
 DEFAULT_SEVERITY: Mapping[str, Severity] = MappingProxyType(
@@ -41,26 +48,43 @@ DEFAULT_SEVERITY: Mapping[str, Severity] = MappingProxyType(
         "keys": ERROR,
         "completeness": ERROR,
         "value_set": ERROR,
+        # Range and ordering rules on raw tables carry `mostly` (see
+        # `row_error_rate`): ERROR only when a share of rows breaks them.
         "range": ERROR,
         "ordering": ERROR,
         "volume": ERROR,
         "freshness": ERROR,
         "reconciliation": ERROR,
+        "quarantine": ERROR,
+        # A new channel name or a conflicting re-export is news for the
+        # analyst, not a reason to hold the marts back.
+        "other_value": WARN,
+        "conflict": WARN,
     }
 )
 
 SEVERITY_OVERRIDES: Mapping[str, Severity] = MappingProxyType(
     {
-        # A day with three times the volume of the days around it is usually a
+        # A day with several times the volume of its weekday peers is usually a
         # duplicated export, but can be a sale: report, do not stop.
-        "raw_orders.daily_volume_spike": WARN,
-        "raw_order_lines.daily_volume_spike": WARN,
-        "raw_carts.daily_volume_spike": WARN,
+        "daily_volume_spike": WARN,
+        # One unexplained empty day is usually a holiday nobody configured;
+        # runs of them (`no_empty_run`, ERROR) are a lost export.
+        "no_empty_day": WARN,
+        # The lower of the two quarantine thresholds only reports.
+        "quarantine_rate_warn": WARN,
+        # Shops round line prices and apply order-level adjustments; a
+        # mismatch is worth a look, not a stop (the marts use the subtotal).
+        "raw_orders.subtotal_matches_lines": WARN,
         # Sign-ups, carts and tickets lag orders on a quiet shop.
         "raw_customers.freshness": WARN,
         "raw_support_tickets.freshness": WARN,
     }
 )
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO order: isodow 1..7
+FULL_WEEKDAYS = {f"{d}{end}": d for d, end in zip(
+    WEEKDAYS, ("day", "sday", "nesday", "rsday", "day", "urday", "day"))}
 
 
 @dataclass(frozen=True)
@@ -69,25 +93,45 @@ class QualityConfig:
     default_severity: Mapping[str, Severity] = field(default_factory=lambda: DEFAULT_SEVERITY)
     severity_overrides: Mapping[str, Severity] = field(default_factory=lambda: SEVERITY_OVERRIDES)
 
+    # --- single-record rules ----------------------------------------------
+    # Range and ordering rules on raw tables fail only when more than this
+    # share of the rows breaks them (GX `mostly` = 1 - rate). The loader
+    # already quarantines such rows one by one; here they are a safety net
+    # that stops the run on a systematic problem, not on one record.
+    row_error_rate: float = 0.001
+
     # --- volume -----------------------------------------------------------
     # Row count / row count of the previous successful validation of the suite.
     # Raw tables are cumulative (upserts), so they should never shrink.
     raw_volume_band: tuple[float, float] = (0.98, 3.0)
     mart_volume_band: tuple[float, float] = (0.5, 3.0)
-    # Entities whose extracted window must have no empty day (UTC days,
-    # from the first record's day to the as-of date). Tickets are too sparse.
-    no_empty_day_entities: tuple[str, ...] = ("orders", "order_lines", "carts")
-    # A day's volume / the median of the surrounding days (+-14 days).
-    daily_spike_factor: float = 3.0
-    daily_spike_window_days: int = 14
-    daily_spike_entities: tuple[str, ...] = ("orders", "order_lines", "carts")
-    # Both daily rules judge a day only when the days around it normally have
+    # Daily volume is judged against the same weekday in the surrounding
+    # weeks: the median of that weekday over +-`daily_window_weeks` weeks (the
+    # day itself and configured closed days left out). A weekday the shop is
+    # always closed has a median of 0 and is never judged.
+    daily_window_weeks: int = 4
+    # Both daily rules judge a day only when its weekday peers normally have
     # at least this many records (a tiny shop has genuinely empty days).
     daily_min_typical_records: int = 20
+    # Entities whose days must not be empty (UTC days, from the first
+    # record's day to the newest record's). Tickets are too sparse.
+    no_empty_day_entities: tuple[str, ...] = ("orders", "order_lines", "carts")
+    # This many consecutive empty days the shop is normally open (closed
+    # weekdays and configured closed days in between neither count nor break
+    # the run) fail `no_empty_run`; shorter runs fail only `no_empty_day`.
+    empty_run_days: int = 3
+    # A day's volume / its weekday peers' median.
+    daily_spike_factor: float = 3.0
+    daily_spike_entities: tuple[str, ...] = ("orders", "order_lines", "carts")
+    # Days the shop is closed: never flagged, and left out of the peers.
+    closed_weekdays: tuple[str, ...] = ()
+    closed_days: tuple[dt.date, ...] = ()
 
     # --- freshness --------------------------------------------------------
     # Max days between the newest record's (UTC) date and the as-of date.
     # The as-of date is RETENTION_AS_OF_DATE, else the newest order's date.
+    # Judged only when the suite validated rows successfully in an earlier
+    # run (a nightly run); a first import of history is not judged.
     freshness_lag_days: Mapping[str, int] = field(
         default_factory=lambda: {
             "orders": 1,
@@ -108,9 +152,25 @@ class QualityConfig:
         }
     )
 
+    # --- loader outcomes --------------------------------------------------
+    # Quarantined rows / rows read (loaded + quarantined), cumulative over the
+    # warehouse: above `warn` fails `quarantine_rate_warn`, above `error`
+    # fails `quarantine_rate`.
+    quarantine_rate_warn: float = 0.01
+    quarantine_rate_error: float = 0.10
+    # Share of an open-set column's rows loaded as `other` that is tolerated.
+    other_value_max_rate: float = 0.0
+    # Rows quarantined as conflicting copies of one key that are tolerated.
+    conflict_max_rows: int = 0
+
     # --- reconciliation ---------------------------------------------------
     # Revenue is compared in cents, exactly (DECIMAL sums do not drift).
     revenue_tolerance_cents: int = 0
+    # An order's subtotal may differ from the sum of its lines' quantity x
+    # unit_price by this much (currency units) ...
+    subtotal_tolerance: float = 0.01
+    # ... and this share of the orders that have lines may differ by more.
+    subtotal_mismatch_max_rate: float = 0.0
 
     # --- execution --------------------------------------------------------
     # Rows per GX batch (hash-partitioned on the key, column-projected).
@@ -126,7 +186,209 @@ class QualityConfig:
     build_data_docs: bool = True
 
     def severity(self, suite: str, rule_id: str, kind: str) -> Severity:
-        return self.severity_overrides.get(f"{suite}.{rule_id}", self.default_severity[kind])
+        o = self.severity_overrides
+        return o.get(f"{suite}.{rule_id}") or o.get(rule_id) or self.default_severity[kind]
+
+    @property
+    def closed_isodows(self) -> tuple[int, ...]:
+        return tuple(WEEKDAYS.index(d) + 1 for d in self.closed_weekdays)
 
 
 DEFAULT_CONFIG = QualityConfig()
+
+
+# --- section `quality` of retention.yml ------------------------------------------------
+
+
+class _Bad(ValueError):
+    """A value that does not fit its key; the message says what is expected."""
+
+
+def _number(lo: float | None = None, hi: float | None = None, integer: bool = False, above: bool = False):
+    what = "an integer" if integer else "a number"
+    bounds = []
+    if lo is not None:
+        bounds.append(f"{'>' if above else '>='} {lo:g}")
+    if hi is not None:
+        bounds.append(f"<= {hi:g}")
+    expect = what + (f" {' and '.join(bounds)}" if bounds else "")
+
+    def parse(value):
+        ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type:
+            raise _Bad(f"expected {expect}")
+        if lo is not None and (value <= lo if above else value < lo) or hi is not None and value > hi:
+            raise _Bad(f"expected {expect}")
+        return int(value) if integer else float(value)
+
+    return parse
+
+
+def _severity(value) -> Severity:
+    text = str(value).upper()
+    if text not in SEVERITIES:
+        raise _Bad(f"expected one of {', '.join(SEVERITIES)}")
+    return text  # type: ignore[return-value]
+
+
+def _weekdays(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise _Bad(f"expected a list of weekdays ({', '.join(WEEKDAYS)})")
+    days = []
+    for v in value:
+        d = str(v).strip().lower()
+        d = FULL_WEEKDAYS.get(d, d)
+        if d not in WEEKDAYS:
+            raise _Bad(f"expected weekdays among {', '.join(WEEKDAYS)} (or their full names)")
+        days.append(d)
+    return tuple(dict.fromkeys(days))
+
+
+def _dates(value) -> tuple[dt.date, ...]:
+    if not isinstance(value, list):
+        raise _Bad("expected a list of dates (YYYY-MM-DD)")
+    out = []
+    for v in value:
+        if isinstance(v, dt.datetime):
+            v = v.date()
+        if not isinstance(v, dt.date):
+            try:
+                v = dt.date.fromisoformat(str(v))
+            except ValueError:
+                raise _Bad("expected dates as YYYY-MM-DD") from None
+        out.append(v)
+    return tuple(sorted(set(out)))
+
+
+def _band(value) -> tuple[float, float]:
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and 0 <= value[0] <= value[1]):
+        raise _Bad("expected [low, high] with 0 <= low <= high")
+    return (float(value[0]), float(value[1]))
+
+
+def _entities(value) -> tuple[str, ...]:
+    from assets.extraction.contract import ENTITIES  # noqa: PLC0415 - contract imports nothing of ours
+
+    if not isinstance(value, list) or any(v not in ENTITIES for v in value):
+        raise _Bad(f"expected a list of entities among {', '.join(ENTITIES)}")
+    return tuple(value)
+
+
+_RATE = _number(0, 1)
+
+# key in retention.yml -> (QualityConfig field, parser). Keys that take a
+# mapping (severity, freshness_lag_days, quarantine_rate) are handled below.
+SCALAR_KEYS: dict[str, Callable[[Any], Any]] = {
+    "row_error_rate": _RATE,
+    "raw_volume_band": _band,
+    "mart_volume_band": _band,
+    "daily_window_weeks": _number(1, 52, integer=True),
+    "daily_min_typical_records": _number(1, integer=True),
+    "no_empty_day_entities": _entities,
+    "empty_run_days": _number(1, integer=True),
+    "daily_spike_factor": _number(1, above=True),
+    "daily_spike_entities": _entities,
+    "closed_weekdays": _weekdays,
+    "closed_days": _dates,
+    "other_value_max_rate": _RATE,
+    "conflict_max_rows": _number(0, integer=True),
+    "revenue_tolerance_cents": _number(0, integer=True),
+    "subtotal_tolerance": _number(0),
+    "subtotal_mismatch_max_rate": _RATE,
+}
+MAPPING_KEYS = ("severity", "freshness_lag_days", "quarantine_rate")
+USER_KEYS = tuple(sorted((*SCALAR_KEYS, *MAPPING_KEYS)))
+
+
+def quality_config(
+    section: Mapping[str, Any] | None,
+    source: str = "retention.yml",
+    base: QualityConfig = DEFAULT_CONFIG,
+    known_rules: Mapping[str, str] | None = None,
+) -> QualityConfig:
+    """`base` with the overrides of a `quality` section; UserConfigError names the file and the key.
+
+    `known_rules` ("<suite>.<rule_id>" -> kind, for every suite) lets a
+    severity key name a rule; without it the suites are built to learn them.
+    """
+    from assets.user_config import UserConfigError  # noqa: PLC0415
+
+    def fail(key: str, value: Any, expected: str) -> UserConfigError:
+        return UserConfigError(f"{source}: quality.{key} = {value!r}: {expected}")
+
+    section = dict(section or {})
+    unknown = sorted(set(section) - set(USER_KEYS), key=str)
+    if unknown:
+        raise UserConfigError(f"{source}: quality.{unknown[0]}: unknown key; known keys: {', '.join(USER_KEYS)}")
+    changes: dict[str, Any] = {}
+    for key, parse in SCALAR_KEYS.items():
+        if key in section:
+            try:
+                changes[key] = parse(section[key])
+            except _Bad as exc:
+                raise fail(key, section[key], str(exc)) from None
+
+    def mapping(key: str) -> dict:
+        value = section.get(key) or {}
+        if not isinstance(value, dict):
+            raise fail(key, value, "expected a mapping")
+        return value
+
+    lags = dict(base.freshness_lag_days)
+    for entity, days in mapping("freshness_lag_days").items():
+        if entity not in lags:
+            raise fail(f"freshness_lag_days.{entity}", days, f"expected an entity among {', '.join(lags)}")
+        try:
+            lags[entity] = _number(0, integer=True)(days)
+        except _Bad as exc:
+            raise fail(f"freshness_lag_days.{entity}", days, str(exc)) from None
+    changes["freshness_lag_days"] = lags
+
+    rates = {"warn": base.quarantine_rate_warn, "error": base.quarantine_rate_error}
+    for level, rate in mapping("quarantine_rate").items():
+        if level not in rates:
+            raise fail(f"quarantine_rate.{level}", rate, "expected keys warn and error")
+        try:
+            rates[level] = _RATE(rate)
+        except _Bad as exc:
+            raise fail(f"quarantine_rate.{level}", rate, str(exc)) from None
+    if rates["warn"] > rates["error"]:
+        raise fail("quarantine_rate", section["quarantine_rate"], "expected warn <= error")
+    changes["quarantine_rate_warn"], changes["quarantine_rate_error"] = rates["warn"], rates["error"]
+
+    severities = dict(base.severity_overrides)
+    default = dict(base.default_severity)
+    user_sev = mapping("severity")
+    if user_sev and known_rules is None:
+        from .suites import all_suites  # noqa: PLC0415 - suites import this module
+
+        known_rules = {f"{s.name}.{r.id}": r.kind for s in all_suites(base).values() for r in s.rules}
+    known_rules = known_rules or {}
+    kind_of = {**{k.split(".", 1)[1]: v for k, v in known_rules.items()}, **known_rules}
+    for name, value in user_sev.items():
+        try:
+            level = _severity(value)
+        except _Bad as exc:
+            raise fail(f"severity.{name}", value, str(exc)) from None
+        if name not in RULE_KINDS and name not in kind_of:
+            raise fail(f"severity.{name}", value,
+                       "expected a rule kind (" + ", ".join(RULE_KINDS) + "), a rule id or <suite>.<rule_id>")
+        if name in RULE_KINDS:
+            default[name] = level
+        if name in kind_of:  # "freshness" is a kind and a rule id: both follow
+            severities[name] = level
+    # What the user sets covers the built-in per-rule defaults beneath it: a
+    # kind every rule of the kind, a rule id that rule in every suite.
+    user_kinds = {n for n in user_sev if n in RULE_KINDS}
+
+    def covered(key: str) -> bool:
+        return kind_of.get(key) in user_kinds or key.split(".", 1)[-1] in user_sev
+
+    severities = {k: v for k, v in severities.items() if k in user_sev or not covered(k)}
+    changes["severity_overrides"] = MappingProxyType(severities)
+    changes["default_severity"] = MappingProxyType(default)
+    return replace(base, **changes)

@@ -10,8 +10,9 @@ two kinds of batch:
   chunk, so GX's uniqueness expectations stay exact);
 - a named aggregate *frame* - a small table computed by DuckDB in one SQL
   query (the column types, the row count next to the previous successful
-  run's, daily volumes, freshness lag, mart-vs-staging totals) that GX then
-  validates whole.
+  run's, daily volumes against weekday peers, freshness lag, quarantine
+  rate, `other` values, subtotal-vs-lines, mart-vs-staging totals) that GX
+  then validates whole.
 
 Raw suites are derived from the source contract (`assets.extraction.contract`):
 required columns, keys, enum sets and ranges are not copied here, so a
@@ -30,6 +31,7 @@ from assets.extraction.contract import (
     DEVICES,
     ENTITIES,
     LINEAGE_COLUMNS,
+    OTHER,
     RAW_SCHEMA,
     Entity,
 )
@@ -37,6 +39,8 @@ from assets.extraction.contract import (
 from .config import DEFAULT_CONFIG, QualityConfig
 
 ROWS = "rows"
+# The quarantine reason the loader gives copies of one key with different content.
+CONFLICT_REASON = "conflicting_duplicate"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ class Suite:
     # SQL returning the as-of date (one value); may use $as_of_setting (DATE or NULL)
     as_of_sql: str = ""
     description: str = ""
+    # Raw suites: the entity, and whether the shop must deliver it. An
+    # optional entity without rows is "not tracked": its rules do not run.
+    entity: str | None = None
+    required_entity: bool = True
 
     @property
     def layer(self) -> str:
@@ -126,8 +134,11 @@ def in_set(col: str, values, kind: str = "value_set") -> Rule:
 
 
 def between(col: str, min_value=None, max_value=None, strict_min: bool = False, rule_id: str | None = None,
-            kind: str = "range", frame: str = ROWS, index: tuple[str, ...] = (), description: str = "") -> Rule:
+            kind: str = "range", frame: str = ROWS, index: tuple[str, ...] = (), description: str = "",
+            mostly: float | None = None) -> Rule:
     kw: dict[str, Any] = {"column": col}
+    if mostly is not None and mostly < 1:
+        kw["mostly"] = mostly
     if min_value is not None:
         kw["min_value"] = min_value
         if strict_min:
@@ -138,15 +149,24 @@ def between(col: str, min_value=None, max_value=None, strict_min: bool = False, 
         lo = "" if min_value is None else f"{'>' if strict_min else '>='} {min_value}"
         hi = "" if max_value is None else f"<= {max_value}"
         description = f"{col} {' and '.join(p for p in (lo, hi) if p)}"
+    description += _mostly_note(mostly)
     return Rule(rule_id or f"{col}_range", kind, "ExpectColumnValuesToBeBetween", kw, frame, index, description)
 
 
 def not_before(later: str, earlier: str, kind: str = "ordering", rule_id: str | None = None,
-               description: str = "") -> Rule:
-    return Rule(rule_id or f"{later}_not_before_{earlier}", kind, "ExpectColumnPairValuesAToBeGreaterThanB",
-                {"column_A": later, "column_B": earlier, "or_equal": True,
-                 "ignore_row_if": "either_value_is_missing"},
-                description=description or f"{later} >= {earlier} (when both are set)")
+               description: str = "", mostly: float | None = None) -> Rule:
+    kw: dict[str, Any] = {"column_A": later, "column_B": earlier, "or_equal": True,
+                          "ignore_row_if": "either_value_is_missing"}
+    if mostly is not None and mostly < 1:
+        kw["mostly"] = mostly
+    return Rule(rule_id or f"{later}_not_before_{earlier}", kind, "ExpectColumnPairValuesAToBeGreaterThanB", kw,
+                description=(description or f"{later} >= {earlier} (when both are set)") + _mostly_note(mostly))
+
+
+def _mostly_note(mostly: float | None) -> str:
+    if mostly is None or mostly >= 1:
+        return ""
+    return f" (fails when more than {100 * (1 - mostly):g}% of the rows break it)"
 
 
 def equal_columns(rule_id: str, a: str, b: str, frame: str, index: tuple[str, ...], description: str,
@@ -180,14 +200,22 @@ order by coalesce(expected.position, 1000), column_name
 """
 
 
-def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day") -> str:
+def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day",
+              nightly_only: bool = False) -> str:
+    """Row count next to the previous successful run's, and the freshness lag.
+
+    The lag is NULL (not judged: GX skips nulls) when the table has no dated
+    record and, with `nightly_only`, when no earlier run of the suite
+    validated rows successfully: a first import of history is not late.
+    """
     fresh = ""
     if time_column:
+        judged = "coalesce($previous_row_count, 0) > 0" if nightly_only else "true"
         fresh = f""",
     max({time_column})::date as newest_date,
     $as_of::date as as_of_date,
-    coalesce(date_diff('{time_unit}', date_trunc('{time_unit}', max({time_column})::date),
-                       date_trunc('{time_unit}', $as_of::date)), 999999) as freshness_lag_{time_unit}s"""
+    case when {judged} then date_diff('{time_unit}', date_trunc('{time_unit}', max({time_column})::date),
+                                      date_trunc('{time_unit}', $as_of::date)) end as freshness_lag_{time_unit}s"""
     return f"""
 select
     count(*)::bigint as row_count,
@@ -198,35 +226,135 @@ from {table}
 """
 
 
-def daily_sql(table: str, time_column: str, window: int, min_typical: int) -> str:
+def _date_list(days) -> str:
+    return ", ".join(f"DATE '{d.isoformat()}'" for d in days)
+
+
+def daily_sql(table: str, time_column: str, config: QualityConfig) -> str:
+    """One row per day: records, the median of the same weekday in the weeks around, the verdicts.
+
+    Days run from the first record's day to the newest record's (days after
+    it, up to the as-of date, are the freshness rule's). A day is *judged*
+    when its weekday peers (+-`daily_window_weeks` weeks, itself and closed
+    days left out) have a median >= `daily_min_typical_records` and it is not
+    a configured closed day: so a weekday the shop is always closed is never
+    judged. Empty judged days are numbered into runs over the judged days
+    only, so a closed weekend inside an outage neither breaks nor extends it.
+    """
+    w, m = config.daily_window_weeks, config.daily_min_typical_records
+    closed = " or ".join(
+        ([f"isodow(days.day) in ({', '.join(map(str, config.closed_isodows))})"] if config.closed_isodows else [])
+        + ([f"days.day in ({_date_list(config.closed_days)})"] if config.closed_days else [])
+    ) or "false"
     return f"""
 with per_day as (
-    select {time_column}::date as day, count(*) as records from {table} group by 1
+    select {time_column}::date as day, count(*) as records
+    from {table} where {time_column} is not null group by 1
 ),
 bounds as (
-    select min(day) as first_day, greatest(max(day), $as_of::date) as last_day from per_day
+    select min(day) as first_day, least(max(day), coalesce($as_of::date, max(day))) as last_day from per_day
 ),
 days as (
-    select unnest(generate_series(first_day, last_day, interval 1 day))::date as day from bounds
+    select unnest(generate_series(first_day, last_day, interval 1 day))::date as day
+    from bounds where first_day <= last_day
 ),
 filled as (
-    select days.day, coalesce(per_day.records, 0)::bigint as records
+    select days.day, isodow(days.day) as weekday, coalesce(per_day.records, 0)::bigint as records,
+           {closed} as closed
     from days left join per_day on days.day = per_day.day
 ),
-windowed as (
-    select day, records, median(records) over (
-        order by day rows between {window} preceding and {window} following) as nearby_median
+peers as (
+    select *, median(case when not closed then records end) over (
+        partition by weekday order by day
+        rows between {w} preceding and {w} following exclude current row) as weekday_median
     from filled
+),
+judged as (
+    select *, not closed and coalesce(weekday_median, 0) >= {m} as is_judged from peers
+),
+runs as (
+    select *,
+        row_number() over (order by day)
+          - row_number() over (partition by records = 0 order by day) as run_group
+    from judged where is_judged
+),
+run_lengths as (
+    select day, count(*) over (partition by run_group, records = 0) as run_days from runs
 )
 select
-    day,
-    records,
-    nearby_median,
-    -- judged only where the days around normally have >= {min_typical} records
-    case when nearby_median >= {min_typical} then records end as records_on_busy_days,
-    case when nearby_median >= {min_typical} then records / nearby_median end as ratio_to_nearby_median
-from windowed
-order by day
+    j.day,
+    j.records,
+    j.weekday_median,
+    case when j.is_judged then j.records end as records_on_busy_days,
+    case when j.is_judged and j.records = 0 then r.run_days end as empty_run_days,
+    case when j.is_judged then j.records / j.weekday_median end as ratio_to_weekday_median
+from judged j left join run_lengths r on j.day = r.day
+order by j.day
+"""
+
+
+def quarantine_sql(entity: str) -> str:
+    """Quarantined rows / rows read (loaded + quarantined), over everything in the warehouse."""
+    return f"""
+with q as (
+    select count(*)::bigint as quarantined_rows,
+           count(*) filter (where reason = '{CONFLICT_REASON}')::bigint as conflicting_rows
+    from {RAW_SCHEMA}.quarantine where entity = '{entity}'
+),
+l as (select count(*)::bigint as loaded_rows from {RAW_SCHEMA}.{entity}),
+top_reasons as (
+    select string_agg(reason || ' (' || n || ')', ', ' order by n desc, reason) as top_reasons
+    from (select split_part(split_part(reason, ';', 1), '=', 1) as reason, count(*) as n
+          from {RAW_SCHEMA}.quarantine where entity = '{entity}' group by 1 order by 2 desc, 1 limit 5)
+)
+select loaded_rows, quarantined_rows, loaded_rows + quarantined_rows as rows_read,
+       case when loaded_rows + quarantined_rows = 0 then 0.0
+            else quarantined_rows::double / (loaded_rows + quarantined_rows) end as quarantine_rate,
+       conflicting_rows, top_reasons
+from q, l, top_reasons
+"""
+
+
+def other_values_sql(table: str, column: str, original: str, max_examples: int) -> str:
+    """Rows loaded as `other` in an open-set column, with the most frequent exported texts."""
+    return f"""
+with others as (select {original} as original from {table} where {column} = '{OTHER}'),
+top as (
+    select string_agg(coalesce(original, '(blank)') || ' (' || n || ')', ', ' order by n desc, original)
+        as top_original_values
+    from (select original, count(*) as n from others group by 1 order by 2 desc, 1 limit {max_examples})
+)
+select (select count(*) from others)::bigint as other_rows,
+       (select count(*) from {table})::bigint as row_count,
+       case when (select count(*) from {table}) = 0 then 0.0
+            else (select count(*) from others)::double / (select count(*) from {table}) end as other_rate,
+       top_original_values
+from top
+"""
+
+
+def subtotal_sql(tolerance: float, max_examples: int) -> str:
+    """Orders that have lines: subtotal vs sum(quantity x unit_price) of the lines."""
+    return f"""
+with lines as (
+    select order_id, sum(quantity * unit_price) as lines_total
+    from {RAW_SCHEMA}.order_lines group by order_id
+),
+compared as (
+    select o.order_id, o.subtotal, l.lines_total, abs(o.subtotal - l.lines_total) > {tolerance} as is_off
+    from {RAW_SCHEMA}.orders o join lines l on o.order_id = l.order_id
+),
+examples as (
+    select string_agg(order_id || ': ' || subtotal || ' vs ' || lines_total, ', ' order by order_id)
+        as example_orders
+    from (select * from compared where is_off order by order_id limit {max_examples})
+)
+select count(*)::bigint as orders_with_lines,
+       count(*) filter (where is_off)::bigint as orders_off,
+       case when count(*) = 0 then 0.0 else (count(*) filter (where is_off))::double / count(*) end
+           as subtotal_mismatch_rate,
+       (select example_orders from examples) as example_orders
+from compared
 """
 
 
@@ -252,6 +380,9 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     pk = entity.primary_key
     rules: list[Rule] = []
     frames: dict[str, str] = {}
+    # Rules one record can break: the loader quarantines such rows, so here
+    # they stop the run only when a share of the rows breaks them.
+    mostly = 1 - config.row_error_rate
 
     expected = entity.raw_columns + list(LINEAGE_COLUMNS)
     frames["schema"] = schema_sql(RAW_SCHEMA, entity.name, expected, strict=True)
@@ -267,33 +398,32 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         if c.is_currency:
             rules.append(in_set(c.name, [currency]))
         if c.non_negative:
-            rules.append(between(c.name, min_value=0))
+            rules.append(between(c.name, min_value=0, mostly=mostly))
         elif c.min_value is not None or c.max_value is not None:
-            rules.append(between(c.name, c.min_value, c.max_value))
+            rules.append(between(c.name, c.min_value, c.max_value, mostly=mostly))
 
     for later, earlier in entity.ordering:
-        rules.append(not_before(later, earlier))
+        rules.append(not_before(later, earlier, mostly=mostly))
 
     ts = config.time_columns[entity.name]
     lag = config.freshness_lag_days[entity.name]
-    frames["stats"] = stats_sql(table, ts)
+    frames["stats"] = stats_sql(table, ts, nightly_only=True)
     rules += volume_rules(config.raw_volume_band)
-    if entity.name in config.no_empty_day_entities or entity.name in config.daily_spike_entities:
-        frames["daily"] = daily_sql(table, ts, config.daily_spike_window_days, config.daily_min_typical_records)
-    if entity.name in config.no_empty_day_entities:
-        rules.append(between("records_on_busy_days", min_value=1, rule_id="no_empty_day", kind="volume",
-                             frame="daily", index=("day", "nearby_median"),
-                             description=f"every day from the first {ts} to the as-of date has rows (days "
-                                         f"around it normally have >= {config.daily_min_typical_records})"))
-    if entity.name in config.daily_spike_entities:
-        f = config.daily_spike_factor
-        rules.append(between("ratio_to_nearby_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
-                             frame="daily", index=("day", "records", "nearby_median"),
-                             description=f"no day with more than {f:g}x the median volume of the days around it "
-                                         "(a duplicated day)"))
+    rules += daily_rules(entity.name, table, ts, config, frames)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",
                          frame="stats", index=("newest_date", "as_of_date"),
-                         description=f"newest {ts} at most {lag} day(s) before the as-of date"))
+                         description=f"newest {ts} at most {lag} day(s) before the as-of date (judged when an "
+                                     "earlier run validated rows: not on a first import)"))
+    rules += loader_rules(entity, table, config, frames)
+    if entity.name == "orders":
+        frames["subtotal"] = subtotal_sql(config.subtotal_tolerance, config.max_examples)
+        rules.append(between(
+            "subtotal_mismatch_rate", max_value=config.subtotal_mismatch_max_rate,
+            rule_id="subtotal_matches_lines", kind="reconciliation", frame="subtotal",
+            index=("orders_with_lines", "orders_off", "example_orders"),
+            description=f"subtotal within {config.subtotal_tolerance:g} of the sum of quantity x unit_price of "
+                        f"its lines (orders that have lines; at most "
+                        f"{100 * config.subtotal_mismatch_max_rate:g}% off)"))
     return Suite(
         name=f"raw_{entity.name}",
         table=table,
@@ -302,8 +432,66 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         rules=tuple(rules),
         frames=frames,
         as_of_sql=RAW_AS_OF_SQL,
-        description=f"Raw {entity.name} as extracted (contract, keys, volume, freshness).",
+        description=f"Raw {entity.name} as extracted (contract, keys, volume, freshness, loader outcomes).",
+        entity=entity.name,
+        required_entity=entity.required_entity,
     )
+
+
+def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
+    empty = entity in config.no_empty_day_entities
+    spike = entity in config.daily_spike_entities
+    if not (empty or spike):
+        return []
+    frames["daily"] = daily_sql(table, ts, config)
+    peers = (f"the same weekday within +-{config.daily_window_weeks} weeks normally has >= "
+             f"{config.daily_min_typical_records} records; closed days excepted")
+    rules = []
+    if empty:
+        n = config.empty_run_days
+        rules += [
+            between("records_on_busy_days", min_value=1, rule_id="no_empty_day", kind="volume", frame="daily",
+                    index=("day", "weekday_median"),
+                    description=f"no empty day where {peers} (one is usually an unconfigured holiday)"),
+            between("empty_run_days", max_value=n - 1, rule_id="no_empty_run", kind="volume", frame="daily",
+                    index=("day", "weekday_median"),
+                    description=f"no {n} or more consecutive empty days where {peers} (a lost export)"),
+        ]
+    if spike:
+        f = config.daily_spike_factor
+        rules.append(between("ratio_to_weekday_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
+                             frame="daily", index=("day", "records", "weekday_median"),
+                             description=f"no day with more than {f:g}x the median volume of the same weekday "
+                                         "in the weeks around it (a duplicated day)"))
+    return rules
+
+
+def loader_rules(entity: Entity, table: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
+    """What the loader set aside or could not map: quarantine rate, conflicts, `other` values."""
+    frames["quarantine"] = quarantine_sql(entity.name)
+    warn, error = config.quarantine_rate_warn, config.quarantine_rate_error
+    index = ("quarantined_rows", "rows_read", "top_reasons")
+    rules = [
+        between("quarantine_rate", max_value=warn, rule_id="quarantine_rate_warn", kind="quarantine",
+                frame="quarantine", index=index,
+                description=f"at most {100 * warn:g}% of the rows read were quarantined"),
+        between("quarantine_rate", max_value=error, rule_id="quarantine_rate", kind="quarantine",
+                frame="quarantine", index=index,
+                description=f"at most {100 * error:g}% of the rows read were quarantined"),
+        between("conflicting_rows", max_value=config.conflict_max_rows, rule_id="no_conflicting_duplicates",
+                kind="conflict", frame="quarantine", index=("conflicting_rows",),
+                description="no key delivered twice with different content (quarantined as "
+                            f"{CONFLICT_REASON}; at most {config.conflict_max_rows} rows)"),
+    ]
+    for c in entity.open_set_columns:
+        frame = f"other_{c.name}"
+        frames[frame] = other_values_sql(table, c.name, c.original_column, config.max_examples)
+        rules.append(between(
+            "other_rate", max_value=config.other_value_max_rate, rule_id=f"{c.name}_other_values",
+            kind="other_value", frame=frame, index=("other_rows", "top_original_values"),
+            description=f"{c.name}: at most {100 * config.other_value_max_rate:g}% of the rows loaded as "
+                        f"'{OTHER}' (a value outside the contract's list; the text is in {c.original_column})"))
+    return rules
 
 
 # --- mart suites ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from assets.extraction.assets import extract_shop, raw_key
 from assets.quality import quality_checks, quality_checks_for, raw_quality_checks
@@ -85,3 +86,24 @@ def test_failing_blocking_check_stops_downstream_and_is_recorded(tmp_path, monke
     assert [r[0] for r in why] == ["freshness"]
     assert why[0][1] == "ERROR"
     assert '"freshness_lag_days": 7' in why[0][2]
+
+
+def test_check_of_an_untracked_entity_passes_and_reads_the_shop_config(tmp_path):
+    from assets.extraction.contract import create_raw_schema
+    from assets.quality import run_check
+    from assets.user_config import UserConfigError
+
+    warehouse = WarehouseResource(data_dir=str(tmp_path))
+    con = warehouse.connect()
+    try:
+        create_raw_schema(con)
+    finally:
+        con.close()
+    result = run_check(None, "raw_carts", warehouse, ShopSourceResource(sample_orders=100))
+    assert result.passed and "not tracked by this shop (no rows)" in result.description
+
+    config = tmp_path / "retention.yml"
+    config.write_text("quality:\n  closed_weekdays: [someday]\n")
+    with pytest.raises(UserConfigError) as err:
+        run_check(None, "raw_carts", warehouse, ShopSourceResource(sample_orders=100, config_file=str(config)))
+    assert str(err.value).startswith(f"{config}: quality.closed_weekdays = ['someday']")

@@ -2,7 +2,10 @@
 
 The sample shop's orders, lines, carts and tickets with every record of a
 closed day removed: the daily-volume rules (`no_empty_day`,
-`daily_volume_spike`) must learn that rhythm and pass, and the run publishes.
+`daily_volume_spike`) must learn the weekly rhythm by themselves, and the
+shop says in its `retention.yml` that it closes over Christmas (three
+weekdays in a row that are normally busy cannot be told from a lost export
+otherwise). The run publishes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from .conftest import assert_published, run_shop, sample_frames
 pytestmark = pytest.mark.slow
 
 DAILY_RULES = ("no_empty_day", "daily_volume_spike")
+CHRISTMAS = ("2024-12-24", "2024-12-25", "2024-12-26")
+RETENTION_YML = "quality:\n  closed_days: [" + ", ".join(f'"{d}"' for d in CHRISTMAS) + "]\n"
 DAILY_SUITES = ("raw_orders", "raw_order_lines", "raw_carts")
 
 
@@ -57,6 +62,7 @@ def closed_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("closed_days")
     write_landing(closed_shop_frames(SAMPLE_TIMEZONE), root / "landing", "csv")
+    (root / "landing" / "retention.yml").write_text(RETENTION_YML)
     return run_shop("realshop_closed_days", root / "landing", root / "data", SAMPLE_CURRENCY, SAMPLE_TIMEZONE)
 
 

@@ -111,8 +111,6 @@ def evaluation_text(ev) -> str:
 
 def build_job(name: str):
     """The real asset graph and checks, wired as in orchestration/definitions.py, as one job."""
-    import dagster as dg
-
     from assets.dbt import retention_dbt_assets
     from assets.extraction.assets import extract_shop
     from assets.predictions import mart_customer_predictions

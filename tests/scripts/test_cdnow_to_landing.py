@@ -49,3 +49,14 @@ def test_a_file_that_is_not_cdnow_is_refused_with_its_name(tmp_path):
     short.write_text(SMALL + " 00004 19970103  1\n")
     with pytest.raises(ValueError, match=r"short\.txt: line 6 has 3 fields, expected 4"):
         read_cdnow(short)
+
+
+def test_master_fixture_is_the_file_described_in_provenance():
+    import hashlib
+    import re
+
+    provenance = (MASTER.parent / "PROVENANCE.md").read_text()
+    row = re.search(r"^\| CDNOW_master\.txt \|.*\| ([0-9a-f]{32}) \|$", provenance, re.M)
+    assert row, f"{MASTER.parent / 'PROVENANCE.md'}: no table row with the md5 of CDNOW_master.txt"
+    digest = hashlib.md5(MASTER.read_bytes()).hexdigest()
+    assert digest == row.group(1), f"{MASTER}: md5 {digest}, expected {row.group(1)} as in PROVENANCE.md"

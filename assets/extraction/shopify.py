@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .contract import OTHER, UNKNOWN
+from .contract import UNKNOWN
 from .load import ROW_COL
 from .sources import Batch, FileKey, LandingSource, SourceFileError, _check_csv_not_truncated
 
@@ -83,8 +83,10 @@ FINANCIAL_STATUS: dict[str, str] = {
     "voided": "cancelled",
     "expired": "cancelled",
 }
-# Shopify `Source` (sales channel) -> contract channel. Blank is UNKNOWN, any
-# other value (other sales-channel apps, numeric app ids) is OTHER.
+# Shopify `Source` (sales channel) -> contract channel. Blank is UNKNOWN; any
+# other value (pos, draft orders, other sales-channel apps, numeric app ids) is
+# passed on as exported, so the loader files it as OTHER and keeps the text in
+# `channel_original`.
 SOURCE_CHANNEL: dict[str, str] = {
     "web": "web",
     "iphone": "app",
@@ -98,8 +100,6 @@ SOURCE_CHANNEL: dict[str, str] = {
     "ebay": "marketplace",
     "etsy": "marketplace",
     "walmart": "marketplace",
-    "pos": OTHER,
-    "shopify_draft_order": OTHER,
 }
 
 # "2024-03-01 14:05:00 -0500" -> "2024-03-01 14:05:00-05:00" (ISO 8601, which
@@ -239,7 +239,7 @@ def channel_expr() -> pl.Expr:
     source = pl.col("source").str.to_lowercase()
     return (
         pl.when(source.is_null()).then(pl.lit(UNKNOWN))
-        .otherwise(source.replace_strict(SOURCE_CHANNEL, default=OTHER))
+        .otherwise(source.replace_strict(SOURCE_CHANNEL, default=pl.col("source")))
     )
 
 

@@ -171,11 +171,21 @@ def test_status_is_cancelled_then_financial_then_fulfilled(financial, fulfillmen
 
 @pytest.mark.parametrize(
     "source, expected",
-    [("web", "web"), ("iphone", "app"), ("android", "app"), ("pos", "other"),
-     ("shopify_draft_order", "other"), ("580111", "other"), ("Instagram", "social"), (None, "unknown")],
+    [("web", "web"), ("iphone", "app"), ("android", "app"), ("pos", "pos"),
+     ("shopify_draft_order", "shopify_draft_order"), ("580111", "580111"), ("Instagram", "social"), (None, "unknown")],
 )
 def test_channel_from_the_source_column(source, expected):
     assert frame(source=[source]).select(channel_expr()).item() == expected
+
+
+def test_sales_channels_outside_the_contract_load_as_other_with_their_text(tmp_path, con, landing, salted):
+    extract(con, landing, tmp_path)
+    loaded = {r[0]: (r[1], r[2]) for r in con.execute("SELECT order_id, channel, channel_original FROM raw.orders").fetchall()}
+    pos = [name for name, row in first_rows().items() if row["Source"] == "pos"]
+    assert pos, "the fixture has a point-of-sale order"
+    for name in pos:
+        assert loaded[name] == ("other", "pos"), name
+    assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0
 
 
 def test_fixture_statuses_follow_the_export(tmp_path, con, landing, salted):

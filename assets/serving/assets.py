@@ -14,7 +14,6 @@ picks those keys (asset keys `marts/<model>`).
 """
 
 
-import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
@@ -27,7 +26,6 @@ from orchestration.settings import Settings
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (
     EXPORTS_FOLDER,
-    READ_ONLY_FILE_MODE,
     REPORT_FOLDER,
     WAREHOUSE_FILE,
     publish_database,
@@ -159,7 +157,6 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             churn_after_days=Settings.from_env().churn_after_days,
         )
         path = write_report(html, warehouse.layout.stage_dir(context.run.run_id) / REPORT_FOLDER)
-        os.chmod(path, READ_ONLY_FILE_MODE)
         stable = warehouse.report_dir / path.name
         context.log.info(f"report staged at {path}; after the switch: file://{stable}")
         return dg.MaterializeResult(

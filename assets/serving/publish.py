@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -299,6 +300,15 @@ def staged_parts(stage: Path) -> list[Path]:
     return [stage / WAREHOUSE_FILE, stage / EXPORTS_FOLDER / MANIFEST_FILE, stage / REPORT_FOLDER / REPORT_FILE]
 
 
+def make_read_only(root: Path) -> None:
+    """No write bits on any published file: analysts and BI only ever read them."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                os.chmod(p, stat.S_IMODE(p.stat().st_mode) & ~0o222)
+
+
 def switch_build(layout: DataLayout, run_id: str, keep: int = KEEP_BUILDS) -> SwitchResult:
     """Make the run's staged warehouse, exports and report visible together.
 
@@ -310,6 +320,7 @@ def switch_build(layout: DataLayout, run_id: str, keep: int = KEEP_BUILDS) -> Sw
         raise PublishError(
             f"{stage} lacks {missing}: the warehouse, exports and report must all be staged before the switch"
         )
+    make_read_only(stage)
     builds = layout.builds_dir
     build_id = new_build_id(run_id)
     final = builds / build_id

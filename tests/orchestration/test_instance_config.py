@@ -16,6 +16,8 @@ def test_project_instance_config_monitors_runs_and_queues_one_at_a_time(tmp_path
     try:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_resume_run_attempts == 0  # killed runs are failed, not resumed
+        # The default launcher cannot see a dead worker: a run still STARTED after this long is failed.
+        assert 0 < instance.run_monitoring_max_runtime_seconds <= 6 * 3600
         assert not instance.telemetry_enabled
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
     finally:

@@ -171,3 +171,17 @@ def test_wal_left_by_a_read_write_session_breaks_read_only_opens_for_one_run_at_
     assert con.execute("SELECT count(*) FROM marts.mart_customer_churn").fetchone()[0] == 50
     con.close()
     assert json.loads((data / "exports" / "_manifest.json").read_text())["run_id"] == "run-b"
+
+
+def test_where_names_the_current_build(make_db, tmp_path, monkeypatch):
+    from orchestration.settings import Settings
+    from orchestration.where import describe
+
+    data = tmp_path / "data"
+    make_db(DataLayout(data).build_db)
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(data))
+    assert "none published yet" in "\n".join(describe(Settings.from_env()))
+    run_serving(data, "run-a")
+    text = "\n".join(describe(Settings.from_env()))
+    assert f"current build:        {os.readlink(data / 'current').split('/')[-1]}" in text
+    assert "run run-a" in text

@@ -40,10 +40,13 @@ COPY_CHUNK = 8 * 1024 * 1024
 READ_ONLY_FILE_MODE = 0o444
 # Schemas whose tables analysts read as they are. `staging` holds views over
 # `raw` and `raw` holds personal data: neither is published; the quarantine
-# is, redacted (`published_quarantine_sql`).
+# is, redacted (`redacted_record_sql`). The audit tables say why a run
+# stopped; examples of failing values of a personal column are blanked.
 ANALYST_SCHEMAS = ("marts", "intermediate")
 QUARANTINE = "quarantine"
 QUARANTINE_COLUMNS = ("entity", "reason", "source_file", "row_number", "quarantined_at")
+AUDIT_SCHEMA = "audit"
+AUDIT_VALUE_COLUMNS = ("observed_value", "unexpected_examples", "exception")
 
 # Inside a build folder (stable paths resolve through `current` to these).
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -128,6 +131,32 @@ def redacted_record_sql(column: str = "record") -> str:
     return f"CASE entity {' '.join(cases)} ELSE NULL END"
 
 
+def personal_column_names() -> list[str]:
+    return sorted({c.name for e in ENTITIES.values() for c in e.columns if c.personal})
+
+
+def redacted_audit_sql(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT of an audit table with the value columns blanked on rows about a personal column."""
+    cols = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+            [AUDIT_SCHEMA, table],
+        ).fetchall()
+    ]
+    personal = ", ".join(_ql(c) for c in personal_column_names())
+    if "column_name" not in cols or not personal:
+        return f"SELECT * FROM {_qi(AUDIT_SCHEMA)}.{_qi(table)}"
+    select = [
+        f"CASE WHEN column_name IN ({personal}) THEN NULL ELSE {_qi(c)} END AS {_qi(c)}"
+        if c in AUDIT_VALUE_COLUMNS
+        else _qi(c)
+        for c in cols
+    ]
+    return f"SELECT {', '.join(select)} FROM {_qi(AUDIT_SCHEMA)}.{_qi(table)}"
+
+
 def analyst_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     """(schema, table, SELECT) of everything the analysts' file holds, read from `con`'s database."""
     rows = con.execute(
@@ -138,6 +167,8 @@ def analyst_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]
     for schema, table in rows:
         if schema in ANALYST_SCHEMAS:
             out.append((schema, table, f"SELECT * FROM {_qi(schema)}.{_qi(table)}"))
+        elif schema == AUDIT_SCHEMA:
+            out.append((schema, table, redacted_audit_sql(con, table)))
         elif schema == RAW_SCHEMA and table == QUARANTINE:
             cols = ", ".join(_qi(c) for c in QUARANTINE_COLUMNS)
             out.append(

@@ -260,3 +260,28 @@ def test_build_file_is_owner_only_and_published_file_read_only(build_db, tmp_pat
     assert stat.S_IMODE(build_db.stat().st_mode) == 0o600
     assert stat.S_IMODE(build_db.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(published.stat().st_mode) & 0o222 == 0
+
+
+def test_audit_results_are_published_without_values_of_personal_columns(build_db, tmp_path):
+    con = duckdb.connect(str(build_db))
+    con.execute("CREATE SCHEMA audit")
+    con.execute(
+        "CREATE TABLE audit.validation_results (rule_id VARCHAR, column_name VARCHAR, success BOOLEAN, "
+        "observed_value VARCHAR, unexpected_examples VARCHAR, exception VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO audit.validation_results VALUES "
+        "('email_format', 'email', false, '2 bad', '[\"x@leak.example\"]', 'x@leak.example'), "
+        "('no_empty_day', 'created_at', false, '1 day', '[\"2025-02-12\"]', NULL)"
+    )
+    con.execute("CREATE TABLE audit.suite_runs AS SELECT 'raw_orders' AS suite, true AS success")
+    con.close()
+    published = tmp_path / "warehouse.duckdb"
+    publish_database(build_db, published)
+    pub = duckdb.connect(str(published), read_only=True)
+    rows = pub.execute("SELECT rule_id, observed_value, unexpected_examples, exception FROM audit.validation_results ORDER BY rule_id").fetchall()
+    runs = pub.execute("SELECT count(*) FROM audit.suite_runs").fetchone()[0]
+    pub.close()
+    assert rows == [("email_format", None, None, None), ("no_empty_day", "1 day", '["2025-02-12"]', None)]
+    assert runs == 1
+    assert b"leak.example" not in published.read_bytes()

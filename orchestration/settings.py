@@ -285,3 +285,19 @@ class Settings:
             config_file=config_file,
             **values,
         )
+
+
+def main() -> int:
+    """`python -m orchestration.settings`: check the configuration; one line on stderr if it is bad."""
+    import sys
+
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        print(f"SettingsError: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

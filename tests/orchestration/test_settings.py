@@ -157,3 +157,16 @@ def test_shop_name_reaches_the_report_resource(monkeypatch):
     assert resources_from_settings(Settings.from_env())["shop_source"].display_name == "Vinyl Corner"
     monkeypatch.delenv("RETENTION_SHOP_NAME")
     assert resources_from_settings(Settings.from_env())["shop_source"].display_name == "Sample shop"
+
+
+def test_the_configuration_check_prints_one_line_and_fails():
+    env = {**os.environ, "RETENTION_AS_OF_DATE": "2025-13-45"}
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestration.settings"], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        "SettingsError: invalid configuration: RETENTION_AS_OF_DATE='2025-13-45': expected a real calendar date YYYY-MM-DD"
+    ]
+    env["RETENTION_AS_OF_DATE"] = "2025-12-31"
+    assert subprocess.run([sys.executable, "-m", "orchestration.settings"], env=env, cwd=PROJECT_ROOT).returncode == 0

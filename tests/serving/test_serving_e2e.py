@@ -7,6 +7,7 @@ from the real assets so it does not depend on how definitions.py is wired.
 from __future__ import annotations
 
 import re
+import stat
 import subprocess
 import sys
 import textwrap
@@ -151,6 +152,8 @@ def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, pipelin
         build.close()
     assert emails
     values = [v.encode() for v in INJECTED.values()]
+    build_db = data / "build" / "warehouse.duckdb"
+    assert stat.S_IMODE(build_db.stat().st_mode) == 0o600 and stat.S_IMODE(build_db.parent.stat().st_mode) == 0o700
     # The grep does find them where they are (DuckDB compresses most e-mails, not the injected values).
     assert personal_hits(data / "build" / "warehouse.duckdb", emails, values)
     published_files = [published.resolve(), *(p.resolve() for p in exports.rglob("*") if p.resolve().is_file())]

@@ -56,7 +56,8 @@ class ExportConfig(dg.Config):
     partition_min_rows: int = DEFAULT_PARTITION_MIN_ROWS
     """A time-series mart with at least this many rows is hive-partitioned by month."""
     keep_versions: int = KEEP_VERSIONS
-    """Export sets kept under exports/.versions (the current one and the one before)."""
+    """Export sets kept under a build's exports/.versions (each build folder holds its own one set;
+    how many builds are kept is publish.KEEP_BUILDS)."""
 
 
 def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinition]:

@@ -7,7 +7,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup manifest run test dev docs bench where clean
+.PHONY: setup manifest check-config dagster-home run test dev docs bench where clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,16 +21,25 @@ setup: $(BIN)/.installed
 manifest: setup
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir .
 
-run: manifest
+# Bad RETENTION_* values stop here with one line, before Dagster prints its
+# import traceback around the same message.
+check-config: setup
+	@$(BIN)/python -m orchestration.settings
+
+# The instance config (run monitoring, one run at a time, no telemetry) lives
+# in the project's dagster.yaml; Dagster reads it from DAGSTER_HOME.
+dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)"
+	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+
+run: check-config manifest dagster-home
 	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*'
 	$(BIN)/python -m orchestration.where
 
 test: manifest
 	$(BIN)/python -m pytest -n 2
 
-dev: manifest
-	@mkdir -p "$(DAGSTER_HOME)"
+dev: check-config manifest dagster-home
 	$(BIN)/dagster dev
 
 # dbt docs site (model and column docs, metric glossary) from the build warehouse of the last run.

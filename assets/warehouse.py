@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,23 @@ class DataLayout:
         return self.data_dir / "build" / "warehouse.duckdb"
 
     @property
+    def builds_dir(self) -> Path:
+        """One folder per published build (warehouse, exports, report), plus runs being staged."""
+        return self.data_dir / "builds"
+
+    @property
+    def current_link(self) -> Path:
+        """THE switch: a symlink to the published build folder, replaced atomically."""
+        return self.data_dir / "current"
+
+    def stage_dir(self, run_id: str) -> Path:
+        """Where a run writes its warehouse, exports and report before the switch."""
+        return self.builds_dir / f".stage-{run_id}"
+
+    # Stable paths for analysts, BI and the shop owner: symlinks through `current`.
+    @property
     def published_db(self) -> Path:
-        """The analysts' warehouse: replaced atomically after a good run; open it read-only."""
+        """The analysts' warehouse (-> current/warehouse.duckdb); open it read-only."""
         return self.data_dir / "warehouse.duckdb"
 
     @property
@@ -37,15 +53,38 @@ class DataLayout:
         return self.data_dir / "quality"
 
 
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private(db_path: Path | str, folder: bool = True) -> None:
+    """Owner-only access to a database file, its WAL and (if `folder`) its folder.
+
+    The build file holds personal data (e-mail addresses); the folder's mode
+    also covers the `.wal` and temporary files DuckDB creates with the umask.
+    """
+    db_path = Path(db_path)
+    if folder and db_path.parent.is_dir():
+        os.chmod(db_path.parent, PRIVATE_DIR_MODE)
+    for p in (db_path, Path(str(db_path) + ".wal")):
+        if p.exists():
+            os.chmod(p, PRIVATE_FILE_MODE)
+
+
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file with the session pinned to UTC.
 
+    A file opened for writing is made owner-only, and a folder created for it
+    is owner-only (an existing folder is left as it is).
     Naive timestamps in `raw` are UTC; without this, casting a string with an
     offset (or to TIMESTAMPTZ) would follow the machine's local zone.
     """
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    writable = str(path) != ":memory:" and not read_only
+    if writable:
+        Path(path).parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
+    if writable:
+        make_private(path, folder=False)
     con.execute("SET TimeZone = 'UTC'")
     return con
 

@@ -15,6 +15,8 @@ from assets.extraction.assets import extract_shop  # noqa: E402
 from .resources import resources_from_settings  # noqa: E402
 from .settings import Settings  # noqa: E402
 
+# Every RETENTION_* variable is checked here, before any work: a bad value
+# stops the load with one SettingsError line naming it.
 settings = Settings.from_env()
 # dbt_project/profiles.yml reads the build warehouse path from here.
 os.environ.setdefault("RETENTION_BUILD_DB", str(settings.layout.build_db))
@@ -29,14 +31,14 @@ all_jobs: list = []
 all_schedules: list = []
 all_sensors: list = []
 
-# Quality gates (issue 4): GX suites as blocking asset checks on the raw/* and
+# Quality gates: GX suites as blocking asset checks on the raw/* and
 # marts/* assets registered above (GX itself is imported only when a check runs).
 from assets.quality import quality_checks_for  # noqa: E402
 
 all_asset_checks += quality_checks_for(all_assets)
 
-# Serving (issue 5) -- keep this block LAST before `defs`: publish, exports and
-# report depend on every `marts/*` asset registered above.
+# Serving -- keep this block LAST before `defs`: publish, exports and report
+# depend on every `marts/*` asset registered above; the build switch on those three.
 from assets.serving import build_serving_assets, mart_asset_keys  # noqa: E402
 
 from .jobs import jobs as pipeline_jobs, nightly_job  # noqa: E402

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 
-from .settings import env
+from .settings import env, redact_url
 
 logger = logging.getLogger("retention.alerts")
 
@@ -72,8 +73,22 @@ def failure_summary(
     )
 
 
+def redact_secrets(message: str, url: str) -> str:
+    """`message` with the webhook URL (and any part of it carrying a token) replaced by its redacted form."""
+    safe = redact_url(url)
+    out = message.replace(url, safe)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        secrets = [parts.path, parts.query, parts.username or "", parts.password or "", parts.fragment]
+    except ValueError:
+        secrets = []
+    for secret in sorted((s for s in secrets if len(s.strip("/")) >= 4), key=len, reverse=True):
+        out = out.replace(secret, "…")
+    return out
+
+
 def post_webhook(url: str, text: str, timeout: float = WEBHOOK_TIMEOUT_S) -> bool:
-    """POST {"text": text} as JSON. Returns whether it was accepted; never raises."""
+    """POST {"text": text} as JSON. Returns whether it was accepted; never raises, never logs the URL's secret parts."""
     try:
         body = json.dumps({"text": text}).encode("utf-8")
         req = urllib.request.Request(
@@ -82,13 +97,17 @@ def post_webhook(url: str, text: str, timeout: float = WEBHOOK_TIMEOUT_S) -> boo
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             ok = 200 <= resp.status < 300
         if not ok:
-            logger.warning("webhook answered HTTP %s", resp.status)
+            logger.warning("webhook %s answered HTTP %s", redact_url(url), resp.status)
         return ok
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        logger.warning("could not post the failure summary to the webhook: %s", exc)
+        logger.warning(
+            "could not post the failure summary to the webhook %s: %s", redact_url(url), redact_secrets(str(exc), url)
+        )
         return False
     except Exception as exc:  # never let an alert take the sensor down
-        logger.warning("unexpected error posting to the webhook: %r", exc)
+        logger.warning(
+            "unexpected error posting to the webhook %s: %s", redact_url(url), redact_secrets(repr(exc), url)
+        )
         return False
 
 

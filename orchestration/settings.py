@@ -8,9 +8,13 @@ checks that every variable here is documented there.
 from __future__ import annotations
 
 import os
+import re
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from assets.user_config import find_config_file
 from assets.warehouse import DataLayout
@@ -43,18 +47,172 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 }
 
 
+class SettingsError(ValueError):
+    """Bad configuration, found when the definitions load, before any work: one line naming every bad variable."""
+
+
+# Source kinds and whether each reads files from RETENTION_LANDING_DIR. A new
+# kind is one entry here (and its source in orchestration/resources.py).
+SOURCE_KINDS: dict[str, bool] = {
+    "sample_shop": False,
+    "landing": True,
+    "shopify_csv": True,
+    "postgres": False,
+}
+
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
+WEBHOOK_SCHEMES = ("http", "https")
+
+
 def env(name: str) -> str:
     default, _ = ENV_VARS[name]
     value = os.environ.get(name, "").strip()
     return value or default
 
 
-def _int_env(name: str) -> int:
-    raw = env(name)
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host (and port) only: paths, queries and user info of webhook URLs carry secret tokens."""
     try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme or not host:
+        return "<not a URL>"
+    dropped = parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc
+    return f"{parts.scheme}://{host}{port}" + ("/…" if dropped else "")
+
+
+# --- parsers: value text -> value, or ValueError("expected ...") -------------
+
+
+def parse_date(raw: str) -> date:
+    if not DATE_RE.match(raw):
+        raise ValueError("expected a date YYYY-MM-DD")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("expected a real calendar date YYYY-MM-DD") from None
+
+
+def parse_positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number greater than 0") from None
+    if value <= 0:
+        raise ValueError("expected a whole number greater than 0")
+    return value
+
+
+def parse_non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number, 0 or more") from None
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
+@lru_cache(maxsize=1)
+def known_time_zones() -> frozenset[str]:
+    """Zones both Python (zoneinfo) and DuckDB know: days are counted in both.
+
+    `localtime` and other host-specific aliases are in neither list's intersection.
+    """
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        duckdb_zones = {r[0] for r in con.execute("SELECT name FROM pg_timezone_names()").fetchall()}
+    finally:
+        con.close()
+    return frozenset(zoneinfo.available_timezones() & duckdb_zones)
+
+
+def parse_time_zone(raw: str) -> str:
+    if raw not in known_time_zones():
+        raise ValueError("expected an IANA time zone known to Python and DuckDB, e.g. Europe/Berlin or UTC")
+    return raw
+
+
+def parse_cron(raw: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(raw):
+        raise ValueError("expected a cron expression of 5 fields, e.g. '0 2 * * *'")
+    return raw
+
+
+def parse_source(raw: str) -> str:
+    if raw not in SOURCE_KINDS:
+        raise ValueError(f"expected one of {', '.join(SOURCE_KINDS)}")
+    return raw
+
+
+def parse_currency(raw: str) -> str:
+    if not CURRENCY_RE.match(raw):
+        raise ValueError("expected a three-letter currency code, e.g. USD")
+    return raw
+
+
+def parse_webhook_url(raw: str) -> str:
+    try:
+        parts = urlsplit(raw)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme not in WEBHOOK_SCHEMES or not host:
+        raise ValueError("expected an http(s) URL with a host, e.g. https://hooks.slack.com/services/…")
+    return raw
+
+
+def parse_existing_dir(raw: str) -> Path:
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        raise ValueError("expected an existing folder")
+    return path
+
+
+def parse_data_dir(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if path.exists() and not path.is_dir():
+        raise ValueError("expected a folder (this is a file)")
+    return path
+
+
+class _Collector:
+    """Parses variables one by one and remembers every failure for one message."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def get(self, name: str, parse, shown: str | None = None):
+        raw = env(name)
+        if not raw:
+            return None
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.errors.append(f"{name}={(shown if shown is not None else raw)!r}: {exc}")
+            return None
+
+    def fail(self, name: str, message: str) -> None:
+        self.errors.append(f"{name}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise SettingsError("invalid configuration: " + "; ".join(self.errors))
 
 
 @dataclass(frozen=True)
@@ -83,39 +241,74 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        source = env("RETENTION_SOURCE")
-        if source not in ("sample_shop", "landing", "shopify_csv", "postgres"):
-            raise ValueError(f"RETENTION_SOURCE must be 'sample_shop', 'landing', 'shopify_csv' or 'postgres', got {source!r}")
+        """Parse and check every RETENTION_* variable; raise one SettingsError naming all bad ones."""
+        c = _Collector()
+        source = c.get("RETENTION_SOURCE", parse_source)
+        landing_dir = None
+        if source is not None and SOURCE_KINDS[source]:
+            if not env("RETENTION_LANDING_DIR"):
+                c.fail(
+                    "RETENTION_LANDING_DIR",
+                    f"RETENTION_SOURCE={source} needs it: expected "
+                    + ("the folder of Shopify orders_export*.csv files" if source == "shopify_csv"
+                       else "a folder with one sub-folder per entity"),
+                )
+            else:
+                landing_dir = c.get("RETENTION_LANDING_DIR", parse_existing_dir)
+        elif env("RETENTION_LANDING_DIR"):
+            landing_dir = Path(env("RETENTION_LANDING_DIR")).resolve()
         if source == "postgres" and not env("RETENTION_POSTGRES_URL"):
-            raise ValueError("RETENTION_SOURCE=postgres needs RETENTION_POSTGRES_URL (postgresql://user:password@host:port/database)")
-        landing = env("RETENTION_LANDING_DIR")
-        if source == "landing" and not landing:
-            raise ValueError("RETENTION_SOURCE=landing needs RETENTION_LANDING_DIR (a folder with one sub-folder per entity)")
-        if source == "shopify_csv" and not landing:
-            raise ValueError("RETENTION_SOURCE=shopify_csv needs RETENTION_LANDING_DIR (the folder with the Shopify orders_export*.csv files)")
-        as_of = env("RETENTION_AS_OF_DATE")
-        data_dir = Path(env("RETENTION_DATA_DIR"))
-        if not data_dir.is_absolute():
-            data_dir = (Path.cwd() / data_dir).resolve()
+            c.fail(
+                "RETENTION_POSTGRES_URL",
+                "RETENTION_SOURCE=postgres needs it: expected postgresql://user:password@host:port/database",
+            )
+        data_dir = c.get("RETENTION_DATA_DIR", parse_data_dir)
+        values = dict(
+            shop_currency=c.get("RETENTION_SHOP_CURRENCY", parse_currency),
+            shop_timezone=c.get("RETENTION_SHOP_TIMEZONE", parse_time_zone),
+            sample_orders=c.get("RETENTION_SAMPLE_ORDERS", parse_positive_int),
+            sample_seed=c.get("RETENTION_SAMPLE_SEED", parse_non_negative_int),
+            sample_end_date=c.get("RETENTION_SAMPLE_END_DATE", parse_date),
+            active_window_days=c.get("RETENTION_ACTIVE_WINDOW_DAYS", parse_positive_int),
+            churn_after_days=c.get("RETENTION_CHURN_AFTER_DAYS", parse_positive_int),
+            as_of_date=c.get("RETENTION_AS_OF_DATE", parse_date),
+            schedule_cron=c.get("RETENTION_SCHEDULE_CRON", parse_cron),
+            schedule_timezone=c.get("RETENTION_SCHEDULE_TIMEZONE", parse_time_zone),
+            webhook_url=c.get(
+                "RETENTION_WEBHOOK_URL", parse_webhook_url, shown=redact_url(env("RETENTION_WEBHOOK_URL"))
+            ),
+        )
+        config_file = None
+        if not c.errors:
+            try:
+                config_file = find_config_file(
+                    env("RETENTION_CONFIG_FILE") or None, landing_dir=env("RETENTION_LANDING_DIR") or None, data_dir=data_dir
+                )
+            except (OSError, ValueError) as exc:
+                # The message already names RETENTION_CONFIG_FILE and the path.
+                c.errors.append(first_line(str(exc)) or "RETENTION_CONFIG_FILE: expected a readable file")
+        c.raise_if_any()
         return cls(
             data_dir=data_dir,
             source=source,
-            landing_dir=Path(landing).resolve() if landing else None,
+            landing_dir=landing_dir,
             shop_name=env("RETENTION_SHOP_NAME") or None,
-            shop_currency=env("RETENTION_SHOP_CURRENCY") or None,
-            shop_timezone=env("RETENTION_SHOP_TIMEZONE") or None,
-            sample_orders=_int_env("RETENTION_SAMPLE_ORDERS"),
-            sample_seed=_int_env("RETENTION_SAMPLE_SEED"),
-            sample_end_date=date.fromisoformat(env("RETENTION_SAMPLE_END_DATE")),
-            active_window_days=_int_env("RETENTION_ACTIVE_WINDOW_DAYS"),
-            churn_after_days=_int_env("RETENTION_CHURN_AFTER_DAYS"),
-            as_of_date=date.fromisoformat(as_of) if as_of else None,
-            schedule_cron=env("RETENTION_SCHEDULE_CRON"),
-            schedule_timezone=env("RETENTION_SCHEDULE_TIMEZONE") or None,
-            webhook_url=env("RETENTION_WEBHOOK_URL") or None,
-            config_file=find_config_file(
-                env("RETENTION_CONFIG_FILE") or None,
-                landing_dir=landing or None,
-                data_dir=data_dir,
-            ),
+            config_file=config_file,
+            **values,
         )
+
+
+def main() -> int:
+    """`python -m orchestration.settings`: check the configuration; one line on stderr if it is bad."""
+    import sys
+
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        print(f"SettingsError: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,6 +16,12 @@ def describe(settings: Settings) -> list[str]:
         if pub.exists()
         else f"analyst warehouse:    {pub}  (not published yet)"
     )
+    current = layout.current_link
+    lines.append(
+        f"current build:        {current.resolve().name}  ({current} -> {current.readlink()})"
+        if current.is_symlink()
+        else "current build:        none published yet"
+    )
     lines.append(f"build warehouse:      {layout.build_db}  (pipeline only)")
     manifest = layout.exports_dir / "_manifest.json"
     if manifest.exists():

@@ -1,10 +1,12 @@
-"""Dagster assets of the serving layer: publish, Parquet exports, HTML report.
+"""Dagster assets of the serving layer: publish, Parquet exports, HTML report, and the switch.
 
-All three depend on every mart asset, so they run only after the marts (and
-their blocking checks: a failed blocking check stops downstream assets) in
-the same run. They read the BUILD file with a read-only connection and do
-not depend on each other: a failing export does not stop the publish, and
-each of them swaps its output in atomically or leaves the old one as it was.
+The first three depend on every mart asset, so they run only after the marts
+(and their blocking checks: a failed blocking check stops downstream assets)
+in the same run. Each STAGES its output in the run's folder
+`builds/.stage-<run id>/` (warehouse.duckdb, exports/, report/). The fourth,
+`published_build`, depends on all three and flips the `current` symlink:
+analysts, BI and the report switch to the new build together, or (a step
+failed, the run was killed) not at all.
 
 `build_serving_assets(mart_keys)` makes them for whatever mart assets the
 Definitions hold (dbt marts, the predictions mart); `mart_asset_keys(defs)`
@@ -22,7 +24,13 @@ from orchestration.resources import ShopSourceResource, WarehouseResource
 from orchestration.settings import Settings
 
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
-from .publish import publish_database
+from .publish import (
+    EXPORTS_FOLDER,
+    REPORT_FOLDER,
+    WAREHOUSE_FILE,
+    publish_database,
+    switch_build,
+)
 from .report import build_report, load_report_frames, write_report
 
 SERVING_GROUP = "serving"
@@ -48,7 +56,8 @@ class ExportConfig(dg.Config):
     partition_min_rows: int = DEFAULT_PARTITION_MIN_ROWS
     """A time-series mart with at least this many rows is hive-partitioned by month."""
     keep_versions: int = KEEP_VERSIONS
-    """Export sets kept under exports/.versions (the current one and the one before)."""
+    """Export sets kept under a build's exports/.versions (each build folder holds its own one set;
+    how many builds are kept is publish.KEEP_BUILDS)."""
 
 
 def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinition]:
@@ -61,21 +70,23 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         kinds={"duckdb"},
         retry_policy=NO_RETRY,
         description=(
-            "The analysts' warehouse (data/warehouse.duckdb): a checkpointed copy of the build file "
-            "swapped in with os.replace. Open it read-only; reconnect to see a new build."
+            "The analysts' warehouse, staged: marts, intermediate and the redacted quarantine written "
+            "into a new read-only DuckDB file (never a copy of the build file). Visible as "
+            "data/warehouse.duckdb after the build switch; open it read-only, reconnect to see a new build."
         ),
     )
     def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        result = publish_database(warehouse.build_db, warehouse.published_db, tag=context.run.run_id)
-        context.log.info(f"published {result.published_db} ({result.bytes:,} bytes, {len(result.mart_tables)} marts)")
+        target = warehouse.layout.stage_dir(context.run.run_id) / WAREHOUSE_FILE
+        result = publish_database(warehouse.build_db, target, tag=context.run.run_id)
+        context.log.info(f"staged {result.published_db} ({result.bytes:,} bytes, {len(result.mart_tables)} marts)")
         return dg.MaterializeResult(
             metadata={
-                "path": dg.MetadataValue.path(str(result.published_db)),
-                "connect": dg.MetadataValue.md(f"`duckdb -readonly {result.published_db}`"),
+                "path": dg.MetadataValue.path(str(warehouse.published_db)),
+                "staged_in": dg.MetadataValue.path(str(result.published_db)),
                 "bytes": result.bytes,
                 "sha256": result.sha256,
                 "mart_tables": dg.MetadataValue.json(list(result.mart_tables)),
-                "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "staged_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
         )
 
@@ -86,16 +97,17 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         kinds={"parquet"},
         retry_policy=NO_RETRY,
         description=(
-            "Every mart as zstd Parquet under data/exports/<mart>/ plus _manifest.json; "
-            "the whole set is swapped in atomically (exports/current symlink)."
+            "Every mart as zstd Parquet plus _manifest.json, staged; visible under "
+            "data/exports/<mart>/ after the build switch."
         ),
     )
     def parquet_exports(
         context: dg.AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
+        exports_dir = warehouse.layout.stage_dir(context.run.run_id) / EXPORTS_FOLDER
         result = write_exports(
             warehouse.build_db,
-            warehouse.exports_dir,
+            exports_dir,
             run_id=context.run.run_id,
             partition_min_rows=config.partition_min_rows,
             keep=config.keep_versions,
@@ -108,7 +120,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(warehouse.exports_dir)),
-                "manifest": dg.MetadataValue.path(str(warehouse.exports_dir / "_manifest.json")),
+                "staged_in": dg.MetadataValue.path(str(exports_dir)),
                 "version": result.version,
                 "as_of_date": result.manifest["as_of_date"] or "unknown",
                 "marts": dg.MetadataValue.md(table),
@@ -122,7 +134,10 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         deps=deps,
         kinds={"html"},
         retry_policy=NO_RETRY,
-        description="Self-contained HTML report (inline SVG charts) at data/report/index.html; opens from disk.",
+        description=(
+            "Self-contained HTML report (inline SVG charts), staged; visible as data/report/index.html "
+            "after the build switch. Opens from disk."
+        ),
     )
     def retention_report(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, shop_source: ShopSourceResource
@@ -142,16 +157,45 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             run_id=context.run.run_id,
             churn_after_days=Settings.from_env().churn_after_days,
         )
-        path = write_report(html, warehouse.report_dir)
-        context.log.info(f"report written to {path} (open file://{path})")
+        path = write_report(html, warehouse.layout.stage_dir(context.run.run_id) / REPORT_FOLDER)
+        stable = warehouse.report_dir / path.name
+        context.log.info(f"report staged at {path}; after the switch: file://{stable}")
         return dg.MaterializeResult(
             metadata={
-                "path": dg.MetadataValue.path(str(path)),
-                "url": dg.MetadataValue.url(path.resolve().as_uri()),
+                "path": dg.MetadataValue.path(str(stable)),
+                "url": dg.MetadataValue.url(stable.absolute().as_uri()),
                 "as_of_date": as_of.isoformat() if as_of else "unknown",
                 "marts_shown": dg.MetadataValue.json(sorted(frames)),
                 "bytes": path.stat().st_size,
             }
         )
 
-    return [published_warehouse, parquet_exports, retention_report]
+    staged = [published_warehouse, parquet_exports, retention_report]
+
+    @dg.asset(
+        name="published_build",
+        group_name=SERVING_GROUP,
+        deps=[a.key for a in staged],
+        kinds={"duckdb", "parquet", "html"},
+        retry_policy=NO_RETRY,
+        description=(
+            "The switch: flips data/current to this run's build folder, so data/warehouse.duckdb, "
+            "data/exports/ and data/report/ change together. Keeps the previous build for open sessions."
+        ),
+    )
+    def published_build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        result = switch_build(warehouse.layout, context.run.run_id)
+        context.log.info(f"switched to build {result.build_id} (removed {list(result.removed)})")
+        return dg.MaterializeResult(
+            metadata={
+                "build_id": result.build_id,
+                "build_dir": dg.MetadataValue.path(str(result.build_dir)),
+                "warehouse": dg.MetadataValue.path(str(warehouse.published_db)),
+                "connect": dg.MetadataValue.md(f"`duckdb -readonly {warehouse.published_db}`"),
+                "exports": dg.MetadataValue.path(str(warehouse.exports_dir)),
+                "report": dg.MetadataValue.path(str(warehouse.report_dir / "index.html")),
+                "switched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
+
+    return [*staged, published_build]

@@ -23,6 +23,10 @@ one (a DATE column named `month` or `*_month`), is not customer-grain
 columns are also written inside the files (WRITE_PARTITION_COLUMNS), so
 every file is self-describing with the warehouse's exact types.
 
+Every file is read-only (mode 0444). In the pipeline, `exports_dir` is the
+run's staging folder (`builds/.stage-<run id>/exports`): the build switch
+(publish.switch_build) makes it visible together with the warehouse and report.
+
 No personal data: a column whose name is a personal field (e-mail, phone,
 address, name, birth date, IP...) or a text column holding e-mail addresses
 makes the export fail before anything is swapped in.
@@ -42,7 +46,7 @@ from pathlib import Path
 
 import duckdb
 
-from .publish import fsync_dir
+from .publish import READ_ONLY_FILE_MODE, fsync_dir, replace_symlink
 
 VERSIONS_DIR = ".versions"
 CURRENT_LINK = "current"
@@ -200,6 +204,7 @@ def export_mart(
     )
     for f in sorted(mart_dir.rglob("*.parquet")):
         _fsync_file(f)
+        os.chmod(f, READ_ONLY_FILE_MODE)  # a published file is never edited in place
         n = con.execute(f"SELECT count(*) FROM read_parquet({_ql(str(f))}, hive_partitioning = false)").fetchone()[0]
         export.files.append(
             {"path": f.relative_to(out_dir).as_posix(), "rows": n, "bytes": f.stat().st_size, "sha256": sha256_file(f)}
@@ -213,14 +218,6 @@ def export_mart(
 def new_version_id(run_id: str, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%dT%H%M%S%fZ}-{run_id[:8]}"
-
-
-def _replace_symlink(link: Path, target: str) -> None:
-    """Point `link` at `target` atomically (new symlink, then os.replace)."""
-    tmp = link.parent / f".{link.name}.tmp-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
 
 
 def current_version_dir(exports_dir: Path) -> Path | None:
@@ -314,6 +311,7 @@ def write_exports(
         manifest_path = tmp_dir / MANIFEST
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync_file(manifest_path)
+        os.chmod(manifest_path, READ_ONLY_FILE_MODE)
         fsync_dir(tmp_dir)
         os.rename(tmp_dir, final_dir)
         fsync_dir(versions)
@@ -322,15 +320,15 @@ def write_exports(
         raise
 
     # The flip: one atomic replace of `current`; everything else points through it.
-    _replace_symlink(exports_dir / CURRENT_LINK, f"{VERSIONS_DIR}/{version}")
+    replace_symlink(exports_dir / CURRENT_LINK, f"{VERSIONS_DIR}/{version}")
     for t in tables:
         link = exports_dir / t
         if not link.is_symlink():
             if link.exists():
                 raise ExportError(f"{link} exists and is not a symlink; move it away")
-            _replace_symlink(link, f"{CURRENT_LINK}/{t}")
+            replace_symlink(link, f"{CURRENT_LINK}/{t}")
     if not (exports_dir / MANIFEST).is_symlink():
-        _replace_symlink(exports_dir / MANIFEST, f"{CURRENT_LINK}/{MANIFEST}")
+        replace_symlink(exports_dir / MANIFEST, f"{CURRENT_LINK}/{MANIFEST}")
     # Marts that no longer exist: drop their (now dangling) stable links.
     for p in exports_dir.iterdir():
         if p.is_symlink() and p.name not in (CURRENT_LINK, MANIFEST) and not p.exists():

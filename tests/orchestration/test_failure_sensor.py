@@ -117,3 +117,20 @@ def test_summary_without_step_failures():
     assert "outside any step: Run was killed by the daemon" in text and "stack" not in text
     text = failure_summary("nightly_job", "abc", [StepFailure("retention_dbt", "dbt build failed")])
     assert "step `retention_dbt` failed: dbt build failed" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "htp://hooks.example.com/services/T0/B0/s3cr3tT0ken",  # unknown scheme: urllib repeats the URL
+        "http://127.0.0.1:1/services/T0/B0/s3cr3tT0ken?sig=s3cr3tSig",  # refused
+        "http://bot:s3cr3tPass@127.0.0.1:1/hook",
+        "http://[::1/s3cr3tT0ken",  # malformed
+    ],
+)
+def test_webhook_failures_never_log_the_secret_parts_of_the_url(url, caplog):
+    with caplog.at_level("DEBUG", logger="retention.alerts"):
+        assert post_webhook(url, "x", timeout=2) is False
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "could not post" in logged or "unexpected error" in logged
+    assert "s3cr3t" not in logged

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import stat
 import signal
 import subprocess
 import sys
@@ -34,7 +36,7 @@ def add_customers(build_db: Path, n: int) -> None:
     con.close()
 
 
-def test_publish_copies_build_and_leaves_no_temp(build_db, tmp_path):
+def test_publish_writes_the_marts_and_leaves_no_temp(build_db, tmp_path):
     published = tmp_path / "data" / "warehouse.duckdb"
     res = publish_database(build_db, published, tag="run1")
     assert published.exists() and res.sha256 == sha(published)
@@ -112,20 +114,20 @@ def test_analyst_process_is_never_blocked(build_db, tmp_path):
     assert out.split("\n")[:2] == ["held 50", "reconnected 60"]
 
 
-def test_failure_mid_copy_leaves_published_untouched(build_db, tmp_path, monkeypatch):
+def test_failure_mid_write_leaves_published_untouched(build_db, tmp_path, monkeypatch):
     published = tmp_path / "data" / "warehouse.duckdb"
     publish_database(build_db, published, tag="r1")
     before = sha(published)
     add_customers(build_db, 10)
 
-    real_copy = publish.copy_file
+    real_write = publish.write_analyst_database
 
-    def half_copy(src, dst, chunk=publish.COPY_CHUNK):
+    def half_write(src, dst):
         with open(src, "rb") as f, open(dst, "wb") as out:
             out.write(f.read(4096))
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(publish, "copy_file", half_copy)
+    monkeypatch.setattr(publish, "write_analyst_database", half_write)
     with pytest.raises(OSError, match="simulated"):
         publish_database(build_db, published, tag="r2")
     assert sha(published) == before
@@ -134,7 +136,7 @@ def test_failure_mid_copy_leaves_published_untouched(build_db, tmp_path, monkeyp
     def fail_replace(*a, **k):
         raise OSError("replace failed (simulated)")
 
-    monkeypatch.setattr(publish, "copy_file", real_copy)
+    monkeypatch.setattr(publish, "write_analyst_database", real_write)
     monkeypatch.setattr(publish.os, "replace", fail_replace)
     with pytest.raises(OSError, match="simulated"):
         publish_database(build_db, published, tag="r3")
@@ -147,13 +149,12 @@ KILLED_PUBLISH = textwrap.dedent(
     from pathlib import Path
     from assets.serving import publish
     build, pub, marker = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-    real = publish.copy_file
-    def slow_copy(src, dst, chunk=publish.COPY_CHUNK):
+    def slow_write(src, dst):
         with open(src, "rb") as f, open(dst, "wb") as out:
             out.write(f.read(4096)); out.flush()
         marker.touch()
         time.sleep(60)
-    publish.copy_file = slow_copy
+    publish.write_analyst_database = slow_write
     publish.publish_database(build, pub, tag="killed")
     """
 )
@@ -208,23 +209,79 @@ def test_stale_wal_next_to_published_file_is_removed(build_db, tmp_path):
     duckdb.connect(str(published), read_only=True).close()
 
 
-def test_published_copy_carries_no_email_but_the_build_file_keeps_it(build_db, tmp_path):
+def _quarantine(build_db: Path, rows: list[tuple[str, dict]]) -> None:
+    from assets.extraction.contract import create_raw_schema
+
     con = duckdb.connect(str(build_db))
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute("CREATE OR REPLACE TABLE raw.customers (customer_id VARCHAR, email VARCHAR)")
-    con.execute("INSERT INTO raw.customers VALUES ('C1', 'ann@example.com')")
-    con.execute("CREATE OR REPLACE TABLE raw.quarantine (entity VARCHAR, record VARCHAR)")
-    con.execute("INSERT INTO raw.quarantine VALUES ('customers', '{\"email\": \"bob@example.com\"}'), ('orders', '{}')")
+    con.execute("DROP TABLE IF EXISTS raw.customers")
+    create_raw_schema(con)
+    con.execute("INSERT INTO raw.customers (customer_id, email, created_at, updated_at) "
+                "VALUES ('C1', 'ann@example.com', now(), now())")
+    for i, (entity, record) in enumerate(rows):
+        con.execute(
+            "INSERT INTO raw.quarantine VALUES (?, 'bad_date', 'orders.csv', ?, to_json(?::JSON), 'r', now())",
+            [entity, i + 2, json.dumps(record)],
+        )
     con.close()
+
+
+def test_published_file_holds_no_raw_table_but_the_redacted_quarantine(build_db, tmp_path):
+    _quarantine(build_db, [
+        ("customers", {"customer_id": "C9", "email": "bob@example.com", "country": "FR"}),
+        ("orders", {"order_id": "O1", "Email": "eve@example.com", "Billing Name": "Eve Smith", "Billing Phone": "+1 555"}),
+        ("mystery", {"x": "mallory@example.com"}),
+    ])
     published = tmp_path / "data" / "warehouse.duckdb"
     publish_database(build_db, published, tag="pii")
     pub = duckdb.connect(str(published), read_only=True)
-    cols = [r[0] for r in pub.execute(
-        "select column_name from information_schema.columns where table_schema='raw' and table_name='customers'"
-    ).fetchall()]
-    assert cols == ["customer_id"]
-    assert pub.execute("select count(*) from raw.quarantine where record like '%@%'").fetchone()[0] == 0
+    raw_tables = [r[0] for r in pub.execute(
+        "select table_name from duckdb_tables() where schema_name = 'raw' order by 1").fetchall()]
+    rows = pub.execute("select entity, reason, source_file, row_number, record from raw.quarantine order by row_number").fetchall()
     pub.close()
+    assert raw_tables == ["quarantine"]
+    records = {entity: json.loads(record) if record else None for entity, _, _, _, record in rows}
+    assert records["customers"]["customer_id"] == "C9" and records["customers"]["country"] == "FR"
+    assert "email" not in records["customers"]
+    assert records["orders"]["order_id"] == "O1"
+    assert not {"Email", "Billing Name", "Billing Phone"} & set(records["orders"])
+    assert records["mystery"] is None
+    assert [r[1:4] for r in rows] == [("bad_date", "orders.csv", n) for n in (2, 3, 4)]
+    data = published.read_bytes()
+    for secret in (b"ann@example.com", b"bob@example.com", b"eve@example.com", b"Eve Smith", b"mallory@"):
+        assert secret not in data, secret
     build = duckdb.connect(str(build_db), read_only=True)
     assert build.execute("select email from raw.customers").fetchone()[0] == "ann@example.com"
     build.close()
+
+
+def test_build_file_is_owner_only_and_published_file_read_only(build_db, tmp_path):
+    published = tmp_path / "data" / "warehouse.duckdb"
+    publish_database(build_db, published)
+    assert stat.S_IMODE(build_db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(build_db.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(published.stat().st_mode) & 0o222 == 0
+
+
+def test_audit_results_are_published_without_values_of_personal_columns(build_db, tmp_path):
+    con = duckdb.connect(str(build_db))
+    con.execute("CREATE SCHEMA audit")
+    con.execute(
+        "CREATE TABLE audit.validation_results (rule_id VARCHAR, column_name VARCHAR, success BOOLEAN, "
+        "observed_value VARCHAR, unexpected_examples VARCHAR, exception VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO audit.validation_results VALUES "
+        "('email_format', 'email', false, '2 bad', '[\"x@leak.example\"]', 'x@leak.example'), "
+        "('no_empty_day', 'created_at', false, '1 day', '[\"2025-02-12\"]', NULL)"
+    )
+    con.execute("CREATE TABLE audit.suite_runs AS SELECT 'raw_orders' AS suite, true AS success")
+    con.close()
+    published = tmp_path / "warehouse.duckdb"
+    publish_database(build_db, published)
+    pub = duckdb.connect(str(published), read_only=True)
+    rows = pub.execute("SELECT rule_id, observed_value, unexpected_examples, exception FROM audit.validation_results ORDER BY rule_id").fetchall()
+    runs = pub.execute("SELECT count(*) FROM audit.suite_runs").fetchone()[0]
+    pub.close()
+    assert rows == [("email_format", None, None, None), ("no_empty_day", "1 day", '["2025-02-12"]', None)]
+    assert runs == 1
+    assert b"leak.example" not in published.read_bytes()

@@ -7,6 +7,7 @@ from the real assets so it does not depend on how definitions.py is wired.
 from __future__ import annotations
 
 import re
+import stat
 import subprocess
 import sys
 import textwrap
@@ -55,9 +56,42 @@ def _run(job, until: str):
     return result
 
 
+EMAIL_TOKEN = re.compile(rb"[A-Za-z0-9._%+\-]*@[A-Za-z0-9.\-]*")
+INJECTED = {"email": "injected.person@example.org", "billing_name": "Zebulon Quartermaine", "billing_phone": "+1-555-0199-7731"}
+
+
+def inject_quarantined_order(build_db, landing):
+    """An orders export with extra personal columns and one bad row, extracted into the build file."""
+    from assets.extraction.extract import ExtractRequest, run_extraction
+    from assets.extraction.sources import LandingSource
+
+    (landing / "orders").mkdir(parents=True)
+    from assets.extraction.contract import ORDERS
+
+    # A complete order but for its creation time, which no parser accepts.
+    typical = {"money": "0.00", "timestamp": "2025-03-01 10:00:00", "integer": "0", "boolean": "false"}
+    row = {c.name: (c.allowed[0] if c.allowed else typical.get(c.kind, "x")) for c in ORDERS.columns}
+    row.update(order_id="BAD-1", created_at="not a date", currency="USD", **INJECTED)
+    pl.DataFrame([row]).write_csv(landing / "orders" / "orders.csv")
+    con = duckdb.connect(str(build_db))
+    try:
+        stats = run_extraction(con, LandingSource(landing), ExtractRequest(("orders",)), "inject", log=lambda _: None)
+    finally:
+        con.close()
+    assert stats["orders"].quarantined == 1
+
+
+def personal_hits(path, emails: set[bytes], values: list[bytes]) -> list[str]:
+    data = path.read_bytes()
+    hits = [v.decode() for v in values if v in data]
+    tokens = set(EMAIL_TOKEN.findall(data))
+    return hits + sorted({e.decode() for e in emails for t in tokens if e in t})
+
+
 def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, pipeline_job):
     job, data = pipeline_job("e2e_nightly", 3_000)
     _run(job, "2025-03-31")
+    inject_quarantined_order(data / "build" / "warehouse.duckdb", tmp_path / "landing")
     published = data / "warehouse.duckdb"
     assert published.exists() and (data / "report" / "index.html").exists()
 
@@ -108,3 +142,27 @@ def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, pipelin
         con.close()
     html = (data / "report" / "index.html").read_text()
     assert "30 June 2025" in html and "<script" not in html
+
+    # Not a byte of personal data in what analysts and BI can open.
+    build = duckdb.connect(str(data / "build" / "warehouse.duckdb"), read_only=True)
+    try:
+        emails = {r[0].encode() for r in build.execute("SELECT email FROM raw.customers WHERE email LIKE '%@%'").fetchall()}
+        assert build.execute("SELECT count(*) FROM raw.quarantine WHERE record LIKE '%Zebulon%'").fetchone()[0] == 1
+    finally:
+        build.close()
+    assert emails
+    values = [v.encode() for v in INJECTED.values()]
+    build_db = data / "build" / "warehouse.duckdb"
+    assert stat.S_IMODE(build_db.stat().st_mode) == 0o600 and stat.S_IMODE(build_db.parent.stat().st_mode) == 0o700
+    # The grep does find them where they are (DuckDB compresses most e-mails, not the injected values).
+    assert personal_hits(data / "build" / "warehouse.duckdb", emails, values)
+    published_files = [published.resolve(), *(p.resolve() for p in exports.rglob("*") if p.resolve().is_file())]
+    assert len(published_files) > len(marts)
+    for f in published_files:
+        assert personal_hits(f, emails, values) == [], f
+    pub = duckdb.connect(str(published), read_only=True)
+    try:
+        record = pub.execute("SELECT record FROM raw.quarantine WHERE entity = 'orders' AND source_file LIKE '%orders.csv'").fetchone()[0]
+    finally:
+        pub.close()
+    assert '"order_id":"BAD-1"' in record.replace(" ", "")

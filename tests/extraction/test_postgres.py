@@ -117,7 +117,7 @@ def test_settings_refuse_the_postgres_source_without_its_url(monkeypatch):
 
     monkeypatch.setenv("RETENTION_SOURCE", "postgres")
     monkeypatch.delenv("RETENTION_POSTGRES_URL", raising=False)
-    with pytest.raises(ValueError, match="RETENTION_SOURCE=postgres needs RETENTION_POSTGRES_URL"):
+    with pytest.raises(ValueError, match="RETENTION_POSTGRES_URL: RETENTION_SOURCE=postgres needs it"):
         Settings.from_env()
 
 

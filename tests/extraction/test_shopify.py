@@ -403,7 +403,7 @@ def test_settings_accept_shopify_csv_and_need_the_folder(monkeypatch, tmp_path):
 
     monkeypatch.setenv("RETENTION_SOURCE", "shopify_csv")
     monkeypatch.delenv("RETENTION_LANDING_DIR", raising=False)
-    with pytest.raises(ValueError, match="shopify_csv needs RETENTION_LANDING_DIR"):
+    with pytest.raises(ValueError, match="RETENTION_LANDING_DIR: RETENTION_SOURCE=shopify_csv needs it: expected the folder of Shopify"):
         Settings.from_env()
     monkeypatch.setenv("RETENTION_LANDING_DIR", str(tmp_path))
     monkeypatch.setenv("RETENTION_DATA_DIR", str(tmp_path / "data"))

@@ -5,16 +5,12 @@
 -- has neither, and its marts for that entity are empty by design rather
 -- than by accident. The report reads tracking from here.
 --
--- The quarantine is extraction's bookkeeping, not a source entity: it is read
--- from the `raw` schema of the sources when present (a dbt-only build on a
--- hand-made warehouse may lack it).
-{%- set quarantine_relation = api.Relation.create(
-    database=target.database, schema='raw', identifier='quarantine') %}
-
+-- The quarantine is extraction's bookkeeping, not a source entity: see the
+-- raw_quarantine macro.
 with quarantine as (
 
     select entity, count(*) as quarantined_records
-    from {{ optional_relation(quarantine_relation, {'entity': dbt.type_string()}) }} as q
+    from {{ raw_quarantine() }} as q
     group by entity
 
 ),

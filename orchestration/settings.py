@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from assets.secrets import redact_url
 from assets.user_config import find_config_file
 from assets.warehouse import DataLayout
 
@@ -73,20 +74,6 @@ def env(name: str) -> str:
 
 def first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def redact_url(url: str) -> str:
-    """Scheme and host (and port) only: paths, queries and user info of webhook URLs carry secret tokens."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.scheme or not host:
-        return "<not a URL>"
-    dropped = parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc
-    return f"{parts.scheme}://{host}{port}" + ("/…" if dropped else "")
 
 
 # --- parsers: value text -> value, or ValueError("expected ...") -------------

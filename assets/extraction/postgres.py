@@ -35,6 +35,7 @@ import pyarrow as pa
 from .contract import ENTITIES
 from .load import ROW_COL
 from .sources import Batch
+from assets.secrets import redact_url as _redact_url
 
 SECTION = "postgres"
 URL_ENV = "RETENTION_POSTGRES_URL"
@@ -93,13 +94,7 @@ def parse_settings(section: dict[str, Any], where: str = "retention.yml") -> Pos
 
 def redact_url(url: str) -> str:
     """scheme://host[:port]/database: what messages may say about the connection URL."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "postgresql://<unparsable url>"
-    return f"{parts.scheme or 'postgresql'}://{host}{port}{parts.path or '/'}"
+    return _redact_url(url, keep_path=True, default_scheme="postgresql")
 
 
 def incremental_query(query: str, since: datetime | None, until: datetime | None) -> tuple[str, tuple]:

@@ -40,7 +40,9 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     if not math.isfinite(lo) or not math.isfinite(hi):
         lo, hi = 0.0, 1.0
     if hi <= lo:
-        hi = lo + (abs(lo) or 1.0)
+        # One value (a tiny shop's single month): show it against zero rather
+        # than as the floor of an axis that climbs past it (100% -> 200%).
+        lo, hi = (0.0, lo) if lo > 0 else (lo, lo + (abs(lo) or 1.0))
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
     step = mag

@@ -148,6 +148,8 @@ def test_cart_rates(frames):
 def test_nice_ticks_and_formats():
     assert svg.nice_ticks(0, 0.87) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert svg.nice_ticks(0, 0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    # a single value (one month of a tiny shop) is drawn against zero, not as an axis floor
+    assert svg.nice_ticks(1.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert svg.pct(0.1234, 1) == "12.3%" and svg.money(1234.5, "$") == "$1,234" and svg.money(None) == "–"
 
 

@@ -293,8 +293,12 @@ order by j.day
 """
 
 
-def quarantine_sql(entity: str) -> str:
-    """Quarantined rows / rows read (loaded + quarantined), over everything in the warehouse."""
+def quarantine_sql(entity: str, min_rows: int = 1) -> str:
+    """Quarantined rows / rows read (loaded + quarantined), over everything in the warehouse.
+
+    `quarantine_rate_judged` is the rate once at least `min_rows` rows were
+    quarantined, else NULL (not judged).
+    """
     return f"""
 with q as (
     select count(*)::bigint as quarantined_rows,
@@ -310,6 +314,8 @@ top_reasons as (
 select loaded_rows, quarantined_rows, loaded_rows + quarantined_rows as rows_read,
        case when loaded_rows + quarantined_rows = 0 then 0.0
             else quarantined_rows::double / (loaded_rows + quarantined_rows) end as quarantine_rate,
+       case when quarantined_rows >= {int(min_rows)}
+            then quarantined_rows::double / (loaded_rows + quarantined_rows) end as quarantine_rate_judged,
        conflicting_rows, top_reasons
 from q, l, top_reasons
 """
@@ -468,16 +474,17 @@ def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames:
 
 def loader_rules(entity: Entity, table: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
     """What the loader set aside or could not map: quarantine rate, conflicts, `other` values."""
-    frames["quarantine"] = quarantine_sql(entity.name)
+    frames["quarantine"] = quarantine_sql(entity.name, config.quarantine_min_rows)
     warn, error = config.quarantine_rate_warn, config.quarantine_rate_error
     index = ("quarantined_rows", "rows_read", "top_reasons")
     rules = [
         between("quarantine_rate", max_value=warn, rule_id="quarantine_rate_warn", kind="quarantine",
                 frame="quarantine", index=index,
                 description=f"at most {100 * warn:g}% of the rows read were quarantined"),
-        between("quarantine_rate", max_value=error, rule_id="quarantine_rate", kind="quarantine",
+        between("quarantine_rate_judged", max_value=error, rule_id="quarantine_rate", kind="quarantine",
                 frame="quarantine", index=index,
-                description=f"at most {100 * error:g}% of the rows read were quarantined"),
+                description=f"at most {100 * error:g}% of the rows read were quarantined (judged from "
+                            f"{config.quarantine_min_rows} quarantined rows on)"),
         between("conflicting_rows", max_value=config.conflict_max_rows, rule_id="no_conflicting_duplicates",
                 kind="conflict", frame="quarantine", index=("conflicting_rows",),
                 description="no key delivered twice with different content (quarantined as "

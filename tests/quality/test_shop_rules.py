@@ -143,6 +143,21 @@ def test_quarantine_rate_warns_above_one_percent_and_stops_above_ten(scratch):
     assert not run.passed
 
 
+def test_a_few_bad_rows_of_a_tiny_entity_warn_but_do_not_stop(scratch):
+    con = scratch(sql=["DELETE FROM raw.quarantine WHERE entity = 'support_tickets'",
+                       "DELETE FROM raw.support_tickets WHERE ticket_id NOT IN "
+                       "(SELECT ticket_id FROM raw.support_tickets ORDER BY ticket_id LIMIT 3)"])
+    _quarantine(con, "support_tickets", 1)  # 1 of 4 rows read: 25%, but one record
+    run = validate(con, "raw_support_tickets", write_audit=False)
+    failed = {r.rule_id: r.severity for r in run.failed() if r.rule_id.startswith("quarantine")}
+    assert failed == {"quarantine_rate_warn": WARN}
+
+    _quarantine(con, "support_tickets", 9)  # 10 quarantined: now judged, and far above 10%
+    run = validate(con, "raw_support_tickets", write_audit=False)
+    failed = {r.rule_id: r.severity for r in run.failed() if r.rule_id.startswith("quarantine")}
+    assert failed == {"quarantine_rate_warn": WARN, "quarantine_rate": ERROR}
+
+
 def test_conflicting_duplicates_warn(scratch):
     con = scratch()
     _quarantine(con, "customers", 2, reason=CONFLICT_REASON)

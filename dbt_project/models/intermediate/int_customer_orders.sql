@@ -12,7 +12,7 @@
 -- post-hook drops customers left without any qualifying order (a refund of
 -- their only order). See macros/incremental.sql.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='delete+insert',
     unique_key='customer_id',
     on_schema_change='fail',

@@ -7,7 +7,7 @@
 -- lines were (a late refund updates an old order and is picked up here).
 -- See macros/incremental.sql.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',

@@ -8,8 +8,9 @@
 -- The quarantine is extraction's bookkeeping, not a source entity: it is read
 -- from the `raw` schema of the sources when present (a dbt-only build on a
 -- hand-made warehouse may lack it).
+{#- Spark targets have no database level: the relation is schema.table there. #}
 {%- set quarantine_relation = api.Relation.create(
-    database=target.database, schema='raw', identifier='quarantine') %}
+    database=(target.database if target.database is defined else none), schema='raw', identifier='quarantine') %}
 
 with quarantine as (
 

@@ -17,6 +17,25 @@
     the same table as a full rebuild.
 #}
 
+{#
+    The materialization of the incremental intermediates. Spark tables in
+    plain Parquet (no Delta or Iceberg) support neither delete+insert nor
+    the post-hook's delete, so there the two models are rebuilt whole on
+    every run: the same rows as an incremental run, at the cost of reading
+    all orders.
+#}
+{% macro incremental_materialization() -%}
+    {{ return(adapter.dispatch('incremental_materialization', 'retention')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__incremental_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
 {% macro incremental_build_key() -%}
     cast('{{ var("shop_timezone") }}|churn={{ var("churn_after_days") }}|as_of={{ var("as_of_date") or "latest" }}' as {{ dbt.type_string() }})
 {%- endmacro %}

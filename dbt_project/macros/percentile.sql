@@ -1,7 +1,9 @@
 {#
     Continuous percentile (linear interpolation) of `expression` as an
     aggregate: `percentile_cont(expr, 0.5)` is the median. DuckDB has
-    `quantile_cont`; the default is the SQL-standard ordered-set aggregate.
+    `quantile_cont`, Spark the exact `percentile` (not `percentile_approx`,
+    which would drift from DuckDB); the default is the SQL-standard
+    ordered-set aggregate.
 #}
 {% macro percentile_cont(expression, fraction) -%}
     {{ return(adapter.dispatch('percentile_cont', 'retention')(expression, fraction)) }}
@@ -9,6 +11,10 @@
 
 {% macro duckdb__percentile_cont(expression, fraction) -%}
     quantile_cont({{ expression }}, {{ fraction }})
+{%- endmacro %}
+
+{% macro spark__percentile_cont(expression, fraction) -%}
+    percentile({{ expression }}, {{ fraction }})
 {%- endmacro %}
 
 {% macro default__percentile_cont(expression, fraction) -%}

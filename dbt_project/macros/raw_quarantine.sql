@@ -7,7 +7,9 @@
   whatever the warehouse holds.
 #}
 {% macro raw_quarantine() %}
+    {#- Spark targets have no database level: the relation is schema.table there. -#}
     {%- set relation = api.Relation.create(
-        database=target.database, schema='raw', identifier='quarantine') -%}
+        database=(target.database if target.database is defined else none),
+        schema='raw', identifier='quarantine') -%}
     {{ optional_relation(relation, {'entity': dbt.type_string()}) }}
 {%- endmacro %}

@@ -26,7 +26,12 @@
     convert_timezone('UTC', '{{ tz }}', {{ column }})
 {%- endmacro %}
 
-{# Spark / Databricks style; Trino and Athena also accept it through their Hive functions. #}
+{# Spark reads the naive value as UTC (the `spark` target pins the session zone to UTC). #}
+{% macro spark__to_shop_timezone(column, tz) -%}
+    from_utc_timestamp({{ column }}, '{{ tz }}')
+{%- endmacro %}
+
+{# Databricks style; Trino and Athena also accept it through their Hive functions. #}
 {% macro default__to_shop_timezone(column, tz) -%}
     from_utc_timestamp({{ column }}, '{{ tz }}')
 {%- endmacro %}

@@ -81,5 +81,5 @@ select
     case when is_churned then {{ add_days(var('churn_after_days') ~ ' + 1', 'last_order_date') }} end as churned_on,
     retained_until_date,
     {{ dbt.datediff('first_order_date', 'retained_until_date', 'day') }} + 1 as tenure_days,
-    ({{ dbt.datediff('first_order_date', 'retained_until_date', 'day') }} + 1) / 365.0 as tenure_years
+    ({{ dbt.datediff('first_order_date', 'retained_until_date', 'day') }} + 1) / cast(365 as {{ type_double() }}) as tenure_years
 from tenure

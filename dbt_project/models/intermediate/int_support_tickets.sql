@@ -25,8 +25,8 @@ select
     tickets.csat_score,
     tickets.reopened_count,
     tickets.reopened_count > 0 as was_reopened,
-    {{ dbt.datediff('tickets.created_at', 'tickets.first_response_at', 'second') }} / 3600.0 as first_response_hours,
-    {{ dbt.datediff('tickets.created_at', 'tickets.resolved_at', 'second') }} / 3600.0 as resolution_hours
+    {{ dbt.datediff('tickets.created_at', 'tickets.first_response_at', 'second') }} / cast(3600 as {{ type_double() }}) as first_response_hours,
+    {{ dbt.datediff('tickets.created_at', 'tickets.resolved_at', 'second') }} / cast(3600 as {{ type_double() }}) as resolution_hours
 from tickets
 cross join as_of
 where tickets.ticket_date <= as_of.as_of_date

@@ -1,0 +1,67 @@
+"""Cell-by-cell comparison of one table as built by two engines.
+
+Rows are matched on the table's key columns, then every other cell must be
+equal: exactly for money (Decimal), dates, strings, integers and booleans;
+floating-point cells (rates, averages) within a relative tolerance, since
+two engines may round the last bits of a division or a sum differently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+RATE_TOLERANCE = 1e-9
+
+
+def floats_match(a: float, b: float, tolerance: float = RATE_TOLERANCE) -> bool:
+    """Equal within `tolerance`, relative to the larger magnitude (absolute below 1)."""
+    return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+
+
+def cells_match(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and floats_match(float(a), float(b))
+    return type(a) is type(b) and a == b
+
+
+def table_differences(
+    columns: Sequence[str],
+    key: Sequence[str],
+    left: Sequence[tuple],
+    right: Sequence[tuple],
+    limit: int = 10,
+) -> list[str]:
+    """Human-readable differences between two row lists of the same columns (empty: identical).
+
+    `left` and `right` are matched on `key`; a key present on one side only,
+    a key that is not unique, or a cell that differs is one line each (at
+    most `limit` lines).
+    """
+    missing = [k for k in key if k not in columns]
+    if missing:
+        raise ValueError(f"key columns {missing} are not among the table's columns {list(columns)}")
+    positions = [columns.index(k) for k in key]
+
+    def by_key(rows: Sequence[tuple], side: str, out: list[str]) -> dict[tuple, tuple]:
+        keyed: dict[tuple, tuple] = {}
+        for row in rows:
+            k = tuple(row[i] for i in positions)
+            if k in keyed:
+                out.append(f"{side}: key {dict(zip(key, k))} appears more than once")
+            keyed[k] = row
+        return keyed
+
+    out: list[str] = []
+    a, b = by_key(left, "left", out), by_key(right, "right", out)
+    for k in sorted(a.keys() - b.keys(), key=repr):
+        out.append(f"left only: {dict(zip(key, k))}")
+    for k in sorted(b.keys() - a.keys(), key=repr):
+        out.append(f"right only: {dict(zip(key, k))}")
+    for k in sorted(a.keys() & b.keys(), key=repr):
+        for name, x, y in zip(columns, a[k], b[k]):
+            if not cells_match(x, y):
+                out.append(f"{dict(zip(key, k))} {name}: left {x!r} != right {y!r}")
+    return out[:limit]

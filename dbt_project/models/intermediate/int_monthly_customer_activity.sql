@@ -90,6 +90,7 @@ select
     months.month,
     months.period_end_date,
     months.is_complete_month,
+    months.is_window_warming_up,
     coalesce(active.customers_at_start, 0) as customers_at_start,
     coalesce(active.customers_at_end, 0) as customers_at_end,
     coalesce(new_customers.new_customers, 0) as new_customers,

@@ -10,6 +10,7 @@ select
     month,
     period_end_date,
     is_complete_month,
+    is_window_warming_up,
     cast(customers_at_start as bigint) as active_at_start,
     cast(churned_customers as bigint) as churned_in_month,
     cast({{ safe_ratio('churned_customers', 'customers_at_start') }} as {{ type_double() }}) as churn_rate

@@ -10,6 +10,7 @@ select
     month,
     period_end_date,
     is_complete_month,
+    is_window_warming_up,
     cast(customers_at_start as bigint) as customers_at_start,
     cast(new_customers as bigint) as new_customers,
     cast(customers_at_end as bigint) as customers_at_end,

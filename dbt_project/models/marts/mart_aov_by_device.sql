@@ -58,8 +58,10 @@ select
     cast(net_revenue as {{ type_money() }}) as net_revenue,
     cast({{ safe_ratio('net_revenue', 'orders') }} as {{ type_double() }}) as aov,
     cast(new_customer_orders as bigint) as new_customer_orders,
+    cast(coalesce(new_customer_net_revenue, 0) as {{ type_money() }}) as new_customer_net_revenue,
     cast({{ safe_ratio('new_customer_net_revenue', 'new_customer_orders') }} as {{ type_double() }}) as new_customer_aov,
     cast(returning_customer_orders as bigint) as returning_customer_orders,
+    cast(coalesce(returning_customer_net_revenue, 0) as {{ type_money() }}) as returning_customer_net_revenue,
     cast({{ safe_ratio('returning_customer_net_revenue', 'returning_customer_orders') }} as {{ type_double() }}) as returning_customer_aov,
     cast(guest_orders as bigint) as guest_orders,
     cast({{ safe_ratio('guest_net_revenue', 'guest_orders') }} as {{ type_double() }}) as guest_aov

@@ -136,6 +136,8 @@ predictions as (
 
 select
     as_of.as_of_date,
+    cast({{ var('active_window_days') }} as integer) as active_window_days,
+    cast({{ var('churn_after_days') }} as integer) as churn_after_days,
     cast(coalesce(customers.customers, 0) as bigint) as customers,
     cast(coalesce(customers.active_customers, 0) as bigint) as active_customers,
     cast(coalesce(customers.churned_customers, 0) as bigint) as churned_customers,

@@ -1,8 +1,10 @@
 """The nightly HTML report: one self-contained file a shop owner opens from disk.
 
 Inline CSS and inline SVG only (no JavaScript, no CDN, no fonts to fetch).
-`load_report_frames` queries the marts into Polars frames; every `section_*`
-and `build_report` take plain frames, so tests can hand-make them. A missing
+`load_report_frames` reads the marts into Polars frames; every `section_*`
+and `build_report` take plain frames, so tests can hand-make them. Every
+number shown is a mart column: the report sorts, filters and formats, and
+never aggregates (the KPI tiles are the one row of `mart_kpis`). A missing
 or empty mart turns its section into a short "not available" note instead of
 failing the report; an entity the shop does not track (`mart_data_coverage`
 decides, the report does not re-decide) turns its sections and tiles into
@@ -23,20 +25,32 @@ import polars as pl
 from . import svg
 
 REPORT_MARTS = (
+    "mart_kpis",
     "mart_cohort_retention",
+    "mart_cohort_revenue_curves",
     "mart_retention_rate",
     "mart_churn_monthly",
-    "mart_customer_churn",
-    "mart_aov_by_device",
-    "mart_cart_abandonment",
+    "mart_aov_by_device_12m",
+    "mart_cart_abandonment_monthly",
     "mart_support_retention",
+    "mart_support_kpis",
     "mart_clv_summary",
+    "mart_segment_summary",
+    "mart_repeat_purchase_funnel",
     "mart_data_coverage",
 )
-# Per-customer predictions are summarised in the warehouse: the report only
-# needs the churn-risk bands and the note of a skipped fit.
+# The churn-risk bands and the note of a skipped fit are columns of mart_kpis.
 PREDICTIONS_MART = "mart_customer_predictions"
-PREDICTION_BANDS = ("low", "medium", "high", "unknown")
+PREDICTION_BANDS = ("low", "medium", "high")
+SEGMENT_ORDER = ["champions", "loyal", "promising", "new", "at_risk", "hibernating"]
+SUPPORT_CHANNEL_COLUMNS = [
+    ("Tickets", "tickets", "number"),
+    ("First response p50", "first_response_hours_p50", "hours"),
+    ("Resolution p50", "resolution_hours_p50", "hours"),
+    ("Resolution p90", "resolution_hours_p90", "hours"),
+    ("Reopen rate", "reopen_rate", "pct"),
+    ("CSAT", "csat_average", "score"),
+]
 ENTITY_LABELS = {
     "orders": "orders",
     "order_lines": "order lines",
@@ -79,26 +93,7 @@ def load_report_frames(con: duckdb.DuckDBPyConnection, schema: str = "marts") ->
     for name in REPORT_MARTS:
         if name in present:
             frames[name] = con.sql(f'SELECT * FROM "{schema}"."{name}"').pl()
-    if PREDICTIONS_MART in present:
-        frames[PREDICTIONS_MART] = _prediction_bands(con, schema)
     return frames
-
-
-def _prediction_bands(con: duckdb.DuckDBPyConnection, schema: str) -> pl.DataFrame:
-    """Customers, predicted 12-month CLV and the fit note per churn-risk band."""
-    columns = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, PREDICTIONS_MART],
-        ).fetchall()
-    }
-    note = "max(prediction_note)" if "prediction_note" in columns else "CAST(NULL AS VARCHAR)"
-    return con.sql(
-        f"SELECT churn_risk, count(*) AS customers, sum(predicted_clv_12m) AS predicted_clv_12m, "
-        f"{note} AS prediction_note "
-        f'FROM "{schema}"."{PREDICTIONS_MART}" GROUP BY churn_risk ORDER BY churn_risk'
-    ).pl()
 
 
 def _month_label(d: date) -> str:
@@ -130,19 +125,28 @@ def _not_tracked(entity: str) -> str:
     return f'<p class="na">{escape(not_tracked_text(entity))}.</p>'
 
 
+def kpi_row(frames: Mapping[str, pl.DataFrame]) -> dict | None:
+    """The one row of `mart_kpis`, or None when the build has none."""
+    df = _usable(frames, "mart_kpis")
+    return None if df is None else df.row(0, named=True)
+
+
 def prediction_note(frames: Mapping[str, pl.DataFrame]) -> str | None:
     """Why the predictions asset made no (or no spend) predictions; None after a full fit."""
-    bands = _usable(frames, PREDICTIONS_MART)
-    if bands is None or "prediction_note" not in bands.columns:
-        return None
-    notes = bands["prediction_note"].drop_nulls()
-    return notes[0] if notes.len() else None
+    row = kpi_row(frames)
+    return None if row is None else row["prediction_note"]
+
+
+def predictions_written(frames: Mapping[str, pl.DataFrame]) -> bool:
+    """The predictions asset wrote rows for this build (scored or not)."""
+    row = kpi_row(frames)
+    return row is not None and bool(row["predicted_customers"])
 
 
 def predictions_available(frames: Mapping[str, pl.DataFrame]) -> bool:
     """Some customer has a churn-risk band from the model."""
-    bands = _usable(frames, PREDICTIONS_MART)
-    return bands is not None and bands.filter(pl.col("churn_risk") != "unknown").height > 0
+    row = kpi_row(frames)
+    return row is not None and bool(row["scored_customers"])
 
 
 def _catch_all_last(values: list[str]) -> list[str]:
@@ -161,60 +165,53 @@ def _f(v) -> float | None:
 # --- sections ------------------------------------------------------------------
 
 
+WARMING_UP = "window warming up"
+
+
+def _warming(note: str, warming: bool | None) -> str:
+    return f"{note} · {WARMING_UP}" if warming else note
+
+
 def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, str]]:
-    """(label, value, note) tiles; skips what the build does not have, says what the shop does not track."""
+    """(label, value, note) tiles from the `mart_kpis` row; says what the shop does not track."""
+    row = kpi_row(frames)
+    if row is None:
+        return []
     out = []
-    untracked = untracked_entities(frames)
-    churn = _usable(frames, "mart_customer_churn")
-    if churn is not None:
-        n = churn.height
-        churned = int(churn["is_churned"].sum())
-        out.append(("Customers", svg.number(n), "with at least one order"))
-        out.append(("Active customers", svg.number(n - churned), f"{svg.pct(churned / n, 1)} churned"))
-    for title, mart, rate in (
-        ("Retention rate", "mart_retention_rate", "retention_rate"),
-        ("Monthly churn", "mart_churn_monthly", "churn_rate"),
-    ):
-        monthly = _usable(frames, mart)
-        if monthly is None:
-            continue
-        done = monthly.filter(pl.col("is_complete_month") & pl.col(rate).is_not_null()).sort("month")
-        if done.height:
-            last = done.row(-1, named=True)
-            out.append((title, svg.pct(last[rate], 1), f"in {_month_label(last['month'])}"))
-    aov = _usable(frames, "mart_aov_by_device")
-    if aov is not None:
-        recent = _last_months(aov, "order_month", 12)
-        orders = recent["orders"].sum()
-        if orders:
-            out.append(("Average order value", svg.money(float(recent["net_revenue"].sum()) / orders, sym, 2), "last 12 months"))
-    carts = _usable(frames, "mart_cart_abandonment")
-    if "carts" in untracked:
+    window, churn_days = row["active_window_days"], row["churn_after_days"]
+    out.append(("Customers", svg.number(row["customers"]), "with at least one qualifying order"))
+    out.append(("Active customers", svg.number(row["active_customers"]), f"ordered in the last {window} days"))
+    out.append(("Churned", svg.pct(row["churned_share"], 1),
+                f"no order for over {churn_days} days: {svg.number(row['churned_customers'])}"))
+    if row["retention_rate"] is not None:
+        out.append(("Retention rate", svg.pct(row["retention_rate"], 1),
+                    _warming(f"in {_month_label(row['retention_month'])}, {window}-day window",
+                             row["is_retention_window_warming_up"])))
+    if row["churn_rate"] is not None:
+        out.append(("Monthly churn", svg.pct(row["churn_rate"], 1),
+                    _warming(f"went silent in {_month_label(row['churn_month'])}", row["is_churn_window_warming_up"])))
+    if row["month1_retention_rate"] is not None:
+        cohorts = f"{_month_label(row['month1_first_cohort'])}–{_month_label(row['month1_last_cohort'])}"
+        out.append(("Month-1 retention", svg.pct(row["month1_retention_rate"], 1),
+                    f"new customers back the next month, cohorts {cohorts}"))
+    if row["aov_12m"] is not None:
+        out.append(("Average order value", svg.money(_f(row["aov_12m"]), sym, 2), "last 12 months"))
+    if not row["is_carts_tracked"]:
         out.append(("Recovered revenue", "not tracked", f"no {ENTITY_LABELS['carts']} data"))
-    elif carts is not None:
-        recent = _last_months(carts, "cart_month", 12)
-        out.append(("Recovered revenue", svg.money(_f(recent["recovered_revenue"].sum()), sym), "from abandoned carts, last 12 months"))
-    bands = _usable(frames, PREDICTIONS_MART)
-    if bands is not None:
-        note = prediction_note(frames)
+    else:
+        out.append(("Recovered revenue", svg.money(_f(row["recovered_revenue_12m"]), sym), "from abandoned carts, last 12 months"))
+    if predictions_written(frames):
+        note = row["prediction_note"]
         if not predictions_available(frames):
             out.append(("High churn risk", "not available", note or "no prediction"))
         else:
-            scored = bands.filter(pl.col("churn_risk") != "unknown")
-            high = int(scored.filter(pl.col("churn_risk") == "high")["customers"].sum())
-            out.append(("High churn risk", svg.number(high), f"{svg.pct(high / int(scored['customers'].sum()), 1)} of customers (model)"))
-            clv = scored["predicted_clv_12m"].drop_nulls()
-            if clv.len():
-                out.append(("Predicted 12-month CLV", svg.money(_f(clv.sum()), sym), "all customers (model)"))
+            out.append(("High churn risk", svg.number(row["high_churn_risk_customers"]),
+                        f"{svg.pct(row['high_churn_risk_share'], 1)} of customers (model)"))
+            if row["predicted_clv_12m"] is not None:
+                out.append(("Predicted 12-month CLV", svg.money(_f(row["predicted_clv_12m"]), sym), "all customers (model)"))
             else:
                 out.append(("Predicted 12-month CLV", "not available", note or "no spend prediction"))
     return out
-
-
-def _last_months(df: pl.DataFrame, col: str, n: int) -> pl.DataFrame:
-    months = df[col].unique().sort()
-    keep = months.tail(n)
-    return df.filter(pl.col(col).is_in(keep.implode()))
 
 
 def section_cohort_heatmap(df: pl.DataFrame | None, max_cohorts: int = 24) -> str:
@@ -245,7 +242,20 @@ def section_cohort_heatmap(df: pl.DataFrame | None, max_cohorts: int = 24) -> st
     return _card(title, sub + f" Colour scale tops out at {svg.pct(v_max)}.", f'<div class="scroll">{body}</div>', wide=True)
 
 
-def section_retention_trend(df: pl.DataFrame | None) -> str:
+def _warming_labels(df: pl.DataFrame) -> tuple[list[str], bool]:
+    """Month labels, a trailing * on months whose trailing window is still warming up; whether any is."""
+    warming = df["is_window_warming_up"].to_list() if "is_window_warming_up" in df.columns else [False] * df.height
+    labels = [_month_label(m) + ("*" if w else "") for m, w in zip(df["month"], warming)]
+    return labels, any(warming)
+
+
+def _warming_note(window_days: int | None, what: str) -> str:
+    window = f"{window_days}-day" if window_days else "trailing"
+    return (f" * Window warming up: the shop's first {window} window, when nobody can have left it yet, "
+            f"so {what} by construction.")
+
+
+def section_retention_trend(df: pl.DataFrame | None, active_window_days: int | None = None) -> str:
     title = "Retention rate by month"
     sub = ("(Active customers at month end − new customers) ÷ active customers at month start. "
            "Active = ordered in the trailing window.")
@@ -253,8 +263,9 @@ def section_retention_trend(df: pl.DataFrame | None) -> str:
         return _card(title, sub, _missing("mart_retention_rate"))
     df = df.sort("month")
     partial = not bool(df["is_complete_month"][-1])
+    labels, warming = _warming_labels(df)
     body = svg.line_chart(
-        [_month_label(m) for m in df["month"]],
+        labels,
         [("Retention rate", df["retention_rate"].to_list())],
         lambda v: svg.pct(v),
         y_min=None,
@@ -265,10 +276,13 @@ def section_retention_trend(df: pl.DataFrame | None) -> str:
     )
     if partial:
         sub += " Hollow point: month still in progress."
+    if warming:
+        sub += _warming_note(active_window_days, "retention is 100%")
     return _card(title, sub, body)
 
 
-def section_churn_trend(df: pl.DataFrame | None, churn_after_days: int | None = None) -> str:
+def section_churn_trend(df: pl.DataFrame | None, churn_after_days: int | None = None,
+                        active_window_days: int | None = None) -> str:
     title = "Churn rate by month"
     rule = f"{churn_after_days} days" if churn_after_days else "the churn threshold"
     sub = (f"Customers whose last order became older than {rule} in the month, "
@@ -277,79 +291,34 @@ def section_churn_trend(df: pl.DataFrame | None, churn_after_days: int | None = 
         return _card(title, sub, _missing("mart_churn_monthly"))
     df = df.sort("month")
     partial = not bool(df["is_complete_month"][-1])
+    labels, warming = _warming_labels(df)
     body = svg.line_chart(
-        [_month_label(m) for m in df["month"]],
+        labels,
         [("Churn rate", df["churn_rate"].to_list())],
         lambda v: svg.pct(v, 1),
         y_title="% churned",
         open_last=partial,
         label="Churn rate trend",
     )
+    if warming:
+        sub += _warming_note(active_window_days, "its active base only grows")
     return _card(title, sub, body)
-
-
-def aov_by_device_table(df: pl.DataFrame, months: int = 12) -> pl.DataFrame:
-    """Order-weighted AOV per device for new and returning customers over the last `months`."""
-    recent = _last_months(df, "order_month", months)
-    return (
-        recent.with_columns(
-            (pl.col("new_customer_aov").fill_null(0) * pl.col("new_customer_orders")).alias("_new_rev"),
-            (pl.col("returning_customer_aov").fill_null(0) * pl.col("returning_customer_orders")).alias("_ret_rev"),
-        )
-        .group_by("device")
-        .agg(
-            pl.col("new_customer_orders").sum().alias("new_orders"),
-            pl.col("returning_customer_orders").sum().alias("returning_orders"),
-            pl.col("_new_rev").sum(),
-            pl.col("_ret_rev").sum(),
-        )
-        .with_columns(
-            pl.when(pl.col("new_orders") > 0).then(pl.col("_new_rev") / pl.col("new_orders")).alias("new_aov"),
-            pl.when(pl.col("returning_orders") > 0).then(pl.col("_ret_rev") / pl.col("returning_orders")).alias("returning_aov"),
-        )
-        .drop("_new_rev", "_ret_rev")
-        .with_columns(pl.col("device").is_in(list(CATCH_ALL_VALUES)).alias("_catch_all"))
-        .sort("_catch_all", "device")
-        .drop("_catch_all")
-    )
 
 
 def section_aov_by_device(df: pl.DataFrame | None, sym: str) -> str:
     title = "Average order value by device"
     sub = "Net revenue per order, last 12 months, first orders (new) vs repeat orders (returning)."
     if df is None or df.height == 0:
-        return _card(title, sub, _missing("mart_aov_by_device"))
-    t = aov_by_device_table(df)
+        return _card(title, sub, _missing("mart_aov_by_device_12m"))
+    t = df.with_columns(pl.col("device").is_in(list(CATCH_ALL_VALUES)).alias("_catch_all")).sort("_catch_all", "device")
     body = svg.bar_chart(
         t["device"].to_list(),
-        [("New customers", t["new_aov"].to_list()), ("Returning customers", t["returning_aov"].to_list())],
+        [("New customers", t["new_customer_aov"].to_list()), ("Returning customers", t["returning_customer_aov"].to_list())],
         lambda v: svg.money(v, sym),
         y_title=f"AOV ({sym.strip()})",
         label="AOV by device",
     )
     return _card(title, sub, body)
-
-
-def cart_monthly(df: pl.DataFrame) -> pl.DataFrame:
-    return (
-        df.group_by("cart_month")
-        .agg(
-            pl.col("carts").sum(),
-            pl.col("open_carts").sum(),
-            pl.col("abandoned_carts").sum(),
-            pl.col("recovered_carts").sum(),
-            pl.col("recovered_revenue").cast(pl.Float64).sum(),
-        )
-        .sort("cart_month")
-        .with_columns(
-            pl.when(pl.col("carts") - pl.col("open_carts") > 0)
-            .then(pl.col("abandoned_carts") / (pl.col("carts") - pl.col("open_carts")))
-            .alias("abandonment_rate"),
-            pl.when(pl.col("abandoned_carts") > 0)
-            .then(pl.col("recovered_carts") / pl.col("abandoned_carts"))
-            .alias("recovery_rate"),
-        )
-    )
 
 
 def section_carts(df: pl.DataFrame | None, sym: str, tracked: bool = True) -> str:
@@ -359,8 +328,8 @@ def section_carts(df: pl.DataFrame | None, sym: str, tracked: bool = True) -> st
     if not tracked:
         return _card(title, sub, _not_tracked("carts"), wide=True)
     if df is None or df.height == 0:
-        return _card(title, sub, _missing("mart_cart_abandonment"), wide=True)
-    m = cart_monthly(df)
+        return _card(title, sub, _missing("mart_cart_abandonment_monthly"), wide=True)
+    m = df.sort("cart_month")
     labels = [_month_label(x) for x in m["cart_month"]]
     rates = svg.line_chart(
         labels,
@@ -372,7 +341,7 @@ def section_carts(df: pl.DataFrame | None, sym: str, tracked: bool = True) -> st
     )
     revenue = svg.bar_chart(
         labels,
-        [("Recovered revenue", m["recovered_revenue"].to_list())],
+        [("Recovered revenue", [_f(v) for v in m["recovered_revenue"].to_list()])],
         lambda v: svg.money(v, sym),
         y_title=f"Recovered revenue ({sym.strip()})",
         value_labels=False,
@@ -432,49 +401,24 @@ def section_clv(df: pl.DataFrame | None, sym: str, margin_tracked: bool = True) 
     return _card(title, sub + " " + escape(counts) + ".", body)
 
 
-def section_predictions(df: pl.DataFrame | None, note: str | None) -> str:
+def section_predictions(row: dict | None, note: str | None) -> str:
     title = "Predicted churn risk"
     sub = ("Customers by the model's probability that they are still active (BG/NBD): "
            "low risk ≥ 70%, medium 30–70%, high below 30%.")
-    if df is None or df.height == 0:
+    if row is None or not row["predicted_customers"]:
         return _card(title, sub, _missing(PREDICTIONS_MART))
-    scored = df.filter(pl.col("churn_risk") != "unknown")
-    if scored.height == 0:
+    total = row["scored_customers"]
+    if not total:
         reason = f" ({escape(note)})" if note else ""
         return _card(title, sub, f'<p class="na">Not available{reason}.</p>')
-    total = int(scored["customers"].sum())
-    counts = dict(zip(scored["churn_risk"].to_list(), scored["customers"].to_list()))
-    rows = [
-        (f"{band.capitalize()} risk", counts.get(band, 0) / total, f"n={counts.get(band, 0):,}")
-        for band in PREDICTION_BANDS
-        if band != "unknown"
-    ]
+    rows = []
+    for band in PREDICTION_BANDS:
+        n = row[f"{band}_churn_risk_customers"]
+        rows.append((f"{band.capitalize()} risk", n / total, f"n={n:,}"))
     body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label="Predicted churn risk")
     if note:
         sub += f" {escape(note)}."
     return _card(title, sub, body)
-
-
-def clv_curves(df: pl.DataFrame) -> pl.DataFrame:
-    """Cumulative net revenue per customer by months since first order, per half-year cohort.
-
-    Cohorts of a half-year are weighted by size; a month counts only the
-    cohorts that have reached it.
-    """
-    return (
-        df.with_columns(
-            (
-                pl.col("cohort_month").dt.year().cast(pl.String)
-                + pl.when(pl.col("cohort_month").dt.month() <= 6).then(pl.lit(" H1")).otherwise(pl.lit(" H2"))
-            ).alias("cohort_half"),
-            (pl.col("cumulative_net_revenue_per_customer") * pl.col("cohort_size")).alias("_rev"),
-        )
-        .group_by("cohort_half", "months_since_first_order")
-        .agg(pl.col("_rev").sum(), pl.col("cohort_size").sum())
-        .with_columns((pl.col("_rev") / pl.col("cohort_size")).alias("revenue_per_customer"))
-        .drop("_rev")
-        .sort("cohort_half", "months_since_first_order")
-    )
 
 
 def section_clv_curves(df: pl.DataFrame | None, sym: str) -> str:
@@ -482,14 +426,14 @@ def section_clv_curves(df: pl.DataFrame | None, sym: str) -> str:
     sub = ("Cumulative net revenue per customer by months since the first order, "
            "first-order cohorts grouped by half-year. Higher and steeper is better.")
     if df is None or df.height == 0:
-        return _card(title, sub, _missing("mart_cohort_retention"))
-    c = clv_curves(df)
-    n = int(c["months_since_first_order"].max()) + 1
-    halves = c["cohort_half"].unique().sort().to_list()
+        return _card(title, sub, _missing("mart_cohort_revenue_curves"))
+    n = int(df["months_since_first_order"].max()) + 1
+    halves = df.select("cohort_half_start", "cohort_half").unique().sort("cohort_half_start")["cohort_half"].to_list()
     series = []
     for h in halves:
-        part = dict(zip(*c.filter(pl.col("cohort_half") == h).select("months_since_first_order", "revenue_per_customer")))
-        series.append((h, [part.get(m) for m in range(n)]))
+        part = df.filter(pl.col("cohort_half") == h)
+        values = dict(zip(part["months_since_first_order"], part["cumulative_net_revenue_per_customer"]))
+        series.append((h, [values.get(m) for m in range(n)]))
     body = svg.line_chart(
         [str(m) for m in range(n)],
         series,
@@ -498,6 +442,74 @@ def section_clv_curves(df: pl.DataFrame | None, sym: str) -> str:
         label="Cumulative revenue per customer by cohort",
     )
     return _card(title, sub + " x axis: months since first order.", body)
+
+
+def section_segments(df: pl.DataFrame | None, sym: str) -> str:
+    title = "Customer segments (RFM)"
+    sub = ("Share of customers and of their net revenue per segment, from recency, frequency and spend scores: "
+           "champions and loyal customers to keep, at-risk ones to win back.")
+    if df is None or df.height == 0:
+        return _card(title, sub, _missing("mart_segment_summary"))
+    known = [g for g in SEGMENT_ORDER if g in df["segment"].to_list()]
+    ordered = known + _catch_all_last([g for g in df["segment"].to_list() if g not in SEGMENT_ORDER])
+    rows = []
+    for g in ordered:
+        r = df.filter(pl.col("segment") == g).row(0, named=True)
+        label = g.replace("_", " ").capitalize()
+        rows.append((f"{label}: customers", r["customer_share"], f"n={r['customers']:,}"))
+        rows.append((f"{label}: revenue", r["revenue_share"], svg.money(_f(r["net_revenue"]), sym)))
+    body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label_w=220, label="Customer segments",
+                          section_breaks=list(range(2, len(rows), 2)))
+    return _card(title, sub, body)
+
+
+def section_funnel(df: pl.DataFrame | None) -> str:
+    title = "Repeat-purchase funnel"
+    sub = "All customers by the number of qualifying orders they reached, and the step conversion from the previous order."
+    if df is None or df.height == 0:
+        return _card(title, sub, _missing("mart_repeat_purchase_funnel"))
+    everyone = df.filter(pl.col("cohort") == "all")
+    if everyone.height == 0:
+        return _card(title, sub, _missing("mart_repeat_purchase_funnel"))
+    r = everyone.row(0, named=True)
+    total = r["customers"]
+    steps = [
+        ("1st order", r["customers"], None),
+        ("2nd order", r["customers_with_2_orders"], r["conversion_1_to_2"]),
+        ("3rd order", r["customers_with_3_orders"], r["conversion_2_to_3"]),
+        ("4th order", r["customers_with_4_orders"], r["conversion_3_to_4"]),
+    ]
+    rows = [
+        (label, n / total if total else None, f"n={n:,}" + ("" if step is None else f" · {svg.pct(step)} of previous"))
+        for label, n, step in steps
+    ]
+    body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label="Repeat-purchase funnel")
+    days = r["median_days_to_second_order"]
+    notes = [f"Repeat customers bring {svg.pct(r['repeat_customer_revenue_share'])} of customer revenue"]
+    if days is not None:
+        notes.append(f"median {svg.number(days)} days from 1st to 2nd order")
+    return _card(title, sub + " " + escape("; ".join(notes)) + ".", body)
+
+
+def section_support_kpis(df: pl.DataFrame | None, tracked: bool = True) -> str:
+    title = "Support KPIs"
+    sub = "Latest ticket month, per channel: response and resolution times in hours (median, 90th percentile), reopens, CSAT (1–5)."
+    if not tracked:
+        return _card(title, sub, _not_tracked("support_tickets"))
+    if df is None or df.height == 0:
+        return _card(title, sub, _missing("mart_support_kpis"))
+    month = df["ticket_month"].max()
+    latest = df.filter(pl.col("ticket_month") == month)
+    latest = latest.with_columns(pl.col("channel").is_in(list(CATCH_ALL_VALUES)).alias("_c")).sort("_c", "channel")
+    formats = {"number": lambda v: svg.number(v), "hours": lambda v: svg.number(v, 1),
+               "pct": lambda v: svg.pct(v, 1), "score": lambda v: svg.number(v, 2)}
+    head = "".join(f"<th>{escape(label)}</th>" for label, _, _ in SUPPORT_CHANNEL_COLUMNS)
+    body_rows = []
+    for r in latest.iter_rows(named=True):
+        cells = "".join(f"<td>{escape(formats[kind](_f(r[col])))}</td>" for _, col, kind in SUPPORT_CHANNEL_COLUMNS)
+        body_rows.append(f"<tr><th>{escape(str(r['channel']))}</th>{cells}</tr>")
+    table = f'<table class="t"><thead><tr><th>Channel</th>{head}</tr></thead><tbody>{"".join(body_rows)}</tbody></table>'
+    return _card(title, f"{sub} {escape(month.strftime('%B %Y'))}.", table)
 
 
 CSS = """
@@ -519,6 +531,9 @@ main{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:16px;padding
 .na{color:#9a3412;background:#fff7ed;padding:8px 10px;border-radius:6px}
 .scroll{overflow-x:auto}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+.t{border-collapse:collapse;width:100%;font-size:13px}
+.t th,.t td{padding:5px 8px;border-bottom:1px solid #e2e8f0;text-align:right}
+.t th:first-child{text-align:left}
 footer{color:#64748b;font-size:12px;padding:0 32px 32px}
 @media (max-width:900px){main,.pair{grid-template-columns:1fr}}
 @media print{body{background:#fff}.card{break-inside:avoid}}
@@ -544,16 +559,23 @@ def build_report(
         for l, v, n in kpis(frames, sym)
     )
     untracked = untracked_entities(frames)
+    row = kpi_row(frames)
+    window = row["active_window_days"] if row else None
+    support_tracked = "support_tickets" not in untracked
     sections = [
         section_cohort_heatmap(_usable(frames, "mart_cohort_retention")),
-        section_retention_trend(_usable(frames, "mart_retention_rate")),
-        section_churn_trend(_usable(frames, "mart_churn_monthly"), churn_after_days),
-        section_aov_by_device(_usable(frames, "mart_aov_by_device"), sym),
+        section_retention_trend(_usable(frames, "mart_retention_rate"), window),
+        section_churn_trend(_usable(frames, "mart_churn_monthly"),
+                            churn_after_days or (row["churn_after_days"] if row else None), window),
+        section_aov_by_device(_usable(frames, "mart_aov_by_device_12m"), sym),
         section_clv(_usable(frames, "mart_clv_summary"), sym, margin_tracked="order_lines" not in untracked),
-        section_carts(_usable(frames, "mart_cart_abandonment"), sym, tracked="carts" not in untracked),
-        section_support(_usable(frames, "mart_support_retention"), tracked="support_tickets" not in untracked),
-        section_predictions(_usable(frames, PREDICTIONS_MART), prediction_note(frames)),
-        section_clv_curves(_usable(frames, "mart_cohort_retention"), sym),
+        section_segments(_usable(frames, "mart_segment_summary"), sym),
+        section_funnel(_usable(frames, "mart_repeat_purchase_funnel")),
+        section_carts(_usable(frames, "mart_cart_abandonment_monthly"), sym, tracked="carts" not in untracked),
+        section_support(_usable(frames, "mart_support_retention"), tracked=support_tracked),
+        section_support_kpis(_usable(frames, "mart_support_kpis"), tracked=support_tracked),
+        section_predictions(row, prediction_note(frames)),
+        section_clv_curves(_usable(frames, "mart_cohort_revenue_curves"), sym),
     ]
     run = f" · run {escape(run_id[:8])}" if run_id else ""
     return f"""<!DOCTYPE html>

@@ -142,6 +142,53 @@ def test_retention_rate_uses_the_seed_formula_with_60_day_windows(built_shop):
     ]
 
 
+def test_the_first_60_days_are_flagged_as_window_warming_up(built_shop):
+    # first qualifying order Jan 15: nobody can leave a 60-day window before Mar 16
+    for mart in ("mart_retention_rate", "mart_churn_monthly"):
+        got = rows(built_shop, f"select month::varchar, is_window_warming_up from marts.{mart} order by 1")
+        assert got == [("2025-01-01", True), ("2025-02-01", True), ("2025-03-01", False), ("2025-04-01", False)], mart
+
+
+def test_kpis_agree_with_the_marts_that_define_them(built_shop):
+    got = rows(built_shop, """
+        select as_of_date::varchar, customers, active_customers, churned_customers, retention_month::varchar,
+               retention_rate, churn_rate, month1_first_cohort::varchar, month1_last_cohort::varchar,
+               month1_retention_rate, orders_12m, round(aov_12m, 2), recovered_revenue_12m::double,
+               predicted_customers, scored_customers, predicted_clv_12m
+        from marts.mart_kpis""")
+    assert got == [(
+        "2025-04-30", 3, 2, 1,  # C1, C2, C4; C2 silent 79 days: churned and inactive
+        "2025-04-01", 0.5, 0.0,  # April is complete on Apr 30
+        "2025-01-01", "2025-02-01", 0.5,  # C1 back in Feb, C2 not in Mar; C4's month 1 (May) has not begun
+        6, 66.67, 30.0,  # 400 / 6 orders; K3 converted into O6 (30)
+        0, 0, None,  # no predictions in a dbt-only build
+    )]
+    # active customers on the as-of date are the as-of month's customers at end
+    assert rows(built_shop, "select customers_at_end from marts.mart_retention_rate where month = '2025-04-01'") == [(2,)]
+
+
+def test_report_series_marts(built_shop):
+    assert rows(built_shop, """
+        select device, orders, new_customer_orders, new_customer_aov, returning_customer_orders, returning_customer_aov
+        from marts.mart_aov_by_device_12m order by 1""") == [
+        ("desktop", 3, 2, 100.0, 1, 80.0),  # O1, O4 new; O7 returning
+        ("mobile", 2, 0, None, 1, 50.0),  # O2 returning, O6 guest
+        ("tablet", 1, 1, 40.0, 0, None),
+    ]
+    assert rows(built_shop, """
+        select cart_month::varchar, carts, abandoned_carts, abandonment_rate, recovery_rate
+        from marts.mart_cart_abandonment_monthly order by 1""") == [
+        ("2025-01-01", 1, 0, 0.0, None),
+        ("2025-02-01", 2, 2, 1.0, 0.5),
+        ("2025-04-01", 1, 1, 1.0, 0.0),
+    ]
+    curves = rows(built_shop, """
+        select cohort_half, months_since_first_order, customers, cumulative_net_revenue_per_customer
+        from marts.mart_cohort_revenue_curves where months_since_first_order <= 1 order by 1, 2""")
+    # Jan cohort C1 (100, then 50 in Feb), Feb cohort C2 (100); Apr cohort C4 (40)
+    assert curves == [("2025 H1", 0, 3, 80.0), ("2025 H1", 1, 2, 125.0)]
+
+
 def test_churn_after_45_days_of_silence(built_shop):
     got = rows(built_shop, """
         select customer_id, orders_count, days_since_last_order, typical_interorder_days, is_churned,

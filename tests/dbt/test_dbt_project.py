@@ -9,7 +9,8 @@ MARTS = {
     "mart_cohort_retention", "mart_retention_rate", "mart_customer_churn", "mart_churn_monthly",
     "mart_customer_clv", "mart_clv_summary", "mart_aov_by_device", "mart_repeat_purchase_funnel",
     "mart_cart_abandonment", "mart_support_kpis", "mart_support_retention", "mart_customer_segments",
-    "mart_data_coverage",
+    "mart_data_coverage", "mart_kpis", "mart_aov_by_device_12m", "mart_cart_abandonment_monthly",
+    "mart_cohort_revenue_curves", "mart_segment_summary",
 }
 ENTITIES = {"customers", "orders", "order_lines", "carts", "support_tickets"}
 

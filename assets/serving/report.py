@@ -407,15 +407,11 @@ def section_predictions(row: dict | None, note: str | None) -> str:
            "low risk ≥ 70%, medium 30–70%, high below 30%.")
     if row is None or not row["predicted_customers"]:
         return _card(title, sub, _missing(PREDICTIONS_MART))
-    total = row["scored_customers"]
-    if not total:
+    if not row["scored_customers"]:
         reason = f" ({escape(note)})" if note else ""
         return _card(title, sub, f'<p class="na">Not available{reason}.</p>')
-    rows = []
-    for band in PREDICTION_BANDS:
-        n = row[f"{band}_churn_risk_customers"]
-        rows.append((f"{band.capitalize()} risk", n / total, f"n={n:,}"))
-    body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label="Predicted churn risk")
+    rows = [(f"{band.capitalize()} risk", row[f"{band}_churn_risk_customers"], "") for band in PREDICTION_BANDS]
+    body = svg.hbar_chart(rows, lambda v: svg.number(v), label="Predicted churn risk")
     if note:
         sub += f" {escape(note)}."
     return _card(title, sub, body)
@@ -465,23 +461,17 @@ def section_segments(df: pl.DataFrame | None, sym: str) -> str:
 
 def section_funnel(df: pl.DataFrame | None) -> str:
     title = "Repeat-purchase funnel"
-    sub = "All customers by the number of qualifying orders they reached, and the step conversion from the previous order."
+    sub = "All customers: share of those with an order who placed the next one (n = customers who did)."
     if df is None or df.height == 0:
         return _card(title, sub, _missing("mart_repeat_purchase_funnel"))
     everyone = df.filter(pl.col("cohort") == "all")
     if everyone.height == 0:
         return _card(title, sub, _missing("mart_repeat_purchase_funnel"))
     r = everyone.row(0, named=True)
-    total = r["customers"]
-    steps = [
-        ("1st order", r["customers"], None),
-        ("2nd order", r["customers_with_2_orders"], r["conversion_1_to_2"]),
-        ("3rd order", r["customers_with_3_orders"], r["conversion_2_to_3"]),
-        ("4th order", r["customers_with_4_orders"], r["conversion_3_to_4"]),
-    ]
     rows = [
-        (label, n / total if total else None, f"n={n:,}" + ("" if step is None else f" · {svg.pct(step)} of previous"))
-        for label, n, step in steps
+        ("1st → 2nd order", r["conversion_1_to_2"], f"n={r['customers_with_2_orders']:,} of {r['customers']:,}"),
+        ("2nd → 3rd order", r["conversion_2_to_3"], f"n={r['customers_with_3_orders']:,}"),
+        ("3rd → 4th order", r["conversion_3_to_4"], f"n={r['customers_with_4_orders']:,}"),
     ]
     body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label="Repeat-purchase funnel")
     days = r["median_days_to_second_order"]

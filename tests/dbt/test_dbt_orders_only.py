@@ -48,8 +48,8 @@ def orders_only(tmp_path_factory, dbt_cli):
     target = tmp / "target"
     dbt_cli(["build", "--vars", VARS], warehouse=warehouse.build_db, target_path=target)
     result = dg.materialize([mart_customer_predictions], resources={"warehouse": warehouse})
-    # p_alive reaches the churn mart on the next build
-    dbt_cli(["build", "--vars", VARS, "--select", "mart_customer_churn"], warehouse=warehouse.build_db,
+    # the predictions reach the marts that read them (churn, KPIs) on the next build, as Dagster orders them
+    dbt_cli(["build", "--vars", VARS, "--select", "mart_customer_churn", "mart_kpis"], warehouse=warehouse.build_db,
             target_path=target)
     return warehouse, result
 

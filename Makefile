@@ -24,7 +24,7 @@ manifest: setup
 # Bad RETENTION_* values stop here with one line, before Dagster prints its
 # import traceback around the same message.
 check-config: setup
-	@$(BIN)/python -m orchestration.settings
+	@$(BIN)/python -m assets.settings
 
 # The instance config (run monitoring, one run at a time, no telemetry) lives
 # in the project's dagster.yaml; Dagster reads it from DAGSTER_HOME.

@@ -1,8 +1,9 @@
 """dbt models as Dagster assets: staging -> intermediate -> marts, downstream of extraction.
 
-The manifest is read at import time, so `dbt parse` (no database needed) must
-have run first: `dagster dev` does it through `prepare_if_dev()`, tests and CI
-run it explicitly. dbt data tests become asset checks (dagster-dbt's default);
+The manifest is read when the assets are first built (`build_dbt_assets()`,
+called by the Definitions; importing this module does no work), so `dbt parse`
+(no database needed) must have run first: `dagster dev` does it through
+`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. dbt data tests become asset checks (dagster-dbt's default);
 unit tests run inside `dbt build` before the model they cover.
 
 The run-time knobs reach dbt as `--vars`, built by the pure function
@@ -19,6 +20,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,18 +34,26 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from assets.resources import ShopSourceResource, WarehouseResource
+from assets.settings import DBT_PROJECT_DIR, Settings
 
-# `prepare_if_dev()` below runs `dbt parse` with the `dbt` found on PATH; in a
-# venv that is not activated (`.venv/bin/dagster dev`) that is the venv's own.
-_VENV_BIN = Path(sys.prefix) / "bin"
-if shutil.which("dbt") is None and (_VENV_BIN / "dbt").exists():
-    os.environ["PATH"] = f"{_VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
-# Created once per process; in `dagster dev` this re-parses the project so edits show up.
-retention_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-retention_dbt_project.prepare_if_dev()
+@lru_cache(maxsize=1)
+def dbt_project() -> DbtProject:
+    """The dbt project, prepared once per process when the dbt assets are first built.
+
+    Under `dagster dev` this re-parses the project so edits show up; elsewhere
+    it reads the manifest `make manifest` (`dbt parse`) left in dbt_project/target.
+    """
+    # prepare_if_dev runs the `dbt` found on PATH; in a venv that is not
+    # activated (`.venv/bin/dagster dev`) that must be the venv's own.
+    venv_bin = Path(sys.prefix) / "bin"
+    if shutil.which("dbt") is None and (venv_bin / "dbt").exists():
+        os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()
+    return project
+
 
 # Layers, in dbt folder order; each becomes the first part of the asset key and the group.
 DBT_LAYERS = ("staging", "intermediate", "marts")
@@ -116,27 +126,77 @@ retention_dbt_translator = RetentionDbtTranslator(
 )
 
 
-@dbt_assets(
-    manifest=retention_dbt_project.manifest_path,
-    project=retention_dbt_project,
-    dagster_dbt_translator=retention_dbt_translator,
-    name="retention_dbt",
-)
-def retention_dbt_assets(
-    context: dg.AssetExecutionContext,
-    dbt: DbtCliResource,
-    shop_source: ShopSourceResource,
-    warehouse: WarehouseResource,
-    config: DbtBuildConfig,
-):
-    """Build (run + test) the selected dbt models; tests report as asset checks."""
-    # The dbt subprocess inherits the environment: point its profile at this
-    # run's build warehouse (tests and other data dirs differ from the default).
-    warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
-    vars_ = dbt_vars(Settings.from_env(), shop_source.shop_timezone, config)
-    context.log.info(f"dbt vars: {vars_}")
-    yield from dbt.cli(dbt_build_args(vars_, config.full_refresh), context=context).stream()
+@lru_cache(maxsize=1)
+def build_dbt_assets() -> dg.AssetsDefinition:
+    """The dbt models as one multi-asset; reads the manifest, so built on first use, not at import."""
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=retention_dbt_translator,
+        name="retention_dbt",
+    )
+    def retention_dbt_assets(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        shop_source: ShopSourceResource,
+        warehouse: WarehouseResource,
+        config: DbtBuildConfig,
+    ):
+        """Build (run + test) the selected dbt models; tests report as asset checks."""
+        # The dbt subprocess inherits the environment: point its profile at this
+        # run's build warehouse (tests and other data dirs differ from the default).
+        warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
+        os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
+        vars_ = dbt_vars(Settings.from_env(), shop_source.shop_timezone, config)
+        context.log.info(f"dbt vars: {vars_}")
+        # dbt's artefacts and its log file go under the data folder, one folder per
+        # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.
+        runs_root = dbt_runs_dir(warehouse.root)
+        target = runs_root / context.run.run_id
+        try:
+            yield from dbt.cli(
+                dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
+            ).stream()
+        finally:
+            removed = prune_dbt_runs(runs_root, KEEP_DBT_RUNS)
+            if removed:
+                context.log.debug(f"removed {len(removed)} old dbt run folder(s) under {runs_root}")
+
+    return retention_dbt_assets
+
+
+def __getattr__(name: str):
+    # `from assets.dbt import retention_dbt_assets` keeps working without
+    # reading the manifest when the module is merely imported.
+    if name == "retention_dbt_assets":
+        return build_dbt_assets()
+    if name == "retention_dbt_project":
+        return dbt_project()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Enough to compare a failed run with the last good ones; each run folder is ~13 MB.
+KEEP_DBT_RUNS = 5
+
+
+def dbt_runs_dir(data_dir: Path) -> Path:
+    """Where each dbt invocation keeps its artefacts (run_results.json, compiled SQL) and dbt.log."""
+    return Path(data_dir) / "dbt" / "runs"
+
+
+def prune_dbt_runs(runs_root: Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` most recently modified run folders; return the deleted ones."""
+    if keep < 1:
+        raise ValueError(f"prune_dbt_runs keep={keep}: expected at least 1 (the run just made)")
+    if not runs_root.is_dir():
+        return []
+    runs = sorted((p for p in runs_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    old = runs[keep:]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
 
 
 def dbt_executable() -> str:
@@ -152,7 +212,7 @@ def dbt_executable() -> str:
 def dbt_resource() -> DbtCliResource:
     """The `dbt` resource for Definitions (the warehouse path comes from RETENTION_BUILD_DB)."""
     return DbtCliResource(
-        project_dir=retention_dbt_project,
+        project_dir=dbt_project(),
         profiles_dir=str(DBT_PROJECT_DIR),
         dbt_executable=dbt_executable(),
     )

@@ -12,8 +12,8 @@ import dagster as dg  # noqa: E402
 
 from assets.extraction.assets import extract_shop  # noqa: E402
 
-from .resources import resources_from_settings  # noqa: E402
-from .settings import Settings  # noqa: E402
+from assets.resources import resources_from_settings  # noqa: E402
+from assets.settings import Settings  # noqa: E402
 
 # Every RETENTION_* variable is checked here, before any work: a bad value
 # stops the load with one SettingsError line naming it.
@@ -22,10 +22,10 @@ settings = Settings.from_env()
 os.environ.setdefault("RETENTION_BUILD_DB", str(settings.layout.build_db))
 
 # Needs the dbt manifest (`make manifest` runs `dbt parse`; `dagster dev` re-parses).
-from assets.dbt import dbt_resource, retention_dbt_assets  # noqa: E402
+from assets.dbt import build_dbt_assets, dbt_resource  # noqa: E402
 from assets.predictions import mart_customer_predictions  # noqa: E402
 
-all_assets: list = [extract_shop, retention_dbt_assets, mart_customer_predictions]
+all_assets: list = [extract_shop, build_dbt_assets(), mart_customer_predictions]
 all_asset_checks: list = []
 all_jobs: list = []
 all_schedules: list = []

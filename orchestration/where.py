@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .settings import Settings
+from assets.settings import Settings
 
 
 def describe(settings: Settings) -> list[str]:

@@ -21,8 +21,8 @@ import dagster as dg
 
 from assets.extraction.contract import ENTITIES
 from assets.user_config import section, source_of
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import Settings
+from assets.resources import ShopSourceResource, WarehouseResource
+from assets.settings import Settings
 
 from .config import DEFAULT_CONFIG, ERROR, QualityConfig, quality_config
 from .suites import REQUIRED_MARTS, all_suites

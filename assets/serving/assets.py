@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import Settings
+from assets.resources import ShopSourceResource, WarehouseResource
+from assets.settings import Settings
 
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assets.extraction.contract import ENTITIES
-from orchestration.settings import ENV_VARS, PROJECT_ROOT, Settings, SettingsError, redact_url
+from assets.settings import ENV_VARS, PROJECT_ROOT, Settings, SettingsError, redact_url
 
 
 def test_every_knob_is_documented_in_the_readme():
@@ -146,12 +146,12 @@ def test_definitions_refuse_to_load_with_bad_settings(tmp_path):
     )
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("orchestration.settings.SettingsError: invalid configuration: ")
+    assert last.startswith("assets.settings.SettingsError: invalid configuration: ")
     assert "RETENTION_CHURN_AFTER_DAYS='0'" in last and "RETENTION_SHOP_TIMEZONE='localtime'" in last
 
 
 def test_shop_name_reaches_the_report_resource(monkeypatch):
-    from orchestration.resources import resources_from_settings
+    from assets.resources import resources_from_settings
 
     monkeypatch.setenv("RETENTION_SHOP_NAME", "Vinyl Corner")
     assert resources_from_settings(Settings.from_env())["shop_source"].display_name == "Vinyl Corner"
@@ -162,11 +162,11 @@ def test_shop_name_reaches_the_report_resource(monkeypatch):
 def test_the_configuration_check_prints_one_line_and_fails():
     env = {**os.environ, "RETENTION_AS_OF_DATE": "2025-13-45"}
     out = subprocess.run(
-        [sys.executable, "-m", "orchestration.settings"], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
+        [sys.executable, "-m", "assets.settings"], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
     )
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines() == [
         "SettingsError: invalid configuration: RETENTION_AS_OF_DATE='2025-13-45': expected a real calendar date YYYY-MM-DD"
     ]
     env["RETENTION_AS_OF_DATE"] = "2025-12-31"
-    assert subprocess.run([sys.executable, "-m", "orchestration.settings"], env=env, cwd=PROJECT_ROOT).returncode == 0
+    assert subprocess.run([sys.executable, "-m", "assets.settings"], env=env, cwd=PROJECT_ROOT).returncode == 0

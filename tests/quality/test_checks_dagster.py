@@ -8,8 +8,8 @@ import pytest
 
 from assets.extraction.assets import extract_shop, raw_key
 from assets.quality import quality_checks, quality_checks_for, raw_quality_checks
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import PROJECT_ROOT
+from assets.resources import ShopSourceResource, WarehouseResource
+from assets.settings import PROJECT_ROOT
 
 
 def test_definitions_import_path_has_no_great_expectations():

@@ -33,7 +33,7 @@ dagster-home:
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
 run: check-config manifest dagster-home
-	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*'
+	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' -c orchestration/console.yaml
 	$(BIN)/python -m orchestration.where
 
 test: manifest

@@ -15,13 +15,15 @@ No `from __future__ import annotations` here: Dagster resolves the asset
 function's `config: DbtBuildConfig` annotation at definition time.
 """
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -153,12 +155,17 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         context.log.info(f"dbt vars: {vars_}")
         # dbt's artefacts and its log file go under the data folder, one folder per
         # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.
+        # A run may call dbt twice (the marts after predictions are a second
+        # step, retention_dbt_2): one sub-folder per step.
         runs_root = dbt_runs_dir(warehouse.root)
-        target = runs_root / context.run.run_id
+        target = runs_root / context.run.run_id / context.op_execution_context.op.name
         try:
-            yield from dbt.cli(
-                dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
-            ).stream()
+            # dagster-dbt echoes every dbt line to stdout; keep the console to
+            # the outcome (dbt.log in the run folder has every line).
+            with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
+                yield from dbt.cli(
+                    dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
+                ).stream()
         finally:
             removed = prune_dbt_runs(runs_root, KEEP_DBT_RUNS)
             if removed:
@@ -177,12 +184,51 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# dbt's per-node progress lines ("12 of 191 START ...", "... PASS ...", "... OK ...")
+# and its start-up chatter; failures, warnings and the final tally stay.
+_DBT_NOISE = re.compile(
+    r"^(?:\d+ of \d+ (?:START|PASS|OK)\b"
+    r"|Running with dbt=|Registered adapter:|Unable to do partial parsing|Found \d+ models|Concurrency: "
+    r"|\s*$)"
+)
+
+
+def is_dbt_progress_line(line: str) -> bool:
+    """True for a dbt console line that only reports progress (pure, unit-tested)."""
+    return bool(_DBT_NOISE.match(re.sub(r"\x1b\[[0-9;]*m", "", line)))
+
+
+class DbtProgressFilter:
+    """A text stream that passes whole lines on to `stream`, except dbt's progress lines."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if not is_dbt_progress_line(line):
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending and not is_dbt_progress_line(self._pending):
+            self.stream.write(self._pending)
+        self._pending = ""
+        self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 # Enough to compare a failed run with the last good ones; each run folder is ~13 MB.
 KEEP_DBT_RUNS = 5
 
 
 def dbt_runs_dir(data_dir: Path) -> Path:
-    """Where each dbt invocation keeps its artefacts (run_results.json, compiled SQL) and dbt.log."""
+    """Where dbt keeps each run's artefacts (run_results.json, compiled SQL) and dbt.log: <run id>/<step>/."""
     return Path(data_dir) / "dbt" / "runs"
 
 

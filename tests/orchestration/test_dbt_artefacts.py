@@ -73,7 +73,7 @@ def test_a_dbt_materialization_writes_under_the_data_folder_and_prunes_old_runs(
 
     assert result.success
     assert set(source_target.iterdir()) == before
-    this_run = runs_root / result.run_id
+    this_run = runs_root / result.run_id / "retention_dbt"
     assert (this_run / "run_results.json").exists()
     assert (this_run / "dbt.log").exists()
     kept = {p.name for p in runs_root.iterdir()}

@@ -7,8 +7,8 @@ called by the Definitions; importing this module does no work), so `dbt parse`
 unit tests run inside `dbt build` before the model they cover.
 
 The run-time knobs reach dbt as `--vars`, built by the pure function
-`dbt_vars` from the settings module, the resolved shop time zone and the run's
-config. The warehouse file reaches dbt through the RETENTION_BUILD_DB
+`dbt_vars` from the `shop_source` resource (as-of date, windows), the resolved
+shop time zone and the run's config. The warehouse file reaches dbt through the RETENTION_BUILD_DB
 environment variable, read by `dbt_project/profiles.yml`.
 
 No `from __future__ import annotations` here: Dagster resolves the asset
@@ -69,27 +69,29 @@ class DbtBuildConfig(dg.Config):
     as_of_date: str | None = None
 
 
-def dbt_vars(settings: Settings, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
-    """The `--vars` of a dbt build, from settings, the resolved shop time zone and the run config.
+def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
+    """The `--vars` of a dbt build, from the shop's rules, its resolved time zone and the run config.
 
-    `shop_timezone` None means the source did not say: dbt's own default, UTC.
-    The run config's as-of date wins over the settings' one; null lets dbt use
-    the date of the newest order.
+    `rules` carries as_of_date, active_window_days and churn_after_days: the
+    `shop_source` resource at run time, Settings in tests. `shop_timezone`
+    None means the source did not say: dbt's own default, UTC. The run
+    config's as-of date wins over the rules' one; null lets dbt use the date
+    of the newest order.
     """
-    as_of: date | None = settings.as_of_date
+    as_of: date | None = rules.as_of() if isinstance(rules, ShopSourceResource) else rules.as_of_date
     if config.as_of_date:
         try:
             as_of = date.fromisoformat(config.as_of_date)
         except ValueError as exc:
             raise ValueError(f"as_of_date must be YYYY-MM-DD, got {config.as_of_date!r}") from exc
     for name in ("active_window_days", "churn_after_days"):
-        if getattr(settings, name) <= 0:
-            raise ValueError(f"{name} must be a positive number of days, got {getattr(settings, name)}")
+        if getattr(rules, name) <= 0:
+            raise ValueError(f"{name} must be a positive number of days, got {getattr(rules, name)}")
     return {
         "as_of_date": as_of.isoformat() if as_of else None,
         "shop_timezone": shop_timezone or "UTC",
-        "active_window_days": settings.active_window_days,
-        "churn_after_days": settings.churn_after_days,
+        "active_window_days": rules.active_window_days,
+        "churn_after_days": rules.churn_after_days,
     }
 
 
@@ -151,7 +153,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # run's build warehouse (tests and other data dirs differ from the default).
         warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
         os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
-        vars_ = dbt_vars(Settings.from_env(), shop_source.shop_timezone, config)
+        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config)
         context.log.info(f"dbt vars: {vars_}")
         # dbt's artefacts and its log file go under the data folder, one folder per
         # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.

@@ -78,3 +78,15 @@ def test_a_dbt_materialization_writes_under_the_data_folder_and_prunes_old_runs(
     assert (this_run / "dbt.log").exists()
     kept = {p.name for p in runs_root.iterdir()}
     assert len(kept) == KEEP_DBT_RUNS and result.run_id in kept
+
+
+def test_dbt_vars_take_the_rules_from_the_shop_source_resource():
+    from assets.dbt import DbtBuildConfig, dbt_vars
+
+    shop = ShopSourceResource(as_of_date="2025-06-30", active_window_days=90, churn_after_days=60)
+    assert dbt_vars(shop, "UTC", DbtBuildConfig()) == {
+        "as_of_date": "2025-06-30",
+        "shop_timezone": "UTC",
+        "active_window_days": 90,
+        "churn_after_days": 60,
+    }

@@ -170,3 +170,23 @@ def test_the_configuration_check_prints_one_line_and_fails():
     ]
     env["RETENTION_AS_OF_DATE"] = "2025-12-31"
     assert subprocess.run([sys.executable, "-m", "assets.settings"], env=env, cwd=PROJECT_ROOT).returncode == 0
+
+
+def test_retention_rules_reach_the_assets_through_the_shop_source_resource(monkeypatch, tmp_path):
+    from assets.resources import resources_from_settings
+
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RETENTION_AS_OF_DATE", "2025-06-30")
+    monkeypatch.setenv("RETENTION_ACTIVE_WINDOW_DAYS", "90")
+    monkeypatch.setenv("RETENTION_CHURN_AFTER_DAYS", "60")
+    shop = resources_from_settings(Settings.from_env())["shop_source"]
+    assert (shop.as_of(), shop.active_window_days, shop.churn_after_days) == (date(2025, 6, 30), 90, 60)
+
+
+def test_shop_source_rules_default_to_the_settings_defaults():
+    from assets.resources import ShopSourceResource
+
+    shop = ShopSourceResource()
+    assert shop.as_of() is None
+    assert str(shop.active_window_days) == ENV_VARS["RETENTION_ACTIVE_WINDOW_DAYS"][0]
+    assert str(shop.churn_after_days) == ENV_VARS["RETENTION_CHURN_AFTER_DAYS"][0]

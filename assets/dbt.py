@@ -3,13 +3,17 @@
 The manifest is read when the assets are first built (`build_dbt_assets()`,
 called by the Definitions; importing this module does no work), so `dbt parse`
 (no database needed) must have run first: `dagster dev` does it through
-`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. dbt data tests become asset checks (dagster-dbt's default);
-unit tests run inside `dbt build` before the model they cover.
+`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. dbt data
+tests become asset checks (dagster-dbt's default); unit tests run inside
+`dbt build` before the model they cover.
 
 The run-time knobs reach dbt as `--vars`, built by the pure function
 `dbt_vars` from the `shop_source` resource (as-of date, windows), the resolved
-shop time zone and the run's config. The warehouse file reaches dbt through the RETENTION_BUILD_DB
-environment variable, read by `dbt_project/profiles.yml`.
+shop time zone and the run's config. The warehouse file reaches dbt through
+the RETENTION_BUILD_DB environment variable, read by `dbt_project/profiles.yml`.
+Each run's artefacts and dbt.log go under the data folder (`dbt_runs_dir`),
+the last KEEP_DBT_RUNS runs kept; the console gets dbt's failures, warnings
+and tally, not its per-model progress lines.
 
 No `from __future__ import annotations` here: Dagster resolves the asset
 function's `config: DbtBuildConfig` annotation at definition time.

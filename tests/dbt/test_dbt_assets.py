@@ -14,7 +14,7 @@ from assets.settings import Settings
 
 @pytest.fixture(scope="module")
 def dbt_module(project_manifest):
-    # assets.dbt reads the manifest at import time: parse first.
+    # assets.dbt reads the manifest when the dbt assets are first built: parse first.
     import assets.dbt as module
 
     return module

@@ -32,9 +32,11 @@ dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)"
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
+# The console at INFO (orchestration/console.yaml); the summary is printed
+# after a failed run too, and make still exits with the run's status.
 run: check-config manifest dagster-home
-	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' -c orchestration/console.yaml
-	$(BIN)/python -m orchestration.where
+	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' -c orchestration/console.yaml; \
+		status=$$?; $(BIN)/python -m orchestration.where; exit $$status
 
 test: manifest
 	$(BIN)/python -m pytest -n 2

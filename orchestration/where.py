@@ -32,6 +32,9 @@ class RunRecord:
     as_of_date: str | None = None
 
 
+STEP_OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "SKIPPED": "skipped", "IN_PROGRESS": "unfinished"}
+
+
 def summarize_run(run: RunRecord) -> list[str]:
     """A few lines: outcome per step, quarantined rows, WARN checks, as-of date (pure)."""
     lines = [f"last run:             {run.run_id}  {run.status}"]
@@ -41,7 +44,8 @@ def summarize_run(run: RunRecord) -> list[str]:
     for outcome in sorted(by_outcome, key=lambda o: (o == "SUCCESS", o)):
         steps = sorted(by_outcome[outcome])
         shown = ", ".join(steps) if outcome != "SUCCESS" else f"{len(steps)} step(s)"
-        lines.append(f"  steps {outcome.lower():<14}{shown}")
+        label = f"steps {STEP_OUTCOMES.get(outcome, outcome.lower())}:"
+        lines.append(f"  {label:<20}{shown}")
     total = sum(run.quarantined.values())
     if total:
         detail = ", ".join(f"{entity} {n:,}" for entity, n in sorted(run.quarantined.items()) if n)

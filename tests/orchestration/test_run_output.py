@@ -61,9 +61,9 @@ def test_summary_names_failed_steps_quarantine_warn_checks_and_as_of_date():
     )
     text = "\n".join(summarize_run(run))
     assert "r-1  FAILURE" in text
-    assert "failure" in text and "retention_dbt" in text
-    assert "skipped" in text and "published_build" in text
-    assert "1 step(s)" in text  # successes are counted, not listed
+    assert "steps failed:       retention_dbt" in text
+    assert "steps skipped:      published_build" in text
+    assert "steps succeeded:    1 step(s)" in text  # successes are counted, not listed
     assert "4 (carts 1, orders 3)" in text
     assert "WARN checks:        raw_orders" in text
     assert "as-of date:         2025-12-31" in text

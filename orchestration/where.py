@@ -75,7 +75,11 @@ def warehouse_records(build_db: Path, run_id: str) -> dict:
 
     if not build_db.exists():
         return {}
-    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        con = duckdb.connect(str(build_db), read_only=True)
+    except duckdb.IOException:
+        # A run is writing it right now (one writer, no readers): say nothing rather than wait.
+        return {}
     try:
         quarantined = dict(_scalar_rows(
             con, "SELECT entity, count(*) FROM raw.quarantine WHERE run_id = ? GROUP BY 1", [run_id]

@@ -128,3 +128,20 @@ def test_instance_keeps_python_logs_from_info_up(tmp_path):
         assert instance.python_log_level == "INFO"
     finally:
         instance.dispose()
+
+
+def test_summary_skips_the_warehouse_while_a_run_writes_it(tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "warehouse.duckdb"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(db)!r}); print('open', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        assert warehouse_records(db, "r-1") == {}
+    finally:
+        writer.kill()
+        writer.wait()

@@ -24,7 +24,7 @@ manifest: setup
 # Bad RETENTION_* values stop here with one line, before Dagster prints its
 # import traceback around the same message.
 check-config: setup
-	@$(BIN)/python -m orchestration.settings
+	@$(BIN)/python -m assets.settings
 
 # The instance config (run monitoring, one run at a time, no telemetry) lives
 # in the project's dagster.yaml; Dagster reads it from DAGSTER_HOME.
@@ -32,9 +32,11 @@ dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)"
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 
+# The console at INFO (orchestration/console.yaml); the summary is printed
+# after a failed run too, and make still exits with the run's status.
 run: check-config manifest dagster-home
-	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*'
-	$(BIN)/python -m orchestration.where
+	$(BIN)/dagster asset materialize -m orchestration.definitions --select '*' -c orchestration/console.yaml; \
+		status=$$?; $(BIN)/python -m orchestration.where; exit $$status
 
 test: manifest
 	$(BIN)/python -m pytest -n 2

@@ -1,25 +1,33 @@
 """dbt models as Dagster assets: staging -> intermediate -> marts, downstream of extraction.
 
-The manifest is read at import time, so `dbt parse` (no database needed) must
-have run first: `dagster dev` does it through `prepare_if_dev()`, tests and CI
-run it explicitly. dbt data tests become asset checks (dagster-dbt's default);
-unit tests run inside `dbt build` before the model they cover.
+The manifest is read when the assets are first built (`build_dbt_assets()`,
+called by the Definitions; importing this module does no work), so `dbt parse`
+(no database needed) must have run first: `dagster dev` does it through
+`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. dbt data
+tests become asset checks (dagster-dbt's default); unit tests run inside
+`dbt build` before the model they cover.
 
 The run-time knobs reach dbt as `--vars`, built by the pure function
-`dbt_vars` from the settings module, the resolved shop time zone and the run's
-config. The warehouse file reaches dbt through the RETENTION_BUILD_DB
-environment variable, read by `dbt_project/profiles.yml`.
+`dbt_vars` from the `shop_source` resource (as-of date, windows), the resolved
+shop time zone and the run's config. The warehouse file reaches dbt through
+the RETENTION_BUILD_DB environment variable, read by `dbt_project/profiles.yml`.
+Each run's artefacts and dbt.log go under the data folder (`dbt_runs_dir`),
+the last KEEP_DBT_RUNS runs kept; the console gets dbt's failures, warnings
+and tally, not its per-model progress lines.
 
 No `from __future__ import annotations` here: Dagster resolves the asset
 function's `config: DbtBuildConfig` annotation at definition time.
 """
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +40,26 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from assets.resources import ShopSourceResource, WarehouseResource
+from assets.settings import DBT_PROJECT_DIR, Settings
 
-# `prepare_if_dev()` below runs `dbt parse` with the `dbt` found on PATH; in a
-# venv that is not activated (`.venv/bin/dagster dev`) that is the venv's own.
-_VENV_BIN = Path(sys.prefix) / "bin"
-if shutil.which("dbt") is None and (_VENV_BIN / "dbt").exists():
-    os.environ["PATH"] = f"{_VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
-# Created once per process; in `dagster dev` this re-parses the project so edits show up.
-retention_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-retention_dbt_project.prepare_if_dev()
+@lru_cache(maxsize=1)
+def dbt_project() -> DbtProject:
+    """The dbt project, prepared once per process when the dbt assets are first built.
+
+    Under `dagster dev` this re-parses the project so edits show up; elsewhere
+    it reads the manifest `make manifest` (`dbt parse`) left in dbt_project/target.
+    """
+    # prepare_if_dev runs the `dbt` found on PATH; in a venv that is not
+    # activated (`.venv/bin/dagster dev`) that must be the venv's own.
+    venv_bin = Path(sys.prefix) / "bin"
+    if shutil.which("dbt") is None and (venv_bin / "dbt").exists():
+        os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()
+    return project
+
 
 # Layers, in dbt folder order; each becomes the first part of the asset key and the group.
 DBT_LAYERS = ("staging", "intermediate", "marts")
@@ -57,27 +73,29 @@ class DbtBuildConfig(dg.Config):
     as_of_date: str | None = None
 
 
-def dbt_vars(settings: Settings, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
-    """The `--vars` of a dbt build, from settings, the resolved shop time zone and the run config.
+def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
+    """The `--vars` of a dbt build, from the shop's rules, its resolved time zone and the run config.
 
-    `shop_timezone` None means the source did not say: dbt's own default, UTC.
-    The run config's as-of date wins over the settings' one; null lets dbt use
-    the date of the newest order.
+    `rules` carries as_of_date, active_window_days and churn_after_days: the
+    `shop_source` resource at run time, Settings in tests. `shop_timezone`
+    None means the source did not say: dbt's own default, UTC. The run
+    config's as-of date wins over the rules' one; null lets dbt use the date
+    of the newest order.
     """
-    as_of: date | None = settings.as_of_date
+    as_of: date | None = rules.as_of() if isinstance(rules, ShopSourceResource) else rules.as_of_date
     if config.as_of_date:
         try:
             as_of = date.fromisoformat(config.as_of_date)
         except ValueError as exc:
             raise ValueError(f"as_of_date must be YYYY-MM-DD, got {config.as_of_date!r}") from exc
     for name in ("active_window_days", "churn_after_days"):
-        if getattr(settings, name) <= 0:
-            raise ValueError(f"{name} must be a positive number of days, got {getattr(settings, name)}")
+        if getattr(rules, name) <= 0:
+            raise ValueError(f"{name} must be a positive number of days, got {getattr(rules, name)}")
     return {
         "as_of_date": as_of.isoformat() if as_of else None,
         "shop_timezone": shop_timezone or "UTC",
-        "active_window_days": settings.active_window_days,
-        "churn_after_days": settings.churn_after_days,
+        "active_window_days": rules.active_window_days,
+        "churn_after_days": rules.churn_after_days,
     }
 
 
@@ -116,27 +134,121 @@ retention_dbt_translator = RetentionDbtTranslator(
 )
 
 
-@dbt_assets(
-    manifest=retention_dbt_project.manifest_path,
-    project=retention_dbt_project,
-    dagster_dbt_translator=retention_dbt_translator,
-    name="retention_dbt",
+@lru_cache(maxsize=1)
+def build_dbt_assets() -> dg.AssetsDefinition:
+    """The dbt models as one multi-asset; reads the manifest, so built on first use, not at import."""
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=retention_dbt_translator,
+        name="retention_dbt",
+    )
+    def retention_dbt_assets(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        shop_source: ShopSourceResource,
+        warehouse: WarehouseResource,
+        config: DbtBuildConfig,
+    ):
+        """Build (run + test) the selected dbt models; tests report as asset checks."""
+        # The dbt subprocess inherits the environment: point its profile at this
+        # run's build warehouse (tests and other data dirs differ from the default).
+        warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
+        os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
+        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config)
+        context.log.info(f"dbt vars: {vars_}")
+        # dbt's artefacts and its log file go under the data folder, one folder per
+        # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.
+        # A run may call dbt twice (the marts after predictions are a second
+        # step, retention_dbt_2): one sub-folder per step.
+        runs_root = dbt_runs_dir(warehouse.root)
+        target = runs_root / context.run.run_id / context.op_execution_context.op.name
+        try:
+            # dagster-dbt echoes every dbt line to stdout; keep the console to
+            # the outcome (dbt.log in the run folder has every line).
+            with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
+                yield from dbt.cli(
+                    dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
+                ).stream()
+        finally:
+            removed = prune_dbt_runs(runs_root, KEEP_DBT_RUNS)
+            if removed:
+                context.log.debug(f"removed {len(removed)} old dbt run folder(s) under {runs_root}")
+
+    return retention_dbt_assets
+
+
+def __getattr__(name: str):
+    # `from assets.dbt import retention_dbt_assets` keeps working without
+    # reading the manifest when the module is merely imported.
+    if name == "retention_dbt_assets":
+        return build_dbt_assets()
+    if name == "retention_dbt_project":
+        return dbt_project()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# dbt's per-node progress lines ("12 of 191 START ...", "... PASS ...", "... OK ...")
+# and its start-up chatter; failures, warnings and the final tally stay.
+_DBT_NOISE = re.compile(
+    r"^(?:\d+ of \d+ (?:START|PASS|OK)\b"
+    r"|Running with dbt=|Registered adapter:|Unable to do partial parsing|Found \d+ models|Concurrency: "
+    r"|\s*$)"
 )
-def retention_dbt_assets(
-    context: dg.AssetExecutionContext,
-    dbt: DbtCliResource,
-    shop_source: ShopSourceResource,
-    warehouse: WarehouseResource,
-    config: DbtBuildConfig,
-):
-    """Build (run + test) the selected dbt models; tests report as asset checks."""
-    # The dbt subprocess inherits the environment: point its profile at this
-    # run's build warehouse (tests and other data dirs differ from the default).
-    warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
-    vars_ = dbt_vars(Settings.from_env(), shop_source.shop_timezone, config)
-    context.log.info(f"dbt vars: {vars_}")
-    yield from dbt.cli(dbt_build_args(vars_, config.full_refresh), context=context).stream()
+
+
+def is_dbt_progress_line(line: str) -> bool:
+    """True for a dbt console line that only reports progress (pure, unit-tested)."""
+    return bool(_DBT_NOISE.match(re.sub(r"\x1b\[[0-9;]*m", "", line)))
+
+
+class DbtProgressFilter:
+    """A text stream that passes whole lines on to `stream`, except dbt's progress lines."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if not is_dbt_progress_line(line):
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending and not is_dbt_progress_line(self._pending):
+            self.stream.write(self._pending)
+        self._pending = ""
+        self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+# Enough to compare a failed run with the last good ones; each run folder is ~13 MB.
+KEEP_DBT_RUNS = 5
+
+
+def dbt_runs_dir(data_dir: Path) -> Path:
+    """Where dbt keeps each run's artefacts (run_results.json, compiled SQL) and dbt.log: <run id>/<step>/."""
+    return Path(data_dir) / "dbt" / "runs"
+
+
+def prune_dbt_runs(runs_root: Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` most recently modified run folders; return the deleted ones."""
+    if keep < 1:
+        raise ValueError(f"prune_dbt_runs keep={keep}: expected at least 1 (the run just made)")
+    if not runs_root.is_dir():
+        return []
+    runs = sorted((p for p in runs_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    old = runs[keep:]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
 
 
 def dbt_executable() -> str:
@@ -152,7 +264,7 @@ def dbt_executable() -> str:
 def dbt_resource() -> DbtCliResource:
     """The `dbt` resource for Definitions (the warehouse path comes from RETENTION_BUILD_DB)."""
     return DbtCliResource(
-        project_dir=retention_dbt_project,
+        project_dir=dbt_project(),
         profiles_dir=str(DBT_PROJECT_DIR),
         dbt_executable=dbt_executable(),
     )

@@ -37,7 +37,7 @@ from models import (
 )
 from models.scoring import SCORE_COLUMNS, SPEND_COLUMNS
 from assets.warehouse import scalar
-from orchestration.resources import WarehouseResource
+from assets.resources import WarehouseResource
 
 PREDICTIONS_KEY = dg.AssetKey(["marts", "mart_customer_predictions"])
 FIT_CHECK = "predictions_fitted"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from .settings import env, redact_url
+from assets.settings import env, redact_url
 
 logger = logging.getLogger("retention.alerts")
 

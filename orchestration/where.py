@@ -1,10 +1,114 @@
-"""`python -m orchestration.where`: where the last run left the warehouse, exports and report."""
+"""`python -m orchestration.where`: how the last run went, and where it left the warehouse, exports and report.
+
+`make run` prints this after the run. The run's outcome comes from the Dagster
+instance (DAGSTER_HOME); quarantine counts, WARN checks and the as-of date come
+from the build warehouse's own records (raw.quarantine, audit.suite_runs,
+intermediate.int_as_of_date), so the summary says what the data says.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from .settings import Settings
+from assets.settings import Settings
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the summary needs from one run: Dagster's side and the warehouse's side."""
+
+    run_id: str
+    status: str
+    # step key -> SUCCESS / FAILURE / SKIPPED / IN_PROGRESS
+    steps: Mapping[str, str] = field(default_factory=dict)
+    # entity -> rows this run quarantined
+    quarantined: Mapping[str, int] = field(default_factory=dict)
+    # suite names whose WARN expectations failed in this run
+    warn_suites: Sequence[str] = ()
+    as_of_date: str | None = None
+
+
+STEP_OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "SKIPPED": "skipped", "IN_PROGRESS": "unfinished"}
+
+
+def summarize_run(run: RunRecord) -> list[str]:
+    """A few lines: outcome per step, quarantined rows, WARN checks, as-of date (pure)."""
+    lines = [f"last run:             {run.run_id}  {run.status}"]
+    by_outcome: dict[str, list[str]] = {}
+    for step, outcome in run.steps.items():
+        by_outcome.setdefault(outcome, []).append(step)
+    for outcome in sorted(by_outcome, key=lambda o: (o == "SUCCESS", o)):
+        steps = sorted(by_outcome[outcome])
+        shown = ", ".join(steps) if outcome != "SUCCESS" else f"{len(steps)} step(s)"
+        label = f"steps {STEP_OUTCOMES.get(outcome, outcome.lower())}:"
+        lines.append(f"  {label:<20}{shown}")
+    total = sum(run.quarantined.values())
+    if total:
+        detail = ", ".join(f"{entity} {n:,}" for entity, n in sorted(run.quarantined.items()) if n)
+        lines.append(f"  quarantined rows:   {total:,} ({detail})")
+    else:
+        lines.append("  quarantined rows:   none")
+    lines.append(
+        f"  WARN checks:        {', '.join(sorted(run.warn_suites))}" if run.warn_suites else "  WARN checks:        none"
+    )
+    lines.append(f"  as-of date:         {run.as_of_date or 'unknown'}")
+    return lines
+
+
+def _scalar_rows(con, sql: str, params: list) -> list[tuple]:
+    import duckdb
+
+    try:
+        return con.execute(sql, params).fetchall()
+    except duckdb.CatalogException:
+        # A run that stopped early leaves some tables unbuilt: nothing to report from them.
+        return []
+
+
+def warehouse_records(build_db: Path, run_id: str) -> dict:
+    """Quarantine counts, WARN suites and as-of date of `run_id`, read from the build warehouse."""
+    import duckdb
+
+    if not build_db.exists():
+        return {}
+    try:
+        con = duckdb.connect(str(build_db), read_only=True)
+    except duckdb.IOException:
+        # A run is writing it right now (one writer, no readers): say nothing rather than wait.
+        return {}
+    try:
+        quarantined = dict(_scalar_rows(
+            con, "SELECT entity, count(*) FROM raw.quarantine WHERE run_id = ? GROUP BY 1", [run_id]
+        ))
+        warn_suites = [r[0] for r in _scalar_rows(
+            con, "SELECT DISTINCT suite FROM audit.suite_runs WHERE run_id = ? AND warn_failures > 0", [run_id]
+        )]
+        as_of = _scalar_rows(con, "SELECT max(as_of_date)::VARCHAR FROM intermediate.int_as_of_date", [])
+    finally:
+        con.close()
+    return {"quarantined": quarantined, "warn_suites": warn_suites, "as_of_date": as_of[0][0] if as_of else None}
+
+
+def last_run(build_db: Path) -> RunRecord | None:
+    """The newest run of the Dagster instance in DAGSTER_HOME; None without an instance or a run."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            return None
+        run = runs[0]
+        steps = {
+            s.step_key: s.status.value if s.status else "IN_PROGRESS"
+            for s in instance.get_run_step_stats(run.run_id)
+        }
+    return RunRecord(run_id=run.run_id, status=run.status.value, steps=steps, **warehouse_records(build_db, run.run_id))
 
 
 def describe(settings: Settings) -> list[str]:
@@ -40,7 +144,9 @@ def describe(settings: Settings) -> list[str]:
 
 
 def main() -> None:
-    print("\n".join(describe(Settings.from_env())))
+    settings = Settings.from_env()
+    run = last_run(settings.layout.build_db)
+    print("\n".join((summarize_run(run) if run else []) + describe(settings)))
 
 
 if __name__ == "__main__":

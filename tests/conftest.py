@@ -22,7 +22,7 @@ def pipeline_job(tmp_path, monkeypatch):
     from assets.extraction.assets import extract_shop
     from assets.serving import build_serving_assets, mart_asset_keys
     from orchestration.jobs import make_pipeline_job
-    from orchestration.resources import ShopSourceResource, WarehouseResource
+    from assets.resources import ShopSourceResource, WarehouseResource
 
     data = tmp_path / "data"
     monkeypatch.setenv("RETENTION_DATA_DIR", str(data))

@@ -14,7 +14,7 @@ from typing import Optional
 import dagster as dg
 
 from assets.user_config import UserConfigError
-from orchestration.resources import ShopSourceResource, WarehouseResource
+from assets.resources import ShopSourceResource, WarehouseResource
 
 from .contract import ENTITIES, RAW_SCHEMA
 from .extract import ExtractRequest, run_extraction, stats_metadata

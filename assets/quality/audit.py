@@ -8,10 +8,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .engine import SuiteRun
+from .results import SuiteRun
 
 AUDIT_SCHEMA = "audit"
 
@@ -93,7 +91,7 @@ def _json(value) -> str | None:
     return json.dumps(value, default=str, sort_keys=True)
 
 
-def write_suite_run(con, run: "SuiteRun") -> None:
+def write_suite_run(con, run: SuiteRun) -> None:
     create_audit_schema(con)
     key = "/".join(run.suite.asset_key)
     rows = [

@@ -21,8 +21,7 @@ import dagster as dg
 
 from assets.extraction.contract import ENTITIES
 from assets.user_config import section, source_of
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import Settings
+from assets.resources import ShopSourceResource, WarehouseResource
 
 from .config import DEFAULT_CONFIG, ERROR, QualityConfig, quality_config
 from .suites import REQUIRED_MARTS, all_suites
@@ -50,7 +49,7 @@ def run_check(
     try:
         run = run_suite(
             con, suite, run_id, config,
-            as_of_setting=Settings.from_env().as_of_date,
+            as_of_setting=shop_source.as_of() if shop_source is not None else None,
             docs_root=warehouse.quality_dir,
             log_fn=log,
         )

@@ -20,8 +20,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import Settings
+from assets.resources import ShopSourceResource, WarehouseResource
 
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (
@@ -155,7 +154,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             currency=source.currency,
             shop_name=shop_source.display_name,
             run_id=context.run.run_id,
-            churn_after_days=Settings.from_env().churn_after_days,
+            churn_after_days=shop_source.churn_after_days,
         )
         path = write_report(html, warehouse.layout.stage_dir(context.run.run_id) / REPORT_FOLDER)
         stable = warehouse.report_dir / path.name

@@ -9,12 +9,12 @@ import duckdb
 import pytest
 
 from assets.extraction.contract import create_raw_schema
-from orchestration.settings import Settings
+from assets.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def dbt_module(project_manifest):
-    # assets.dbt reads the manifest at import time: parse first.
+    # assets.dbt reads the manifest when the dbt assets are first built: parse first.
     import assets.dbt as module
 
     return module
@@ -89,7 +89,7 @@ def test_dbt_data_tests_become_asset_checks(dbt_module):
 
 def test_definitions_load_with_extraction_and_dbt(dbt_module, settings):
     from assets.extraction.assets import extract_shop
-    from orchestration.resources import resources_from_settings
+    from assets.resources import resources_from_settings
 
     defs = dg.Definitions(
         assets=[extract_shop, dbt_module.retention_dbt_assets],
@@ -101,7 +101,7 @@ def test_definitions_load_with_extraction_and_dbt(dbt_module, settings):
 @pytest.mark.slow
 def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, settings, monkeypatch, tmp_path):
     # A subset keeps this fast; test_dbt_build.py builds the whole project.
-    from orchestration.resources import ShopSourceResource, WarehouseResource
+    from assets.resources import ShopSourceResource, WarehouseResource
 
     warehouse = tmp_path / "build" / "warehouse.duckdb"
     warehouse.parent.mkdir()

@@ -16,7 +16,7 @@ import pytest
 from assets.extraction.contract import ENTITIES, OTHER, create_raw_schema, tracked_entities
 from assets.predictions import FIT_CHECK, mart_customer_predictions
 from assets.serving.report import build_report, load_report_frames
-from orchestration.resources import WarehouseResource
+from assets.resources import WarehouseResource
 
 from .test_dbt_build import LOADED, RAW_ROWS, VARS
 

@@ -19,7 +19,7 @@ from assets.extraction.dialect import (
 from assets.extraction.extract import ExtractRequest, run_extraction
 from assets.extraction.sources import LandingSource, SourceFileError, read_landing_file
 from assets.user_config import UserConfigError, load_user_config
-from orchestration.resources import ShopSourceResource
+from assets.resources import ShopSourceResource
 
 ORDERS = ENTITIES["orders"]
 # Every column the contract may require, so the files load whatever defaults the loader applies.

@@ -99,7 +99,7 @@ def test_the_source_needs_the_url_and_the_section():
 
 
 def test_the_shop_source_resource_builds_the_postgres_source_from_env_and_config(tmp_path, monkeypatch):
-    from orchestration.resources import ShopSourceResource
+    from assets.resources import ShopSourceResource
 
     config = tmp_path / "retention.yml"
     config.write_text(yaml.safe_dump({"postgres": {"entities": {"orders": {"query": SHOP_QUERIES["orders"]}}}}))
@@ -113,7 +113,7 @@ def test_the_shop_source_resource_builds_the_postgres_source_from_env_and_config
 
 
 def test_settings_refuse_the_postgres_source_without_its_url(monkeypatch):
-    from orchestration.settings import Settings
+    from assets.settings import Settings
 
     monkeypatch.setenv("RETENTION_SOURCE", "postgres")
     monkeypatch.delenv("RETENTION_POSTGRES_URL", raising=False)
@@ -325,7 +325,7 @@ def test_entities_without_a_query_are_not_tracked(tmp_path, shop_url):
 def test_the_asset_retries_a_lost_connection_and_never_shows_the_password(tmp_path, shop_url, pg, shop_frames, monkeypatch, capsys):
     from assets.extraction.assets import EXTRACTION_RETRY_POLICY, build_extract_asset
     from orchestration.jobs import make_pipeline_job
-    from orchestration.resources import ShopSourceResource, WarehouseResource
+    from assets.resources import ShopSourceResource, WarehouseResource
 
     config = tmp_path / "retention.yml"
     config.write_text(yaml.safe_dump({"postgres": {

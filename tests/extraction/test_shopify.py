@@ -32,7 +32,7 @@ from assets.extraction.shopify import (
 )
 from assets.extraction.sources import SourceFileError
 from assets.warehouse import connect
-from orchestration.resources import ShopSourceResource, WarehouseResource
+from assets.resources import ShopSourceResource, WarehouseResource
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "shopify" / "orders_export_1.csv"
 SALT = "test-salt"
@@ -398,8 +398,8 @@ def test_resource_builds_the_source_with_the_exports_currency(tmp_path, landing)
 
 
 def test_settings_accept_shopify_csv_and_need_the_folder(monkeypatch, tmp_path):
-    from orchestration.resources import resources_from_settings
-    from orchestration.settings import Settings
+    from assets.resources import resources_from_settings
+    from assets.settings import Settings
 
     monkeypatch.setenv("RETENTION_SOURCE", "shopify_csv")
     monkeypatch.delenv("RETENTION_LANDING_DIR", raising=False)

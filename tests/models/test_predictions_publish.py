@@ -26,7 +26,7 @@ from assets.predictions import (
 )
 from models import ModelFitError
 from models.scoring import SCORE_COLUMNS, SPEND_COLUMNS
-from orchestration.resources import WarehouseResource
+from assets.resources import WarehouseResource
 
 AS_OF = dt.date(2025, 12, 31)
 BG_COLUMNS = ("p_alive", "expected_purchases_90d", "expected_purchases_365d")

@@ -8,7 +8,7 @@ import pytest
 from assets.extraction.assets import build_extract_asset, extract_shop, parse_bound, quarantine_summary
 from assets.extraction.load import LoadStats
 from assets.extraction.sample_shop import ENTITY_NAMES
-from orchestration.resources import ShopSourceResource, WarehouseResource
+from assets.resources import ShopSourceResource, WarehouseResource
 
 
 def test_definitions_load():

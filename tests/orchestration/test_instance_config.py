@@ -7,7 +7,7 @@ import subprocess
 
 from dagster._core.instance import DagsterInstance
 
-from orchestration.settings import PROJECT_ROOT
+from assets.settings import PROJECT_ROOT
 
 
 def test_project_instance_config_monitors_runs_and_queues_one_at_a_time(tmp_path):

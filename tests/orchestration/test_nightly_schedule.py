@@ -10,7 +10,7 @@ import pytest
 
 from orchestration.jobs import nightly_job
 from orchestration.schedules import build_nightly_schedule, nightly_schedule_from_settings, nightly_window
-from orchestration.settings import Settings
+from assets.settings import Settings
 
 NY = "America/New_York"
 

@@ -13,7 +13,7 @@ from dagster._core.definitions.dependency import NodeHandle
 from assets.extraction.assets import EXTRACTION_RETRY_POLICY, build_extract_asset, extract_shop
 from assets.serving import build_serving_assets
 from orchestration.jobs import extract_run_config, make_pipeline_job
-from orchestration.resources import ShopSourceResource, WarehouseResource
+from assets.resources import ShopSourceResource, WarehouseResource
 from orchestration.schedules import nightly_run_config
 
 NY = "America/New_York"

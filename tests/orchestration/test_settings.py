@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assets.extraction.contract import ENTITIES
-from orchestration.settings import ENV_VARS, PROJECT_ROOT, Settings, SettingsError, redact_url
+from assets.settings import ENV_VARS, PROJECT_ROOT, Settings, SettingsError, redact_url
 
 
 def test_every_knob_is_documented_in_the_readme():
@@ -146,12 +146,12 @@ def test_definitions_refuse_to_load_with_bad_settings(tmp_path):
     )
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("orchestration.settings.SettingsError: invalid configuration: ")
+    assert last.startswith("assets.settings.SettingsError: invalid configuration: ")
     assert "RETENTION_CHURN_AFTER_DAYS='0'" in last and "RETENTION_SHOP_TIMEZONE='localtime'" in last
 
 
 def test_shop_name_reaches_the_report_resource(monkeypatch):
-    from orchestration.resources import resources_from_settings
+    from assets.resources import resources_from_settings
 
     monkeypatch.setenv("RETENTION_SHOP_NAME", "Vinyl Corner")
     assert resources_from_settings(Settings.from_env())["shop_source"].display_name == "Vinyl Corner"
@@ -162,11 +162,31 @@ def test_shop_name_reaches_the_report_resource(monkeypatch):
 def test_the_configuration_check_prints_one_line_and_fails():
     env = {**os.environ, "RETENTION_AS_OF_DATE": "2025-13-45"}
     out = subprocess.run(
-        [sys.executable, "-m", "orchestration.settings"], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
+        [sys.executable, "-m", "assets.settings"], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
     )
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines() == [
         "SettingsError: invalid configuration: RETENTION_AS_OF_DATE='2025-13-45': expected a real calendar date YYYY-MM-DD"
     ]
     env["RETENTION_AS_OF_DATE"] = "2025-12-31"
-    assert subprocess.run([sys.executable, "-m", "orchestration.settings"], env=env, cwd=PROJECT_ROOT).returncode == 0
+    assert subprocess.run([sys.executable, "-m", "assets.settings"], env=env, cwd=PROJECT_ROOT).returncode == 0
+
+
+def test_retention_rules_reach_the_assets_through_the_shop_source_resource(monkeypatch, tmp_path):
+    from assets.resources import resources_from_settings
+
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RETENTION_AS_OF_DATE", "2025-06-30")
+    monkeypatch.setenv("RETENTION_ACTIVE_WINDOW_DAYS", "90")
+    monkeypatch.setenv("RETENTION_CHURN_AFTER_DAYS", "60")
+    shop = resources_from_settings(Settings.from_env())["shop_source"]
+    assert (shop.as_of(), shop.active_window_days, shop.churn_after_days) == (date(2025, 6, 30), 90, 60)
+
+
+def test_shop_source_rules_default_to_the_settings_defaults():
+    from assets.resources import ShopSourceResource
+
+    shop = ShopSourceResource()
+    assert shop.as_of() is None
+    assert str(shop.active_window_days) == ENV_VARS["RETENTION_ACTIVE_WINDOW_DAYS"][0]
+    assert str(shop.churn_after_days) == ENV_VARS["RETENTION_CHURN_AFTER_DAYS"][0]

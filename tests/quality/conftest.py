@@ -20,7 +20,7 @@ from assets.extraction.extract import ExtractRequest, run_extraction  # noqa: E4
 from assets.extraction.sample_shop import SampleShopConfig  # noqa: E402
 from assets.extraction.sources import SampleShopSource  # noqa: E402
 from assets.warehouse import connect  # noqa: E402
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT  # noqa: E402
+from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT  # noqa: E402
 
 SAMPLE_ORDERS = 20_000
 

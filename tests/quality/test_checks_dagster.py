@@ -8,8 +8,8 @@ import pytest
 
 from assets.extraction.assets import extract_shop, raw_key
 from assets.quality import quality_checks, quality_checks_for, raw_quality_checks
-from orchestration.resources import ShopSourceResource, WarehouseResource
-from orchestration.settings import PROJECT_ROOT
+from assets.resources import ShopSourceResource, WarehouseResource
+from assets.settings import PROJECT_ROOT
 
 
 def test_definitions_import_path_has_no_great_expectations():
@@ -34,13 +34,13 @@ def downstream_of_orders() -> None:
 orders_check = [c for c in raw_quality_checks if {k.asset_key for k in c.check_keys} == {raw_key("orders")}]
 
 
-def _materialize(data_dir):
+def _materialize(data_dir, as_of_date=None):
     return dg.materialize(
         [extract_shop, downstream_of_orders, *orders_check],
         selection=[raw_key("orders"), downstream_of_orders.key],
         resources={
             "warehouse": WarehouseResource(data_dir=str(data_dir)),
-            "shop_source": ShopSourceResource(sample_orders=3_000),
+            "shop_source": ShopSourceResource(sample_orders=3_000, as_of_date=as_of_date),
         },
         raise_on_error=False,
     )
@@ -54,7 +54,6 @@ def _check_eval(result):
 
 
 def test_failing_blocking_check_stops_downstream_and_is_recorded(tmp_path, monkeypatch):
-    monkeypatch.delenv("RETENTION_AS_OF_DATE", raising=False)
     good = _materialize(tmp_path)
     assert good.success
     assert downstream_of_orders.key in {e.event_specific_data.materialization.asset_key
@@ -64,8 +63,7 @@ def test_failing_blocking_check_stops_downstream_and_is_recorded(tmp_path, monke
     assert index.exists() and "raw_orders" in index.read_text()
 
     # Injected bad batch: the source stops a week short of the as-of date (a truncated export).
-    monkeypatch.setenv("RETENTION_AS_OF_DATE", "2026-01-07")
-    bad = _materialize(tmp_path)
+    bad = _materialize(tmp_path, as_of_date="2026-01-07")
     assert not bad.success
     ev = _check_eval(bad)
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR

@@ -92,7 +92,7 @@ def test_bad_key_or_value_names_the_file_and_the_key(section, key):
 
 
 def test_every_documented_key_is_a_user_key():
-    from orchestration.settings import PROJECT_ROOT
+    from assets.settings import PROJECT_ROOT
 
     doc = (PROJECT_ROOT / "docs" / "quality.md").read_text()
     missing = [k for k in USER_KEYS if f"`{k}`" not in doc]

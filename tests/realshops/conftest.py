@@ -130,7 +130,7 @@ def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str)
 
     from assets.dbt import dbt_resource
     from assets.user_config import find_config_file
-    from orchestration.resources import ShopSourceResource, WarehouseResource
+    from assets.resources import ShopSourceResource, WarehouseResource
 
     with pytest.MonkeyPatch.context() as mp:
         # Only this scenario's folders and settings: nothing from the caller's shell.

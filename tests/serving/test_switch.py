@@ -174,7 +174,7 @@ def test_wal_left_by_a_read_write_session_breaks_read_only_opens_for_one_run_at_
 
 
 def test_where_names_the_current_build(make_db, tmp_path, monkeypatch):
-    from orchestration.settings import Settings
+    from assets.settings import Settings
     from orchestration.where import describe
 
     data = tmp_path / "data"

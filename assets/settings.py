@@ -53,7 +53,7 @@ class SettingsError(ValueError):
 
 
 # Source kinds and whether each reads files from RETENTION_LANDING_DIR. A new
-# kind is one entry here (and its source in orchestration/resources.py).
+# kind is one entry here (and its source in assets/resources.py).
 SOURCE_KINDS: dict[str, bool] = {
     "sample_shop": False,
     "landing": True,
@@ -286,7 +286,7 @@ class Settings:
 
 
 def main() -> int:
-    """`python -m orchestration.settings`: check the configuration; one line on stderr if it is bad."""
+    """`python -m assets.settings`: check the configuration; one line on stderr if it is bad."""
     import sys
 
     try:

@@ -16,7 +16,11 @@ from assets.extraction.sources import LandingSource, SampleShopSource, Source
 from assets.user_config import load_user_config
 from assets.warehouse import DataLayout, connect
 
-from .settings import Settings
+from .settings import ENV_VARS, Settings
+
+
+def _default_days(name: str) -> int:
+    return int(ENV_VARS[name][0])
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -75,6 +79,22 @@ class ShopSourceResource(dg.ConfigurableResource):
     config_file: str | None = None
     # Where the shopify_csv source keeps its customer-id salt (<data_dir>/secrets).
     data_dir: str | None = None
+    # The shop's retention rules, read by dbt, the quality gates and the report.
+    # YYYY-MM-DD; None: the date of the newest order.
+    as_of_date: str | None = None
+    active_window_days: int = _default_days("RETENTION_ACTIVE_WINDOW_DAYS")
+    churn_after_days: int = _default_days("RETENTION_CHURN_AFTER_DAYS")
+
+    def as_of(self) -> date | None:
+        """The configured as-of date, None when the newest order decides."""
+        if not self.as_of_date:
+            return None
+        try:
+            return date.fromisoformat(self.as_of_date)
+        except ValueError:
+            raise ValueError(
+                f"shop_source.as_of_date={self.as_of_date!r}: expected a date YYYY-MM-DD (RETENTION_AS_OF_DATE)"
+            ) from None
 
     def user_config(self) -> dict:
         """The shop's `retention.yml` (assets/user_config.py), {} when there is none."""
@@ -134,5 +154,8 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             sample_end_date=settings.sample_end_date.isoformat(),
             config_file=str(settings.config_file) if settings.config_file else None,
             data_dir=str(settings.data_dir),
+            as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
+            active_window_days=settings.active_window_days,
+            churn_after_days=settings.churn_after_days,
         ),
     }

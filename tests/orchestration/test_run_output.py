@@ -1,0 +1,147 @@
+"""A readable `make run`: INFO console, dbt's progress lines filtered, a short end-of-run summary."""
+
+import io
+import shutil
+
+import duckdb
+import pytest
+from dagster._core.instance import DagsterInstance
+
+from assets.dbt import DbtProgressFilter, is_dbt_progress_line
+from assets.settings import PROJECT_ROOT
+from orchestration.where import RunRecord, summarize_run, warehouse_records
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "12 of 191 START sql table model marts.mart_churn_monthly ........ [RUN]",
+        "186 of 191 PASS unique_mart_churn_monthly_month ......... [\x1b[32mPASS\x1b[0m in 0.03s]",
+        "1 of 1 OK hook: retention.on-run-start.0 ........ [\x1b[32mOK\x1b[0m in 0.01s]",
+        "Running with dbt=1.11.16",
+        "Found 27 models, 1 operation, 149 data tests, 6 sources, 560 macros, 23 unit tests",
+        "",
+    ],
+)
+def test_dbt_progress_lines_are_recognised(line):
+    assert is_dbt_progress_line(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "7 of 191 FAIL 3 unique_stg_shop__orders_order_id ......... [\x1b[31mFAIL 3\x1b[0m in 0.05s]",
+        "9 of 191 WARN 1 accepted_range_mart_retention_rate ........ [\x1b[33mWARN 1\x1b[0m in 0.02s]",
+        "3 of 191 ERROR creating sql table model staging.stg_shop__orders ... [\x1b[31mERROR\x1b[0m in 0.1s]",
+        "Done. PASS=192 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=192",
+        "Compilation Error in model stg_shop__orders",
+    ],
+)
+def test_dbt_failures_warnings_and_tally_are_kept(line):
+    assert not is_dbt_progress_line(line)
+
+
+def test_progress_filter_passes_only_kept_lines_even_when_written_in_pieces():
+    out = io.StringIO()
+    stream = DbtProgressFilter(out)
+    stream.write("1 of 2 START sql view model staging.stg_a ... [RUN]\n2 of 2 ER")
+    stream.write("ROR creating sql view model staging.stg_b\nDone. PASS=1 ERROR=1\n")
+    stream.flush()
+    assert out.getvalue() == "2 of 2 ERROR creating sql view model staging.stg_b\nDone. PASS=1 ERROR=1\n"
+
+
+def test_summary_names_failed_steps_quarantine_warn_checks_and_as_of_date():
+    run = RunRecord(
+        run_id="r-1",
+        status="FAILURE",
+        steps={"extract_shop": "SUCCESS", "retention_dbt": "FAILURE", "published_build": "SKIPPED"},
+        quarantined={"orders": 3, "carts": 1},
+        warn_suites=["raw_orders"],
+        as_of_date="2025-12-31",
+    )
+    text = "\n".join(summarize_run(run))
+    assert "r-1  FAILURE" in text
+    assert "steps failed:       retention_dbt" in text
+    assert "steps skipped:      published_build" in text
+    assert "steps succeeded:    1 step(s)" in text  # successes are counted, not listed
+    assert "4 (carts 1, orders 3)" in text
+    assert "WARN checks:        raw_orders" in text
+    assert "as-of date:         2025-12-31" in text
+
+
+def test_summary_of_a_clean_run_says_none():
+    text = "\n".join(summarize_run(RunRecord(run_id="r-2", status="SUCCESS", steps={"a": "SUCCESS"})))
+    assert "quarantined rows:   none" in text and "WARN checks:        none" in text
+    assert "as-of date:         unknown" in text
+
+
+def test_summary_reads_this_runs_records_from_the_build_warehouse(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE SCHEMA raw; CREATE SCHEMA audit; CREATE SCHEMA intermediate")
+        con.execute("CREATE TABLE raw.quarantine (entity VARCHAR, run_id VARCHAR)")
+        con.execute("INSERT INTO raw.quarantine VALUES ('orders','r-1'), ('orders','r-1'), ('orders','r-0')")
+        con.execute("CREATE TABLE audit.suite_runs (run_id VARCHAR, suite VARCHAR, warn_failures INTEGER)")
+        con.execute("INSERT INTO audit.suite_runs VALUES ('r-1','raw_orders',2), ('r-1','raw_carts',0), ('r-0','raw_customers',1)")
+        con.execute("CREATE TABLE intermediate.int_as_of_date AS SELECT DATE '2025-06-30' AS as_of_date")
+    got = warehouse_records(db, "r-1")
+    assert got == {"quarantined": {"orders": 2}, "warn_suites": ["raw_orders"], "as_of_date": "2025-06-30"}
+
+
+def test_summary_of_a_run_that_stopped_before_dbt_has_no_as_of_date(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE SCHEMA raw; CREATE TABLE raw.quarantine (entity VARCHAR, run_id VARCHAR)")
+    assert warehouse_records(db, "r-1") == {"quarantined": {}, "warn_suites": [], "as_of_date": None}
+
+
+def test_make_run_console_config_shows_info_and_hides_debug(capfd):
+    import dagster as dg
+    import yaml
+
+    run_config = yaml.safe_load((PROJECT_ROOT / "orchestration" / "console.yaml").read_text())
+
+    @dg.op
+    def talk(context):
+        context.log.debug("debug-line-hidden")
+        context.log.info("info-line-shown")
+
+    @dg.job
+    def chatty():
+        talk()
+
+    assert chatty.execute_in_process(run_config=run_config).success
+    printed = "".join(capfd.readouterr())
+    assert "info-line-shown" in printed
+    assert "debug-line-hidden" not in printed and "STEP_START" not in printed
+
+
+def test_make_run_passes_the_console_config():
+    run_line = next(line for line in (PROJECT_ROOT / "Makefile").read_text().splitlines() if "asset materialize" in line)
+    assert "-c orchestration/console.yaml" in run_line
+
+
+def test_instance_keeps_python_logs_from_info_up(tmp_path):
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = DagsterInstance.from_config(str(tmp_path))
+    try:
+        assert instance.python_log_level == "INFO"
+    finally:
+        instance.dispose()
+
+
+def test_summary_skips_the_warehouse_while_a_run_writes_it(tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "warehouse.duckdb"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(db)!r}); print('open', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        assert warehouse_records(db, "r-1") == {}
+    finally:
+        writer.kill()
+        writer.wait()

@@ -108,7 +108,30 @@ def last_run(build_db: Path) -> RunRecord | None:
             s.step_key: s.status.value if s.status else "IN_PROGRESS"
             for s in instance.get_run_step_stats(run.run_id)
         }
-    return RunRecord(run_id=run.run_id, status=run.status.value, steps=steps, **warehouse_records(build_db, run.run_id))
+        other_warnings = warn_checks(instance, run.run_id)
+    records = warehouse_records(build_db, run.run_id)
+    records["warn_suites"] = sorted({*records.get("warn_suites", ()), *other_warnings})
+    return RunRecord(run_id=run.run_id, status=run.status.value, steps=steps, **records)
+
+
+def warn_checks(instance, run_id: str) -> list[str]:
+    """Checks other than the expectation suites (e.g. predictions_fitted) that failed at WARN in the run.
+
+    The suites' WARN results come from audit.suite_runs; the others exist only
+    as Dagster check evaluations.
+    """
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    out = []
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.check_name == "expectation_suite" or evaluation.passed:
+            continue
+        if evaluation.severity == dg.AssetCheckSeverity.WARN:
+            out.append(f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}")
+    return out
 
 
 def describe(settings: Settings) -> list[str]:

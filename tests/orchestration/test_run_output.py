@@ -145,3 +145,23 @@ def test_summary_skips_the_warehouse_while_a_run_writes_it(tmp_path):
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_warn_checks_lists_failed_warn_checks_other_than_the_suites():
+    import dagster as dg
+
+    from orchestration.where import warn_checks
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("model_fit", asset="scores"),
+                           dg.AssetCheckSpec("expectation_suite", asset="scores"),
+                           dg.AssetCheckSpec("fresh", asset="scores")])
+    def scores():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="model_fit", passed=False, severity=dg.AssetCheckSeverity.WARN)
+        # the suites' WARN results are read from audit.suite_runs, not here
+        yield dg.AssetCheckResult(check_name="expectation_suite", passed=False, severity=dg.AssetCheckSeverity.WARN)
+        yield dg.AssetCheckResult(check_name="fresh", passed=True)
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([scores], instance=instance)
+    assert warn_checks(instance, result.run_id) == ["scores.model_fit"]

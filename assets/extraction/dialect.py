@@ -39,6 +39,9 @@ DATE_ORDER_ALIASES = {"YMD": "ISO"}
 _MONEY_COMMA = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d{1,2}$"
 _MONEY_DOT = r"^[+-]?\d+\.\d{1,2}$"
 _MONEY_EUROPEAN = r"^[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?$"
+# An ISO date-time with its offset written `-0500` or ` -05:00` (Rails and
+# Shopify exports): the blank before the offset is what DuckDB cannot read.
+_OFFSET_TS = r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)\s*([+-]\d{2}):?(\d{2})$"
 # d/m/yyyy, d.m.yyyy or d-m-yyyy, with an optional time (seconds optional).
 _DATE = r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?$"
 
@@ -183,6 +186,11 @@ def _money_to_dot(name: str) -> pl.Expr:
     return pl.when(v.str.contains(_MONEY_EUROPEAN)).then(dotted).otherwise(pl.col(name)).alias(name)
 
 
+def offset_to_iso(name: str) -> pl.Expr:
+    """`2025-03-09 11:11:00 -0400` as `2025-03-09 11:11:00-04:00`; other text is kept as read."""
+    return pl.col(name).str.replace(_OFFSET_TS, "${1}${2}:${3}").alias(name)
+
+
 def _date_to_iso(name: str, order: str) -> pl.Expr:
     g = pl.col(name).str.strip_chars().str.extract_groups(_DATE)
     day, month = (g.struct["1"], g.struct["2"]) if order == "DMY" else (g.struct["2"], g.struct["1"])
@@ -214,6 +222,8 @@ def normalise(frame: pl.DataFrame, entity: Entity, dialect: CsvDialect) -> Norma
     stamps = _text_columns(frame, entity, "timestamp")
     decimal = dialect.decimal or detect_decimal(frame, money)
     order = dialect.date_order or detect_date_order(frame, stamps)
+    if stamps:
+        frame = frame.with_columns(offset_to_iso(c) for c in stamps)
     exprs = []
     if decimal == ",":
         exprs += [_money_to_dot(c) for c in money]

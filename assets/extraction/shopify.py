@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from .contract import UNKNOWN
+from .dialect import offset_to_iso
 from .load import ROW_COL
 from .sources import Batch, FileKey, LandingSource, SourceFileError, _check_csv_not_truncated
 
@@ -104,7 +105,6 @@ SOURCE_CHANNEL: dict[str, str] = {
 
 # "2024-03-01 14:05:00 -0500" -> "2024-03-01 14:05:00-05:00" (ISO 8601, which
 # the loader parses; DuckDB does not read the space and the colon-less offset).
-_SHOPIFY_TS = r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)\s*([+-]\d{2}):?(\d{2})$"
 _ISO_TS_FORMAT = "%Y-%m-%d %H:%M:%S%:z"
 
 
@@ -220,7 +220,7 @@ def read_export(path: Path) -> pl.DataFrame:
 
 def iso_timestamp_expr(col: str) -> pl.Expr:
     """Shopify's `YYYY-MM-DD hh:mm:ss -0500` as ISO text; other text is kept as is (and quarantined)."""
-    return pl.col(col).str.replace(_SHOPIFY_TS, "${1}${2}:${3}")
+    return offset_to_iso(col)
 
 
 def order_status_expr() -> pl.Expr:

@@ -74,6 +74,19 @@ def test_timestamps_with_offsets_are_stored_in_utc(tmp_path, con):
     assert [r[1] for r in orders(con)] == [datetime(2025, 3, 1, 13, 5), datetime(2025, 7, 1, 4, 30)]
 
 
+def test_offsets_written_after_a_blank_or_without_colon_are_stored_in_utc(tmp_path, con):
+    # Rails and Shopify write `2025-03-01 14:05:00 +0100`; DuckDB cannot read the blank.
+    root = landing(
+        tmp_path,
+        HEADER
+        + row("O1", "2025-03-01 14:05:00 +0100", "10", "0")
+        + row("O2", "2025-07-01 00:30:00 -04:00", "10", "0"),
+    )
+    stats = extract(con, root)
+    assert stats.quarantined == 0
+    assert [r[1] for r in orders(con)] == [datetime(2025, 3, 1, 13, 5), datetime(2025, 7, 1, 4, 30)]
+
+
 def test_ambiguous_dates_without_configuration_are_quarantined_with_their_text(tmp_path, con):
     root = landing(tmp_path, HEADER + row("O1", "03/04/2025", "10") + row("O2", "2025-04-05", "10"))
     stats = extract(con, root)

@@ -206,8 +206,6 @@ def read_export(path: Path) -> pl.DataFrame:
         df = pl.read_csv(path, columns=list(wanted), infer_schema=False)
     except Exception as exc:
         raise SourceFileError(path, f"cannot be read as CSV (truncated or wrong format?): {str(exc).strip().splitlines()[0]}") from exc
-    if df.height == 0:
-        raise SourceFileError(path, "file has a header but no rows")
     df = df.rename(wanted)
     df = df.with_columns(pl.col(c).str.strip_chars().replace("", None) for c in df.columns)
     absent = [c for c in READ_COLUMNS.values() if c not in df.columns]

@@ -477,3 +477,12 @@ def test_whole_pipeline_publishes_from_the_export_without_personal_data(tmp_path
     files = [published, *data.rglob("*.parquet"), *(data / "report").rglob("*")]
     leaked = [(f.name, v) for f in files if f.is_file() for v in personal_values() if v.encode() in f.read_bytes()]
     assert leaked == []
+
+
+def test_a_header_only_export_is_a_valid_empty_file(tmp_path, con, landing, salted):
+    # an export of a day without orders: nothing to load, nothing wrong
+    header = FIXTURE.read_text(encoding="utf-8-sig").splitlines()[0]
+    (landing / FIXTURE.name).write_text(header + "\n")
+    totals = extract(con, landing, tmp_path)
+    assert {e: s.rows_read for e, s in totals.items()} == {"orders": 0, "order_lines": 0}
+    assert con.execute("SELECT count(*) FROM raw.orders").fetchone()[0] == 0

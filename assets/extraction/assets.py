@@ -21,14 +21,6 @@ from .extract import ExtractRequest, run_extraction, stats_metadata
 from .load import LoadStats, MissingColumnsError
 from .sources import SourceFileError
 
-ENTITY_DESCRIPTIONS = {
-    "customers": "Shop customers (latest version per customer_id). Holds e-mail: never leaves `raw`.",
-    "orders": "Orders with status, device, channel and money (latest version per order_id).",
-    "order_lines": "Order line items with unit price and cost.",
-    "carts": "Shopping carts, including abandoned ones and their recovery e-mails.",
-    "support_tickets": "Support tickets with channel, category, response/resolution times and CSAT.",
-}
-
 
 # A source that times out or a landing folder still being written is worth a
 # second try; the other steps (dbt, checks, exports) fail fast instead.
@@ -153,7 +145,7 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
         specs=[
             dg.AssetSpec(
                 raw_key(name),
-                description=ENTITY_DESCRIPTIONS[name],
+                description=entity.description,
                 group_name="extraction",
                 kinds={"duckdb", "python"},
                 metadata={"primary_key": ", ".join(entity.primary_key)},

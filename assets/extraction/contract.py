@@ -65,11 +65,24 @@ class Column:
 
 @dataclass(frozen=True)
 class Entity:
+    """One source entity: everything the loader, the raw suites, the Dagster
+    assets, serving and the docs need to know about it (docs/architecture.md,
+    "Adding a source entity")."""
+
     name: str
     primary_key: tuple[str, ...]
     columns: tuple[Column, ...]
+    # What the raw table holds (the Dagster asset `raw/<name>`'s description).
+    description: str = ""
+    # Plural noun for readers ("order lines"); derived from the name when blank.
+    label: str = ""
     # Column used for the incremental high-water mark.
     cursor: str = "updated_at"
+    # Column that dates a record for the raw suite's freshness and daily-volume rules.
+    time_column: str = "created_at"
+    # Default of the raw suite's freshness rule: most days the newest record
+    # may lag the as-of date (overridable per shop in retention.yml).
+    freshness_lag_days: int = 7
     # Only orders are indispensable; a shop without carts or a helpdesk simply
     # does not track those entities (their suites and marts say so).
     required_entity: bool = False
@@ -79,6 +92,31 @@ class Entity:
     # (later, earlier): a row whose `later` precedes its `earlier` (both set)
     # breaks the record itself, so it is quarantined when loaded.
     ordering: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        # A forgotten field fails here, at import, naming the entity, instead
+        # of as a KeyError in whichever consumer reads it first.
+        names = [c.name for c in self.columns]
+        where = f"assets/extraction/contract.py: entity {self.name!r}"
+        if not self.description.strip():
+            raise ValueError(f"{where}: description is blank; expected one sentence on what the raw table holds")
+        for field_name, wanted in (("primary_key", self.primary_key), ("cursor", (self.cursor,)),
+                                   ("time_column", (self.time_column,))):
+            missing = [c for c in wanted if c not in names]
+            if not wanted or missing:
+                raise ValueError(
+                    f"{where}: {field_name} {missing or list(wanted)} not among its columns; expected some of {names}"
+                )
+        for field_name in ("cursor", "time_column"):
+            kind = self.column(getattr(self, field_name)).kind
+            if kind != "timestamp":
+                raise ValueError(
+                    f"{where}: {field_name} {getattr(self, field_name)!r} is a {kind} column; expected a timestamp"
+                )
+        if self.freshness_lag_days < 0:
+            raise ValueError(f"{where}: freshness_lag_days {self.freshness_lag_days}; expected 0 or more days")
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " "))
 
     @property
     def column_names(self) -> list[str]:
@@ -180,6 +218,8 @@ S, TS, M, I, B, E = "string", "timestamp", "money", "integer", "boolean", "enum"
 CUSTOMERS = Entity(
     name="customers",
     primary_key=("customer_id",),
+    description="Shop customers (latest version per customer_id). Holds e-mail: never leaves `raw`.",
+    freshness_lag_days=7,
     columns=(
         Column("customer_id", S, required=True),
         Column("email", S, personal=True),
@@ -194,6 +234,8 @@ CUSTOMERS = Entity(
 ORDERS = Entity(
     name="orders",
     primary_key=("order_id",),
+    description="Orders with status, device, channel and money (latest version per order_id).",
+    freshness_lag_days=1,
     required_entity=True,
     one_of=(("subtotal", "total"),),
     ordering=(("updated_at", "created_at"),),
@@ -220,6 +262,10 @@ ORDERS = Entity(
 ORDER_LINES = Entity(
     name="order_lines",
     primary_key=("order_id", "line_number"),
+    description="Order line items with unit price and cost.",
+    # Lines carry no creation time of their own; updated_at is the order's.
+    time_column="updated_at",
+    freshness_lag_days=1,
     columns=(
         Column("order_id", S, required=True),
         Column("line_number", I, required=True, min_value=1),
@@ -237,6 +283,8 @@ ORDER_LINES = Entity(
 CARTS = Entity(
     name="carts",
     primary_key=("cart_id",),
+    description="Shopping carts, including abandoned ones and their recovery e-mails.",
+    freshness_lag_days=2,
     ordering=(
         ("updated_at", "created_at"),
         ("first_recovery_email_at", "created_at"),
@@ -262,6 +310,8 @@ CARTS = Entity(
 SUPPORT_TICKETS = Entity(
     name="support_tickets",
     primary_key=("ticket_id",),
+    description="Support tickets with channel, category, response/resolution times and CSAT.",
+    freshness_lag_days=7,
     ordering=(
         ("first_response_at", "created_at"),
         ("resolved_at", "created_at"),
@@ -286,6 +336,17 @@ SUPPORT_TICKETS = Entity(
 ENTITIES: dict[str, Entity] = {
     e.name: e for e in (CUSTOMERS, ORDERS, ORDER_LINES, CARTS, SUPPORT_TICKETS)
 }
+
+
+def vocabularies() -> dict[str, tuple[str, ...]]:
+    """`entity.column` -> accepted values, for every enum column of the contract."""
+    return {
+        f"{entity.name}.{c.name}": c.allowed
+        for entity in ENTITIES.values()
+        for c in entity.columns
+        if c.kind == "enum"
+    }
+
 
 # Bookkeeping columns every raw table carries after the contract's own.
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (

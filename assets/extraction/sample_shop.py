@@ -36,6 +36,19 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from .contract import (
+    ACQUISITION_CHANNELS,
+    CART_STATUSES,
+    DEVICES,
+    ENTITIES,
+    LOYALTY_TIERS,
+    ORDER_CHANNELS,
+    ORDER_STATUSES,
+    TICKET_CATEGORIES,
+    TICKET_CHANNELS,
+    TICKET_STATUSES,
+)
+
 SAMPLE_CURRENCY = "USD"
 SAMPLE_TIMEZONE = "America/New_York"
 
@@ -51,27 +64,84 @@ DUPLICATE_EXPORT_SHARE = 0.002
 DAY_US = 86_400 * 1_000_000
 HOUR_US = 3_600 * 1_000_000
 
-ENTITY_NAMES = ("customers", "orders", "order_lines", "carts", "support_tickets")
+_WHERE = "assets/extraction/sample_shop.py"
+
+
+def _value(vocabulary: tuple[str, ...], value: str) -> str:
+    """`value`, checked at import against the contract's list it belongs to."""
+    if value not in vocabulary:
+        raise ValueError(f"{_WHERE}: {value!r} is not in the contract's list {list(vocabulary)}; expected one of them")
+    return value
+
+
+def _vocabulary(vocabulary: tuple[str, ...], per_value: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(values, numbers): the contract's values the shop draws, in the contract's order, and one number each.
+
+    A contract value given no number is never drawn; a number for a value
+    the contract does not list fails at import.
+    """
+    for value in per_value:
+        _value(vocabulary, value)
+    values = [v for v in vocabulary if v in per_value]
+    return np.array(values), np.array([per_value[v] for v in values])
+
+
+# Every entity of the contract, in its order. One the generator does not
+# draw (yet) comes out as an empty frame with the contract's columns, so the
+# sample shop simply does not track it.
+ENTITY_NAMES = tuple(ENTITIES)
+_POLARS_TYPES = {
+    "string": pl.String, "enum": pl.String, "timestamp": pl.Datetime("us"),
+    "money": pl.Float64, "integer": pl.Int32, "boolean": pl.Boolean,
+}
+
+
+def _not_generated(name: str) -> pl.DataFrame:
+    return pl.DataFrame(schema={c.name: _POLARS_TYPES[c.kind] for c in ENTITIES[name].columns})
+
 
 _COUNTRIES = np.array(["US", "CA", "GB", "DE", "FR", "AU", "NL", "MX"])
 _COUNTRY_P = np.array([0.55, 0.10, 0.10, 0.07, 0.06, 0.05, 0.04, 0.03])
-_ACQ = np.array(["organic", "paid_search", "paid_social", "email", "referral", "affiliate", "direct"])
-_ACQ_P = np.array([0.28, 0.22, 0.18, 0.08, 0.08, 0.06, 0.10])
-_DEVICES = np.array(["desktop", "mobile", "tablet", "unknown"])
-_DEVICE_P = np.array([0.44, 0.46, 0.08, 0.02])
+_ACQ, _ACQ_P = _vocabulary(
+    ACQUISITION_CHANNELS,
+    {"organic": 0.28, "paid_search": 0.22, "paid_social": 0.18, "email": 0.08,
+     "referral": 0.08, "affiliate": 0.06, "direct": 0.10},
+)
+_DEVICES, _DEVICE_P = _vocabulary(DEVICES, {"desktop": 0.44, "mobile": 0.46, "tablet": 0.08, "unknown": 0.02})
 # Desktop shoppers fill bigger baskets: mean extra lines per order by device.
-_DEVICE_EXTRA_LINES = np.array([1.5, 0.7, 1.1, 0.9])
+_DEVICE_EXTRA_LINES = _vocabulary(DEVICES, {"desktop": 1.5, "mobile": 0.7, "tablet": 1.1, "unknown": 0.9})[1]
 # Abandonment probability of a cart by device (mobile checkout is the hardest).
-_DEVICE_ABANDON = np.array([0.55, 0.72, 0.62, 0.65])
-_CHANNELS = np.array(["web", "app", "marketplace", "social"])
-_TICKET_CHANNELS = np.array(["email", "phone", "chat", "social", "messaging"])
-_TICKET_CHANNEL_P = np.array([0.38, 0.17, 0.27, 0.08, 0.10])
+_DEVICE_ABANDON = _vocabulary(DEVICES, {"desktop": 0.55, "mobile": 0.72, "tablet": 0.62, "unknown": 0.65})[1]
+_CHANNELS, _CHANNEL_P = _vocabulary(
+    ORDER_CHANNELS,
+    {"web": 0.62, "app": 0.25, "marketplace": 0.08, "social": 0.05},
+)
+_TICKET_CHANNELS, _TICKET_CHANNEL_P = _vocabulary(
+    TICKET_CHANNELS,
+    {"email": 0.38, "phone": 0.17, "chat": 0.27, "social": 0.08, "messaging": 0.10},
+)
 # Median first-response hours by ticket channel.
-_TICKET_RESPONSE_H = np.array([9.0, 0.05, 0.1, 5.0, 2.0])
-_TICKET_CATEGORIES = np.array(["delivery", "wrong_item", "return", "product_question", "payment"])
-_TICKET_CATEGORY_P = np.array([0.34, 0.14, 0.22, 0.20, 0.10])
+_TICKET_RESPONSE_H = _vocabulary(
+    TICKET_CHANNELS,
+    {"email": 9.0, "phone": 0.05, "chat": 0.1, "social": 5.0, "messaging": 2.0},
+)[1]
+_TICKET_CATEGORIES, _TICKET_CATEGORY_P = _vocabulary(
+    TICKET_CATEGORIES,
+    {"delivery": 0.34, "wrong_item": 0.14, "return": 0.22, "product_question": 0.20, "payment": 0.10},
+)
 _PRODUCT_CATEGORIES = np.array(["electronics", "home", "fashion", "beauty", "sports", "books", "toys"])
-_TIERS = ("none", "bronze", "silver", "gold")
+# The lifecycle below names these values (checked against the contract at import).
+PLACED, FULFILLED, CANCELLED, REFUNDED, PARTIALLY_REFUNDED = (
+    _value(ORDER_STATUSES, v) for v in ("placed", "fulfilled", "cancelled", "refunded", "partially_refunded")
+)
+CART_OPEN, CART_CONVERTED, CART_ABANDONED = (_value(CART_STATUSES, v) for v in ("open", "converted", "abandoned"))
+TICKET_OPEN, TICKET_PENDING, TICKET_RESOLVED, TICKET_CLOSED = (
+    _value(TICKET_STATUSES, v) for v in ("open", "pending", "resolved", "closed")
+)
+TIER_NONE, TIER_BRONZE, TIER_SILVER, TIER_GOLD = (
+    _value(LOYALTY_TIERS, v) for v in ("none", "bronze", "silver", "gold")
+)
+PRODUCT_QUESTION = _value(TICKET_CATEGORIES, "product_question")
 N_PRODUCTS = 600
 
 
@@ -319,7 +389,7 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     refund_amount_c = np.where(
         refunded, net_c, np.where(partial, np.rint(net_c * rng.uniform(0.15, 0.6, n_ord)).astype(np.int64), 0)
     )
-    channel = rng.choice(len(_CHANNELS), n_ord, p=[0.62, 0.25, 0.08, 0.05])
+    channel = rng.choice(len(_CHANNELS), n_ord, p=_CHANNEL_P)
     channel = np.where(device_idx == 0, np.where(channel == 1, 0, channel), channel)
 
     orders = pl.DataFrame(
@@ -331,7 +401,7 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
             "fulfil_us": fulfil_at,
             "refund_us": refund_at,
             "final_status": np.where(
-                cancelled, "cancelled", np.where(refunded, "refunded", np.where(partial, "partially_refunded", "fulfilled"))
+                cancelled, CANCELLED, np.where(refunded, REFUNDED, np.where(partial, PARTIALLY_REFUNDED, FULFILLED))
             ),
             "device": _DEVICES[device_idx],
             "channel": _CHANNELS[channel],
@@ -408,7 +478,7 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
             "ticket_num": block * 10_000_000 + np.argsort(np.argsort(tk_created, kind="stable"), kind="stable") + 1,
             "customer_num": first_customer + order_cust[tk_order] + 1,
             "order_num": np.where(
-                (_TICKET_CATEGORIES[tk_cat] == "product_question") & (rng.random(n_tk) < 0.5), -1, tk_order_num
+                (_TICKET_CATEGORIES[tk_cat] == PRODUCT_QUESTION) & (rng.random(n_tk) < 0.5), -1, tk_order_num
             ),
             "channel": _TICKET_CHANNELS[tk_channel],
             "category": _TICKET_CATEGORIES[tk_cat],
@@ -458,10 +528,10 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
     # Orders: status and amounts as of the date.
     o = block.orders.filter(pl.col("created_us") <= as_of_us)
     status = (
-        pl.when(seen("cancel_us")).then(pl.lit("cancelled"))
+        pl.when(seen("cancel_us")).then(pl.lit(CANCELLED))
         .when(seen("refund_us")).then(pl.col("final_status"))
-        .when(seen("fulfil_us")).then(pl.lit("fulfilled"))
-        .otherwise(pl.lit("placed"))
+        .when(seen("fulfil_us")).then(pl.lit(FULFILLED))
+        .otherwise(pl.lit(PLACED))
     )
     orders = o.select(
         order_id=pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9),
@@ -521,9 +591,9 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         converted_now=(pl.col("converted_us") >= 0) & (pl.col("converted_us") <= as_of_us),
     )
     cart_status = (
-        pl.when(pl.col("converted_now")).then(pl.lit("converted"))
-        .when(pl.col("abandoned_us") <= as_of_us).then(pl.lit("abandoned"))
-        .otherwise(pl.lit("open"))
+        pl.when(pl.col("converted_now")).then(pl.lit(CART_CONVERTED))
+        .when(pl.col("abandoned_us") <= as_of_us).then(pl.lit(CART_ABANDONED))
+        .otherwise(pl.lit(CART_OPEN))
     )
     carts = c.select(
         cart_id=pl.lit("K") + pl.col("cart_num").cast(pl.String).str.zfill(10),
@@ -556,10 +626,10 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
 
     t = block.support_tickets.filter(pl.col("created_us") <= as_of_us)
     ticket_status = (
-        pl.when(seen("closed_us")).then(pl.lit("closed"))
-        .when(seen("resolved_us")).then(pl.lit("resolved"))
-        .when(seen("first_response_us")).then(pl.lit("pending"))
-        .otherwise(pl.lit("open"))
+        pl.when(seen("closed_us")).then(pl.lit(TICKET_CLOSED))
+        .when(seen("resolved_us")).then(pl.lit(TICKET_RESOLVED))
+        .when(seen("first_response_us")).then(pl.lit(TICKET_PENDING))
+        .otherwise(pl.lit(TICKET_OPEN))
     )
     tickets = t.select(
         ticket_id=pl.lit("T") + pl.col("ticket_num").cast(pl.String).str.zfill(9),
@@ -607,10 +677,10 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         created_at=_ts("created_us"),
         country=pl.col("country"),
         acquisition_channel=pl.col("acquisition_channel"),
-        loyalty_tier=pl.when(n >= 8).then(pl.lit("gold"))
-        .when(n >= 4).then(pl.lit("silver"))
-        .when(n >= 2).then(pl.lit("bronze"))
-        .otherwise(pl.lit("none")),
+        loyalty_tier=pl.when(n >= 8).then(pl.lit(TIER_GOLD))
+        .when(n >= 4).then(pl.lit(TIER_SILVER))
+        .when(n >= 2).then(pl.lit(TIER_BRONZE))
+        .otherwise(pl.lit(TIER_NONE)),
         updated_at=pl.from_epoch(
             pl.when(n >= 8).then(pl.col("t8"))
             .when(n >= 4).then(pl.col("t4"))
@@ -659,9 +729,9 @@ def iter_blocks(
         rng = np.random.default_rng([cfg.seed, b, 7])
         out = {}
         for name in ENTITY_NAMES:
-            df = view[name]
             if name not in entities:
                 continue
+            df = view[name] if name in view else _not_generated(name)
             if since_us is not None:
                 df = df.filter(pl.col("updated_at") > pl.from_epoch(pl.lit(since_us), time_unit="us"))
             out[name] = _duplicate_some(df, rng) if duplicates else df

@@ -87,6 +87,13 @@ FULL_WEEKDAYS = {f"{d}{end}": d for d, end in zip(
     WEEKDAYS, ("day", "sday", "nesday", "rsday", "day", "urday", "day"))}
 
 
+def _per_entity(attribute: str) -> dict[str, Any]:
+    """{entity: its registry default} (assets/extraction/contract.py is the one place per-entity facts live)."""
+    from assets.extraction.contract import ENTITIES  # noqa: PLC0415 - contract imports nothing of ours
+
+    return {name: getattr(entity, attribute) for name, entity in ENTITIES.items()}
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     # --- severities -------------------------------------------------------
@@ -132,25 +139,9 @@ class QualityConfig:
     # The as-of date is RETENTION_AS_OF_DATE, else the newest order's date.
     # Judged only when the suite validated rows successfully in an earlier
     # run (a nightly run); a first import of history is not judged.
-    freshness_lag_days: Mapping[str, int] = field(
-        default_factory=lambda: {
-            "orders": 1,
-            "order_lines": 1,
-            "customers": 7,
-            "carts": 2,
-            "support_tickets": 7,
-        }
-    )
+    freshness_lag_days: Mapping[str, int] = field(default_factory=lambda: _per_entity("freshness_lag_days"))
     # Timestamp column that dates a record, per entity (freshness, daily volume).
-    time_columns: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "orders": "created_at",
-            "order_lines": "updated_at",
-            "customers": "created_at",
-            "carts": "created_at",
-            "support_tickets": "created_at",
-        }
-    )
+    time_columns: Mapping[str, str] = field(default_factory=lambda: _per_entity("time_column"))
 
     # --- loader outcomes --------------------------------------------------
     # Quarantined rows / rows read (loaded + quarantined), cumulative over the

@@ -22,6 +22,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from assets.extraction.contract import ENTITIES, OTHER, UNKNOWN
+
 from . import svg
 
 REPORT_MARTS = (
@@ -51,13 +53,7 @@ SUPPORT_CHANNEL_COLUMNS = [
     ("Reopen rate", "reopen_rate", "pct"),
     ("CSAT", "csat_average", "score"),
 ]
-ENTITY_LABELS = {
-    "orders": "orders",
-    "order_lines": "order lines",
-    "customers": "customers",
-    "carts": "carts",
-    "support_tickets": "support tickets",
-}
+ENTITY_LABELS = {name: entity.label for name, entity in ENTITIES.items()}
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF "}
 SUPPORT_DIMENSIONS = [
     ("ticket", "Support contact", ["no_ticket", "ticket"]),
@@ -80,7 +76,7 @@ GROUP_LABELS = {
     "other": "Other",
 }
 # Catch-all values sort after the named ones in charts.
-CATCH_ALL_VALUES = ("other", "unknown")
+CATCH_ALL_VALUES = (OTHER, UNKNOWN)
 
 
 def load_report_frames(con: duckdb.DuckDBPyConnection, schema: str = "marts") -> dict[str, pl.DataFrame]:

@@ -130,7 +130,7 @@ def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
 
 
 retention_dbt_translator = RetentionDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
 )
 
 

@@ -9,6 +9,7 @@ the settings once and the dbt manifest once (`make manifest` runs `dbt parse`;
 from __future__ import annotations
 
 import os
+import warnings
 
 # dbt and Great Expectations phone home unless told not to; the network is closed.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -18,6 +19,7 @@ import dagster as dg  # noqa: E402
 
 from assets.dbt import build_dbt_assets, dbt_resource  # noqa: E402
 from assets.extraction.assets import extract_shop  # noqa: E402
+from assets.ownership import DATA_TEAM  # noqa: E402
 from assets.predictions import mart_customer_predictions  # noqa: E402
 from assets.quality import quality_checks_for  # noqa: E402
 from assets.resources import resources_from_settings  # noqa: E402
@@ -29,6 +31,22 @@ from .schedules import nightly_schedule_from_settings  # noqa: E402
 from .sensors import sensors as alert_sensors  # noqa: E402
 
 
+def owned_and_referenced(assets: list) -> list:
+    """The assets with an owner (DATA_TEAM unless one is set) and a reference to their code.
+
+    Code references are local file paths (the function that builds each
+    asset; dbt models also point to their SQL file, set by the translator),
+    so the UI opens the source without a network or a git remote.
+    """
+    owned = dg.map_asset_specs(
+        lambda spec: spec if spec.owners else spec.replace_attributes(owners=[DATA_TEAM]), assets
+    )
+    # Code references are a beta API; its warning would open every `make run` console.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return list(dg.with_source_code_references(owned))
+
+
 def pipeline_definitions(settings: Settings) -> dg.Definitions:
     """Extraction -> dbt -> predictions, the quality gates on them, then serving, with their resources."""
     # dbt_project/profiles.yml reads the build warehouse path from here.
@@ -36,7 +54,7 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
     built = [extract_shop, build_dbt_assets(), mart_customer_predictions]
     return dg.Definitions(
         # Publish, exports and report depend on every `marts/*` asset above.
-        assets=[*built, *build_serving_assets(mart_asset_keys(built))],
+        assets=owned_and_referenced([*built, *build_serving_assets(mart_asset_keys(built))]),
         # GX suites as blocking checks on the raw/* and marts/* assets (GX is imported when a check runs).
         asset_checks=quality_checks_for(built),
         resources={**resources_from_settings(settings), "dbt": dbt_resource()},

@@ -7,15 +7,23 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup manifest check-config dagster-home run test dev docs bench where clean
+.PHONY: setup lock manifest check-config dagster-home run test dev docs bench where clean
 
-$(BIN)/.installed: pyproject.toml
+# pyproject.toml says which versions the code supports; constraints.txt pins
+# the ones the tests passed with, so every clone installs the same set.
+$(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	@touch $@
 
 setup: $(BIN)/.installed
+
+# Rewrite constraints.txt from what .venv has installed. To move a version:
+# change its range in pyproject.toml (or not), `.venv/bin/python -m pip install
+# -U -e '.[dev,spark]'`, run `make test`, then `make lock` and commit both files.
+lock:
+	$(BIN)/python scripts/lock.py
 
 # The dbt manifest is built without a database connection (dbt parse).
 manifest: setup

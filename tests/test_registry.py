@@ -57,9 +57,27 @@ def test_a_label_defaults_to_the_name_in_words():
     assert _entity(label="returned items").label == "returned items"
 
 
+def test_an_enum_default_outside_its_values_fails_naming_the_column():
+    with pytest.raises(ValueError, match=r"column 'status': default/synonyms \['shipped'\] not in its allowed values"):
+        Column("status", "enum", allowed=("placed", "fulfilled"), default="shipped")
+
+
+def test_an_enum_synonym_outside_its_values_fails():
+    with pytest.raises(ValueError, match=r"default/synonyms \['done'\]"):
+        Column("status", "enum", allowed=("open",), synonyms={"finished": "done"})
+
+
 def test_every_enum_column_has_its_accepted_values():
     for key, values in vocabularies().items():
         assert values, f"assets/extraction/contract.py: {key} is an enum with no accepted values"
+
+
+def test_the_shopify_mappings_land_on_contract_values():
+    from assets.extraction.shopify import FINANCIAL_STATUS, SOURCE_CHANNEL
+
+    known = vocabularies()
+    assert set(FINANCIAL_STATUS.values()) <= set(known["orders.status"]), "shopify.py: FINANCIAL_STATUS"
+    assert set(SOURCE_CHANNEL.values()) <= set(known["orders.channel"]), "shopify.py: SOURCE_CHANNEL"
 
 
 # --- consumers that read the registry ---------------------------------------

@@ -49,6 +49,20 @@ class Column:
     # never reaches analysts, exports or the published quarantine.
     personal: bool = False
 
+    def __post_init__(self) -> None:
+        # An enum's default and synonyms must land on its own list, or the
+        # loader would quarantine (or file as OTHER) the very values it fills in.
+        if self.kind != "enum":
+            return
+        where = f"assets/extraction/contract.py: column {self.name!r}"
+        if not self.allowed:
+            raise ValueError(f"{where}: enum with no allowed values; expected its vocabulary")
+        outside = sorted({v for v in (self.default, *self.synonyms.values()) if v is not None} - set(self.allowed))
+        if outside:
+            raise ValueError(
+                f"{where}: default/synonyms {outside} not in its allowed values; expected some of {list(self.allowed)}"
+            )
+
     @property
     def sql_type(self) -> str:
         return SQL_TYPES[self.kind]

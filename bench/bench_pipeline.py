@@ -146,9 +146,14 @@ class RunResult:
     summary_seconds: float | None = None
 
     @property
-    def other(self) -> float:
-        """Wall time outside every step: process start-up, loading the Definitions, run bookkeeping."""
-        return round(self.wall - sum(self.stages.values()), 3)
+    def outside_run(self) -> float | None:
+        """Wall time before the run starts and after it ends: process start-up, loading the Definitions, exit."""
+        return None if self.in_run is None else round(self.wall - self.in_run, 3)
+
+    @property
+    def between_steps(self) -> float | None:
+        """Run time in no step: planning, launching steps, writing the event log."""
+        return None if self.in_run is None else round(self.in_run - sum(self.stages.values()), 3)
 
 
 @dataclass(frozen=True)
@@ -226,17 +231,18 @@ def runs_table(runs: Sequence[RunResult], anchors: Mapping[str, Mapping]) -> str
     """Runs and anchors: wall, peak RSS, seconds per stage."""
     stages = ordered_stages(s for r in runs for s in r.stages)
     header = ["run", "status", "wall s", "peak RSS MiB (tree)", "largest process MiB", *(f"{s} s" for s in stages),
-              "other s", "summary s"]
+              "outside run s", "between steps s", "summary s"]
     rows = []
     for r in runs:
         rows.append([
             r.name, r.status, _fmt(r.wall), _fmt(r.peak_tree_bytes / MIB, 0), _fmt(r.peak_process_bytes / MIB, 0),
-            *(_fmt(r.stages.get(s)) for s in stages), _fmt(r.other), _fmt(r.summary_seconds),
+            *(_fmt(r.stages.get(s)) for s in stages), _fmt(r.outside_run), _fmt(r.between_steps),
+            _fmt(r.summary_seconds),
         ])
     for name, a in anchors.items():
         rows.append([
             f"anchor: {name}", "-", _fmt(a["wall"]), _fmt(a["peak_tree_bytes"] / MIB, 0),
-            _fmt(a["peak_process_bytes"] / MIB, 0), *(["-"] * len(stages)), "-", "-",
+            _fmt(a["peak_process_bytes"] / MIB, 0), *(["-"] * len(stages)), "-", "-", "-",
         ])
     return markdown_table(header, rows)
 
@@ -327,9 +333,9 @@ def _child_describe() -> None:
         plan[step.key] = {"assets": assets, "check_targets": targets}
     kinds = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED", "RUN_START", "RUN_SUCCESS", "RUN_FAILURE")
     events = [
-        {"type": e.dagster_event.event_type_value, "step": e.step_key, "ts": e.timestamp}
+        {"type": e.dagster_event.event_type.name, "step": e.step_key, "ts": e.timestamp}
         for e in instance.all_logs(run.run_id)
-        if e.dagster_event is not None and e.dagster_event.event_type_value in kinds
+        if e.dagster_event is not None and e.dagster_event.event_type.name in kinds
     ]
     graph = defs.resolve_asset_graph()
     stage_of = {

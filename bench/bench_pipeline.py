@@ -95,11 +95,25 @@ def step_durations(events: Sequence[Mapping]) -> dict[str, float]:
     return {s: round(end[s] - start[s], 3) for s in start if s in end}
 
 
-def run_span(events: Sequence[Mapping]) -> float | None:
-    """Seconds from RUN_START to the run's end event (success or failure)."""
+def run_bounds(events: Sequence[Mapping]) -> tuple[float | None, float | None]:
+    """Timestamps of RUN_START and of the run's end event (success or failure); None when missing."""
     ts = {e["type"]: e["ts"] for e in events if e["type"] in ("RUN_START", "RUN_SUCCESS", "RUN_FAILURE")}
-    end = ts.get("RUN_SUCCESS", ts.get("RUN_FAILURE"))
-    return round(end - ts["RUN_START"], 3) if end is not None and "RUN_START" in ts else None
+    return ts.get("RUN_START"), ts.get("RUN_SUCCESS", ts.get("RUN_FAILURE"))
+
+
+def run_span(events: Sequence[Mapping]) -> float | None:
+    """Seconds from RUN_START to the run's end event."""
+    start, end = run_bounds(events)
+    return None if start is None or end is None else round(end - start, 3)
+
+
+def outside_run(process_start: float, process_end: float, events: Sequence[Mapping]) -> tuple[float | None, float | None]:
+    """Seconds of the CLI process before RUN_START (start-up, loading the Definitions) and after the run's end (exit)."""
+    start, end = run_bounds(events)
+    return (
+        None if start is None else round(start - process_start, 3),
+        None if end is None else round(process_end - end, 3),
+    )
 
 
 def stage_seconds(
@@ -144,11 +158,8 @@ class RunResult:
     stages: dict[str, float] = field(default_factory=dict)
     in_run: float | None = None
     summary_seconds: float | None = None
-
-    @property
-    def outside_run(self) -> float | None:
-        """Wall time before the run starts and after it ends: process start-up, loading the Definitions, exit."""
-        return None if self.in_run is None else round(self.wall - self.in_run, 3)
+    startup: float | None = None
+    after_run: float | None = None
 
     @property
     def between_steps(self) -> float | None:
@@ -231,18 +242,18 @@ def runs_table(runs: Sequence[RunResult], anchors: Mapping[str, Mapping]) -> str
     """Runs and anchors: wall, peak RSS, seconds per stage."""
     stages = ordered_stages(s for r in runs for s in r.stages)
     header = ["run", "status", "wall s", "peak RSS MiB (tree)", "largest process MiB", *(f"{s} s" for s in stages),
-              "outside run s", "between steps s", "summary s"]
+              "start-up s", "between steps s", "after run s", "summary s"]
     rows = []
     for r in runs:
         rows.append([
             r.name, r.status, _fmt(r.wall), _fmt(r.peak_tree_bytes / MIB, 0), _fmt(r.peak_process_bytes / MIB, 0),
-            *(_fmt(r.stages.get(s)) for s in stages), _fmt(r.outside_run), _fmt(r.between_steps),
+            *(_fmt(r.stages.get(s)) for s in stages), _fmt(r.startup), _fmt(r.between_steps), _fmt(r.after_run),
             _fmt(r.summary_seconds),
         ])
     for name, a in anchors.items():
         rows.append([
             f"anchor: {name}", "-", _fmt(a["wall"]), _fmt(a["peak_tree_bytes"] / MIB, 0),
-            _fmt(a["peak_process_bytes"] / MIB, 0), *(["-"] * len(stages)), "-", "-", "-",
+            _fmt(a["peak_process_bytes"] / MIB, 0), *(["-"] * len(stages)), "-", "-", "-", "-",
         ])
     return markdown_table(header, rows)
 
@@ -281,7 +292,7 @@ def _rss_bytes(pid: int) -> int:
 def measure(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> dict:
     """Run `cmd`; wall seconds, peak summed RSS of its process tree (sampled), ru_maxrss of its largest process."""
     with log.open("w") as out:
-        t0 = time.perf_counter()
+        t0, started_at = time.perf_counter(), time.time()
         proc = subprocess.Popen(list(cmd), env=dict(env), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         peak = 0
         while True:
@@ -293,7 +304,7 @@ def measure(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> dict:
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     # wait4's ru_maxrss covers the child and every descendant it waited for: the largest one's peak (KiB).
-    return {"wall": round(wall, 2), "peak_tree_bytes": peak, "peak_process_bytes": usage.ru_maxrss * 1024,
+    return {"wall": round(wall, 2), "started_at": started_at, "ended_at": started_at + wall, "peak_tree_bytes": peak, "peak_process_bytes": usage.ru_maxrss * 1024,
             "returncode": proc.returncode}
 
 
@@ -406,6 +417,7 @@ def run_pipeline(name: str, env: Mapping[str, str], logs: Path) -> RunResult:
         stages=stage_seconds(run["events"], run["plan"], run["stage_of"]), in_run=run_span(run["events"]),
         summary_seconds=summary["wall"],
     )
+    result.startup, result.after_run = outside_run(m["started_at"], m["ended_at"], run["events"])
     print(f"{name}: {result.status} in {result.wall} s, peak {result.peak_tree_bytes / MIB:,.0f} MiB, "
           f"stages {result.stages}", flush=True)
     return result

@@ -101,11 +101,16 @@ def test_run_span_is_run_start_to_its_end_and_unknown_without_an_end(bench_pipel
     assert bench_pipeline.run_span(_events(SPANS)[:-1]) is None
 
 
-def test_run_result_splits_time_outside_the_run_and_between_steps(bench_pipeline):
+def test_time_between_steps_is_the_runs_span_less_its_steps(bench_pipeline):
     stages = bench_pipeline.stage_seconds(_events(SPANS), PLAN, STAGE_OF)
     r = bench_pipeline.RunResult("full", wall=70.0, peak_tree_bytes=1, peak_process_bytes=1, stages=stages, in_run=60.0)
-    assert r.outside_run == pytest.approx(10.0)
     assert r.between_steps == pytest.approx(60.0 - sum(stages.values()))
+
+
+def test_outside_run_splits_start_up_before_the_run_and_exit_after_it(bench_pipeline):
+    events = _events(SPANS, run=(1000.0, 1060.0))
+    assert bench_pipeline.outside_run(992.5, 1061.25, events) == pytest.approx((7.5, 1.25))
+    assert bench_pipeline.outside_run(992.5, 1061.25, events[:-1]) == (pytest.approx(7.5), None)
 
 
 def test_descendants_walk_the_whole_tree_below_root_only(bench_pipeline):

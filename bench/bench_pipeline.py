@@ -128,6 +128,21 @@ def stage_seconds(
     return totals
 
 
+def dbt_breakdown(invocations: Mapping[str, Mapping]) -> dict[str, float]:
+    """dbt's own view of its invocations (run_results.json per step): elapsed seconds and node seconds by kind.
+
+    Node seconds add up across dbt's threads, so they can exceed elapsed.
+    """
+    out = {"elapsed": 0.0, "model": 0.0, "test": 0.0, "unit_test": 0.0}
+    for run_results in invocations.values():
+        out["elapsed"] += run_results.get("elapsed_time", 0.0)
+        for node in run_results.get("results", ()):
+            kind = node["unique_id"].split(".", 1)[0]
+            if kind in out:
+                out[kind] += node.get("execution_time", 0.0)
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def ordered_stages(found: Iterable[str]) -> list[str]:
     """STAGES first, in pipeline order, then any other stage found, sorted."""
     found = set(found)
@@ -160,6 +175,7 @@ class RunResult:
     summary_seconds: float | None = None
     startup: float | None = None
     after_run: float | None = None
+    dbt: dict[str, float] = field(default_factory=dict)
 
     @property
     def between_steps(self) -> float | None:
@@ -258,6 +274,19 @@ def runs_table(runs: Sequence[RunResult], anchors: Mapping[str, Mapping]) -> str
     return markdown_table(header, rows)
 
 
+def dbt_table(runs: Sequence[RunResult]) -> str:
+    """The dbt step against dbt's own elapsed time and node seconds."""
+    rows = []
+    for r in runs:
+        d, step = r.dbt, r.stages.get("dbt")
+        outside = None if step is None or not d else step - d["elapsed"]
+        rows.append([r.name, _fmt(step), _fmt(d.get("elapsed")), _fmt(outside), _fmt(d.get("model")),
+                     _fmt(d.get("test")), _fmt(d.get("unit_test"))])
+    return markdown_table(
+        ["run", "dbt step s", "dbt elapsed s", "step less dbt elapsed s", "node s: models", "node s: data tests",
+         "node s: unit tests"], rows)
+
+
 def verdicts_table(items: Sequence[Verdict]) -> str:
     rows = [[v.what, v.measured, "-" if v.ratio is None else f"{v.ratio:.2f}", v.goal, v.met] for v in items]
     return markdown_table(["goal", "measured", "ratio", "limit", "verdict"], rows)
@@ -348,12 +377,19 @@ def _child_describe() -> None:
         for e in instance.all_logs(run.run_id)
         if e.dagster_event is not None and e.dagster_event.event_type.name in kinds
     ]
+    from assets.dbt import dbt_runs_dir
+
+    dbt_runs = dbt_runs_dir(Path(os.environ["RETENTION_DATA_DIR"])) / run.run_id
+    dbt = {p.parent.name: json.loads(p.read_text()) for p in sorted(dbt_runs.glob("*/run_results.json"))}
     graph = defs.resolve_asset_graph()
     stage_of = {
         key.to_user_string(): asset_stage(graph.get(key).group_name, graph.get(key).kinds)
         for key in graph.get_all_asset_keys()
     }
-    print(json.dumps({"run_id": run.run_id, "status": run.status.value, "plan": plan, "events": events, "stage_of": stage_of}))
+    print(json.dumps({"run_id": run.run_id, "status": run.status.value, "plan": plan, "events": events, "stage_of": stage_of,
+                      "dbt": {step: {"elapsed_time": r.get("elapsed_time", 0.0), "results": [
+                          {"unique_id": n["unique_id"], "execution_time": n["execution_time"]} for n in r["results"]
+                      ]} for step, r in dbt.items()}}))
 
 
 def _python_child(args: Sequence[str], env: Mapping[str, str], log: Path) -> tuple[dict, dict]:
@@ -417,6 +453,7 @@ def run_pipeline(name: str, env: Mapping[str, str], logs: Path) -> RunResult:
         stages=stage_seconds(run["events"], run["plan"], run["stage_of"]), in_run=run_span(run["events"]),
         summary_seconds=summary["wall"],
     )
+    result.dbt = dbt_breakdown(run["dbt"])
     result.startup, result.after_run = outside_run(m["started_at"], m["ended_at"], run["events"])
     print(f"{name}: {result.status} in {result.wall} s, peak {result.peak_tree_bytes / MIB:,.0f} MiB, "
           f"stages {result.stages}", flush=True)
@@ -480,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "newest versions (" + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + ")",
         f"{started:%Y-%m-%d %H:%M} UTC; {_machine()}; load average (1/5/15 min) before {load_before}, after {_load()}",
         runs_table(list(runs.values()), anchors),
+        dbt_table(list(runs.values())),
         verdicts_table(checks),
     ])
     print("\n" + text)

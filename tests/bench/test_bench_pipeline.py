@@ -174,3 +174,30 @@ def test_runs_table_has_a_row_per_run_and_anchor_and_a_column_per_stage(bench_pi
 
 def test_a_stage_outside_the_known_ones_gets_its_own_column(bench_pipeline):
     assert bench_pipeline.ordered_stages(["dbt", "exports_v2"]) == [*bench_pipeline.STAGES, "exports_v2"]
+
+
+def test_dbt_breakdown_adds_elapsed_and_node_seconds_by_kind_over_invocations(bench_pipeline):
+    invocations = {
+        "retention_dbt": {"elapsed_time": 16.0, "results": [
+            {"unique_id": "model.retention.int_orders", "execution_time": 3.0},
+            {"unique_id": "model.retention.mart_a", "execution_time": 1.5},
+            {"unique_id": "test.retention.unique_x", "execution_time": 0.5},
+            {"unique_id": "unit_test.retention.mart_a.case", "execution_time": 0.25},
+            {"unique_id": "operation.retention.on-run-end", "execution_time": 0.01},
+        ]},
+        "retention_dbt_2": {"elapsed_time": 4.0, "results": [
+            {"unique_id": "model.retention.mart_churn", "execution_time": 2.0},
+        ]},
+    }
+    assert bench_pipeline.dbt_breakdown(invocations) == pytest.approx(
+        {"elapsed": 20.0, "model": 6.5, "test": 0.5, "unit_test": 0.25}
+    )
+
+
+def test_dbt_table_shows_the_step_time_dbt_itself_does_not_account_for(bench_pipeline):
+    run = bench_pipeline.RunResult("full", 70.0, 1, 1, stages={"dbt": 25.0},
+                                   dbt={"elapsed": 16.0, "model": 14.0, "test": 11.0, "unit_test": 5.0})
+    header, _, row = bench_pipeline.dbt_table([run]).splitlines()
+    cells = dict(zip((c.strip() for c in header.strip("|").split("|")), (c.strip() for c in row.strip("|").split("|"))))
+    assert cells["step less dbt elapsed s"] == "9.0"
+    assert cells["node s: unit tests"] == "5.0"

@@ -505,7 +505,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"anchors: read-dedupe-persist {extracted['seconds']} s, marts SQL {marts['seconds']} s", flush=True)
 
     runs = {"full": run_pipeline("full", env, logs)}
-    _link_tree(cache / "last_day", landing)
+    # Copied, not linked: new files with fresh modification times, as a shop drops them.
+    shutil.copytree(cache / "last_day", landing, copy_function=shutil.copy, dirs_exist_ok=True)
     runs["nightly one day"] = run_pipeline("nightly one day", env, logs)
     runs["nightly no data"] = run_pipeline("nightly no data", env, logs)
 

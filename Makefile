@@ -61,8 +61,12 @@ docs: manifest
 where: setup
 	$(BIN)/python -m orchestration.where
 
+# The whole pipeline at 1M orders (full run, two nights) beside bare DuckDB
+# anchors, with the goals' verdicts (docs/benchmarks.md). BENCH_ORDERS=10000000
+# for the long one; BENCH_ARGS='--markdown FILE' to keep the table.
+BENCH_ORDERS ?= 1000000
 bench: manifest
-	$(BIN)/python bench/bench_extraction.py
+	$(BIN)/python bench/bench_pipeline.py --orders $(BENCH_ORDERS) $(BENCH_ARGS)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -1,0 +1,203 @@
+"""The harness's pure parts: stages from a run's event log, goal verdicts, the tables."""
+
+import pytest
+
+# A tiny run as the event log and execution plan record it: extraction, a raw
+# suite, dbt in two invocations, a mart suite, predictions, publish.
+STAGE_OF = {
+    "raw/orders": "extraction",
+    "raw/carts": "extraction",
+    "staging/stg_orders": "dbt",
+    "marts/mart_a": "dbt",
+    "marts/mart_churn": "dbt",
+    "marts/mart_predictions": "predictions",
+    "published_warehouse": "publish",
+}
+PLAN = {
+    "extract_shop": {"assets": ["raw/orders", "raw/carts"], "check_targets": []},
+    "raw__orders_suite": {"assets": [], "check_targets": ["raw/orders"]},
+    "retention_dbt": {"assets": ["staging/stg_orders", "marts/mart_a"], "check_targets": ["staging/stg_orders"]},
+    "marts__mart_a_suite": {"assets": [], "check_targets": ["marts/mart_a"]},
+    "predict": {"assets": ["marts/mart_predictions"], "check_targets": ["marts/mart_predictions"]},
+    "retention_dbt_2": {"assets": ["marts/mart_churn"], "check_targets": []},
+    "publish": {"assets": ["published_warehouse"], "check_targets": []},
+}
+
+
+def _events(spans, run=(0.0, 100.0)):
+    events = [{"type": "RUN_START", "step": None, "ts": run[0]}]
+    for step, (start, end) in spans.items():
+        events += [{"type": "STEP_START", "step": step, "ts": start}, {"type": "STEP_SUCCESS", "step": step, "ts": end}]
+    return events + [{"type": "RUN_SUCCESS", "step": None, "ts": run[1]}]
+
+
+SPANS = {
+    "extract_shop": (1.0, 11.0),
+    "raw__orders_suite": (11.5, 14.0),
+    "retention_dbt": (14.0, 44.0),
+    "marts__mart_a_suite": (44.0, 45.5),
+    "predict": (45.5, 48.5),
+    "retention_dbt_2": (48.5, 53.5),
+    "publish": (53.5, 55.0),
+}
+
+
+@pytest.mark.parametrize(
+    ("group", "kinds", "stage"),
+    [
+        ("extraction", {"duckdb", "python"}, "extraction"),
+        ("marts", {"dbt", "duckdb"}, "dbt"),
+        ("staging", {"dbt"}, "dbt"),
+        ("marts", {"python", "duckdb"}, "predictions"),
+        ("serving", {"parquet"}, "publish"),
+        ("exports_v2", {"python"}, "exports_v2"),
+    ],
+)
+def test_asset_stage_follows_group_and_kind(bench_pipeline, group, kinds, stage):
+    assert bench_pipeline.asset_stage(group, kinds) == stage
+
+
+def test_check_only_steps_are_raw_or_mart_checks_by_their_target(bench_pipeline):
+    step_stage = bench_pipeline.step_stage
+    assert step_stage([], ["raw/orders", "raw/carts"], STAGE_OF) == "raw checks"
+    assert step_stage([], ["marts/mart_a"], STAGE_OF) == "mart checks"
+    assert step_stage([], ["marts/mart_predictions"], STAGE_OF) == "mart checks"
+
+
+def test_a_step_that_materializes_takes_its_assets_stage_even_with_checks(bench_pipeline):
+    assert bench_pipeline.step_stage(["staging/stg_orders"], ["staging/stg_orders"], STAGE_OF) == "dbt"
+    assert bench_pipeline.step_stage(["marts/mart_predictions"], ["marts/mart_predictions"], STAGE_OF) == "predictions"
+
+
+def test_a_step_with_unknown_outputs_is_unclassified(bench_pipeline):
+    assert bench_pipeline.step_stage(["elsewhere/x"], [], STAGE_OF) == "unclassified"
+    assert bench_pipeline.step_stage([], [], STAGE_OF) == "unclassified"
+
+
+def test_stage_seconds_sum_each_stages_steps_including_both_dbt_invocations(bench_pipeline):
+    stages = bench_pipeline.stage_seconds(_events(SPANS), PLAN, STAGE_OF)
+    expected = {
+        "extraction": SPANS["extract_shop"][1] - SPANS["extract_shop"][0],
+        "raw checks": SPANS["raw__orders_suite"][1] - SPANS["raw__orders_suite"][0],
+        "dbt": sum(SPANS[s][1] - SPANS[s][0] for s in ("retention_dbt", "retention_dbt_2")),
+        "mart checks": SPANS["marts__mart_a_suite"][1] - SPANS["marts__mart_a_suite"][0],
+        "predictions": SPANS["predict"][1] - SPANS["predict"][0],
+        "publish": SPANS["publish"][1] - SPANS["publish"][0],
+    }
+    assert stages == pytest.approx(expected)
+
+
+def test_a_failed_step_counts_until_its_failure_and_a_skipped_step_not_at_all(bench_pipeline):
+    events = [
+        {"type": "STEP_START", "step": "extract_shop", "ts": 2.0},
+        {"type": "STEP_FAILURE", "step": "extract_shop", "ts": 5.5},
+        {"type": "STEP_SKIPPED", "step": "retention_dbt", "ts": 5.6},
+    ]
+    assert bench_pipeline.step_durations(events) == {"extract_shop": 3.5}
+
+
+def test_run_span_is_run_start_to_its_end_and_unknown_without_an_end(bench_pipeline):
+    assert bench_pipeline.run_span(_events(SPANS, run=(0.5, 60.0))) == pytest.approx(59.5)
+    assert bench_pipeline.run_span(_events(SPANS)[:-1]) is None
+
+
+def test_time_between_steps_is_the_runs_span_less_its_steps(bench_pipeline):
+    stages = bench_pipeline.stage_seconds(_events(SPANS), PLAN, STAGE_OF)
+    r = bench_pipeline.RunResult("full", wall=70.0, peak_tree_bytes=1, peak_process_bytes=1, stages=stages, in_run=60.0)
+    assert r.between_steps == pytest.approx(60.0 - sum(stages.values()))
+
+
+def test_outside_run_splits_start_up_before_the_run_and_exit_after_it(bench_pipeline):
+    events = _events(SPANS, run=(1000.0, 1060.0))
+    assert bench_pipeline.outside_run(992.5, 1061.25, events) == pytest.approx((7.5, 1.25))
+    assert bench_pipeline.outside_run(992.5, 1061.25, events[:-1]) == (pytest.approx(7.5), None)
+
+
+def test_descendants_walk_the_whole_tree_below_root_only(bench_pipeline):
+    parent_of = {10: 1, 11: 10, 12: 10, 13: 12, 20: 1, 21: 20}
+    assert bench_pipeline.descendants(10, parent_of) == {10, 11, 12, 13}
+    assert bench_pipeline.descendants(13, parent_of) == {13}
+
+
+def _runs(bench_pipeline, full_wall, one_day_wall, no_data_wall, stages, peak):
+    R = bench_pipeline.RunResult
+    return {
+        "full": R("full", full_wall, peak, peak, stages=stages),
+        "nightly one day": R("nightly one day", one_day_wall, peak // 2, peak // 2),
+        "nightly no data": R("nightly no data", no_data_wall, peak // 2, peak // 2),
+    }
+
+
+def test_verdicts_compute_each_goals_ratio_and_say_met_or_not(bench_pipeline):
+    gib = bench_pipeline.GIB
+    stages = {"extraction": 10.0, "raw checks": 2.0, "dbt": 20.0, "mart checks": 1.0}
+    runs = _runs(bench_pipeline, 40.0, 3.0, 2.5, stages, 5 * gib)
+    by_what = {v.what: v for v in bench_pipeline.verdicts(runs, anchor_extract_s=5.5, anchor_marts_s=2.4, orders=1_000_000)}
+
+    extraction = by_what["extraction / bare read-dedupe-persist"]
+    assert extraction.ratio == pytest.approx(10.0 / 5.5) and extraction.met == "met"
+    dbt = by_what["dbt step / (bare marts SQL x 1.3 + 15 s)"]
+    assert dbt.ratio == pytest.approx(20.0 / (2.4 * 1.3 + 15)) and dbt.met == "not met"
+    quality = by_what["quality gates / wall (full)"]
+    assert quality.ratio == pytest.approx(3.0 / 40.0) and quality.met == "met"
+    assert by_what["nightly one day / full (wall)"].ratio == pytest.approx(3.0 / 40.0)
+    assert by_what["nightly one day / full (wall)"].met == "met"
+    assert by_what["nightly no data / full (wall)"].ratio == pytest.approx(2.5 / 40.0)
+    assert by_what["nightly no data / full (wall)"].met == "not met"
+    assert by_what["full wall / goal at this scale"].ratio == pytest.approx(1.0)
+    assert by_what["full wall / goal at this scale"].met == "met"
+    assert by_what["peak RSS (tree) / 4 GiB"].ratio == pytest.approx(5 / 4) and by_what["peak RSS (tree) / 4 GiB"].met == "not met"
+
+
+def test_wall_goal_follows_the_scale_and_is_na_where_the_goals_name_none(bench_pipeline):
+    runs = _runs(bench_pipeline, 200.0, 10.0, 5.0, {"extraction": 1.0, "dbt": 1.0}, 1)
+    at = {orders: {v.what: v for v in bench_pipeline.verdicts(runs, 1.0, 1.0, orders)} for orders in (10_000_000, 20_000)}
+    assert at[10_000_000]["full wall / goal at this scale"].ratio == pytest.approx(200.0 / 240.0)
+    assert at[20_000]["full wall / goal at this scale"].ratio is None
+    assert at[20_000]["full wall / goal at this scale"].met == "n/a"
+
+
+def test_runs_table_has_a_row_per_run_and_anchor_and_a_column_per_stage(bench_pipeline):
+    stages = bench_pipeline.stage_seconds(_events(SPANS), PLAN, STAGE_OF)
+    run = bench_pipeline.RunResult("full", 70.0, 3 * bench_pipeline.MIB, 2 * bench_pipeline.MIB, "SUCCESS", stages, 60.0, 1.5)
+    anchors = {"read-dedupe-persist": {"wall": 6.0, "peak_tree_bytes": 0, "peak_process_bytes": 0}}
+    lines = bench_pipeline.runs_table([run], anchors).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert [f"{s} s" for s in bench_pipeline.STAGES] == header[5:5 + len(bench_pipeline.STAGES)]
+    assert len(lines) == 2 + 2
+    full = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert len(full) == len(header)
+    assert full[header.index("dbt s")] == f"{stages['dbt']:.1f}"
+    assert full[header.index("peak RSS MiB (tree)")] == "3"
+    assert lines[3].startswith("| anchor: read-dedupe-persist |")
+
+
+def test_a_stage_outside_the_known_ones_gets_its_own_column(bench_pipeline):
+    assert bench_pipeline.ordered_stages(["dbt", "exports_v2"]) == [*bench_pipeline.STAGES, "exports_v2"]
+
+
+def test_dbt_breakdown_adds_elapsed_and_node_seconds_by_kind_over_invocations(bench_pipeline):
+    invocations = {
+        "retention_dbt": {"elapsed_time": 16.0, "results": [
+            {"unique_id": "model.retention.int_orders", "execution_time": 3.0},
+            {"unique_id": "model.retention.mart_a", "execution_time": 1.5},
+            {"unique_id": "test.retention.unique_x", "execution_time": 0.5},
+            {"unique_id": "unit_test.retention.mart_a.case", "execution_time": 0.25},
+            {"unique_id": "operation.retention.on-run-end", "execution_time": 0.01},
+        ]},
+        "retention_dbt_2": {"elapsed_time": 4.0, "results": [
+            {"unique_id": "model.retention.mart_churn", "execution_time": 2.0},
+        ]},
+    }
+    assert bench_pipeline.dbt_breakdown(invocations) == pytest.approx(
+        {"elapsed": 20.0, "model": 6.5, "test": 0.5, "unit_test": 0.25}
+    )
+
+
+def test_dbt_table_shows_the_step_time_dbt_itself_does_not_account_for(bench_pipeline):
+    run = bench_pipeline.RunResult("full", 70.0, 1, 1, stages={"dbt": 25.0},
+                                   dbt={"elapsed": 16.0, "model": 14.0, "test": 11.0, "unit_test": 5.0})
+    header, _, row = bench_pipeline.dbt_table([run]).splitlines()
+    cells = dict(zip((c.strip() for c in header.strip("|").split("|")), (c.strip() for c in row.strip("|").split("|"))))
+    assert cells["step less dbt elapsed s"] == "9.0"
+    assert cells["node s: unit tests"] == "5.0"

@@ -41,7 +41,7 @@ from dagster_dbt import (
 )
 
 from assets.resources import ShopSourceResource, WarehouseResource
-from assets.settings import DBT_PROJECT_DIR, Settings
+from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
 
 
 @lru_cache(maxsize=1)
@@ -157,12 +157,15 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # run's build warehouse (tests and other data dirs differ from the default).
         warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
         os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
+        # The Python model mart_customer_predictions imports this repository's
+        # `models` package (profiles.yml `module_paths`).
+        os.environ["RETENTION_CODE_DIR"] = str(PROJECT_ROOT)
         vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config)
         context.log.info(f"dbt vars: {vars_}")
         # dbt's artefacts and its log file go under the data folder, one folder per
         # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.
-        # A run may call dbt twice (the marts after predictions are a second
-        # step, retention_dbt_2): one sub-folder per step.
+        # One sub-folder per step (a run that selects dbt models with a gap
+        # between them would call dbt more than once).
         runs_root = dbt_runs_dir(warehouse.root)
         target = runs_root / context.run.run_id / context.op_execution_context.op.name
         try:

@@ -74,11 +74,24 @@ def test_models_are_keyed_by_layer_and_depend_on_the_extraction_assets(dbt_modul
     keys = {k.to_user_string() for k in assets_def.keys}
     assert {"staging/stg_shop__orders", "intermediate/int_customer_orders", "marts/mart_cohort_retention"} <= keys
     upstream = {d for k in assets_def.keys for d in assets_def.asset_deps[k]} - set(assets_def.keys)
-    # The extraction assets, plus the one table a Python asset writes for dbt to join.
-    from assets.predictions import PREDICTIONS_KEY
-
-    assert upstream == set(extract_shop.keys) | {PREDICTIONS_KEY}
+    assert upstream == set(extract_shop.keys)
     assert {assets_def.specs_by_key[k].group_name for k in assets_def.keys} == {"staging", "intermediate", "marts"}
+
+
+def test_predictions_are_a_dbt_model_between_the_marts_so_dbt_runs_once(dbt_module):
+    assets_def = dbt_module.retention_dbt_assets
+    predictions = dg.AssetKey(["marts", "mart_customer_predictions"])
+    assert predictions in assets_def.keys
+    assert predictions in assets_def.asset_deps[dg.AssetKey(["marts", "mart_customer_churn"])]
+    assert dg.AssetKey(["intermediate", "int_customer_orders"]) in assets_def.asset_deps[predictions]
+
+
+def test_the_prediction_fit_check_warns_and_never_blocks(dbt_module):
+    specs = {c.name: c for c in dbt_module.retention_dbt_assets.check_specs
+             if c.asset_key == dg.AssetKey(["marts", "mart_customer_predictions"])}
+    assert "predictions_fitted" in specs, sorted(specs)
+    assert not specs["predictions_fitted"].blocking
+    assert "Gamma-Gamma" in specs["predictions_fitted"].description
 
 
 def test_dbt_data_tests_become_asset_checks(dbt_module):

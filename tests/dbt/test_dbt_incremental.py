@@ -25,7 +25,7 @@ from assets.extraction.sample_shop import ENTITY_NAMES, SampleShopConfig
 from assets.extraction.sources import SampleShopSource
 from assets.warehouse import connect
 
-from .conftest import DBT, DBT_PROJECT_DIR
+from .conftest import DBT, DBT_ENV, DBT_PROJECT_DIR
 
 VARS = '{"shop_timezone": "America/New_York"}'
 INCREMENTAL = {
@@ -45,7 +45,7 @@ def _dbt(args: list[str], warehouse: Path, target: Path) -> subprocess.Popen:
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(target), "--log-path", str(target / "logs"),
     ]
-    env = {"RETENTION_BUILD_DB": warehouse.name, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**DBT_ENV, "RETENTION_BUILD_DB": warehouse.name}
     return subprocess.Popen(
         cmd, cwd=warehouse.parent, env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

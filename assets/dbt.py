@@ -122,6 +122,65 @@ class RetentionDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return _layer(dbt_resource_props) or "dbt"
 
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> dg.AssetCheckSpec | None:
+        # dagster-dbt describes a data test only from meta.description; the
+        # generated names are long and cut, so say what the test checks.
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=describe_dbt_test(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
+        )
+
+
+def _ref_name(text: str) -> str:
+    # "ref('int_orders')" -> "int_orders"
+    match = re.search(r"""ref\(\s*['"]([^'"]+)['"]""", str(text))
+    return match.group(1) if match else str(text)
+
+
+def describe_dbt_test(node: Mapping[str, Any]) -> str:
+    """One line saying what a dbt data test checks, from its manifest node (pure, unit-tested).
+
+    The test's own `description:` wins; generic tests are described from
+    their name and arguments; a test this function does not know keeps its
+    dbt name.
+    """
+    if node.get("description"):
+        return " ".join(str(node["description"]).split())
+    meta = node.get("test_metadata") or {}
+    kind, kwargs = meta.get("name"), meta.get("kwargs") or {}
+    column = node.get("column_name") or kwargs.get("column_name")
+    severity = ((node.get("config") or {}).get("severity") or "error").lower()
+    if kind == "unique":
+        text = f"{column} is unique"
+    elif kind == "not_null":
+        text = f"{column} is never null"
+    elif kind == "accepted_values":
+        text = f"{column} is one of: {', '.join(map(str, kwargs.get('values') or []))}"
+    elif kind == "relationships":
+        text = f"every {column} is a {kwargs.get('field')} of {_ref_name(kwargs.get('to', ''))}"
+    elif kind == "accepted_range":
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else ""]
+        text = f"{column} is {' and '.join(b for b in bounds if b)}"
+    elif kind == "expression_is_true":
+        text = f"every row satisfies: {kwargs.get('expression')}"
+    elif kind == "unique_combination_of_columns":
+        text = f"({', '.join(kwargs.get('combination_of_columns') or [])}) is unique"
+    elif kind == "sums_match":
+        text = (f"sum of {column} equals sum of {kwargs.get('compare_column')} in "
+                f"{_ref_name(kwargs.get('compare_model', ''))}"
+                + (f" where {kwargs['compare_where']}" if kwargs.get("compare_where") else ""))
+    else:
+        text = f"dbt test {node.get('name')}"
+    return text + (" (warns, never blocks)" if severity == "warn" else "")
+
 
 def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
     # fqn: ["retention", "<folder>", ..., "<model>"]
@@ -130,7 +189,8 @@ def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
 
 
 retention_dbt_translator = RetentionDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    # Code references: each dbt asset links to its model file in the UI.
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
 )
 
 
@@ -174,16 +234,64 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         try:
             # dagster-dbt echoes every dbt line to stdout; keep the console to
             # the outcome (dbt.log in the run folder has every line).
-            with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
-                yield from dbt.cli(
-                    dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
-                ).stream()
+            # Events are held until dbt exits: the dbt process holds the
+            # warehouse's write lock while it runs, and the row counts are read
+            # after it (dagster-dbt's fetch_row_counts() would query during it).
+            events = []
+            try:
+                with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
+                    events.extend(dbt.cli(
+                        dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
+                    ).stream())
+            except BaseException:
+                yield from events
+                raise
+            yield from with_row_counts(events, context.assets_def.asset_key_for_output, warehouse, context.log)
         finally:
             removed = prune_dbt_runs(runs_root, KEEP_DBT_RUNS)
             if removed:
                 context.log.debug(f"removed {len(removed)} old dbt run folder(s) under {runs_root}")
 
     return retention_dbt_assets
+
+
+def row_count_sql(keys: list[dg.AssetKey]) -> str:
+    """One query counting the rows of each <layer>/<model> asset's table (schema = layer; pure, unit-tested)."""
+    parts = [
+        f"select '{key.to_user_string()}' as asset, count(*) as row_count from \"{key.path[0]}\".\"{key.path[-1]}\""
+        for key in keys
+    ]
+    return "\nunion all\n".join(parts)
+
+
+def with_row_counts(events: list, key_for_output, warehouse: WarehouseResource, log) -> list:
+    """The dbt events, each model's Output with `dagster/row_count` of the table it built.
+
+    `key_for_output` maps an Output's name to its asset key.
+    """
+    keys = {
+        ev.output_name: key_for_output(ev.output_name)
+        for ev in events
+        if isinstance(ev, dg.Output) and str(getattr(ev.metadata.get("status"), "value", "")).lower() != "error"
+    }
+    keys = {name: key for name, key in keys.items() if len(key.path) == 2 and key.path[0] in DBT_LAYERS}
+    if not keys:
+        return events
+    try:
+        con = warehouse.connect(read_only=True)
+        try:
+            counts = dict(con.execute(row_count_sql(list(keys.values()))).fetchall())
+        finally:
+            con.close()
+    except Exception as exc:  # a count is a nicety: never fail the build over it
+        log.warning(f"dbt row counts skipped: {exc}")
+        return events
+    out = []
+    for ev in events:
+        key = keys.get(ev.output_name) if isinstance(ev, dg.Output) else None
+        count = counts.get(key.to_user_string()) if key else None
+        out.append(ev.with_metadata({**ev.metadata, "dagster/row_count": count}) if count is not None else ev)
+    return out
 
 
 def __getattr__(name: str):

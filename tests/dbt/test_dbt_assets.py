@@ -100,6 +100,22 @@ def test_dbt_data_tests_become_asset_checks(dbt_module):
     assert ("marts/mart_customer_churn", "unique_mart_customer_churn_customer_id") in checks
 
 
+def test_every_dbt_check_says_what_it_checks(dbt_module):
+    specs = {(c.asset_key.to_user_string(), c.name): c for c in dbt_module.retention_dbt_assets.check_specs}
+    assert all(c.description for c in specs.values()), [k for k, c in specs.items() if not c.description]
+    assert specs[("marts/mart_customer_churn", "unique_mart_customer_churn_customer_id")].description == (
+        "customer_id is unique"
+    )
+
+
+def test_dbt_assets_carry_owners_and_a_link_to_their_model_file(dbt_module):
+    assets_def = dbt_module.retention_dbt_assets
+    spec = assets_def.specs_by_key[dg.AssetKey(["marts", "mart_kpis"])]
+    assert spec.owners == ["team:retention-analytics"]
+    references = spec.metadata["dagster/code_references"].code_references
+    assert any(str(getattr(r, "file_path", "")).endswith("models/marts/mart_kpis.sql") for r in references), references
+
+
 def test_definitions_load_with_extraction_and_dbt(dbt_module, settings):
     from assets.extraction.assets import extract_shop
     from assets.resources import resources_from_settings

@@ -42,6 +42,7 @@ from dagster_dbt import (
 
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
+from models.predictions import FIT_METADATA_TABLE
 
 
 @lru_cache(maxsize=1)
@@ -246,7 +247,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             except BaseException:
                 yield from events
                 raise
-            yield from with_row_counts(events, context.assets_def.asset_key_for_output, warehouse, context.log)
+            yield from with_row_counts(events, context.asset_key_for_output, warehouse, context.log)
         finally:
             removed = prune_dbt_runs(runs_root, KEEP_DBT_RUNS)
             if removed:
@@ -281,17 +282,56 @@ def with_row_counts(events: list, key_for_output, warehouse: WarehouseResource, 
         con = warehouse.connect(read_only=True)
         try:
             counts = dict(con.execute(row_count_sql(list(keys.values()))).fetchall())
+            fit = _fit_metadata(con) if PREDICTIONS_KEY in keys.values() else {}
         finally:
             con.close()
-    except Exception as exc:  # a count is a nicety: never fail the build over it
+    except Exception as exc:  # metadata is a nicety: never fail the build over it
         log.warning(f"dbt row counts skipped: {exc}")
         return events
     out = []
     for ev in events:
         key = keys.get(ev.output_name) if isinstance(ev, dg.Output) else None
-        count = counts.get(key.to_user_string()) if key else None
-        out.append(ev.with_metadata({**ev.metadata, "dagster/row_count": count}) if count is not None else ev)
+        extra = {**(fit if key == PREDICTIONS_KEY else {})}
+        if key and counts.get(key.to_user_string()) is not None:
+            extra["dagster/row_count"] = counts[key.to_user_string()]
+        out.append(ev.with_metadata({**ev.metadata, **extra}) if extra else ev)
     return out
+
+
+PREDICTIONS_KEY = dg.AssetKey(["marts", "mart_customer_predictions"])
+
+
+def _fit_metadata(con) -> dict:
+    schema, table = FIT_METADATA_TABLE
+    found = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+    ).fetchone()[0]
+    if not found:
+        return {}
+    return fit_metadata_values(json.loads(con.execute(f'select metadata from "{schema}"."{table}"').fetchone()[0]))
+
+
+def fit_metadata_values(fit: Mapping[str, Any]) -> dict[str, Any]:
+    """The predictions fit's JSON (models.predictions.run_metadata) as Dagster metadata (pure, unit-tested)."""
+    md: dict[str, Any] = {}
+    for name, value in fit.items():
+        if name == "holdout_by_frequency":
+            md[name] = dg.MetadataValue.md(_markdown_rows(value))
+        elif isinstance(value, (dict, list)):
+            md[name] = dg.MetadataValue.json(value)
+        else:
+            md[name] = value
+    return md
+
+
+def _markdown_rows(rows: list[Mapping[str, Any]]) -> str:
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |"
+            for r in rows]
+    return head + "\n".join(body)
 
 
 def __getattr__(name: str):

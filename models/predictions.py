@@ -165,3 +165,21 @@ def published_frame(run: Predictions, as_of) -> pl.DataFrame:
         pl.lit(run.note, dtype=pl.String).alias(NOTE_COLUMN),
         pl.lit(as_of, dtype=pl.Date).alias("as_of_date"),
     )
+
+
+# Where the dbt model leaves `run_metadata` for the orchestration to show
+# with the materialization (schema, table): a Python model cannot emit it.
+FIT_METADATA_TABLE = ("intermediate", "mart_customer_predictions_fit")
+
+
+def run_metadata(run: Predictions) -> dict:
+    """The fit's numbers for the run's metadata (parameters, holdout check, counts, reason); JSON-ready."""
+    md = {k: (float(v) if isinstance(v, float) else v) for k, v in run.meta.items()}
+    md["customers"] = run.scores.height
+    md["bgnbd_fitted"] = run.skipped is None
+    md["gamma_gamma_fitted"] = run.skipped is None and run.spend_skipped is None
+    if run.note:
+        md["prediction_note"] = run.note
+    if run.by_frequency.height:
+        md["holdout_by_frequency"] = run.by_frequency.to_dicts()
+    return md

@@ -51,3 +51,16 @@ def test_row_counts_are_read_for_each_layer_table_in_one_query():
     con.execute("create table staging.stg_shop__orders as select * from range(5)")
     sql = row_count_sql([dg.AssetKey(["marts", "mart_a"]), dg.AssetKey(["staging", "stg_shop__orders"])])
     assert dict(con.execute(sql).fetchall()) == {"marts/mart_a": 3, "staging/stg_shop__orders": 5}
+
+
+def test_the_prediction_fit_becomes_metadata_with_a_holdout_table():
+    from assets.dbt import fit_metadata_values
+
+    md = fit_metadata_values({
+        "bgnbd_r": 0.25, "customers": 3, "bgnbd_fitted": True, "prediction_note": "few repeaters",
+        "holdout_by_frequency": [{"frequency": 0, "actual": 0.5, "predicted": 0.625}],
+    })
+    assert md["bgnbd_r"] == 0.25 and md["customers"] == 3 and md["prediction_note"] == "few repeaters"
+    table = md["holdout_by_frequency"].value
+    assert table.splitlines()[0] == "| frequency | actual | predicted |"
+    assert table.splitlines()[-1] == "| 0 | 0.500 | 0.625 |"

@@ -6,9 +6,13 @@ Python package `models/` (models/predictions.py decides what can be fitted
 and why not); it is importable here because the profile's `module_paths`
 puts the repository root on the path. Qualifying orders and net revenue come
 from int_customer_orders, so the definitions are dbt's, not recomputed.
+The fit's parameters and holdout check go to a one-row side table that the
+orchestration attaches to the materialization (assets/dbt.py).
 """
 
-from models.predictions import predict_or_skip, published_frame
+import json
+
+from models.predictions import FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
 
 
 def model(dbt, session):
@@ -16,4 +20,11 @@ def model(dbt, session):
     orders = dbt.ref("int_customer_orders")
     transactions = orders.select("customer_id, order_date, cast(net_revenue as double) as amount").pl()
     as_of = dbt.ref("int_as_of_date").pl()["as_of_date"][0]
-    return published_frame(predict_or_skip(transactions, as_of), as_of)
+    run = predict_or_skip(transactions, as_of)
+    schema, table = FIT_METADATA_TABLE
+    session.execute(f"create schema if not exists {schema}")
+    session.execute(
+        f"create or replace table {schema}.{table} as select cast(? as varchar) as metadata",
+        [json.dumps(run_metadata(run), default=str)],
+    )
+    return published_frame(run, as_of)

@@ -3,14 +3,21 @@
 The manifest is read when the assets are first built (`build_dbt_assets()`,
 called by the Definitions; importing this module does no work), so `dbt parse`
 (no database needed) must have run first: `dagster dev` does it through
-`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. dbt data
-tests become asset checks (dagster-dbt's default); unit tests run inside
-`dbt build` before the model they cover.
+`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. Every
+model, the predictions included (a dbt Python model), is one multi-asset, so
+a run calls `dbt build` once. dbt data tests become asset checks
+(dagster-dbt's default), each described by `describe_dbt_test`; unit tests
+run inside `dbt build` before the model they cover. After dbt exits, each
+table's row count (and the predictions' fit metadata) is added to its
+materialization.
 
 The run-time knobs reach dbt as `--vars`, built by the pure function
 `dbt_vars` from the `shop_source` resource (as-of date, windows), the resolved
 shop time zone and the run's config. The warehouse file reaches dbt through
-the RETENTION_BUILD_DB environment variable, read by `dbt_project/profiles.yml`.
+the RETENTION_BUILD_DB environment variable, read by `dbt_project/profiles.yml`;
+RETENTION_CODE_DIR puts this repository's `models` package on the dbt
+process's path for the Python model. Each run starts from the previous run's
+partial parse (`seed_partial_parse`).
 Each run's artefacts and dbt.log go under the data folder (`dbt_runs_dir`),
 the last KEEP_DBT_RUNS runs kept; the console gets dbt's failures, warnings
 and tally, not its per-model progress lines.

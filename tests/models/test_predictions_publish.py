@@ -126,3 +126,15 @@ def test_a_diverging_bgnbd_fit_nulls_every_prediction(monkeypatch):
     frame = published_frame(run, AS_OF)
     assert frame["p_alive"].null_count() == frame.height == run.scores.height > 0
     assert frame["as_of_date"].unique().to_list() == [AS_OF]
+
+
+def test_the_same_orders_in_another_order_give_the_same_predictions():
+    # An incremental build and a full rebuild hand the model the same orders in different row orders.
+    orders = sample_shop()
+    first = predict_or_skip(orders, AS_OF)
+    shuffled = predict_or_skip(orders.sample(fraction=1.0, shuffle=True, seed=7), AS_OF)
+    assert first.note is None
+    assert shuffled.scores.equals(first.scores)
+    assert {k: v for k, v in shuffled.meta.items() if k != "fit_seconds"} == {
+        k: v for k, v in first.meta.items() if k != "fit_seconds"
+    }

@@ -18,7 +18,13 @@ from models.predictions import FIT_METADATA_TABLE, predict_or_skip, published_fr
 def model(dbt, session):
     dbt.config(materialized="table")
     orders = dbt.ref("int_customer_orders")
-    transactions = orders.select("customer_id, order_date, cast(net_revenue as double) as amount").pl()
+    # In a fixed order: the fit sums floats, and the same orders must give
+    # the same predictions whether int_customer_orders was rebuilt or updated.
+    transactions = (
+        orders.select("customer_id, order_date, cast(net_revenue as double) as amount")
+        .order("customer_id, order_date, amount")
+        .pl()
+    )
     as_of = dbt.ref("int_as_of_date").pl()["as_of_date"][0]
     run = predict_or_skip(transactions, as_of)
     schema, table = FIT_METADATA_TABLE

@@ -154,6 +154,11 @@ def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, set
     assert {k for k in materialized if k.startswith("staging/")} == {
         f"staging/stg_shop__{e}" for e in ("customers", "orders", "order_lines", "carts", "support_tickets")
     }
+    # row counts are read after dbt exits (an empty raw schema: every table has 0 rows, as_of_date 1)
+    counts = {e.asset_key.to_user_string(): e.materialization.metadata["dagster/row_count"].value
+              for e in result.get_asset_materialization_events()}
+    assert counts["intermediate/int_as_of_date"] == 1
+    assert {counts[k] for k in counts if k.startswith("staging/")} == {0}
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
     with duckdb.connect(str(warehouse), read_only=True) as con:

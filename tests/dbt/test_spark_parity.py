@@ -122,7 +122,9 @@ def test_the_sample_shop_has_orders_customers_and_tickets(both_engines):
 def test_spark_builds_every_model_and_passes_every_data_and_unit_test(both_engines):
     spark, results = both_engines["spark"], both_engines["spark_results"]
     assert results, f"dbt build on Spark wrote no run_results.json:\n{spark.stdout[-4000:]}\n{spark.stderr[-2000:]}"
-    failed = sorted(f"{r['unique_id']}: {r['status']}" for r in results if r["status"] not in ("success", "pass"))
+    # exposures (models/exposures.yml) build nothing: dbt reports them as no-op
+    failed = sorted(f"{r['unique_id']}: {r['status']}" for r in results if r["status"] not in ("success", "pass")
+                    and not (r["unique_id"].startswith("exposure.") and r["status"] == "no-op"))
     assert not failed, "on Spark, not every node succeeded:\n" + "\n".join(failed)
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"model", "test", "unit_test"} <= kinds, kinds

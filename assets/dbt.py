@@ -3,14 +3,21 @@
 The manifest is read when the assets are first built (`build_dbt_assets()`,
 called by the Definitions; importing this module does no work), so `dbt parse`
 (no database needed) must have run first: `dagster dev` does it through
-`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. dbt data
-tests become asset checks (dagster-dbt's default); unit tests run inside
-`dbt build` before the model they cover.
+`prepare_if_dev()`, `make manifest`, tests and CI run it explicitly. Every
+model, the predictions included (a dbt Python model), is one multi-asset, so
+a run calls `dbt build` once. dbt data tests become asset checks
+(dagster-dbt's default), each described by `describe_dbt_test`; unit tests
+run inside `dbt build` before the model they cover. After dbt exits, each
+table's row count (and the predictions' fit metadata) is added to its
+materialization.
 
 The run-time knobs reach dbt as `--vars`, built by the pure function
 `dbt_vars` from the `shop_source` resource (as-of date, windows), the resolved
 shop time zone and the run's config. The warehouse file reaches dbt through
-the RETENTION_BUILD_DB environment variable, read by `dbt_project/profiles.yml`.
+the RETENTION_BUILD_DB environment variable, read by `dbt_project/profiles.yml`;
+RETENTION_CODE_DIR puts this repository's `models` package on the dbt
+process's path for the Python model. Each run starts from the previous run's
+partial parse (`seed_partial_parse`).
 Each run's artefacts and dbt.log go under the data folder (`dbt_runs_dir`),
 the last KEEP_DBT_RUNS runs kept; the console gets dbt's failures, warnings
 and tally, not its per-model progress lines.
@@ -41,7 +48,8 @@ from dagster_dbt import (
 )
 
 from assets.resources import ShopSourceResource, WarehouseResource
-from assets.settings import DBT_PROJECT_DIR, Settings
+from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
+from models.predictions import FIT_METADATA_TABLE
 
 
 @lru_cache(maxsize=1)
@@ -122,6 +130,65 @@ class RetentionDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return _layer(dbt_resource_props) or "dbt"
 
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> dg.AssetCheckSpec | None:
+        # dagster-dbt describes a data test only from meta.description; the
+        # generated names are long and cut, so say what the test checks.
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=describe_dbt_test(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
+        )
+
+
+def _ref_name(text: str) -> str:
+    # "ref('int_orders')" -> "int_orders"
+    match = re.search(r"""ref\(\s*['"]([^'"]+)['"]""", str(text))
+    return match.group(1) if match else str(text)
+
+
+def describe_dbt_test(node: Mapping[str, Any]) -> str:
+    """One line saying what a dbt data test checks, from its manifest node (pure, unit-tested).
+
+    The test's own `description:` wins; generic tests are described from
+    their name and arguments; a test this function does not know keeps its
+    dbt name.
+    """
+    if node.get("description"):
+        return " ".join(str(node["description"]).split())
+    meta = node.get("test_metadata") or {}
+    kind, kwargs = meta.get("name"), meta.get("kwargs") or {}
+    column = node.get("column_name") or kwargs.get("column_name")
+    severity = ((node.get("config") or {}).get("severity") or "error").lower()
+    if kind == "unique":
+        text = f"{column} is unique"
+    elif kind == "not_null":
+        text = f"{column} is never null"
+    elif kind == "accepted_values":
+        text = f"{column} is one of: {', '.join(map(str, kwargs.get('values') or []))}"
+    elif kind == "relationships":
+        text = f"every {column} is a {kwargs.get('field')} of {_ref_name(kwargs.get('to', ''))}"
+    elif kind == "accepted_range":
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else ""]
+        text = f"{column} is {' and '.join(b for b in bounds if b)}"
+    elif kind == "expression_is_true":
+        text = f"every row satisfies: {kwargs.get('expression')}"
+    elif kind == "unique_combination_of_columns":
+        text = f"({', '.join(kwargs.get('combination_of_columns') or [])}) is unique"
+    elif kind == "sums_match":
+        text = (f"sum of {column} equals sum of {kwargs.get('compare_column')} in "
+                f"{_ref_name(kwargs.get('compare_model', ''))}"
+                + (f" where {kwargs['compare_where']}" if kwargs.get("compare_where") else ""))
+    else:
+        text = f"dbt test {node.get('name')}"
+    return text + (" (warns, never blocks)" if severity == "warn" else "")
+
 
 def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
     # fqn: ["retention", "<folder>", ..., "<model>"]
@@ -130,6 +197,7 @@ def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
 
 
 retention_dbt_translator = RetentionDbtTranslator(
+    # Code references: each dbt asset links to its model file in the UI.
     settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
 )
 
@@ -157,27 +225,120 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # run's build warehouse (tests and other data dirs differ from the default).
         warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
         os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
+        # The Python model mart_customer_predictions imports this repository's
+        # `models` package (profiles.yml `module_paths`).
+        os.environ["RETENTION_CODE_DIR"] = str(PROJECT_ROOT)
         vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config)
         context.log.info(f"dbt vars: {vars_}")
         # dbt's artefacts and its log file go under the data folder, one folder per
         # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.
-        # A run may call dbt twice (the marts after predictions are a second
-        # step, retention_dbt_2): one sub-folder per step.
+        # One sub-folder per step (a run that selects dbt models with a gap
+        # between them would call dbt more than once).
         runs_root = dbt_runs_dir(warehouse.root)
         target = runs_root / context.run.run_id / context.op_execution_context.op.name
+        reused = seed_partial_parse(runs_root, target)
+        if reused:
+            context.log.debug(f"dbt partial parsing from {reused}")
         try:
             # dagster-dbt echoes every dbt line to stdout; keep the console to
             # the outcome (dbt.log in the run folder has every line).
-            with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
-                yield from dbt.cli(
-                    dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
-                ).stream()
+            # Events are held until dbt exits: the dbt process holds the
+            # warehouse's write lock while it runs, and the row counts are read
+            # after it (dagster-dbt's fetch_row_counts() would query during it).
+            events = []
+            try:
+                with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
+                    events.extend(dbt.cli(
+                        dbt_build_args(vars_, config.full_refresh), context=context, target_path=target
+                    ).stream())
+            except BaseException:
+                yield from events
+                raise
+            yield from with_row_counts(events, context.asset_key_for_output, warehouse, context.log)
         finally:
             removed = prune_dbt_runs(runs_root, KEEP_DBT_RUNS)
             if removed:
                 context.log.debug(f"removed {len(removed)} old dbt run folder(s) under {runs_root}")
 
     return retention_dbt_assets
+
+
+def row_count_sql(keys: list[dg.AssetKey]) -> str:
+    """One query counting the rows of each <layer>/<model> asset's table (schema = layer; pure, unit-tested)."""
+    parts = [
+        f"select '{key.to_user_string()}' as asset, count(*) as row_count from \"{key.path[0]}\".\"{key.path[-1]}\""
+        for key in keys
+    ]
+    return "\nunion all\n".join(parts)
+
+
+def with_row_counts(events: list, key_for_output, warehouse: WarehouseResource, log) -> list:
+    """The dbt events, each model's Output with `dagster/row_count` of the table it built.
+
+    `key_for_output` maps an Output's name to its asset key.
+    """
+    keys = {
+        ev.output_name: key_for_output(ev.output_name)
+        for ev in events
+        if isinstance(ev, dg.Output) and str(getattr(ev.metadata.get("status"), "value", "")).lower() != "error"
+    }
+    keys = {name: key for name, key in keys.items() if len(key.path) == 2 and key.path[0] in DBT_LAYERS}
+    if not keys:
+        return events
+    try:
+        con = warehouse.connect(read_only=True)
+        try:
+            counts = dict(con.execute(row_count_sql(list(keys.values()))).fetchall())
+            fit = _fit_metadata(con) if PREDICTIONS_KEY in keys.values() else {}
+        finally:
+            con.close()
+    except Exception as exc:  # metadata is a nicety: never fail the build over it
+        log.warning(f"dbt row counts skipped: {exc}")
+        return events
+    out = []
+    for ev in events:
+        key = keys.get(ev.output_name) if isinstance(ev, dg.Output) else None
+        extra = {**(fit if key == PREDICTIONS_KEY else {})}
+        if key and counts.get(key.to_user_string()) is not None:
+            extra["dagster/row_count"] = counts[key.to_user_string()]
+        out.append(ev.with_metadata({**ev.metadata, **extra}) if extra else ev)
+    return out
+
+
+PREDICTIONS_KEY = dg.AssetKey(["marts", "mart_customer_predictions"])
+
+
+def _fit_metadata(con) -> dict:
+    schema, table = FIT_METADATA_TABLE
+    found = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+    ).fetchone()[0]
+    if not found:
+        return {}
+    return fit_metadata_values(json.loads(con.execute(f'select metadata from "{schema}"."{table}"').fetchone()[0]))
+
+
+def fit_metadata_values(fit: Mapping[str, Any]) -> dict[str, Any]:
+    """The predictions fit's JSON (models.predictions.run_metadata) as Dagster metadata (pure, unit-tested)."""
+    md: dict[str, Any] = {}
+    for name, value in fit.items():
+        if name == "holdout_by_frequency":
+            md[name] = dg.MetadataValue.md(_markdown_rows(value))
+        elif isinstance(value, (dict, list)):
+            md[name] = dg.MetadataValue.json(value)
+        else:
+            md[name] = value
+    return md
+
+
+def _markdown_rows(rows: list[Mapping[str, Any]]) -> str:
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |"
+            for r in rows]
+    return head + "\n".join(body)
 
 
 def __getattr__(name: str):
@@ -249,6 +410,36 @@ def prune_dbt_runs(runs_root: Path, keep: int) -> list[Path]:
     for path in old:
         shutil.rmtree(path, ignore_errors=True)
     return old
+
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+def latest_partial_parse(runs_root: Path, exclude: Path | None = None) -> Path | None:
+    """The newest dbt partial-parse file left by a previous run under `runs_root` (<run>/<step>/), or None."""
+    if not Path(runs_root).is_dir():
+        return None
+    found = [p for p in Path(runs_root).glob(f"*/*/{PARTIAL_PARSE_FILE}") if exclude is None or exclude not in p.parents]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def seed_partial_parse(runs_root: Path, target: Path) -> Path | None:
+    """Copy the last run's partial-parse file into `target`; return the file copied, if any.
+
+    dagster-dbt otherwise seeds each run's fresh target folder from
+    dbt_project/target, written by `dbt parse` without this run's --vars and
+    profile, so dbt would re-parse the whole project (~8 s on 2 cores) every
+    night. The previous run parsed with the same vars and profile unless
+    the settings changed; dbt re-checks both and every file's hash, so a
+    stale file costs only that full parse.
+    """
+    source = latest_partial_parse(runs_root, exclude=target)
+    destination = Path(target) / PARTIAL_PARSE_FILE
+    if source is None or destination.exists():
+        return None
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, destination)
+    return source
 
 
 def dbt_executable() -> str:

@@ -89,7 +89,10 @@ def _daily_transactions(
         raise InvalidInputError(f"{amount_col} contains NaN/inf values")
     if bad["neg"]:
         raise InvalidInputError(f"{amount_col} contains {bad['neg']} negative amount(s); net refunds upstream")
-    return frame.group_by("customer_id", "day").agg(pl.col("amount").sum())
+    # Sorted: the per-customer totals then add the same floats in the same
+    # order on every run (group_by's output order is not fixed), so the same
+    # orders always give the same fit.
+    return frame.group_by("customer_id", "day").agg(pl.col("amount").sum()).sort("customer_id", "day")
 
 
 def _summarise_daily(daily: pl.DataFrame, observation_end: dt.date, unit_days: float) -> pl.DataFrame:

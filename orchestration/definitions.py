@@ -20,7 +20,6 @@ import dagster as dg  # noqa: E402
 from assets.dbt import build_dbt_assets, dbt_resource  # noqa: E402
 from assets.extraction.assets import extract_shop  # noqa: E402
 from assets.ownership import DATA_TEAM  # noqa: E402
-from assets.predictions import mart_customer_predictions  # noqa: E402
 from assets.quality import quality_checks_for  # noqa: E402
 from assets.resources import resources_from_settings  # noqa: E402
 from assets.serving import build_serving_assets, mart_asset_keys  # noqa: E402
@@ -48,10 +47,10 @@ def owned_and_referenced(assets: list) -> list:
 
 
 def pipeline_definitions(settings: Settings) -> dg.Definitions:
-    """Extraction -> dbt -> predictions, the quality gates on them, then serving, with their resources."""
+    """Extraction -> dbt (predictions included), the quality gates on them, then serving, with their resources."""
     # dbt_project/profiles.yml reads the build warehouse path from here.
     os.environ.setdefault("RETENTION_BUILD_DB", str(settings.layout.build_db))
-    built = [extract_shop, build_dbt_assets(), mart_customer_predictions]
+    built = [extract_shop, build_dbt_assets()]
     return dg.Definitions(
         # Publish, exports and report depend on every `marts/*` asset above.
         assets=owned_and_referenced([*built, *build_serving_assets(mart_asset_keys(built))]),

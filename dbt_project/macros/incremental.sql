@@ -49,12 +49,32 @@
 {%- endmacro %}
 
 {# One-row select: rows loaded after `loaded_after` are (re)processed; the epoch when the table must be redone. #}
-{% macro incremental_loaded_after(relation) -%}
+{% macro incremental_loaded_after(relation, build_key=none) -%}
+    {%- set build_key = build_key if build_key is not none else incremental_build_key() -%}
     select
         case
-            when min(_build_key) = {{ incremental_build_key() }} and max(_build_key) = {{ incremental_build_key() }}
+            when min(_build_key) = {{ build_key }} and max(_build_key) = {{ build_key }}
                 then max(_loaded_at) - interval '{{ var("incremental_lookback_minutes") }} minutes'
             else cast('1900-01-01' as timestamp)
         end as loaded_after
     from {{ relation }}
+{%- endmacro %}
+
+{#
+    Staging tables (one per raw entity) are incremental too, so the dedupe
+    window and the time-zone conversion run once per row version, not in
+    every model and data test that reads staging. Extraction upserts raw on
+    the entity key and never deletes, so the raw rows loaded since the
+    newest `_loaded_at` in a staging table are exactly the new versions of
+    the changed keys: reprocessing them with delete+insert on the key gives
+    the rows a full rebuild gives. Their only setting is the shop time zone
+    (the local dates), so that alone is their build key: a new zone
+    reprocesses every row, the churn window and the as-of date do not.
+#}
+{% macro staging_build_key() -%}
+    cast('tz={{ var("shop_timezone") }}' as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro staging_loaded_after(relation) -%}
+    {{ incremental_loaded_after(relation, staging_build_key()) }}
 {%- endmacro %}

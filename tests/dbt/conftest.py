@@ -12,11 +12,13 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
+# No phoning home; this checkout's `models` package for the Python model (profiles.yml module_paths).
+DBT_ENV = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "RETENTION_CODE_DIR": str(PROJECT_ROOT)}
 
 
 def run_dbt(args: list[str], *, warehouse: Path | None, target_path: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run `dbt <args>` on the project with artifacts and logs under target_path."""
-    env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, **DBT_ENV}
     if warehouse is not None:
         env["RETENTION_BUILD_DB"] = str(warehouse)
     else:

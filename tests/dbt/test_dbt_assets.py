@@ -74,17 +74,51 @@ def test_models_are_keyed_by_layer_and_depend_on_the_extraction_assets(dbt_modul
     keys = {k.to_user_string() for k in assets_def.keys}
     assert {"staging/stg_shop__orders", "intermediate/int_customer_orders", "marts/mart_cohort_retention"} <= keys
     upstream = {d for k in assets_def.keys for d in assets_def.asset_deps[k]} - set(assets_def.keys)
-    # The extraction assets, plus the one table a Python asset writes for dbt to join.
-    from assets.predictions import PREDICTIONS_KEY
-
-    assert upstream == set(extract_shop.keys) | {PREDICTIONS_KEY}
+    assert upstream == set(extract_shop.keys)
     assert {assets_def.specs_by_key[k].group_name for k in assets_def.keys} == {"staging", "intermediate", "marts"}
+
+
+def test_predictions_are_a_dbt_model_between_the_marts_so_dbt_runs_once(dbt_module):
+    assets_def = dbt_module.retention_dbt_assets
+    predictions = dg.AssetKey(["marts", "mart_customer_predictions"])
+    assert predictions in assets_def.keys
+    assert predictions in assets_def.asset_deps[dg.AssetKey(["marts", "mart_customer_churn"])]
+    assert dg.AssetKey(["intermediate", "int_customer_orders"]) in assets_def.asset_deps[predictions]
+
+
+def test_the_prediction_fit_check_warns_and_never_blocks(dbt_module):
+    specs = {c.name: c for c in dbt_module.retention_dbt_assets.check_specs
+             if c.asset_key == dg.AssetKey(["marts", "mart_customer_predictions"])}
+    assert "predictions_fitted" in specs, sorted(specs)
+    assert not specs["predictions_fitted"].blocking
+    assert "Gamma-Gamma" in specs["predictions_fitted"].description
 
 
 def test_dbt_data_tests_become_asset_checks(dbt_module):
     checks = {(c.asset_key.to_user_string(), c.name) for c in dbt_module.retention_dbt_assets.check_specs}
     assert ("marts/mart_cohort_retention", "accepted_range_mart_cohort_retention_retention_rate__1__0") in checks
     assert ("marts/mart_customer_churn", "unique_mart_customer_churn_customer_id") in checks
+
+
+def test_every_dbt_check_says_what_it_checks(dbt_module):
+    specs = {(c.asset_key.to_user_string(), c.name): c for c in dbt_module.retention_dbt_assets.check_specs}
+    assert all(c.description for c in specs.values()), [k for k, c in specs.items() if not c.description]
+    assert specs[("marts/mart_customer_churn", "unique_mart_customer_churn_customer_id")].description == (
+        "customer_id is unique"
+    )
+
+
+def test_dbt_assets_carry_owners_and_a_link_to_their_model_file(dbt_module):
+    assets_def = dbt_module.retention_dbt_assets
+    spec = assets_def.specs_by_key[dg.AssetKey(["marts", "mart_kpis"])]
+    # The owner is the one team the Definitions give every asset (assets/ownership.py).
+    from assets.ownership import DATA_TEAM
+    from orchestration.definitions import owned_and_referenced
+
+    (owned,) = owned_and_referenced([assets_def])
+    assert owned.specs_by_key[dg.AssetKey(["marts", "mart_kpis"])].owners == [DATA_TEAM]
+    references = spec.metadata["dagster/code_references"].code_references
+    assert any(str(getattr(r, "file_path", "")).endswith("models/marts/mart_kpis.sql") for r in references), references
 
 
 def test_definitions_load_with_extraction_and_dbt(dbt_module, settings):
@@ -125,6 +159,11 @@ def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, set
     assert {k for k in materialized if k.startswith("staging/")} == {
         f"staging/stg_shop__{e}" for e in ("customers", "orders", "order_lines", "carts", "support_tickets")
     }
+    # row counts are read after dbt exits (an empty raw schema: every table has 0 rows, as_of_date 1)
+    counts = {e.asset_key.to_user_string(): e.materialization.metadata["dagster/row_count"].value
+              for e in result.get_asset_materialization_events()}
+    assert counts["intermediate/int_as_of_date"] == 1
+    assert {counts[k] for k in counts if k.startswith("staging/")} == {0}
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
     with duckdb.connect(str(warehouse), read_only=True) as con:

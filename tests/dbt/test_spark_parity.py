@@ -46,6 +46,9 @@ REQUIRED_MARTS = {
     "mart_clv_summary": ("cohort",),
     "mart_aov_by_device": ("order_month", "device"),
 }
+# Columns filled by the predictions, a dbt Python model built on DuckDB only (docs/spark.md):
+# left out of the comparison, and null on Spark.
+PREDICTED_COLUMNS = {"mart_customer_churn": ("p_alive",)}
 
 
 def export_raw_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
@@ -119,7 +122,9 @@ def test_the_sample_shop_has_orders_customers_and_tickets(both_engines):
 def test_spark_builds_every_model_and_passes_every_data_and_unit_test(both_engines):
     spark, results = both_engines["spark"], both_engines["spark_results"]
     assert results, f"dbt build on Spark wrote no run_results.json:\n{spark.stdout[-4000:]}\n{spark.stderr[-2000:]}"
-    failed = sorted(f"{r['unique_id']}: {r['status']}" for r in results if r["status"] not in ("success", "pass"))
+    # exposures (models/exposures.yml) build nothing: dbt reports them as no-op
+    failed = sorted(f"{r['unique_id']}: {r['status']}" for r in results if r["status"] not in ("success", "pass")
+                    and not (r["unique_id"].startswith("exposure.") and r["status"] == "no-op"))
     assert not failed, "on Spark, not every node succeeded:\n" + "\n".join(failed)
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"model", "test", "unit_test"} <= kinds, kinds
@@ -129,12 +134,17 @@ def test_spark_builds_every_model_and_passes_every_data_and_unit_test(both_engin
 @pytest.mark.parametrize("mart", sorted(REQUIRED_MARTS))
 def test_spark_mart_equals_duckdb_cell_for_cell(both_engines, mart):
     con = both_engines["con"]
-    duck = con.execute(f"SELECT * FROM marts.{mart}")
+    predicted = PREDICTED_COLUMNS.get(mart, ())
+    exclude = f" EXCLUDE ({', '.join(predicted)})" if predicted else ""
+    duck = con.execute(f"SELECT *{exclude} FROM marts.{mart}")
     duck_columns = [d[0] for d in duck.description]
     duck_rows = duck.fetchall()
-    spark = con.execute(f"SELECT * FROM {spark_table(both_engines, 'marts', mart)}")
+    spark = con.execute(f"SELECT *{exclude} FROM {spark_table(both_engines, 'marts', mart)}")
     spark_columns = [d[0] for d in spark.description]
     spark_rows = spark.fetchall()
+    for column in predicted:
+        filled = con.execute(f"SELECT count({column}) FROM {spark_table(both_engines, 'marts', mart)}").fetchone()[0]
+        assert filled == 0, f"{mart}.{column} has {filled} values on Spark; expected null (no predictions there)"
 
     assert spark_columns == duck_columns, f"{mart}: Spark columns {spark_columns} != DuckDB columns {duck_columns}"
     assert duck_rows, f"{mart} is empty on DuckDB: the sample shop should fill it"

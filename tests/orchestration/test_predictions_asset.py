@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from assets.extraction.sample_shop import SampleShopConfig, generate
-from assets.predictions import predict
+from models.predictions import predict
 from models import ModelError
 
 

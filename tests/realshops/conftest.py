@@ -113,12 +113,11 @@ def build_job(name: str):
     """The real asset graph and checks, wired as in orchestration/definitions.py, as one job."""
     from assets.dbt import retention_dbt_assets
     from assets.extraction.assets import extract_shop
-    from assets.predictions import mart_customer_predictions
     from assets.quality import quality_checks_for
     from assets.serving import build_serving_assets, mart_asset_keys
     from orchestration.jobs import make_pipeline_job
 
-    assets: list = [extract_shop, retention_dbt_assets, mart_customer_predictions]
+    assets: list = [extract_shop, retention_dbt_assets]
     checks = quality_checks_for(assets)
     assets += build_serving_assets(mart_asset_keys(assets))
     return assets, checks, make_pipeline_job(name, f"real-shop scenario {name}")

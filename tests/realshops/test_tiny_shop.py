@@ -91,3 +91,8 @@ def test_tiny_shop_warns_that_predictions_were_not_fitted(tiny_run):
         f"run warnings: {tiny_run.warnings()[:3]}"
     )
     assert tiny_run.result.success, f"the WARN must not stop the run; step failures: {tiny_run.step_failures()}"
+
+
+def test_dbt_builds_every_model_predictions_included_in_one_step(tiny_run):
+    steps = sorted({e.step_key for e in tiny_run.result.all_events if e.step_key and e.step_key.startswith("retention_dbt")})
+    assert steps == ["retention_dbt"], f"dbt ran in steps {steps}; expected one step (one dbt invocation)"

@@ -8,8 +8,7 @@ with summary as (
 predictions as (
 
     select customer_id, p_alive
-    from {{ optional_relation(
-        source('predictions', 'mart_customer_predictions'),
+    from {{ customer_predictions(
         {'customer_id': dbt.type_string(), 'p_alive': type_double()}
     ) }}
 

@@ -122,8 +122,7 @@ predictions as (
         sum(case when churn_risk = 'high' then 1 else 0 end) as high_churn_risk_customers,
         sum(predicted_clv_12m) as predicted_clv_12m,
         max(prediction_note) as prediction_note
-    from {{ optional_relation(
-        source('predictions', 'mart_customer_predictions'),
+    from {{ customer_predictions(
         {
             'customer_id': dbt.type_string(),
             'churn_risk': dbt.type_string(),

@@ -1,7 +1,18 @@
 -- One row per cart, latest version; adds the shop-local creation date and month.
+-- Incremental (delete+insert on the key): a run converts only the rows extraction
+-- upserted since the newest `_loaded_at` here; see macros/incremental.sql.
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='cart_id',
+    on_schema_change='fail',
+) }}
 with source as (
 
     select * from {{ source('shop', 'carts') }}
+    {% if is_incremental() %}
+    where _loaded_at > ({{ staging_loaded_after(this) }})
+    {% endif %}
 
 ),
 
@@ -33,6 +44,7 @@ renamed as (
         first_recovery_email_at,
         second_recovery_email_at,
         updated_at,
+        _loaded_at,
         {{ shop_date('created_at', var('shop_timezone')) }} as cart_date
     from versions
     where version_rank = 1
@@ -41,5 +53,6 @@ renamed as (
 
 select
     *,
-    {{ month_start('cart_date') }} as cart_month
+    {{ month_start('cart_date') }} as cart_month,
+    {{ staging_build_key() }} as _build_key
 from renamed

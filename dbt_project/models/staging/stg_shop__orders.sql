@@ -1,7 +1,18 @@
 -- One row per order, latest version; adds the shop-local order date and month.
+-- Incremental (delete+insert on the key): a run converts only the rows extraction
+-- upserted since the newest `_loaded_at` here; see macros/incremental.sql.
+{{ config(
+    materialized=incremental_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='order_id',
+    on_schema_change='fail',
+) }}
 with source as (
 
     select * from {{ source('shop', 'orders') }}
+    {% if is_incremental() %}
+    where _loaded_at > ({{ staging_loaded_after(this) }})
+    {% endif %}
 
 ),
 
@@ -43,5 +54,6 @@ renamed as (
 
 select
     *,
-    {{ month_start('order_date') }} as order_month
+    {{ month_start('order_date') }} as order_month,
+    {{ staging_build_key() }} as _build_key
 from renamed

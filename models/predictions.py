@@ -1,16 +1,13 @@
-"""Predictive CLV and churn: BG/NBD + Gamma-Gamma fitted nightly on qualifying orders.
+"""Predictive CLV and churn for a whole shop: fit BG/NBD + Gamma-Gamma, or say why not.
 
-The math lives in `models/` (pure functions); this asset only reads the
-customer-order facts dbt built, fits, scores and writes
-`marts.mart_customer_predictions`. Qualifying orders and net revenue come
-from `intermediate.int_customer_orders`, so the definitions are dbt's, not
-recomputed here.
-
-A shop whose data cannot identify the models (a handful of customers, few
-repeat buyers, a fit that diverges) still publishes: the mart lists every
-customer with null predictions and says why in `prediction_note`, and the
-asset's own check `predictions_fitted` turns WARN. Predictions are an extra;
-they never hold back the marts and the report.
+The nightly dbt Python model `mart_customer_predictions`
+(dbt_project/models/marts/mart_customer_predictions.py) calls
+`predict_or_skip` on the qualifying orders dbt built and writes
+`published_frame`. A shop whose data cannot identify the models (a handful
+of customers, few repeat buyers, a fit that diverges) still publishes: every
+customer with null predictions and the reason in `prediction_note`; the dbt
+test `predictions_fitted` then warns. Predictions are an extra; they never
+hold back the marts and the report.
 """
 
 import math
@@ -18,29 +15,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import dagster as dg
 import polars as pl
 
-from models import (
-    BetaGeoModel,
-    GammaGammaModel,
-    ModelError,
-    ModelFitError,
-    calibration_and_holdout,
-    customer_summary,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    holdout_check,
-    model_metadata,
-    score_customers,
-    unscored_customers,
-)
-from models.scoring import SCORE_COLUMNS, SPEND_COLUMNS
-from assets.warehouse import scalar
-from assets.resources import WarehouseResource
+from models.bgnbd import BetaGeoModel, fit_bgnbd
+from models.errors import ModelError, ModelFitError
+from models.gamma_gamma import GammaGammaModel, fit_gamma_gamma
+from models.scoring import SCORE_COLUMNS, SPEND_COLUMNS, holdout_check, model_metadata, score_customers, unscored_customers
+from models.summary import calibration_and_holdout, customer_summary
 
-PREDICTIONS_KEY = dg.AssetKey(["marts", "mart_customer_predictions"])
-FIT_CHECK = "predictions_fitted"
 # Days held out to check the model against what customers actually did.
 HOLDOUT_DAYS = 180
 # Below these counts a fit may converge, but its four (two) parameters are
@@ -49,11 +31,6 @@ HOLDOUT_DAYS = 180
 # after them; Gamma-Gamma fits only on repeat buyers.
 MIN_CUSTOMERS = 50
 MIN_REPEAT_CUSTOMERS = 10
-
-ORDERS_SQL = """
-select customer_id, order_date, cast(net_revenue as double) as amount
-from intermediate.int_customer_orders
-"""
 
 # The published columns: the scores, the reason predictions are missing (null
 # when both models were fitted), the as-of date.
@@ -190,76 +167,19 @@ def published_frame(run: Predictions, as_of) -> pl.DataFrame:
     )
 
 
-def fit_check(run: Predictions) -> dg.AssetCheckResult:
-    """WARN (never blocking) when a model could not be fitted; passes on a full fit."""
-    return dg.AssetCheckResult(
-        check_name=FIT_CHECK,
-        asset_key=PREDICTIONS_KEY,
-        passed=run.note is None,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=run.note or "BG/NBD and Gamma-Gamma fitted",
-        metadata={
-            "customers": run.scores.height,
-            "bgnbd_fitted": run.skipped is None,
-            "gamma_gamma_fitted": run.skipped is None and run.spend_skipped is None,
-            "reason": run.note or "",
-        },
-    )
+# Where the dbt model leaves `run_metadata` for the orchestration to show
+# with the materialization (schema, table): a Python model cannot emit it.
+FIT_METADATA_TABLE = ("intermediate", "mart_customer_predictions_fit")
 
 
-@dg.asset(
-    key=PREDICTIONS_KEY,
-    deps=[dg.AssetKey(["intermediate", "int_customer_orders"]), dg.AssetKey(["intermediate", "int_as_of_date"])],
-    group_name="marts",
-    kinds={"python", "duckdb"},
-    description=(
-        "Per customer: P(alive), expected purchases in 90/365 days, expected order value, "
-        "predicted 12-month CLV (BG/NBD + Gamma-Gamma, 1%/month discount) and a churn-risk band; "
-        "null predictions (and the reason in prediction_note) when the data cannot identify the models."
-    ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            FIT_CHECK,
-            asset=PREDICTIONS_KEY,
-            description=(
-                "BG/NBD and Gamma-Gamma could be fitted; WARN (the mart is still written, "
-                "with null predictions) when the shop has too few customers or repeat buyers "
-                "or a fit diverged."
-            ),
-        )
-    ],
-)
-def mart_customer_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    con = warehouse.connect()
-    try:
-        transactions = con.sql(ORDERS_SQL).pl()
-        as_of = scalar(con, "select as_of_date from intermediate.int_as_of_date")
-        context.log.info(f"fitting BG/NBD and Gamma-Gamma on {transactions.height:,} qualifying orders as of {as_of}")
-        run = predict_or_skip(transactions, as_of)
-        if run.note:
-            context.log.warning(f"mart_customer_predictions: {run.note}")
-        frame = published_frame(run, as_of)
-        con.register("_scores", frame)
-        con.execute("create schema if not exists marts")
-        con.execute("create or replace table marts.mart_customer_predictions as select * from _scores")
-        con.unregister("_scores")
-    finally:
-        con.close()
-    bands = frame.group_by("churn_risk").len().sort("churn_risk")
+def run_metadata(run: Predictions) -> dict:
+    """The fit's numbers for the run's metadata (parameters, holdout check, counts, reason); JSON-ready."""
     md = {k: (float(v) if isinstance(v, float) else v) for k, v in run.meta.items()}
-    md["churn_risk_counts"] = dg.MetadataValue.json(dict(zip(bands["churn_risk"], bands["len"])))
-    if run.by_frequency.height:
-        md["holdout_by_frequency"] = dg.MetadataValue.md(_markdown(run.by_frequency))
+    md["customers"] = run.scores.height
+    md["bgnbd_fitted"] = run.skipped is None
+    md["gamma_gamma_fitted"] = run.skipped is None and run.spend_skipped is None
     if run.note:
         md["prediction_note"] = run.note
-    md["dagster/row_count"] = frame.height
-    return dg.MaterializeResult(metadata=md, check_results=[fit_check(run)])
-
-
-def _markdown(df: pl.DataFrame) -> str:
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    rows = [
-        "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
-        for row in df.iter_rows()
-    ]
-    return head + "\n".join(rows)
+    if run.by_frequency.height:
+        md["holdout_by_frequency"] = run.by_frequency.to_dicts()
+    return md

@@ -63,8 +63,13 @@ def test_build_args_carry_vars_as_json_and_full_refresh(dbt_module):
     args = dbt_module.dbt_build_args({"shop_timezone": "UTC", "as_of_date": None}, full_refresh=True)
     assert args[:2] == ["build", "--vars"]
     assert json.loads(args[2]) == {"shop_timezone": "UTC", "as_of_date": None}
-    assert args[3:] == ["--full-refresh"]
+    assert args[-1] == "--full-refresh"
     assert "--full-refresh" not in dbt_module.dbt_build_args({}, full_refresh=False)
+
+
+def test_nightly_build_leaves_unit_tests_to_the_test_suite(dbt_module):
+    args = dbt_module.dbt_build_args({})
+    assert args[args.index("--exclude-resource-type") + 1] == "unit_test"
 
 
 def test_models_are_keyed_by_layer_and_depend_on_the_extraction_assets(dbt_module):

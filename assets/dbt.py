@@ -18,6 +18,11 @@ the RETENTION_BUILD_DB environment variable, read by `dbt_project/profiles.yml`;
 RETENTION_CODE_DIR puts this repository's `models` package on the dbt
 process's path for the Python model. Each run starts from the previous run's
 partial parse (`seed_partial_parse`).
+With `RETENTION_ENGINE=spark` (the `warehouse` resource's `engine`), the
+same build runs on local Spark (`--target spark`): `raw` is exported to
+Parquet first, dbt runs from a scratch folder under the data folder, and
+every table it built is copied back into the build warehouse, so the checks
+and serving read it unchanged (`run_spark_build`, docs/spark.md).
 Each run's artefacts and dbt.log go under the data folder (`dbt_runs_dir`),
 the last KEEP_DBT_RUNS runs kept; the console gets dbt's failures, warnings
 and tally, not its per-model progress lines.
@@ -30,9 +35,12 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
+import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -107,16 +115,19 @@ def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, co
     }
 
 
-def dbt_build_args(vars_: Mapping[str, Any], full_refresh: bool = False) -> list[str]:
+def dbt_build_args(vars_: Mapping[str, Any], full_refresh: bool = False, target: str | None = None) -> list[str]:
     """Arguments of the `dbt build` invocation (pure, unit-tested).
 
     Unit tests pin SQL logic on fixed inputs, so they cannot fail on a night's
     data: they run where the SQL changes (`make test`, tests/dbt), not in every
-    nightly build, where they cost 10-15 node-seconds.
+    nightly build, where they cost 10-15 node-seconds. `target` None is the
+    profile's default (DuckDB).
     """
     args = ["build", "--vars", json.dumps(dict(vars_), sort_keys=True), "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
+    if target:
+        args += ["--target", target]
     return args
 
 
@@ -245,6 +256,9 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         if reused:
             context.log.debug(f"dbt partial parsing from {reused}")
         try:
+            if warehouse.engine == SPARK_ENGINE:
+                yield from run_spark_build(context, dbt, warehouse, vars_, config.full_refresh, target)
+                return
             # dagster-dbt echoes every dbt line to stdout; keep the console to
             # the outcome (dbt.log in the run folder has every line).
             # Events are held until dbt exits: the dbt process holds the
@@ -344,6 +358,205 @@ def _markdown_rows(rows: list[Mapping[str, Any]]) -> str:
     body = ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |"
             for r in rows]
     return head + "\n".join(body)
+
+
+# --- the dbt step on Spark (RETENTION_ENGINE=spark, docs/spark.md) ---------------
+
+SPARK_ENGINE = "spark"
+# Raw tables Spark reads: every `raw` table but extraction's bookkeeping (`_`-prefixed).
+RAW_SCHEMA = "raw"
+
+
+@dataclass(frozen=True)
+class SparkPaths:
+    """Where a Spark build keeps its files: <data>/spark (absolute: dbt-spark resolves against its cwd)."""
+
+    root: Path
+
+    @classmethod
+    def under(cls, data_dir: Path | str) -> "SparkPaths":
+        return cls(Path(data_dir).resolve() / "spark")
+
+    @property
+    def raw(self) -> Path:
+        """`raw` as Parquet, one folder per table: RETENTION_SPARK_RAW_PARQUET."""
+        return self.root / "raw"
+
+    @property
+    def warehouse(self) -> Path:
+        """Spark's tables, <schema>.db/<table>/*.parquet (spark.sql.warehouse.dir in profiles.yml)."""
+        return self.root / "warehouse"
+
+    @property
+    def work(self) -> Path:
+        """The dbt process's working folder: Spark and Derby leave derby.log and scratch folders there."""
+        return self.root / "work"
+
+    @property
+    def launcher(self) -> Path:
+        return self.work / "dbt-spark.sh"
+
+
+def spark_dbt_env(paths: SparkPaths) -> dict[str, str]:
+    """The variables profiles.yml's `spark` target reads, for a build under `paths` (pure, unit-tested)."""
+    return {"RETENTION_SPARK_DIR": str(paths.root), "RETENTION_SPARK_RAW_PARQUET": str(paths.raw)}
+
+
+def spark_launcher_script(dbt_executable: str, workdir: Path, env: Mapping[str, str]) -> str:
+    """A shell script that runs dbt in `workdir` with `env` added (pure, unit-tested).
+
+    dagster-dbt starts dbt in the project folder, and the JVM dbt-spark starts
+    inherits that folder: derby.log and spark-warehouse/ would land in the
+    source tree. The Spark build's dbt resource runs this script instead of dbt.
+    """
+    lines = ["#!/bin/sh", f"cd {shlex.quote(str(workdir))} || exit 1"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
+    lines.append(f'exec {shlex.quote(dbt_executable)} "$@"')
+    return "\n".join(lines) + "\n"
+
+
+def _sql_path(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def raw_export_sql(tables: Sequence[str], raw_dir: Path) -> list[str]:
+    """One COPY per `raw` table to <raw_dir>/<table>/part-0.parquet (pure, unit-tested)."""
+    return [
+        f'COPY {RAW_SCHEMA}."{t}" TO {_sql_path(Path(raw_dir) / t / "part-0.parquet")} (FORMAT parquet)'
+        for t in tables
+    ]
+
+
+def copy_back_sql(tables: Iterable[tuple[str, str]], spark_warehouse: Path) -> list[str]:
+    """Statements replacing each (schema, table) of the build warehouse by Spark's Parquet files (pure, unit-tested)."""
+    out: list[str] = []
+    for schema in dict.fromkeys(schema for schema, _ in tables):
+        out.append(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    for schema, table in tables:
+        files = Path(spark_warehouse) / f"{schema}.db" / table / "*.parquet"
+        out.append(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS SELECT * FROM read_parquet({_sql_path(files)})')
+    return out
+
+
+def empty_table_sql(schema: str, table: str, columns: Mapping[str, str]) -> str:
+    """CREATE OR REPLACE of an empty table with the given {column: type} (pure, unit-tested)."""
+    if not columns:
+        raise ValueError(f"empty_table_sql {schema}.{table}: expected at least one column, got none")
+    cols = ", ".join(f'"{name}" {dtype}' for name, dtype in columns.items())
+    return f'CREATE OR REPLACE TABLE "{schema}"."{table}" ({cols})'
+
+
+def model_columns(manifest: Mapping[str, Any], model: str) -> dict[str, str]:
+    """{column: data_type} a model declares in its YAML, from a dbt manifest (pure, unit-tested)."""
+    for node in (manifest.get("nodes") or {}).values():
+        if node.get("resource_type") == "model" and node.get("name") == model:
+            columns = {name: col.get("data_type") for name, col in (node.get("columns") or {}).items()}
+            missing = [name for name, dtype in columns.items() if not dtype]
+            if missing:
+                raise ValueError(f"dbt model {model}: columns {missing} declare no data_type; expected one each")
+            return columns
+    raise ValueError(f"dbt manifest: no model named {model!r}")
+
+
+def built_tables(events: Iterable, key_for_output) -> list[tuple[str, str]]:
+    """(layer, model) of every table a dbt build reported as built, in build order."""
+    keys = [
+        key_for_output(ev.output_name)
+        for ev in events
+        if isinstance(ev, dg.Output) and str(getattr(ev.metadata.get("status"), "value", "")).lower() != "error"
+    ]
+    return list(dict.fromkeys(tuple(k.path) for k in keys if len(k.path) == 2 and k.path[0] in DBT_LAYERS))
+
+
+PREDICTIONS_ON_SPARK = (
+    "not built on Spark: the predictions are a dbt Python model, which dbt-spark's session method cannot run "
+    "(docs/spark.md); this is an empty table with the model's columns"
+)
+
+
+def export_raw_for_spark(warehouse: WarehouseResource, paths: SparkPaths) -> list[str]:
+    """Every `raw` table of the build warehouse to <spark>/raw/<table>/ (overwritten); returns the tables."""
+    con = warehouse.connect()
+    try:
+        tables = [t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT starts_with(table_name, '_') "
+            "ORDER BY table_name", [RAW_SCHEMA]
+        ).fetchall()]
+        for table in tables:
+            shutil.rmtree(paths.raw / table, ignore_errors=True)
+            (paths.raw / table).mkdir(parents=True)
+        for sql in raw_export_sql(tables, paths.raw):
+            con.execute(sql)
+    finally:
+        con.close()
+    return tables
+
+
+def copy_back_from_spark(warehouse: WarehouseResource, paths: SparkPaths, tables: list[tuple[str, str]],
+                         predictions_columns: Mapping[str, str] | None) -> None:
+    """Spark's tables into the build warehouse; with `predictions_columns`, the predictions' empty stand-in."""
+    con = warehouse.connect()
+    try:
+        con.execute("BEGIN")
+        for sql in copy_back_sql(tables, paths.warehouse):
+            con.execute(sql)
+        if predictions_columns is not None:
+            schema, table = PREDICTIONS_KEY.path
+            con.execute(empty_table_sql(schema, table, predictions_columns))
+            # A fit from an earlier DuckDB build would describe predictions this build does not have.
+            fit_schema, fit_table = FIT_METADATA_TABLE
+            con.execute(f'DROP TABLE IF EXISTS "{fit_schema}"."{fit_table}"')
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                    vars_: Mapping[str, Any], full_refresh: bool, target_path: Path):
+    """The dbt build on Spark: export `raw`, `dbt build --target spark`, copy the tables back; yields the events.
+
+    Extraction (contract checks, quarantine, newest-version-wins upsert) has
+    already run in the build warehouse; the checks and serving after this
+    step read the copies, so they run unchanged.
+    """
+    paths = SparkPaths.under(warehouse.root)
+    tables = export_raw_for_spark(warehouse, paths)
+    context.log.info(f"exported raw ({', '.join(tables)}) to {paths.raw} for Spark")
+    paths.work.mkdir(parents=True, exist_ok=True)
+    paths.launcher.write_text(spark_launcher_script(dbt.dbt_executable, paths.work, spark_dbt_env(paths)))
+    paths.launcher.chmod(paths.launcher.stat().st_mode | stat.S_IXUSR)
+    spark_dbt = DbtCliResource(
+        project_dir=dbt.project_dir,
+        profiles_dir=dbt.profiles_dir,
+        profile=dbt.profile,
+        global_config_flags=dbt.global_config_flags,
+        dbt_executable=str(paths.launcher),
+    )
+    events: list = []
+    try:
+        with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
+            events.extend(spark_dbt.cli(
+                dbt_build_args(vars_, full_refresh, target=SPARK_ENGINE), context=context, target_path=target_path
+            ).stream())
+    except BaseException:
+        # Like a failed DuckDB build, keep what was built: it replaces the older copies.
+        copy_back_from_spark(warehouse, paths, built_tables(events, context.asset_key_for_output), None)
+        yield from events
+        raise
+    built = built_tables(events, context.asset_key_for_output)
+    stand_in = PREDICTIONS_KEY in context.selected_asset_keys
+    columns = model_columns(json.loads(dbt_project().manifest_path.read_text()), PREDICTIONS_KEY.path[-1]) \
+        if stand_in else None
+    copy_back_from_spark(warehouse, paths, built, columns)
+    context.log.info(f"copied {len(built)} Spark tables into {warehouse.build_db}")
+    if stand_in:
+        # Serving depends on every mart: without this output its steps would be skipped.
+        events.append(dg.Output(
+            None,
+            output_name=context.assets_def.get_output_name_for_asset_key(PREDICTIONS_KEY),
+            metadata={"engine": SPARK_ENGINE, "note": PREDICTIONS_ON_SPARK},
+        ))
+    yield from with_row_counts(events, context.asset_key_for_output, warehouse, context.log)
 
 
 def __getattr__(name: str):

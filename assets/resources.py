@@ -31,6 +31,9 @@ class WarehouseResource(dg.ConfigurableResource):
     """
 
     data_dir: str
+    # What builds staging, intermediate and marts (RETENTION_ENGINE): `duckdb`
+    # in this file, or `spark`, whose tables the dbt step copies back here.
+    engine: str = "duckdb"
 
     @property
     def root(self) -> Path:
@@ -142,7 +145,7 @@ class ShopSourceResource(dg.ConfigurableResource):
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
-        "warehouse": WarehouseResource(data_dir=str(settings.data_dir)),
+        "warehouse": WarehouseResource(data_dir=str(settings.data_dir), engine=settings.engine),
         "shop_source": ShopSourceResource(
             kind=settings.source,
             name=settings.shop_name,

@@ -45,6 +45,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_CUSTOMER_ID_SALT": ("", "Salt of the hashed customer ids of RETENTION_SOURCE=shopify_csv (a secret: never logged). Default: a random salt kept in <data dir>/secrets/customer_id_salt."),
     "RETENTION_POSTGRES_URL": ("", "Connection URL of the shop database when RETENTION_SOURCE=postgres (a secret: never logged)."),
     "RETENTION_CONFIG_FILE": ("", "The shop's configuration file (quality rules, file dialect, ...). Default: retention.yml in the landing, data or project folder."),
+    "RETENTION_ENGINE": ("duckdb", "Engine of the dbt step (staging, intermediate, marts): `duckdb` or `spark` (local Spark, see docs/spark.md)."),
 }
 
 
@@ -60,6 +61,10 @@ SOURCE_KINDS: dict[str, bool] = {
     "shopify_csv": True,
     "postgres": False,
 }
+
+# Engines the dbt step can build on. Extraction, the quality gates and
+# serving run on DuckDB either way (docs/spark.md).
+ENGINES = ("duckdb", "spark")
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
@@ -144,6 +149,12 @@ def parse_source(raw: str) -> str:
     return raw
 
 
+def parse_engine(raw: str) -> str:
+    if raw not in ENGINES:
+        raise ValueError(f"expected one of {', '.join(ENGINES)}")
+    return raw
+
+
 def parse_currency(raw: str) -> str:
     if not CURRENCY_RE.match(raw):
         raise ValueError("expected a three-letter currency code, e.g. USD")
@@ -220,6 +231,7 @@ class Settings:
     schedule_timezone: str | None
     webhook_url: str | None
     config_file: Path | None = None
+    engine: str = "duckdb"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -251,6 +263,7 @@ class Settings:
             )
         data_dir = c.get("RETENTION_DATA_DIR", parse_data_dir)
         values = dict(
+            engine=c.get("RETENTION_ENGINE", parse_engine),
             shop_currency=c.get("RETENTION_SHOP_CURRENCY", parse_currency),
             shop_timezone=c.get("RETENTION_SHOP_TIMEZONE", parse_time_zone),
             sample_orders=c.get("RETENTION_SAMPLE_ORDERS", parse_positive_int),

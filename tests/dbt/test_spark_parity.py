@@ -21,7 +21,7 @@ from assets.extraction.extract import ExtractRequest, run_extraction
 from assets.extraction.sample_shop import ENTITY_NAMES, SampleShopConfig
 from assets.extraction.sources import SampleShopSource
 from assets.warehouse import connect
-from tests.spark.compare import table_differences
+from tests.spark.compare import PREDICTED_COLUMNS, REQUIRED_MARTS, table_differences
 
 from .conftest import DBT, DBT_PROJECT_DIR, run_dbt
 
@@ -35,20 +35,6 @@ pytestmark = [
 ]
 
 VARS = '{"shop_timezone": "America/New_York"}'
-
-# Each mart with the columns that identify a row.
-REQUIRED_MARTS = {
-    "mart_cohort_retention": ("cohort_month", "months_since_first_order"),
-    "mart_retention_rate": ("month",),
-    "mart_customer_churn": ("customer_id",),
-    "mart_churn_monthly": ("month",),
-    "mart_customer_clv": ("customer_id",),
-    "mart_clv_summary": ("cohort",),
-    "mart_aov_by_device": ("order_month", "device"),
-}
-# Columns filled by the predictions, a dbt Python model built on DuckDB only (docs/spark.md):
-# left out of the comparison, and null on Spark.
-PREDICTED_COLUMNS = {"mart_customer_churn": ("p_alive",)}
 
 
 def export_raw_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:

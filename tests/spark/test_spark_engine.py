@@ -1,0 +1,172 @@
+"""The pieces of `RETENTION_ENGINE=spark`: the setting, and the pure functions of the dbt step on Spark."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.dbt import (
+    SparkPaths,
+    built_tables,
+    copy_back_sql,
+    dbt_build_args,
+    empty_table_sql,
+    model_columns,
+    raw_export_sql,
+    spark_dbt_env,
+    spark_launcher_script,
+)
+from assets.settings import ENGINES, ENV_VARS, Settings, SettingsError
+
+
+def _clean(monkeypatch):
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_engine_defaults_to_duckdb(monkeypatch):
+    _clean(monkeypatch)
+    assert Settings.from_env().engine == "duckdb" == ENV_VARS["RETENTION_ENGINE"][0]
+
+
+def test_an_unknown_engine_is_named_with_the_choices_in_one_line(monkeypatch):
+    _clean(monkeypatch)
+    monkeypatch.setenv("RETENTION_ENGINE", "flink")
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env()
+    message = str(err.value)
+    assert "\n" not in message
+    assert "RETENTION_ENGINE='flink'" in message and f"expected one of {', '.join(ENGINES)}" in message
+
+
+def test_the_engine_reaches_the_assets_through_the_warehouse_resource(monkeypatch, tmp_path):
+    from assets.resources import resources_from_settings
+
+    _clean(monkeypatch)
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RETENTION_ENGINE", "spark")
+    assert resources_from_settings(Settings.from_env())["warehouse"].engine == "spark"
+
+
+def test_the_spark_build_targets_spark_and_keeps_the_other_arguments():
+    vars_ = {"shop_timezone": "UTC"}
+    duck = dbt_build_args(vars_, full_refresh=True)
+    spark = dbt_build_args(vars_, full_refresh=True, target="spark")
+    assert "--target" not in duck
+    assert spark[: len(duck)] == duck and spark[len(duck):] == ["--target", "spark"]
+
+
+def test_spark_files_live_under_the_data_folder_as_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    paths = SparkPaths.under("data")
+    env = spark_dbt_env(paths)
+    assert env == {
+        "RETENTION_SPARK_DIR": str(tmp_path / "data" / "spark"),
+        "RETENTION_SPARK_RAW_PARQUET": str(tmp_path / "data" / "spark" / "raw"),
+    }
+    assert all(Path(v).is_absolute() for v in env.values())
+    assert paths.work.parent == paths.root and paths.warehouse == paths.root / "warehouse"
+
+
+def test_the_launcher_runs_dbt_in_the_scratch_folder_with_the_spark_variables(tmp_path):
+    work = tmp_path / "work dir"
+    work.mkdir()
+    fake_dbt = tmp_path / "fake dbt"
+    fake_dbt.write_text('#!/bin/sh\npwd\necho "$RETENTION_SPARK_DIR"\necho "$@"\n')
+    fake_dbt.chmod(0o755)
+    script = tmp_path / "launcher.sh"
+    script.write_text(spark_launcher_script(str(fake_dbt), work, {"RETENTION_SPARK_DIR": "/x/it's here"}))
+    script.chmod(0o755)
+    out = subprocess.run([str(script), "build", "--target", "spark"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [str(work), "/x/it's here", "build --target spark"]
+
+
+def test_raw_export_and_copy_back_round_trip_through_spark_layout(tmp_path):
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw; CREATE TABLE raw.orders AS SELECT range AS id, 'o' || range AS name FROM range(3)")
+    con.execute("CREATE TABLE raw.quarantine AS SELECT 'bad' AS reason")
+    (tmp_path / "raw" / "orders").mkdir(parents=True)
+    (tmp_path / "raw" / "quarantine").mkdir(parents=True)
+    for sql in raw_export_sql(["orders", "quarantine"], tmp_path / "raw"):
+        con.execute(sql)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["orders", "quarantine"]
+
+    # Spark's layout: <warehouse>/<schema>.db/<table>/part-*.parquet plus a _SUCCESS marker.
+    table_dir = tmp_path / "warehouse" / "marts.db" / "mart_x"
+    table_dir.mkdir(parents=True)
+    (table_dir / "_SUCCESS").touch()
+    for part in (0, 1):
+        con.execute(f"COPY (SELECT * FROM raw.orders WHERE id % 2 = {part}) TO '{table_dir}/part-{part}.parquet' (FORMAT parquet)")
+    con.execute("CREATE SCHEMA marts; CREATE TABLE marts.mart_x AS SELECT 42 AS stale")
+    for sql in copy_back_sql([("marts", "mart_x")], tmp_path / "warehouse"):
+        con.execute(sql)
+    assert con.execute("SELECT id, name FROM marts.mart_x ORDER BY id").fetchall() == [(0, "o0"), (1, "o1"), (2, "o2")]
+
+
+def test_copy_back_creates_each_schema_once_before_its_tables(tmp_path):
+    sql = copy_back_sql([("staging", "a"), ("marts", "b"), ("marts", "c")], tmp_path)
+    assert [s for s in sql if s.startswith("CREATE SCHEMA")] == [
+        'CREATE SCHEMA IF NOT EXISTS "staging"', 'CREATE SCHEMA IF NOT EXISTS "marts"'
+    ]
+    assert len(sql) == 5 and all(s.startswith("CREATE SCHEMA") for s in sql[:2])
+    assert f"'{tmp_path}/marts.db/c/*.parquet'" in sql[-1]
+
+
+def test_a_quote_in_a_path_cannot_break_the_sql(tmp_path):
+    folder = tmp_path / "o'brien"
+    (folder / "t").mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw; CREATE TABLE raw.t AS SELECT 1 AS x")
+    for sql in raw_export_sql(["t"], folder):
+        con.execute(sql)
+    assert con.execute(f"SELECT x FROM read_parquet('{str(folder).replace(chr(39), chr(39) * 2)}/t/*.parquet')").fetchall() == [(1,)]
+
+
+def test_the_predictions_stand_in_has_the_declared_columns_and_no_rows():
+    manifest = {"nodes": {
+        "model.retention.mart_customer_predictions": {
+            "resource_type": "model", "name": "mart_customer_predictions",
+            "columns": {"customer_id": {"data_type": "varchar"}, "p_alive": {"data_type": "double"},
+                        "as_of_date": {"data_type": "date"}},
+        },
+        "test.retention.x": {"resource_type": "test", "name": "mart_customer_predictions", "columns": {}},
+    }}
+    columns = model_columns(manifest, "mart_customer_predictions")
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute(empty_table_sql("marts", "mart_customer_predictions", columns))
+    described = [(r[0], r[1]) for r in con.execute("DESCRIBE marts.mart_customer_predictions").fetchall()]
+    assert described == [("customer_id", "VARCHAR"), ("p_alive", "DOUBLE"), ("as_of_date", "DATE")]
+    assert con.execute("SELECT count(*) FROM marts.mart_customer_predictions").fetchone()[0] == 0
+
+
+def test_a_model_without_declared_types_or_an_unknown_model_is_refused():
+    manifest = {"nodes": {"m": {"resource_type": "model", "name": "m", "columns": {"a": {"data_type": None}}}}}
+    with pytest.raises(ValueError, match=r"dbt model m: columns \['a'\] declare no data_type"):
+        model_columns(manifest, "m")
+    with pytest.raises(ValueError, match="no model named 'other'"):
+        model_columns(manifest, "other")
+    with pytest.raises(ValueError, match="expected at least one column"):
+        empty_table_sql("marts", "t", {})
+
+
+def test_built_tables_are_the_successful_model_outputs_in_build_order():
+    keys = {
+        "stg": dg.AssetKey(["staging", "stg_a"]),
+        "mart": dg.AssetKey(["marts", "mart_b"]),
+        "failed": dg.AssetKey(["marts", "mart_c"]),
+        "other": dg.AssetKey(["raw", "orders"]),
+    }
+    events = [
+        dg.Output(None, output_name="mart", metadata={"status": "success"}),
+        dg.AssetCheckResult(passed=True, asset_key=keys["mart"], check_name="c"),
+        dg.Output(None, output_name="failed", metadata={"status": "error"}),
+        dg.Output(None, output_name="stg", metadata={"status": "success"}),
+        dg.Output(None, output_name="other", metadata={"status": "success"}),
+    ]
+    assert built_tables(events, keys.__getitem__) == [("marts", "mart_b"), ("staging", "stg_a")]

@@ -1,0 +1,163 @@
+"""`RETENTION_ENGINE=spark`: the whole Dagster job with its dbt step on local Spark.
+
+One small sample shop runs through the real job twice, in two data folders:
+once on DuckDB, once with the `warehouse` resource's engine set to `spark`
+(extraction and the quality gates in DuckDB, staging/intermediate/marts on
+Spark `local[2]`, copied back, then publish, exports and report). The Spark
+run must succeed, export every mart, export the required marts equal to the
+DuckDB run's, and leave nothing in the repository tree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from assets.settings import PROJECT_ROOT
+from tests.spark.compare import PREDICTED_COLUMNS, REQUIRED_MARTS, table_differences
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.spark,
+    pytest.mark.skipif(
+        shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
+        reason="Spark needs a Java runtime: no `java` on PATH and JAVA_HOME is not set",
+    ),
+]
+
+SAMPLE_ORDERS = 2_500
+SAMPLE_END_DATE = "2025-06-30"
+# Caches and the editor's files come and go under the tree; anything else new is a leak.
+IGNORED_PARTS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def repository_files() -> set[str]:
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(PROJECT_ROOT):
+        dirnames[:] = [d for d in dirnames if d not in IGNORED_PARTS]
+        rel = Path(dirpath).relative_to(PROJECT_ROOT)
+        out.update((rel / name).as_posix() for name in dirnames + filenames)
+    return out
+
+
+def run_pipeline(data: Path, engine: str, with_checks: bool):
+    """The real assets (and, if asked, the quality checks) as one job over the sample shop, run in process."""
+    import dagster as dg
+
+    from assets.dbt import dbt_resource, retention_dbt_assets
+    from assets.extraction.assets import extract_shop
+    from assets.quality import quality_checks_for
+    from assets.resources import ShopSourceResource, WarehouseResource
+    from assets.serving import build_serving_assets, mart_asset_keys
+    from orchestration.jobs import make_pipeline_job
+
+    name = f"engine_{engine}"
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("RETENTION_")]:
+            mp.delenv(var)
+        mp.setenv("RETENTION_DATA_DIR", str(data))
+        mp.setenv("RETENTION_BUILD_DB", str(data / "build" / "warehouse.duckdb"))
+        assets: list = [extract_shop, retention_dbt_assets]
+        checks = quality_checks_for(assets) if with_checks else []
+        defs = dg.Definitions(
+            assets=[*assets, *build_serving_assets(mart_asset_keys(assets))],
+            asset_checks=checks,
+            jobs=[make_pipeline_job(name, f"{engine} engine")],
+            resources={
+                "warehouse": WarehouseResource(data_dir=str(data), engine=engine),
+                "shop_source": ShopSourceResource(sample_orders=SAMPLE_ORDERS, sample_end_date=SAMPLE_END_DATE),
+                "dbt": dbt_resource(),
+            },
+            executor=dg.in_process_executor,
+        )
+        return defs.resolve_job_def(name).execute_in_process(raise_on_error=False)
+
+
+def step_failures(result) -> list[str]:
+    return [f"{e.step_key}: {e.message}" for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+
+
+@pytest.fixture(scope="module")
+def both_runs(tmp_path_factory):
+    before = repository_files()
+    tmp = tmp_path_factory.mktemp("spark_engine")
+    duck = run_pipeline(tmp / "duckdb", "duckdb", with_checks=False)
+    spark = run_pipeline(tmp / "spark", "spark", with_checks=True)
+    return {"duckdb": (duck, tmp / "duckdb"), "spark": (spark, tmp / "spark"), "new_files": repository_files() - before}
+
+
+def exported(data: Path, mart: str) -> str:
+    folder = data / "exports" / mart
+    assert folder.is_dir(), f"no export of {mart}: expected Parquet files under {folder}"
+    return f"read_parquet('{folder}/**/*.parquet')"
+
+
+def published_marts(data: Path) -> set[str]:
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        return {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'").fetchall()}
+    finally:
+        con.close()
+
+
+def test_the_spark_run_succeeds_with_its_quality_gates(both_runs):
+    for engine in ("duckdb", "spark"):
+        result, _ = both_runs[engine]
+        assert result.success, f"{engine} run failed: {step_failures(result)}"
+    result, _ = both_runs["spark"]
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert checks, "the Spark run evaluated no asset checks"
+    failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed and c.severity.value == "ERROR"]
+    assert not failed, f"blocking checks failed on the Spark-built tables: {failed}"
+
+
+def test_every_mart_of_the_spark_run_is_exported_as_parquet(both_runs):
+    _, data = both_runs["spark"]
+    marts = published_marts(data)
+    assert set(REQUIRED_MARTS) <= marts, f"published marts {sorted(marts)} lack {sorted(set(REQUIRED_MARTS) - marts)}"
+    assert marts == published_marts(both_runs["duckdb"][1]), "the two engines published different sets of marts"
+    folders = {p.name for p in (data / "exports").iterdir() if p.is_dir() and list(p.rglob("*.parquet"))}
+    assert marts <= folders, f"{data / 'exports'}: no Parquet export for {sorted(marts - folders)}"
+
+
+@pytest.mark.parametrize("mart", sorted(REQUIRED_MARTS))
+def test_spark_exports_equal_the_duckdb_exports(both_runs, mart):
+    predicted = PREDICTED_COLUMNS.get(mart, ())
+    exclude = f" EXCLUDE ({', '.join(predicted)})" if predicted else ""
+    con = duckdb.connect()
+    try:
+        sides = {}
+        for engine in ("duckdb", "spark"):
+            cur = con.execute(f"SELECT *{exclude} FROM {exported(both_runs[engine][1], mart)}")
+            sides[engine] = ([(d[0], str(d[1])) for d in cur.description], cur.fetchall())
+        for column in predicted:
+            filled = con.execute(f"SELECT count({column}) FROM {exported(both_runs['spark'][1], mart)}").fetchone()[0]
+            assert filled == 0, f"{mart}.{column}: {filled} values in the Spark export; expected null (no predictions there)"
+    finally:
+        con.close()
+    (duck_columns, duck_rows), (spark_columns, spark_rows) = sides["duckdb"], sides["spark"]
+    assert spark_columns == duck_columns, f"{mart}: Spark export columns {spark_columns} != DuckDB's {duck_columns}"
+    assert duck_rows, f"{mart} is empty in the DuckDB export: the sample shop should fill it"
+    names = [name for name, _ in duck_columns]
+    differences = table_differences(names, REQUIRED_MARTS[mart], duck_rows, spark_rows)
+    assert not differences, f"{mart}: DuckDB (left) and Spark (right) exports differ:\n" + "\n".join(differences)
+
+
+def test_the_report_says_predictions_are_not_available_on_spark(both_runs):
+    _, data = both_runs["spark"]
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"SELECT count(*) FROM {exported(data, 'mart_customer_predictions')}").fetchone()[0]
+    finally:
+        con.close()
+    assert rows == 0, f"mart_customer_predictions has {rows} rows on Spark; expected none (not built there)"
+    html = (data / "report" / "index.html").read_text()
+    assert "Predicted churn risk" in html and "Not available" in html
+
+
+def test_the_spark_run_leaves_nothing_in_the_repository(both_runs):
+    assert not both_runs["new_files"], f"new files under {PROJECT_ROOT}: {sorted(both_runs['new_files'])[:20]}"

@@ -468,6 +468,36 @@ def built_tables(events: Iterable, key_for_output) -> list[tuple[str, str]]:
     return list(dict.fromkeys(tuple(k.path) for k in keys if len(k.path) == 2 and k.path[0] in DBT_LAYERS))
 
 
+def with_output_in_dependency_order(events: list, new: dg.Output, key_for_output,
+                                    deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> list:
+    """`events` with `new` added where a multi-asset may yield it (pure, unit-tested).
+
+    Dagster requires a multi-asset to yield its outputs upstream first. `new`
+    goes right after the last event of an asset it depends on; events of
+    assets downstream of it that came before that point (the build did not
+    know the dependency) move, in their order, to just after it. `deps` maps
+    each key to its upstream keys.
+    """
+    new_key = key_for_output(new.output_name)
+    downstream: set[dg.AssetKey] = set()
+    grew = True
+    while grew:
+        grew = False
+        for key, upstream in deps.items():
+            if key not in downstream and (new_key in upstream or downstream & set(upstream)):
+                downstream.add(key)
+                grew = True
+
+    def key_of(ev) -> dg.AssetKey | None:
+        return key_for_output(ev.output_name) if isinstance(ev, dg.Output) else getattr(ev, "asset_key", None)
+
+    upstream = set(deps.get(new_key, ()))
+    cut = max((i for i, ev in enumerate(events) if key_of(ev) in upstream), default=-1) + 1
+    moved = [ev for ev in events[:cut] if key_of(ev) in downstream]
+    kept = [ev for ev in events[:cut] if key_of(ev) not in downstream]
+    return [*kept, new, *moved, *events[cut:]]
+
+
 PREDICTIONS_ON_SPARK = (
     "not built on Spark: the predictions are a dbt Python model, which dbt-spark's session method cannot run "
     "(docs/spark.md); this is an empty table with the model's columns"
@@ -551,11 +581,14 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     context.log.info(f"copied {len(built)} Spark tables into {warehouse.build_db}")
     if stand_in:
         # Serving depends on every mart: without this output its steps would be skipped.
-        events.append(dg.Output(
+        stand_in_output = dg.Output(
             None,
             output_name=context.assets_def.get_output_name_for_asset_key(PREDICTIONS_KEY),
             metadata={"engine": SPARK_ENGINE, "note": PREDICTIONS_ON_SPARK},
-        ))
+        )
+        events = with_output_in_dependency_order(
+            events, stand_in_output, context.asset_key_for_output, context.assets_def.asset_deps
+        )
     yield from with_row_counts(events, context.asset_key_for_output, warehouse, context.log)
 
 

@@ -19,6 +19,7 @@ from assets.dbt import (
     raw_export_sql,
     spark_dbt_env,
     spark_launcher_script,
+    with_output_in_dependency_order,
 )
 from assets.settings import ENGINES, ENV_VARS, Settings, SettingsError
 
@@ -170,3 +171,31 @@ def test_built_tables_are_the_successful_model_outputs_in_build_order():
         dg.Output(None, output_name="other", metadata={"status": "success"}),
     ]
     assert built_tables(events, keys.__getitem__) == [("marts", "mart_b"), ("staging", "stg_a")]
+
+
+def test_an_added_output_goes_after_its_upstream_and_before_its_downstream():
+    key = {name: dg.AssetKey(["marts", name]) for name in ("up", "new", "down", "downdown", "other", "later")}
+    deps = {
+        key["up"]: set(),
+        key["new"]: {key["up"]},
+        key["down"]: {key["new"], key["other"]},
+        key["downdown"]: {key["down"]},
+        key["other"]: set(),
+        key["later"]: {key["up"]},
+    }
+    events = [
+        dg.Output(None, output_name="other"),
+        dg.Output(None, output_name="down"),
+        dg.AssetCheckResult(passed=True, asset_key=key["down"], check_name="c"),
+        dg.Output(None, output_name="downdown"),
+        dg.Output(None, output_name="up"),
+        dg.Output(None, output_name="later"),
+    ]
+    new = dg.Output(None, output_name="new")
+    ordered = with_output_in_dependency_order(events, new, key.__getitem__, deps)
+    names = [ev.output_name if isinstance(ev, dg.Output) else f"check:{ev.asset_key.path[-1]}" for ev in ordered]
+    assert names == ["other", "up", "new", "down", "check:down", "downdown", "later"]
+    position = {n: i for i, n in enumerate(names)}
+    for k, upstream in deps.items():
+        for u in upstream:
+            assert position[u.path[-1]] < position[k.path[-1]], (u, k)

@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -74,7 +75,8 @@ def run_pipeline(data: Path, engine: str, with_checks: bool):
             },
             executor=dg.in_process_executor,
         )
-        return defs.resolve_job_def(name).execute_in_process(raise_on_error=False)
+        expected_checks = {spec.key for c in checks for spec in c.check_specs}
+        return defs.resolve_job_def(name).execute_in_process(raise_on_error=False), expected_checks
 
 
 def step_failures(result) -> list[str]:
@@ -85,9 +87,14 @@ def step_failures(result) -> list[str]:
 def both_runs(tmp_path_factory):
     before = repository_files()
     tmp = tmp_path_factory.mktemp("spark_engine")
-    duck = run_pipeline(tmp / "duckdb", "duckdb", with_checks=False)
-    spark = run_pipeline(tmp / "spark", "spark", with_checks=True)
-    return {"duckdb": (duck, tmp / "duckdb"), "spark": (spark, tmp / "spark"), "new_files": repository_files() - before}
+    duck, _ = run_pipeline(tmp / "duckdb", "duckdb", with_checks=False)
+    spark, quality_checks = run_pipeline(tmp / "spark", "spark", with_checks=True)
+    return {
+        "duckdb": (duck, tmp / "duckdb"),
+        "spark": (spark, tmp / "spark"),
+        "quality_checks": quality_checks,
+        "new_files": repository_files() - before,
+    }
 
 
 def exported(data: Path, mart: str) -> str:
@@ -110,7 +117,10 @@ def test_the_spark_run_succeeds_with_its_quality_gates(both_runs):
         assert result.success, f"{engine} run failed: {step_failures(result)}"
     result, _ = both_runs["spark"]
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert checks, "the Spark run evaluated no asset checks"
+    evaluated = {dg.AssetCheckKey(c.asset_key, c.check_name) for c in checks}
+    expected = both_runs["quality_checks"]
+    assert expected, "no quality checks were defined for the Spark run"
+    assert expected <= evaluated, f"quality checks not evaluated on Spark: {sorted(map(str, expected - evaluated))[:10]}"
     failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed and c.severity.value == "ERROR"]
     assert not failed, f"blocking checks failed on the Spark-built tables: {failed}"
 
@@ -156,7 +166,8 @@ def test_the_report_says_predictions_are_not_available_on_spark(both_runs):
         con.close()
     assert rows == 0, f"mart_customer_predictions has {rows} rows on Spark; expected none (not built there)"
     html = (data / "report" / "index.html").read_text()
-    assert "Predicted churn risk" in html and "Not available" in html
+    assert "Predicted churn risk" in html
+    assert "Not available: mart <code>mart_customer_predictions</code> is missing or empty" in html
 
 
 def test_the_spark_run_leaves_nothing_in_the_repository(both_runs):

@@ -56,7 +56,7 @@ from dagster_dbt import (
 )
 
 from assets.resources import ShopSourceResource, WarehouseResource
-from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
+from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
 from models.predictions import FIT_METADATA_TABLE
 
 
@@ -256,6 +256,10 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         if reused:
             context.log.debug(f"dbt partial parsing from {reused}")
         try:
+            if warehouse.engine not in ENGINES:
+                raise ValueError(
+                    f"warehouse.engine={warehouse.engine!r}: expected one of {', '.join(ENGINES)} (RETENTION_ENGINE)"
+                )
             if warehouse.engine == SPARK_ENGINE:
                 yield from run_spark_build(context, dbt, warehouse, vars_, config.full_refresh, target)
                 return

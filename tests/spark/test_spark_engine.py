@@ -199,3 +199,29 @@ def test_an_added_output_goes_after_its_upstream_and_before_its_downstream():
     for k, upstream in deps.items():
         for u in upstream:
             assert position[u.path[-1]] < position[k.path[-1]], (u, k)
+
+
+def test_the_dbt_step_refuses_an_unknown_engine_before_running_dbt(tmp_path, monkeypatch):
+    from assets.dbt import dbt_resource, retention_dbt_assets
+    from assets.resources import ShopSourceResource, WarehouseResource
+
+    monkeypatch.setenv("RETENTION_BUILD_DB", str(tmp_path / "build" / "warehouse.duckdb"))
+    result = dg.materialize(
+        [retention_dbt_assets],
+        resources={
+            "dbt": dbt_resource(),
+            "shop_source": ShopSourceResource(),
+            "warehouse": WarehouseResource(data_dir=str(tmp_path), engine="flink"),
+        },
+        selection=dg.AssetSelection.assets(["intermediate", "int_as_of_date"]),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error, messages = failures[0].event_specific_data.error, []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    message = " ".join(messages)
+    assert "warehouse.engine='flink': expected one of duckdb, spark (RETENTION_ENGINE)" in message
+    assert not (tmp_path / "dbt" / "runs").exists() or not list((tmp_path / "dbt" / "runs").rglob("run_results.json"))

@@ -568,7 +568,7 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     )
     events: list = []
     try:
-        with contextlib.redirect_stdout(DbtProgressFilter(sys.stdout)):
+        with contextlib.redirect_stdout(SparkProgressFilter(sys.stdout)):
             events.extend(spark_dbt.cli(
                 dbt_build_args(vars_, full_refresh, target=SPARK_ENGINE), context=context, target_path=target_path
             ).stream())
@@ -627,22 +627,47 @@ class DbtProgressFilter:
         self.stream = stream
         self._pending = ""
 
+    def is_noise(self, line: str) -> bool:
+        return is_dbt_progress_line(line)
+
     def write(self, text: str) -> int:
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
-            if not is_dbt_progress_line(line):
+            if not self.is_noise(line):
                 self.stream.write(line + "\n")
         return len(text)
 
     def flush(self) -> None:
-        if self._pending and not is_dbt_progress_line(self._pending):
+        if self._pending and not self.is_noise(self._pending):
             self.stream.write(self._pending)
         self._pending = ""
         self.stream.flush()
 
     def __getattr__(self, name: str):
         return getattr(self.stream, name)
+
+
+# What the JVM under dbt-spark prints besides dbt's own lines: log4j WARN/INFO
+# lines (one "Using an existing Spark session" per model), the start-up
+# banner and PySpark's pandas-version warning. Spark's ERROR lines stay.
+_SPARK_CHATTER = re.compile(
+    r"^(?:\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?:WARN|INFO) "
+    r"|Setting default log level to|To adjust logging level use sc\.setLogLevel"
+    r"|.*FutureWarning: PySpark does not yet fully support pandas|\s*require_minimum_pandas_version\(\))"
+)
+
+
+def is_spark_chatter_line(line: str) -> bool:
+    """True for a console line of the Spark JVM that is not an error (pure, unit-tested)."""
+    return bool(_SPARK_CHATTER.match(re.sub(r"\x1b\[[0-9;]*m", "", line)))
+
+
+class SparkProgressFilter(DbtProgressFilter):
+    """DbtProgressFilter that also drops the Spark JVM's warnings and banner."""
+
+    def is_noise(self, line: str) -> bool:
+        return is_dbt_progress_line(line) or is_spark_chatter_line(line)
 
 
 # Enough to compare a failed run with the last good ones; each run folder is ~13 MB.

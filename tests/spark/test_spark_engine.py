@@ -14,7 +14,9 @@ from assets.dbt import (
     built_tables,
     copy_back_sql,
     dbt_build_args,
+    SparkProgressFilter,
     empty_table_sql,
+    is_spark_chatter_line,
     model_columns,
     raw_export_sql,
     spark_dbt_env,
@@ -225,3 +227,32 @@ def test_the_dbt_step_refuses_an_unknown_engine_before_running_dbt(tmp_path, mon
     message = " ".join(messages)
     assert "warehouse.engine='flink': expected one of duckdb, spark (RETENTION_ENGINE)" in message
     assert not (tmp_path / "dbt" / "runs").exists() or not list((tmp_path / "dbt" / "runs").rglob("run_results.json"))
+
+
+@pytest.mark.parametrize(
+    "line, chatter",
+    [
+        ("26/11/29 09:45:53 WARN SparkSession: Using an existing Spark session; only runtime SQL configurations will take effect.", True),
+        ("26/11/29 09:44:47 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform", True),
+        ('Setting default log level to "WARN".', True),
+        ("To adjust logging level use sc.setLogLevel(newLevel). For SparkR, use setLogLevel(newLevel).", True),
+        ("/x/pyspark/testing/utils.py:127: FutureWarning: PySpark does not yet fully support pandas >= 3.0.0.", True),
+        ("  require_minimum_pandas_version()", True),
+        ("26/11/29 09:45:53 ERROR Executor: Exception in task 0.0 in stage 1.0", False),
+        ("Failure in model mart_kpis (models/marts/mart_kpis.sql)", False),
+        ("Done. PASS=180 WARN=2 ERROR=0 SKIP=0 NO-OP=1 TOTAL=183", False),
+    ],
+)
+def test_spark_chatter_is_told_from_errors_and_dbt_outcome(line, chatter):
+    assert is_spark_chatter_line(line) is chatter
+
+
+def test_the_spark_console_filter_keeps_errors_and_drops_chatter_and_progress():
+    import io
+
+    out = io.StringIO()
+    stream = SparkProgressFilter(out)
+    stream.write("26/11/29 09:45:53 WARN SparkSession: Using an existing Spark session\n12 of 191 START sql table model")
+    stream.write(" marts.mart_kpis\n26/11/29 09:45:53 ERROR Executor: boom\nDone. PASS=1\n")
+    stream.flush()
+    assert out.getvalue() == "26/11/29 09:45:53 ERROR Executor: boom\nDone. PASS=1\n"

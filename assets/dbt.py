@@ -649,11 +649,13 @@ class DbtProgressFilter:
 
 
 # What the JVM under dbt-spark prints besides dbt's own lines: log4j WARN/INFO
-# lines (one "Using an existing Spark session" per model), the start-up
-# banner and PySpark's pandas-version warning. Spark's ERROR lines stay.
+# lines (one "Using an existing Spark session" per model unless
+# spark.log.level is raised), the start-up banner and PySpark's
+# pandas-version warning. Spark's ERROR lines stay.
 _SPARK_CHATTER = re.compile(
     r"^(?:\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?:WARN|INFO) "
-    r"|Setting default log level to|To adjust logging level use sc\.setLogLevel"
+    r"|Setting default log level to|To adjust logging level use sc\.setLogLevel|Setting Spark log level to"
+    r"|Using Spark's default log4j profile|WARNING: Using incubator modules"
     r"|.*FutureWarning: PySpark does not yet fully support pandas|\s*require_minimum_pandas_version\(\))"
 )
 

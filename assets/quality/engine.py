@@ -33,7 +33,7 @@ from typing import Any
 
 from assets.extraction.contract import tracked_entities
 
-from . import audit
+from . import audit, rowsql
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
 from .results import RuleResult, SuiteRun
 from .suites import ROWS, Rule, Suite
@@ -204,13 +204,102 @@ def _query_df(con, sql: str, values: dict[str, Any]):
     return (con.execute(sql, params) if params else con.execute(sql)).df()
 
 
-def chunk_queries(suite: Suite, rows: int, chunk_rows: int) -> list[str]:
-    cols = ", ".join(f'"{c}"' for c in suite.row_columns)
+def chunk_queries(suite: Suite, rows: int, chunk_rows: int, scope: str = "true",
+                  rules: list[Rule] | None = None) -> list[str]:
+    """SELECTs of the columns `rules` need (all row rules by default), in chunks of about `chunk_rows` rows."""
+    cols = list(suite.key)
+    for r in rules if rules is not None else [r for r in suite.rules if r.frame == ROWS]:
+        cols += [c for c in r.columns if c not in cols]
+    projected = ", ".join(f'"{c}"' for c in cols)
     n = max(1, math.ceil(rows / max(1, chunk_rows)))
     if n == 1:
-        return [f"SELECT {cols} FROM {suite.table}"]
+        return [f"SELECT {projected} FROM {suite.table} WHERE {scope}"]
     key = ", ".join(f'"{c}"' for c in suite.key)
-    return [f"SELECT {cols} FROM {suite.table} WHERE hash({key}) % {n} = {i}" for i in range(n)]
+    return [f"SELECT {projected} FROM {suite.table} WHERE ({scope}) AND hash({key}) % {n} = {i}" for i in range(n)]
+
+
+def _validate_rows_in_duckdb(con, suite: Suite, rules: list[Rule], expectations: dict, since,
+                             config: QualityConfig) -> tuple[int, dict[str, Any]]:
+    """Row rules counted by one DuckDB aggregate; GX judges the shares; results shaped as GX's row results."""
+    from great_expectations.core import ExpectationValidationResult  # noqa: PLC0415
+
+    gx = _gx()
+    checks = [rowsql.row_check(r, i) for i, r in enumerate(rules)]
+    scope = rowsql.scope_sql(suite.loaded_at_column)
+    incremental = since is not None
+    params = {"since": since} if "$since" in scope else {}
+    cur = con.execute(rowsql.counts_sql(suite, checks, scope, incremental), params)
+    names = [d[0] for d in cur.description]
+    counts = dict(zip(names, cur.fetchone()))
+    n = int(counts["element_count"])
+    per_check = {}
+    for ch in checks:
+        missing = int(counts.get(f"missing_{ch.index}") or 0)
+        unexpected = int(counts[f"unexpected_{ch.index}"])
+        per_check[ch.rule.id] = (missing, unexpected, rowsql.unexpected_share(ch, n, missing, unexpected))
+
+    # GX's verdict: each rule's share of unexpected rows within its tolerance (0, or 1 - mostly)
+    import pandas as pd  # noqa: PLC0415
+
+    import great_expectations.expectations as gxe  # noqa: PLC0415
+
+    shares = pd.DataFrame({ch.rule.id: [per_check[ch.rule.id][2]] for ch in checks})
+    gsuite = gx.ExpectationSuite(name=f"{suite.name}.row_shares", expectations=[
+        gxe.ExpectColumnValuesToBeBetween(column=ch.rule.id, min_value=0, max_value=ch.tolerance,
+                                          meta={"rule_id": ch.rule.id})
+        for ch in checks])
+    batch = _batch_definition(validation_context(), f"{suite.name}.row_shares").get_batch(
+        batch_parameters={"dataframe": shares})
+    verdicts = {evr.expectation_config.meta["rule_id"]: evr for evr in batch.validate(gsuite).results}
+
+    out: dict[str, Any] = {}
+    for ch in checks:
+        missing, unexpected, _ = per_check[ch.rule.id]
+        examples: list = []
+        value_counts: list[dict] = []
+        if unexpected:
+            ex = _query_df(con, rowsql.examples_sql(suite, ch, scope, incremental, config.max_examples), params)
+            examples = [rowsql.example_value(ch, row) for row in ex.to_dict("records")]
+            vc = _query_df(con, rowsql.value_counts_sql(suite, ch, scope, incremental, config.max_examples), params)
+            value_counts = [{"value": rowsql.example_value(ch, row), "count": int(row["_n"])}
+                            for row in vc.to_dict("records")]
+        verdict = verdicts[ch.rule.id]
+        out[ch.rule.id] = ExpectationValidationResult(
+            success=bool(verdict.success),
+            expectation_config=expectations[ch.rule.id].configuration,
+            result=rowsql.gx_result(ch, n, missing, unexpected, examples, value_counts),
+            exception_info=verdict.exception_info,
+        )
+    return n, out
+
+
+def _validate_rows_in_gx(con, suite: Suite, rules: list[Rule], expectations: dict, since, row_count: int,
+                         config: QualityConfig, say) -> tuple[int, list[str], dict[str, Any]]:
+    """Row rules GX validates on the rows themselves, column-projected, in hash-partitioned chunks."""
+    gx = _gx()
+    scope, params = "true", {}
+    if since is not None and not any(r.expectation in (rowsql.UNIQUE, rowsql.COMPOUND_UNIQUE) for r in rules):
+        # (GX sees only what it is handed: uniqueness needs the older rows too, so it gets the whole table)
+        scope, params = rowsql.scope_sql(suite.loaded_at_column), {"since": since}
+    scoped_rows = row_count if not params else int(
+        con.execute(f"SELECT count(*) FROM {suite.table} WHERE {scope}", params).fetchone()[0])
+    queries = chunk_queries(suite, scoped_rows, config.chunk_rows, scope, rules)
+    gsuite = gx.ExpectationSuite(name=f"{suite.name}.rows", expectations=[expectations[r.id].copy() for r in rules])
+    bd = _batch_definition(validation_context(), f"{suite.name}.rows")
+    per_rule: dict[str, list] = {r.id: [] for r in rules}
+    handed = 0
+    for i, sql in enumerate(queries):
+        df = (con.execute(sql, params) if params else con.execute(sql)).df()
+        handed += len(df)
+        out = bd.get_batch(batch_parameters={"dataframe": df}).validate(
+            gsuite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": config.max_examples})
+        for evr in out.results:
+            per_rule[evr.expectation_config.meta["rule_id"]].append(evr)
+        del df, out
+        gc.collect()
+        if len(queries) > 1:
+            say(f"{suite.name}: chunk {i + 1}/{len(queries)} validated ({handed:,} rows)")
+    return handed, queries, {rid: _merge(chunk_evrs, config.max_examples) for rid, chunk_evrs in per_rule.items()}
 
 
 def _to_rule_result(rule: Rule, severity: str, evr, frame_df, max_examples: int) -> RuleResult:
@@ -282,12 +371,18 @@ def run_suite(
     docs_root: Path | None = None,
     write_audit: bool = True,
     log_fn=None,
+    full: bool = False,
 ) -> SuiteRun:
-    """Validate one suite against the warehouse behind `con` (read-write to keep the audit)."""
+    """Validate one suite against the warehouse behind `con` (read-write to keep the audit).
+
+    Row rules cover the rows stamped after the suite's last successful
+    validation (`audit.validated_through`), or every row with `full` or when
+    there is none; whole-table rules (frames) always see the whole table.
+    """
     previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     con.execute(f"SET memory_limit = '{config.duckdb_memory_limit}'")
     try:
-        return _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit, log_fn)
+        return _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit, log_fn, full)
     finally:
         con.execute(f"SET memory_limit = '{previous_limit}'")
 
@@ -300,7 +395,7 @@ def is_untracked(con, suite: Suite) -> bool:
     return suite.entity is not None and not suite.required_entity and suite.entity not in tracked_entities(con)
 
 
-def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit, log_fn) -> SuiteRun:
+def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit, log_fn, full) -> SuiteRun:
     say = log_fn or log.info
     started = time.monotonic()
     validated_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -348,32 +443,24 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
         for evr in out.results:
             evrs[evr.expectation_config.meta["rule_id"]] = evr
 
-    # 2. the table, column-projected, in hash-partitioned chunks
+    # 2. row rules, over the rows loaded since the last successful validation
     row_rules = by_frame.get(ROWS, [])
     row_count = int(con.execute(f"SELECT count(*) FROM {suite.table}").fetchone()[0])
+    since = loaded_through = None
+    if suite.loaded_at_column:
+        loaded_through = con.execute(f"SELECT max({rowsql.q(suite.loaded_at_column)}) FROM {suite.table}").fetchone()[0]
+        since = None if full else audit.validated_through(con, suite.name)
+    in_duckdb = [r for r in row_rules if config.row_rules_in_duckdb and rowsql.translatable(r)]
+    in_gx = [r for r in row_rules if r not in in_duckdb]
     rows_validated = 0
     queries: list[str] = []
-    if row_rules:
-        queries = chunk_queries(suite, row_count, config.chunk_rows)
-        gsuite = gx.ExpectationSuite(name=f"{suite.name}.rows",
-                                     expectations=[expectations[r.id].copy() for r in row_rules])
-        bd = _batch_definition(ctx, f"{suite.name}.rows")
-        per_rule: dict[str, list] = {r.id: [] for r in row_rules}
-        for i, sql in enumerate(queries):
-            df = con.execute(sql).df()
-            rows_validated += len(df)
-            out = bd.get_batch(batch_parameters={"dataframe": df}).validate(
-                gsuite,
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": config.max_examples},
-            )
-            for evr in out.results:
-                per_rule[evr.expectation_config.meta["rule_id"]].append(evr)
-            del df, out
-            gc.collect()
-            if len(queries) > 1:
-                say(f"{suite.name}: chunk {i + 1}/{len(queries)} validated ({rows_validated:,} rows)")
-        for rid, chunk_evrs in per_rule.items():
-            evrs[rid] = _merge(chunk_evrs, config.max_examples)
+    if in_duckdb:
+        rows_validated, found = _validate_rows_in_duckdb(con, suite, in_duckdb, expectations, since, config)
+        evrs.update(found)
+    if in_gx:
+        handed, queries, found = _validate_rows_in_gx(con, suite, in_gx, expectations, since, row_count, config, say)
+        rows_validated = max(rows_validated, handed)
+        evrs.update(found)
 
     results = [
         _to_rule_result(r, severities[r.id], evrs[r.id], frames.get(r.frame), config.max_examples)
@@ -382,6 +469,7 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
     run = SuiteRun(
         suite=suite, run_id=run_id, results=results, row_count=row_count, rows_validated=rows_validated,
         chunks=len(queries), seconds=0.0, as_of=as_of, validated_at=validated_at,
+        validated_since=since, loaded_through=loaded_through,
     )
     if docs_root is not None and config.build_data_docs:
         try:
@@ -394,8 +482,8 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
         audit.write_suite_run(con, run)
     say(
         f"{suite.name}: {len(results) - len(run.failed())}/{len(results)} expectations passed "
-        f"({len(run.failed(ERROR))} ERROR, {len(run.failed(WARN))} WARN failed) over {rows_validated:,} rows "
-        f"in {len(queries)} chunk(s), {run.seconds:.1f}s"
+        f"({len(run.failed(ERROR))} ERROR, {len(run.failed(WARN))} WARN failed); row rules over {rows_validated:,} "
+        f"of {row_count:,} rows ({'loaded after ' + str(since) if since else 'all'}), {run.seconds:.1f}s"
     )
     return run
 

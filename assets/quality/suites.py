@@ -39,6 +39,10 @@ from assets.extraction.contract import (
 from .config import DEFAULT_CONFIG, QualityConfig
 
 ROWS = "rows"
+# The lineage column the loader stamps every inserted or updated row with.
+LOADED_AT = "_loaded_at"
+if LOADED_AT not in dict(LINEAGE_COLUMNS):
+    raise ValueError(f"suites.LOADED_AT = {LOADED_AT!r}: expected one of the contract's LINEAGE_COLUMNS")
 # The quarantine reason the loader gives copies of one key with different content.
 CONFLICT_REASON = "conflicting_duplicate"
 
@@ -91,6 +95,9 @@ class Suite:
     # optional entity without rows is "not tracked": its rules do not run.
     entity: str | None = None
     required_entity: bool = True
+    # Column stamping when a row was loaded (raw tables): row rules then cover
+    # only rows stamped after the suite's last successful validation.
+    loaded_at_column: str | None = None
 
     @property
     def layer(self) -> str:
@@ -441,6 +448,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         description=f"Raw {entity.name} as extracted (contract, keys, volume, freshness, loader outcomes).",
         entity=entity.name,
         required_entity=entity.required_entity,
+        loaded_at_column=LOADED_AT,
     )
 
 

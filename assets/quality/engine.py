@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from assets.extraction.contract import tracked_entities
 
 from . import audit, rowsql
+from .offline_docs import make_offline
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
 from .results import RuleResult, SuiteRun
 from .suites import ROWS, Rule, Suite
@@ -558,7 +560,11 @@ def store_and_build_docs(ctx, suite: Suite, evrs: list, expectations: list, run:
     _prune(store, suite.name, config.data_docs_keep_runs)
     ctx.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=[vrid])
     urls = ctx.get_docs_sites_urls(resource_identifier=vrid, site_name=DATA_DOCS_SITE)
-    return urls[0]["site_url"] if urls else None
+    url = urls[0]["site_url"] if urls else None
+    site_dir = Path(ctx.root_directory).parent / "data_docs"
+    page = [Path(unquote(urlsplit(url).path))] if url and url.startswith("file://") else []
+    make_offline(site_dir, page)
+    return url
 
 
 def _prune(store, suite_name: str, keep: int) -> None:

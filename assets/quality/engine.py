@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from assets.extraction.contract import tracked_entities
 
 from . import audit, rowsql
-from .offline_docs import make_offline
+from .offline_docs import IndexEntry, offline_page, write_index
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
 from .results import RuleResult, SuiteRun
 from .suites import ROWS, Rule, Suite
@@ -558,13 +557,30 @@ def store_and_build_docs(ctx, suite: Suite, evrs: list, expectations: list, run:
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
     )
     _prune(store, suite.name, config.data_docs_keep_runs)
-    ctx.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=[vrid])
-    urls = ctx.get_docs_sites_urls(resource_identifier=vrid, site_name=DATA_DOCS_SITE)
-    url = urls[0]["site_url"] if urls else None
-    site_dir = Path(ctx.root_directory).parent / "data_docs"
-    page = [Path(unquote(urlsplit(url).path))] if url and url.startswith("file://") else []
-    make_offline(site_dir, page)
-    return url
+    return render_page(Path(ctx.root_directory).parent / "data_docs", suite, result, run, config)
+
+
+def render_page(site_dir: Path, suite: Suite, result, run: SuiteRun, config: QualityConfig) -> str:
+    """This validation's Data Docs page, rendered by GX's own renderer and view, and the site's index.
+
+    GX's SiteBuilder would also rebuild its index from every stored result (a
+    read of each, on every suite run) and copy its static assets; the page is
+    the same, and the index is `offline_docs.write_index`'s static table.
+    """
+    from great_expectations.render.renderer import ValidationResultsPageRenderer  # noqa: PLC0415
+    from great_expectations.render.view import DefaultJinjaPageView  # noqa: PLC0415
+
+    run_time = run.validated_at.replace(tzinfo=timezone.utc)
+    rel = (Path("validations") / suite.name / re.sub(r"[^A-Za-z0-9_.-]", "_", run.run_id)
+           / run_time.strftime("%Y%m%dT%H%M%S.%fZ") / f"{suite.table}.html")
+    page = site_dir / rel
+    page.parent.mkdir(parents=True, exist_ok=True)
+    html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    page.write_text(offline_page(html), encoding="utf-8")
+    entry = IndexEntry(suite=suite.name, asset=suite.table, run_name=run.run_id,
+                      run_time=run_time.strftime("%Y-%m-%d %H:%M:%S UTC"), success=run.passed, path=rel.as_posix())
+    write_index(site_dir, entry, config.data_docs_keep_runs)
+    return page.resolve().as_uri()
 
 
 def _prune(store, suite_name: str, keep: int) -> None:

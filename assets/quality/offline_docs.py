@@ -1,16 +1,18 @@
 """Data Docs that read without network: GX's pages, minus the CDN assets they cannot load.
 
 GX's Data Docs pull Bootstrap, jQuery, bootstrap-table, Font Awesome and Vega
-from CDNs. Offline, the blocking scripts stall the page and the index stays
+from CDNs. Offline, the blocking scripts stall the page and GX's index stays
 blank: its table of validations is drawn by bootstrap-table from a JS array.
-After each build, `make_offline` rewrites the pages GX wrote:
+So each validation page GX renders goes through `offline_page`, and the
+site's index is `write_index`'s static table:
 
 - every `<script src="http...">`, `<link href="http...">` and
   `<img src="http...">` is removed, and remote images in the inline CSS are
   dropped (links to web pages stay);
 - a small inline stylesheet keeps tables ruled and status icons visible;
-- on the index, the array of validations becomes a static HTML table (status,
-  run time, run name, asset, suite, a link to each page).
+- the index is a static HTML table (status, run time, run name, asset,
+  suite, a link to each page); an index GX built (`context.build_data_docs()`
+  on the GX project) gets its JS array turned into the same table.
 
 The validation results themselves are static HTML in GX's pages already.
 No module here imports Great Expectations.
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import ast
 import html
+import json
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 OFFLINE_MARK = "<!-- data docs: offline -->"
@@ -93,12 +97,56 @@ def offline_page(page: str, is_index: bool = False) -> str:
     return page[:head_end] + extra + page[head_end:] if head_end >= 0 else extra + page
 
 
-def make_offline(site_dir: Path, pages: list[Path]) -> None:
-    """Rewrite `pages` (and the site's index) of the Data Docs site in `site_dir` for offline reading."""
-    index = site_dir / "index.html"
-    for path in dict.fromkeys([*pages, index]):
-        if path.exists():
-            text = path.read_text(encoding="utf-8")
-            new = offline_page(text, is_index=path.resolve() == index.resolve())
-            if new != text:
-                path.write_text(new, encoding="utf-8")
+
+
+# --- the site's index ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    suite: str
+    asset: str
+    run_name: str
+    run_time: str  # "YYYY-MM-DD HH:MM:SS UTC"
+    success: bool
+    path: str  # the page, relative to the site
+
+
+INDEX_DATA = "validations.json"
+
+
+def write_index(site_dir: Path, entry: IndexEntry, keep_runs: int) -> list[IndexEntry]:
+    """Add `entry` to the site's list of pages, keep the newest `keep_runs` per suite, write index.html.
+
+    The list (`validations.json`) is the index's only input: no stored result
+    is read back. Pages of runs no longer kept are deleted.
+    """
+    data = site_dir / INDEX_DATA
+    entries = [IndexEntry(**e) for e in json.loads(data.read_text())] if data.exists() else []
+    entries = [e for e in entries if e.path != entry.path] + [entry]
+    entries.sort(key=lambda e: (e.run_time, e.suite), reverse=True)
+    kept, per_suite = [], {}
+    for e in entries:
+        per_suite[e.suite] = per_suite.get(e.suite, 0) + 1
+        if keep_runs <= 0 or per_suite[e.suite] <= keep_runs:
+            kept.append(e)
+        else:
+            (site_dir / e.path).unlink(missing_ok=True)
+    site_dir.mkdir(parents=True, exist_ok=True)
+    data.write_text(json.dumps([asdict(e) for e in kept], indent=1))
+    (site_dir / "index.html").write_text(index_page(kept), encoding="utf-8")
+    return kept
+
+
+def index_page(entries: list[IndexEntry]) -> str:
+    rows = [{"_validation_success_text": "Success" if e.success else "Failed", "run_time": e.run_time,
+             "run_name": e.run_name, "_batch_identifier_sort": e.asset, "_expectation_suite_name_sort": e.suite,
+             "_table_row_link_path": e.path} for e in entries]
+    failed = sum(1 for e in entries if not e.success)
+    return (
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Data Docs: validations</title>"
+        f"{OFFLINE_MARK}{OFFLINE_CSS}</head><body><h1>Validations</h1>"
+        f"<p>{len(entries)} suite validations, newest first ({failed} failed). Each links to its Great "
+        "Expectations page; the audit tables in the build warehouse hold the same results.</p>"
+        f"{static_index_table(rows)}</body></html>"
+    )

@@ -55,3 +55,22 @@ def test_data_docs_of_a_failed_suite_render_without_network(scratch, frame, tmp_
     assert "shipped" in page and "status" in page  # the failed expectation and its unexpected value
     link = re.search(r'<a href="(validations/raw_orders/[^"]+)"', index).group(1)
     assert (tmp_path / "quality" / "data_docs" / link).exists()
+
+
+def test_index_keeps_the_newest_runs_per_suite_and_deletes_older_pages(tmp_path):
+    from assets.quality.offline_docs import IndexEntry, write_index
+
+    def entry(suite, night, success=True):
+        path = f"validations/{suite}/night-{night}/p.html"
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("page")
+        return IndexEntry(suite, f"raw.{suite}", f"night-{night}", f"2026-01-0{night} 03:00:00 UTC", success, path)
+
+    for night in (1, 2, 3):
+        kept = write_index(tmp_path, entry("orders", night, success=night != 2), keep_runs=2)
+    kept = write_index(tmp_path, entry("carts", 1), keep_runs=2)
+    assert [(e.suite, e.run_name) for e in kept] == [("orders", "night-3"), ("orders", "night-2"), ("carts", "night-1")]
+    assert not (tmp_path / "validations/orders/night-1/p.html").exists()
+    index = (tmp_path / "index.html").read_text()
+    assert not REMOTE.search(index)
+    assert index.count("<tr>") == 4 and "Failed" in index and "night-1/p.html" not in index.replace("carts/night-1", "")

@@ -37,7 +37,7 @@ from . import audit, rowsql
 from .offline_docs import IndexEntry, offline_page, write_index
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
 from .results import RuleResult, SuiteRun
-from .suites import ROWS, Rule, Suite
+from .suites import MART_AS_OF_SQL, QUALIFYING_STAGING_ORDERS, ROWS, STAGING_REFERENCE, Rule, Suite
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,30 @@ class RowCounts:
     element_count: int
     per_check: dict[str, tuple[int, int, float]]  # rule id -> (missing, unexpected, share)
     shares: Any  # one-row pandas frame: rule id -> share of unexpected rows
+
+
+def ensure_staging_reference(con, run_id: str) -> bool:
+    """(Re)compute `STAGING_REFERENCE` unless this run already did for the same as-of date; True if computed.
+
+    It lives in its own schema, which is neither published nor read by dbt.
+    """
+    schema = STAGING_REFERENCE.split(".")[0]
+    as_of = con.execute(MART_AS_OF_SQL).fetchone()[0]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.reference_state (run_id VARCHAR, as_of_date DATE)")
+    if con.execute(f"SELECT count(*) FROM {schema}.reference_state WHERE run_id = ? AND as_of_date IS NOT DISTINCT "
+                   f"FROM ?", [run_id, as_of]).fetchone()[0] and audit.table_exists(con, *STAGING_REFERENCE.split(".")):
+        return False
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {STAGING_REFERENCE} AS {QUALIFYING_STAGING_ORDERS}")
+        con.execute(f"DELETE FROM {schema}.reference_state")
+        con.execute(f"INSERT INTO {schema}.reference_state VALUES (?, ?)", [run_id, as_of])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return True
 
 
 def _count_rows_in_duckdb(con, suite: Suite, rules: list[Rule], since) -> RowCounts:
@@ -455,6 +479,8 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
     gx = _gx()
     ctx = validation_context()
 
+    if any(STAGING_REFERENCE in sql for sql in suite.frames.values()):
+        ensure_staging_reference(con, run_id)
     previous = audit.previous_row_count(con, suite.name, run_id)
     as_of = None
     if suite.as_of_sql:

@@ -251,3 +251,16 @@ def test_merged_chunks_equal_single_batch(scratch, frame):
     a, b = one.result("device_in_set"), many.result("device_in_set")
     assert (a.success, a.unexpected_count, a.element_count) == (b.success, b.unexpected_count, b.element_count)
     assert a.unexpected_count == len(orders.index[::997])
+
+
+def test_the_staging_reference_is_computed_once_per_run(needs_marts, scratch):
+    from assets.quality.engine import ensure_staging_reference
+
+    con = scratch(marts=True)
+    assert validate(con, "mart_aov_by_device", run_id="night-1").passed
+    assert ensure_staging_reference(con, "night-1") is False  # the suite above computed it for this run
+    # staging changes before the next run: the next run's reconciliation sees it
+    con.execute("DELETE FROM staging.stg_shop__orders WHERE order_id = (SELECT min(order_id) FROM "
+                "staging.stg_shop__orders WHERE status <> 'cancelled' AND subtotal - discount - refunded_amount > 0)")
+    run = validate(con, "mart_aov_by_device", run_id="night-2")
+    assert not run.result("net_revenue_matches_staging").success

@@ -1,18 +1,23 @@
-"""Running a suite: DuckDB computes and projects, Great Expectations evaluates.
+"""Running a suite: DuckDB computes and projects, Great Expectations judges.
 
 For one suite (`suites.Suite`):
 
 1. every aggregate frame is one DuckDB query (column types, row count next to
    the previous successful run's, daily volumes, freshness lag, mart-vs-staging
-   totals) whose small result GX validates whole;
-2. the table is read column-projected (only the columns some rule needs) in
-   chunks of about `chunk_rows` rows, partitioned on `hash(key) % chunks`, so
-   the same key always lands in the same chunk and GX's uniqueness
-   expectations stay exact. GX validates each chunk; the per-chunk results are
-   merged (counts summed, examples concatenated up to `max_examples`).
-   Peak memory is one chunk plus GX's working copies, whatever the table size;
-3. the merged results go to `audit.validation_results` / `audit.suite_runs`
-   and, as one GX suite validation result, to the Data Docs site.
+   totals; the staging side computed once per run, `ensure_staging_reference`);
+2. the row rules cover the rows in scope - for a raw table, those stamped
+   (`_loaded_at`) after the suite's last successful validation
+   (`audit.validated_through`), else every row. Rules with a DuckDB
+   translation are counted by one aggregate (`rowsql.py`), and each rule's
+   share of unexpected rows goes into a one-row frame GX judges; the others
+   are handed to GX on pandas, column-projected, in hash-partitioned chunks
+   whose results are merged (`_merge`);
+3. GX validates the frames, one-row frames side by side in one batch
+   (`frame_batches`); each result reads as GX's (the row rules' as a GX row
+   batch would report them);
+4. the results go to `audit.validation_results` / `audit.suite_runs` and, as
+   one GX suite validation result, to the GX project and its Data Docs page
+   (offline: `offline_docs.py`).
 
 Great Expectations is imported here, lazily (`_gx()`), never at module import:
 `orchestration.definitions` must not pay for it.

@@ -2,12 +2,13 @@
 
 A suite is a list of `Rule`s. Each rule names a Great Expectations
 expectation class and its arguments; the engine (`engine.py`) builds the real
-GX expectations from them and GX evaluates every one. A rule runs on one of
+GX expectations from them and GX gives every verdict. A rule runs on one of
 two kinds of batch:
 
-- `rows` - the table itself, column-projected and cut into hash-partitioned
-  chunks of `chunk_rows` rows (rows with the same key always land in the same
-  chunk, so GX's uniqueness expectations stay exact);
+- `rows` - the table's rows (for raw tables, those loaded since the suite's
+  last successful validation): counted by one DuckDB aggregate whose shares
+  GX judges (`rowsql.py`), or, for a rule without a translation, handed to
+  GX in column-projected, hash-partitioned chunks;
 - a named aggregate *frame* - a small table computed by DuckDB in one SQL
   query (the column types, the row count next to the previous successful
   run's, daily volumes against weekday peers, freshness lag, quarantine
@@ -16,8 +17,9 @@ two kinds of batch:
 
 Raw suites are derived from the source contract (`assets.extraction.contract`):
 required columns, keys, enum sets and ranges are not copied here, so a
-contract change changes the suite. Mart suites are written out: they are the
-published product's promises.
+contract change changes the suite. Mart suites hold the business rules dbt
+does not test; their columns, types and the rules dbt's data tests already
+check come from the dbt manifest (`manifest.py`).
 
 No module here imports Great Expectations.
 """

@@ -2,7 +2,8 @@
 
 One test per kind of rule: schema, keys, value sets, ranges, ordering,
 volume, freshness, reconciliation. Every verdict comes from Great
-Expectations (the engine only merges GX's per-chunk results).
+Expectations (on row rules, GX judges the shares DuckDB counted, or merges
+its own per-chunk results).
 """
 
 from dataclasses import replace

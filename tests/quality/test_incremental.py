@@ -153,3 +153,21 @@ def test_a_rule_without_duckdb_translation_is_validated_by_gx(scratch):
     r = run.result("order_id_pattern")
     assert r.expectation == "expect_column_values_to_match_regex"
     assert run.chunks >= 1 and r.element_count == run.row_count
+
+
+def test_gx_on_pandas_is_handed_only_the_new_rows(scratch):
+    from assets.quality.engine import run_suite
+    from assets.quality.suites import Rule
+
+    suite = SUITES["raw_orders"]
+    regex = Rule("order_id_pattern", "value_set", "ExpectColumnValuesToMatchRegex",
+                 {"column": "order_id", "regex": r"^O\d+$"})
+    custom = replace(suite, rules=suite.rules + (regex,))
+    con = scratch()
+    first = run_suite(con, custom, "night-1", FAST, log_fn=lambda m: None)
+    assert first.passed and first.result("order_id_pattern").element_count == first.row_count
+    _load_copies(con, 5, NIGHT_2, "-n2")  # ids like O000000023-n2 break the pattern
+    night = run_suite(con, custom, "night-2", FAST, log_fn=lambda m: None)
+    r = night.result("order_id_pattern")
+    assert (r.element_count, r.unexpected_count) == (5, 5)
+    assert night.chunks == 1 and night.rows_validated == 5

@@ -491,7 +491,15 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
     if suite.as_of_sql:
         p = _params(suite.as_of_sql, {"as_of_setting": as_of_setting})
         as_of = con.execute(suite.as_of_sql, p).fetchone()[0]
-    values = {"as_of": as_of, "previous_row_count": previous}
+    # the row rules' boundary: rows stamped after the last successful validation (None: every row)
+    since = loaded_through = None
+    if suite.loaded_at_column:
+        col = rowsql.q(suite.loaded_at_column)
+        stamps = [con.execute(f"SELECT max({col}) FROM {t}").fetchone()[0] for t in (suite.table, *suite.also_stamped)
+                  if audit.table_exists(con, *t.split("."))]
+        loaded_through = max((t for t in stamps if t is not None), default=None)
+        since = None if full else audit.validated_through(con, suite.name)
+    values = {"as_of": as_of, "previous_row_count": previous, "since": since}
 
     severities = {r.id: config.severity(suite.name, r.id, r.kind) for r in suite.rules}
     expectations = {r.id: build_expectation(r, severities[r.id]) for r in suite.rules}
@@ -509,10 +517,6 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
     # 2. row rules, over the rows loaded since the last successful validation
     row_rules = by_frame.get(ROWS, [])
     row_count = int(con.execute(f"SELECT count(*) FROM {suite.table}").fetchone()[0])
-    since = loaded_through = None
-    if suite.loaded_at_column:
-        loaded_through = con.execute(f"SELECT max({rowsql.q(suite.loaded_at_column)}) FROM {suite.table}").fetchone()[0]
-        since = None if full else audit.validated_through(con, suite.name)
     in_duckdb = [r for r in row_rules if config.row_rules_in_duckdb and rowsql.translatable(r)]
     in_gx = [r for r in row_rules if r not in in_duckdb]
     rows_validated = 0

@@ -93,7 +93,8 @@ class Suite:
     asset_key: tuple[str, ...]
     key: tuple[str, ...]  # grain, used to hash-partition the row chunks
     rules: tuple[Rule, ...]
-    # frame name -> SQL (DuckDB), may use $as_of (DATE) and $previous_row_count (BIGINT)
+    # frame name -> SQL (DuckDB), may use $as_of (DATE), $previous_row_count (BIGINT) and
+    # $since (TIMESTAMP: the row rules' boundary, NULL for every row)
     frames: dict[str, str] = field(default_factory=dict)
     # SQL returning the as-of date (one value); may use $as_of_setting (DATE or NULL)
     as_of_sql: str = ""
@@ -105,6 +106,9 @@ class Suite:
     # Column stamping when a row was loaded (raw tables): row rules then cover
     # only rows stamped after the suite's last successful validation.
     loaded_at_column: str | None = None
+    # Other stamped tables a frame judges by the same boundary (orders: their
+    # lines); the boundary recorded is the newest stamp over all of them.
+    also_stamped: tuple[str, ...] = ()
     # Mart suites: (rule id, dbt test) for rules dbt already checks, left out of
     # the suite; (rule id, why) for rules on columns the mart does not publish.
     covered_by_dbt: tuple[tuple[str, str], ...] = ()
@@ -358,11 +362,24 @@ from top
 
 
 def subtotal_sql(tolerance: float, max_examples: int) -> str:
-    """Orders that have lines: subtotal vs sum(quantity x unit_price) of the lines."""
+    """Orders that have lines: subtotal vs sum(quantity x unit_price) of the lines.
+
+    Judged, like the row rules, over the orders loaded - or whose lines were
+    loaded - after `$since` (the suite's last successful validation; NULL:
+    every order), so a night joins its own orders, not the whole history.
+    """
+    loaded = "_loaded_at is null or _loaded_at > $since::timestamp"
     return f"""
-with lines as (
+with touched as (
+    select order_id from {RAW_SCHEMA}.orders where {loaded}
+    union
+    select order_id from {RAW_SCHEMA}.order_lines where {loaded}
+),
+lines as (
     select order_id, sum(quantity * unit_price) as lines_total
-    from {RAW_SCHEMA}.order_lines group by order_id
+    from {RAW_SCHEMA}.order_lines
+    where $since::timestamp is null or order_id in (select order_id from touched)
+    group by order_id
 ),
 compared as (
     select o.order_id, o.subtotal, l.lines_total, abs(o.subtotal - l.lines_total) > {tolerance} as is_off
@@ -460,6 +477,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         entity=entity.name,
         required_entity=entity.required_entity,
         loaded_at_column=LOADED_AT,
+        also_stamped=(f"{RAW_SCHEMA}.order_lines",) if entity.name == "orders" else (),
     )
 
 

@@ -171,3 +171,15 @@ def test_gx_on_pandas_is_handed_only_the_new_rows(scratch):
     r = night.result("order_id_pattern")
     assert (r.element_count, r.unexpected_count) == (5, 5)
     assert night.chunks == 1 and night.rows_validated == 5
+
+
+def test_a_night_judges_the_subtotals_of_the_orders_it_loaded(scratch):
+    con = scratch()
+    assert validate(con, "raw_orders", run_id="night-1").passed
+    con.execute(f"UPDATE raw.orders SET subtotal = subtotal + 5, _loaded_at = {NIGHT_2} WHERE order_id = "
+                "(SELECT min(order_id) FROM raw.order_lines)")
+    con.execute(f"UPDATE raw.order_lines SET _loaded_at = {NIGHT_2} WHERE order_id = "
+                "(SELECT max(order_id) FROM raw.order_lines)")  # a line reloaded: its order is judged again
+    r = validate(con, "raw_orders", run_id="night-2").result("subtotal_matches_lines")
+    assert not r.success
+    assert (r.observed_value["orders_with_lines"], r.observed_value["orders_off"]) == (2, 1)

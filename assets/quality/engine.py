@@ -42,7 +42,7 @@ from . import audit, rowsql
 from .offline_docs import IndexEntry, offline_page, write_index
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
 from .results import RuleResult, SuiteRun
-from .suites import MART_AS_OF_SQL, QUALIFYING_STAGING_ORDERS, ROWS, STAGING_REFERENCE, Rule, Suite
+from .suites import MART_AS_OF_SQL, ROWS, STAGING_REFERENCE, STAGING_REFERENCE_SQL, Rule, Suite
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def ensure_staging_reference(con, run_id: str) -> bool:
         return False
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {STAGING_REFERENCE} AS {QUALIFYING_STAGING_ORDERS}")
+        con.execute(f"CREATE OR REPLACE TABLE {STAGING_REFERENCE} AS {STAGING_REFERENCE_SQL}")
         con.execute(f"DELETE FROM {schema}.reference_state")
         con.execute(f"INSERT INTO {schema}.reference_state VALUES (?, ?)", [run_id, as_of])
         con.execute("COMMIT")

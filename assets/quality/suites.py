@@ -550,10 +550,10 @@ MART_AS_OF_SQL = AS_OF_DATE_SQL
 # The staging orders that count as revenue (int_orders: net revenue =
 # subtotal - discount - refunded_amount; qualifying = not cancelled and net > 0),
 # restated here on purpose so the marts are checked against an independent sum.
-# Computed once per run into this table (`engine.ensure_staging_reference`): the
-# mart suites of one run all reconcile against the same staging snapshot,
-# and the staging view is not recomputed by each of them.
-STAGING_REFERENCE = "quality_cache.qualifying_staging_orders"
+# Computed once per run into this small table (`engine.ensure_staging_reference`,
+# `STAGING_REFERENCE_SQL`): the mart suites of one run all reconcile against
+# the same staging snapshot, and the staging view is read once, not by each.
+STAGING_REFERENCE = "quality_cache.staging_reference"
 QUALIFYING_STAGING_ORDERS = f"""
 select
     order_id, customer_id, order_date, order_month,
@@ -564,12 +564,26 @@ where order_date <= ({AS_OF_DATE_SQL})
   and subtotal - discount - refunded_amount > 0
 """
 
+# What the mart suites compare with, per month of qualifying orders (orders, net
+# revenue, customers' net revenue) and per cohort month (customers whose first
+# qualifying order falls in it): a few hundred rows, from one read of staging.
+STAGING_REFERENCE_SQL = f"""
+with q as materialized ({QUALIFYING_STAGING_ORDERS}),
+firsts as (select customer_id, min(order_month) as cohort_month from q where customer_id is not null group by 1)
+select 'month' as grain, order_month as month, count(*)::bigint as orders, sum(net_revenue) as net_revenue,
+       coalesce(sum(net_revenue) filter (where customer_id is not null), 0) as customer_net_revenue,
+       null::bigint as customers
+from q group by order_month
+union all
+select 'cohort', cohort_month, null, null, null, count(*)::bigint from firsts group by cohort_month
+"""
+
 
 def revenue_sql(mart_total_sql: str, customers_only: bool) -> str:
-    where = "where customer_id is not null" if customers_only else ""
     return f"""
 with mart as ({mart_total_sql}),
-stg as (select sum(net_revenue) as total from {STAGING_REFERENCE} {where})
+stg as (select sum({'customer_net_revenue' if customers_only else 'net_revenue'}) as total
+        from {STAGING_REFERENCE} where grain = 'month')
 select
     cast(round(coalesce((select total from mart), 0) * 100) as bigint) as mart_net_revenue_cents,
     cast(round(coalesce((select total from stg), 0) * 100) as bigint) as staging_net_revenue_cents,
@@ -667,11 +681,8 @@ with mart as (
     select cohort_month, min(cohort_size) as mart_cohort_size
     from {t}.mart_cohort_retention group by cohort_month
 ),
-firsts as (
-    select customer_id, min(order_month) as cohort_month
-    from {STAGING_REFERENCE} where customer_id is not null group by customer_id
-),
-stg as (select cohort_month, count(*) as staging_customers from firsts group by cohort_month)
+stg as (select month as cohort_month, customers as staging_customers
+        from {STAGING_REFERENCE} where grain = 'cohort')
 select coalesce(mart.cohort_month, stg.cohort_month) as cohort_month,
        coalesce(mart.mart_cohort_size, 0)::bigint as mart_cohort_size,
        coalesce(stg.staging_customers, 0)::bigint as staging_customers
@@ -712,7 +723,8 @@ order by 1
             ],
             {"customers": f"""
 select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
-       (select count(distinct customer_id) from {STAGING_REFERENCE})::bigint as staging_customers
+       (select coalesce(sum(customers), 0) from {STAGING_REFERENCE} where grain = 'cohort')::bigint
+           as staging_customers
 """},
             config,
             "Churn status per customer.",
@@ -802,9 +814,9 @@ with as_of as (select as_of_date, date_trunc('month', as_of_date)::date as as_of
 stg as (select * from {STAGING_REFERENCE})
 select k.as_of_date, (select as_of_date from as_of) as build_as_of_date,
        k.customers::bigint as customers, k.orders_12m::bigint as orders_12m,
-       (select count(distinct customer_id) from stg)::bigint as staging_customers,
-       (select count(*) from stg, as_of
-        where stg.order_month > as_of.as_of_month - interval 12 month)::bigint as staging_orders_12m
+       (select coalesce(sum(customers), 0) from stg where grain = 'cohort')::bigint as staging_customers,
+       (select coalesce(sum(orders), 0) from stg, as_of where grain = 'month'
+        and stg.month > as_of.as_of_month - interval 12 month)::bigint as staging_orders_12m
 from {t}.mart_kpis k
 """,
              "stats": stats_sql(f"{t}.mart_kpis")},

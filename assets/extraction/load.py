@@ -373,6 +373,58 @@ END
 """
 
 
+def contested_sql(entity: Entity, typed: str, target: str | None, in_window: str) -> str:
+    """SELECT classifying the good rows of `typed` whose key is contested.
+
+    A key is contested when it occurs more than once among the batch's good
+    rows, or is already stored in `target` (None: the table is empty). Those
+    rows are ranked per key (`_KIND_SQL`) against each other and the stored
+    version; the result holds the key, `_source_row` and `_kind`. Every other
+    good row is the only version of a new key: inserted (or outside the window).
+    `in_window` is a condition on the batch row `g`.
+    """
+    pk = list(entity.primary_key)
+    cols = [name for name, _ in entity.raw_columns]
+    cur = _q(entity.cursor)
+    pk_list = ", ".join(_q(c) for c in pk)
+    on = lambda a, b: " AND ".join(f"{a}.{_q(c)} = {b}.{_q(c)}" for c in pk)  # noqa: E731
+    good = f"(SELECT * FROM {typed} WHERE _reasons = '')"
+    keys = [f"SELECT {pk_list} FROM {good} d GROUP BY ALL HAVING count(*) > 1"]
+    stored = ""
+    if target is not None:
+        # Only the stored rows of the batch's keys are read (a semi join), not the table.
+        stored = (
+            f"s AS (SELECT {', '.join('t.' + _q(c) for c in pk)}, t.{cur} AS _stored_cur, "
+            f"hash({', '.join('t.' + _q(c) for c in cols)}) AS _stored_h "
+            f"FROM {target} t SEMI JOIN {good} b ON {on('t', 'b')}), "
+        )
+        keys.append(f"SELECT {pk_list} FROM s")
+    stored_cols = (
+        f"s.{_q(pk[0])} IS NOT NULL AS _stored, s._stored_cur, s._stored_h"
+        if target is not None
+        else "FALSE AS _stored, CAST(NULL AS TIMESTAMP) AS _stored_cur, CAST(NULL AS UBIGINT) AS _stored_h"
+    )
+    stored_join = f" LEFT JOIN s ON {on('s', 'g')}" if target is not None else ""
+    return f"""
+        WITH {stored}k AS ({' UNION '.join(keys)}),
+        j AS (
+            SELECT {', '.join('g.' + _q(c) for c in pk)}, g.{ROW_COL}, g.{cur},
+                   hash({', '.join('g.' + _q(c) for c in cols)}) AS _h,
+                   NOT ({in_window}) AS _outside, {stored_cols}
+            FROM {good} g SEMI JOIN k ON {on('k', 'g')}{stored_join}
+        ), ranked AS (
+            SELECT *,
+                   row_number() OVER w AS _rn,
+                   first_value(_h) OVER w AS _top_h,
+                   first_value({cur}) OVER w AS _top_cur
+            FROM j
+            WINDOW w AS (PARTITION BY {pk_list}, _outside
+                         ORDER BY {cur} DESC NULLS LAST, _h IS NOT DISTINCT FROM _stored_h DESC, {ROW_COL})
+        )
+        SELECT {pk_list}, {ROW_COL}, {_KIND_SQL.format(cur=cur)} AS _kind FROM ranked
+    """
+
+
 def load_batch(
     con,
     entity: Entity,
@@ -396,7 +448,7 @@ def load_batch(
     if frame.height == 0:
         return stats
     tag = uuid.uuid4().hex[:8]
-    inp, typed, clean = f"_in_{tag}", f"_typed_{tag}", f"_clean_{tag}"
+    inp, typed, contested = f"_in_{tag}", f"_typed_{tag}", f"_contested_{tag}"
     con.register(inp, frame)
     target = f"{RAW_SCHEMA}.{entity.name}"
     pk = list(entity.primary_key)
@@ -450,33 +502,25 @@ def load_batch(
                 c.name: int(n) for c, n in zip(entity.open_set_columns, counts) if n
             }
 
-        # One window pass over the good rows, joined to the stored version.
+        # Most keys occur once in the batch and not yet in raw: they are
+        # inserted as they are. Only the others ("contested": repeated in the
+        # batch, or already stored) need the ranking window and the stored
+        # version, so its cost follows the overlap, not the batch or the table.
+        stored_any = bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchall()[0][0])
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {clean} AS
-            WITH j AS (
-                SELECT g.* EXCLUDE (_reasons), hash({', '.join('g.' + _q(c) for c in cols)}) AS _h,
-                       NOT ({in_window}) AS _outside,
-                       t.{_q(pk[0])} IS NOT NULL AS _stored,
-                       t.{cur} AS _stored_cur,
-                       CASE WHEN t.{_q(pk[0])} IS NOT NULL
-                            THEN hash({', '.join('t.' + _q(c) for c in cols)}) END AS _stored_h
-                FROM {typed} g LEFT JOIN {target} t ON {join_on}
-                WHERE g._reasons = ''
-            ), ranked AS (
-                SELECT *,
-                       row_number() OVER w AS _rn,
-                       first_value(_h) OVER w AS _top_h,
-                       first_value({cur}) OVER w AS _top_cur
-                FROM j
-                WINDOW w AS (PARTITION BY {pk_list}, _outside
-                             ORDER BY {cur} DESC NULLS LAST, _h IS NOT DISTINCT FROM _stored_h DESC, {ROW_COL})
-            )
-            SELECT *, {_KIND_SQL.format(cur=cur)} AS _kind FROM ranked
-            """
+            f"CREATE OR REPLACE TEMP TABLE {contested} AS "
+            + contested_sql(entity, typed, target if stored_any else None, in_window)
         )
-        quarantine(f"'{CONFLICT_REASON}'", clean, "x._kind = 'conflict'")
-        counts = dict(con.execute(f"SELECT _kind, count(*) FROM {clean} GROUP BY 1").fetchall())
+        kind = f"coalesce(c._kind, CASE WHEN NOT ({in_window}) THEN 'outside_window' ELSE 'inserted' END)"
+        good = f"{typed} g LEFT JOIN {contested} c ON c.{ROW_COL} = g.{ROW_COL} WHERE g._reasons = ''"
+        quarantine(f"'{CONFLICT_REASON}'", contested, "x._kind = 'conflict'")
+        counts = {}
+        for k, n, top in con.execute(
+            f"SELECT {kind} AS _kind, count(*), max(g.{cur}) FROM {good} GROUP BY 1"
+        ).fetchall():
+            counts[k] = int(n)
+            if k not in ("conflict", "outside_window") and top is not None:
+                stats.max_cursor = top if stats.max_cursor is None else max(stats.max_cursor, top)
         if counts.get("conflict"):
             stats.reasons[CONFLICT_REASON] = int(counts["conflict"])
             stats.quarantined += int(counts["conflict"])
@@ -488,24 +532,21 @@ def load_batch(
         stats.stale = int(counts.get("stale", 0))
         if stats.updated:
             con.execute(
-                f"DELETE FROM {target} t USING {clean} g WHERE {join_on} AND g._kind = 'updated'"
+                f"DELETE FROM {target} t USING {contested} g WHERE {join_on} AND g._kind = 'updated'"
             )
         if stats.inserted or stats.updated:
             con.execute(
                 f"INSERT INTO {target} ({col_list}, _source_file, _source_row, _loaded_at) "
-                f"SELECT {col_list}, {src_lit}, {ROW_COL}, {LOAD_TIME_SQL} "
-                f"FROM {clean} WHERE _kind IN ('inserted', 'updated')"
+                f"SELECT {', '.join('g.' + _q(c) for c in cols)}, {src_lit}, g.{ROW_COL}, {LOAD_TIME_SQL} "
+                f"FROM {good} AND {kind} IN ('inserted', 'updated')"
             )
-        stats.max_cursor = con.execute(
-            f"SELECT max({cur}) FROM {clean} WHERE _kind NOT IN ('conflict', 'outside_window')"
-        ).fetchall()[0][0]
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {typed}")
-        con.execute(f"DROP TABLE IF EXISTS {clean}")
+        con.execute(f"DROP TABLE IF EXISTS {contested}")
         con.unregister(inp)
     stats.check()
     return stats

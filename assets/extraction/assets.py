@@ -149,12 +149,15 @@ def parse_bound(value: str | None, end_of_day: bool) -> datetime | None:
 DBT_OP_PREFIX = "retention_dbt"
 
 
-def build_settings(shop_source: ShopSourceResource, run_config: Mapping | None) -> dict:
+def build_settings(
+    shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str | None = None
+) -> dict:
     """What, besides `raw`, decides the marts of a run: dbt's vars and the shop's retention.yml.
 
     The dbt vars come from the shop source and the dbt step's run config
     (`ops.retention_dbt*.config`), exactly as the dbt step computes them, so
     a moving as-of date (set per run or in the settings) means a rebuild.
+    `shop_timezone`: the source's, when the caller already has the source.
     """
     from assets.dbt import DbtBuildConfig, dbt_vars
 
@@ -164,20 +167,20 @@ def build_settings(shop_source: ShopSourceResource, run_config: Mapping | None) 
             dbt_config.update((value or {}).get("config") or {})
     config = DbtBuildConfig(**dbt_config)
     return {
-        "dbt_vars": dbt_vars(shop_source, shop_source.shop_timezone, config),
+        "dbt_vars": dbt_vars(shop_source, shop_timezone or shop_source.shop_timezone, config),
         "dbt_full_refresh": config.full_refresh,
         "user_config": shop_source.user_config(),
     }
 
 
-def quiet_since(con, shop_source: ShopSourceResource, run_config: Mapping | None) -> datetime | None:
+def quiet_since(con, shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str) -> datetime | None:
     """When the last published build was made from this `raw` with this run's settings; else None.
 
     A dbt full refresh asks for a rebuild. Settings that cannot be worked out
     (a malformed as-of date) never skip: the dbt step reports them.
     """
     try:
-        settings = build_settings(shop_source, run_config)
+        settings = build_settings(shop_source, run_config, shop_timezone)
     except (ValueError, TypeError, UserConfigError):
         return None
     if settings["dbt_full_refresh"]:
@@ -231,7 +234,7 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
             try:
                 totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
                 current_since = None if request.is_range or request.full_refresh else quiet_since(
-                    con, shop_source, context.run.run_config
+                    con, shop_source, context.run.run_config, source.timezone
                 )
             finally:
                 con.close()

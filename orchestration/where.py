@@ -47,7 +47,7 @@ def summarize_run(run: RunRecord) -> list[str]:
         label = f"steps {STEP_OUTCOMES.get(outcome, outcome.lower())}:"
         lines.append(f"  {label:<20}{shown}")
     if run.status == "SUCCESS" and "SKIPPED" in run.steps.values():
-        # Steps are skipped in a successful run only when extraction found nothing new.
+        # A successful run skips steps when extraction found nothing new since the last publish.
         lines.append("  no new data:        the last published build is current (marts, exports, report)")
     total = sum(run.quarantined.values())
     if total:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .contract import ENTITIES, RAW_SCHEMA, create_raw_schema
-from .load import LoadStats, load_batch
-from .sources import FileKey, LandingSource, SampleShopSource, Source
+from .load import CrossFileKeys, LoadStats, check_columns, load_batch
+from .sources import Batch, FileKey, LandingSource, SampleShopSource, Source
 
 
 @dataclass(frozen=True)
@@ -108,19 +108,36 @@ def run_extraction(
 
     totals = {e: LoadStats() for e in entities}
     started = time.monotonic()
-    for batch in source.batches(entities, since, until, skip):
-        entity = ENTITIES[batch.entity]
-        stats = load_batch(
-            con, entity, batch.frame, batch.source_file, source.currency, run_id,
+    def load(batch: Batch) -> LoadStats:
+        return load_batch(
+            con, ENTITIES[batch.entity], batch.frame, batch.source_file, source.currency, run_id,
             since=window_since, until=window_until,
         )
+
+    for batch in source.batches(entities, since, until, skip):
+        loaded: list[tuple[Batch, LoadStats]] = []
+        if batch.parts:
+            # The files share their columns: a missing one is reported for the first file.
+            check_columns(ENTITIES[batch.entity], batch.parts[0].frame.columns, batch.parts[0].source_file)
+            try:
+                stats = load(batch)
+                loaded = [(part, LoadStats(rows_read=part.frame.height)) for part in batch.parts]
+            except CrossFileKeys:
+                stats = LoadStats()
+                for part in batch.parts:
+                    loaded.append((part, load(part)))
+                    stats.add(loaded[-1][1])
+        else:
+            stats = load(batch)
+            loaded = [(batch, stats)]
         totals[batch.entity].add(stats)
-        if batch.file_key is not None:
-            con.execute(
-                f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES (?, ?, ?, ?, ?, ?)",
-                [batch.entity, batch.file_key.path, batch.file_key.size_bytes,
-                 batch.file_key.modified_ns, stats.rows_read, _utcnow()],
-            )
+        for part, part_stats in loaded:
+            if part.file_key is not None:
+                con.execute(
+                    f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES (?, ?, ?, ?, ?, ?)",
+                    [part.entity, part.file_key.path, part.file_key.size_bytes,
+                     part.file_key.modified_ns, part_stats.rows_read, _utcnow()],
+                )
         if stats.rows_read:
             log(
                 f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "

@@ -131,13 +131,18 @@ def run_extraction(
             stats = load(batch)
             loaded = [(batch, stats)]
         totals[batch.entity].add(stats)
-        for part, part_stats in loaded:
-            if part.file_key is not None:
-                con.execute(
-                    f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES (?, ?, ?, ?, ?, ?)",
-                    [part.entity, part.file_key.path, part.file_key.size_bytes,
-                     part.file_key.modified_ns, part_stats.rows_read, _utcnow()],
-                )
+        files = [
+            [part.entity, part.file_key.path, part.file_key.size_bytes, part.file_key.modified_ns,
+             part_stats.rows_read, _utcnow()]
+            for part, part_stats in loaded if part.file_key is not None
+        ]
+        if files:
+            # One statement for the batch's files: each statement costs a few milliseconds.
+            con.execute(
+                f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES "
+                + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in files),
+                [v for row in files for v in row],
+            )
         if stats.rows_read:
             log(
                 f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "

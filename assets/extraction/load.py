@@ -420,11 +420,12 @@ def contested_sql(
     keys = [f"SELECT {pk_list} FROM {good} d GROUP BY ALL HAVING count(*) > 1"]
     stored = ""
     if target is not None:
-        # Only the stored rows of the batch's keys are read (a semi join), not the table.
+        # Only the stored rows of the batch's keys are read: found by a scan of
+        # the key columns alone, then fetched by row id (DuckDB reads just those).
         stored = (
             f"s AS (SELECT {', '.join('t.' + _q(c) for c in pk)}, t.{cur} AS _stored_cur, "
             f"hash({', '.join('t.' + _q(c) for c in cols)}) AS _stored_h "
-            f"FROM {target} t SEMI JOIN {good} b ON {on('t', 'b')}), "
+            f"FROM {target} t WHERE t.rowid IN (SELECT k.rowid FROM {target} k SEMI JOIN {good} b ON {on('k', 'b')})), "
         )
         keys.append(f"SELECT {pk_list} FROM s")
     stored_cols = (

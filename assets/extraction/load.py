@@ -15,7 +15,10 @@ parsed (`_parse_expr`), the contract's values after defaults, synonyms and
 open-set mapping (`_effective_exprs`), then the row rules (`_reason_exprs`).
 Rows that pass are then compared with each other and with `raw` by key
 (`_KIND_SQL`): newest `updated_at` wins, identical copies collapse, and two
-different versions with the same `updated_at` are a conflict.
+different versions with the same `updated_at` are a conflict. Only keys that
+occur twice in the batch or are already stored need that comparison
+(`contested_sql`); the others are new and inserted as they are, so its cost
+follows the overlap with `raw`, not the size of `raw`.
 """
 
 from __future__ import annotations

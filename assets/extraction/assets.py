@@ -152,7 +152,7 @@ DBT_OP_PREFIX = "retention_dbt"
 def build_settings(
     shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str | None = None
 ) -> dict:
-    """What, besides `raw`, decides the marts of a run: dbt's vars and the shop's retention.yml.
+    """What, besides `raw`, decides the marts of a run: dbt's vars, retention.yml, the shop's settings.
 
     The dbt vars come from the shop source and the dbt step's run config
     (`ops.retention_dbt*.config`), exactly as the dbt step computes them, so
@@ -170,6 +170,8 @@ def build_settings(
         "dbt_vars": dbt_vars(shop_source, shop_timezone or shop_source.shop_timezone, config),
         "dbt_full_refresh": config.full_refresh,
         "user_config": shop_source.user_config(),
+        # Any other setting of the shop (windows, names, folders) counts too.
+        "shop_source": shop_source.model_dump(),
     }
 
 

@@ -63,3 +63,16 @@ def test_raw_state_counts_rows_per_table(con):
     state = raw_state(con)
     assert state["orders"][0] == 2 and state["orders"][1] is not None
     assert state["carts"] == [0, None] and state["quarantine"] == [0, None]
+
+
+def test_build_settings_follow_the_dbt_steps_run_config():
+    from assets.extraction.assets import build_settings
+    from assets.resources import ShopSourceResource
+
+    shop = ShopSourceResource(sample_orders=300)
+    plain = build_settings(shop, {"ops": {"extract_shop": {"config": {"until": "2025-03-31"}}}})
+    assert plain == build_settings(shop, None)  # the extraction window is not a build setting
+    moved = build_settings(shop, {"ops": {"retention_dbt": {"config": {"as_of_date": "2025-03-01"}}}})
+    assert moved["dbt_vars"]["as_of_date"] == "2025-03-01" and moved != plain
+    assert build_settings(shop, {"ops": {"retention_dbt": {"config": {"full_refresh": True}}}})["dbt_full_refresh"]
+    assert build_settings(ShopSourceResource(sample_orders=300, churn_after_days=90), None) != plain

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -83,6 +84,21 @@ def _set_mark(con, entity: str, source: str, mark: datetime | None) -> None:
     )
 
 
+@contextmanager
+def _unordered_inserts(con) -> Iterator[None]:
+    """Let DuckDB write rows in any order while loading, then restore the setting.
+
+    A raw table has one row per key and no meaningful row order (queries
+    order what they need); without the order DuckDB inserts with every thread.
+    """
+    previous = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
+
+
 def run_extraction(
     con,
     source: Source,
@@ -108,48 +124,50 @@ def run_extraction(
 
     totals = {e: LoadStats() for e in entities}
     started = time.monotonic()
+
     def load(batch: Batch) -> LoadStats:
         return load_batch(
             con, ENTITIES[batch.entity], batch.frame, batch.source_file, source.currency, run_id,
             since=window_since, until=window_until,
         )
 
-    for batch in source.batches(entities, since, until, skip):
-        loaded: list[tuple[Batch, LoadStats]] = []
-        if batch.parts:
-            # The files share their columns: a missing one is reported for the first file.
-            check_columns(ENTITIES[batch.entity], batch.parts[0].frame.columns, batch.parts[0].source_file)
-            try:
+    with _unordered_inserts(con):
+        for batch in source.batches(entities, since, until, skip):
+            loaded: list[tuple[Batch, LoadStats]] = []
+            if batch.parts:
+                # The files share their columns: a missing one is reported for the first file.
+                check_columns(ENTITIES[batch.entity], batch.parts[0].frame.columns, batch.parts[0].source_file)
+                try:
+                    stats = load(batch)
+                    loaded = [(part, LoadStats(rows_read=part.frame.height)) for part in batch.parts]
+                except CrossFileKeys:
+                    stats = LoadStats()
+                    for part in batch.parts:
+                        loaded.append((part, load(part)))
+                        stats.add(loaded[-1][1])
+            else:
                 stats = load(batch)
-                loaded = [(part, LoadStats(rows_read=part.frame.height)) for part in batch.parts]
-            except CrossFileKeys:
-                stats = LoadStats()
-                for part in batch.parts:
-                    loaded.append((part, load(part)))
-                    stats.add(loaded[-1][1])
-        else:
-            stats = load(batch)
-            loaded = [(batch, stats)]
-        totals[batch.entity].add(stats)
-        files = [
-            [part.entity, part.file_key.path, part.file_key.size_bytes, part.file_key.modified_ns,
-             part_stats.rows_read, _utcnow()]
-            for part, part_stats in loaded if part.file_key is not None
-        ]
-        if files:
-            # One statement for the batch's files: each statement costs a few milliseconds.
-            con.execute(
-                f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES "
-                + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in files),
-                [v for row in files for v in row],
-            )
-        if stats.rows_read:
-            log(
-                f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "
-                f"inserted {stats.inserted:,}, updated {stats.updated:,}, "
-                f"quarantined {stats.quarantined:,} ({time.monotonic() - started:.1f}s elapsed)"
-                + (f"; extra columns ignored: {', '.join(stats.extra_columns)}" if stats.extra_columns else "")
-            )
+                loaded = [(batch, stats)]
+            totals[batch.entity].add(stats)
+            files = [
+                [part.entity, part.file_key.path, part.file_key.size_bytes, part.file_key.modified_ns,
+                 part_stats.rows_read, _utcnow()]
+                for part, part_stats in loaded if part.file_key is not None
+            ]
+            if files:
+                # One statement for the batch's files: each statement costs a few milliseconds.
+                con.execute(
+                    f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES "
+                    + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in files),
+                    [v for row in files for v in row],
+                )
+            if stats.rows_read:
+                log(
+                    f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "
+                    f"inserted {stats.inserted:,}, updated {stats.updated:,}, "
+                    f"quarantined {stats.quarantined:,} ({time.monotonic() - started:.1f}s elapsed)"
+                    + (f"; extra columns ignored: {', '.join(stats.extra_columns)}" if stats.extra_columns else "")
+                )
     for e in entities:
         mark = until if isinstance(source, SampleShopSource) else totals[e].max_cursor
         if not request.is_range:

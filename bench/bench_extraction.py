@@ -90,7 +90,7 @@ def landing_main(work: Path, orders: int) -> None:
     for f in day.rglob("*.parquet"):
         os.link(f, night / f.parent.name / f.name)
     print(f"load average {os.getloadavg()[0]:.1f}")
-    print("| step | rows read | seconds | peak RSS MiB |")
+    print("| step | rows (extraction: read; anchor: kept) | seconds | peak RSS MiB |")
     print("|---|---:|---:|---:|")
     steps = [
         ("anchor: read, dedupe, persist (bare DuckDB)", "anchor", full, work / "anchor.duckdb"),

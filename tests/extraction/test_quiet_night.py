@@ -1,6 +1,6 @@
 """A night with nothing new stops after extraction; a night after a failed build does not.
 
-Marked slow: three small pipeline runs with dbt (the sample shop, 3,000 orders).
+Marked slow: four small pipeline runs with dbt and the quality checks (the sample shop, 3,000 orders).
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def current_build(data) -> str:
 
 
 def test_a_quiet_night_skips_the_build_and_a_night_after_a_failed_build_rebuilds(pipeline_job):
-    job, data = pipeline_job("quiet_night", 3_000)
+    from assets.quality import quality_checks
+
+    job, data = pipeline_job("quiet_night", 3_000, asset_checks=quality_checks)
     instance = dg.DagsterInstance.ephemeral()
     first = run(job, instance, "2025-03-31")
     assert first.success and not logged(instance, first, QUIET)

@@ -10,13 +10,15 @@ skippable), so Dagster skips everything downstream: the marts are current.
 """
 
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 
+from assets.settings import PROJECT_ROOT
 from assets.user_config import UserConfigError
 from assets.resources import ShopSourceResource, WarehouseResource
 
@@ -145,10 +147,32 @@ def parse_bound(value: str | None, end_of_day: bool) -> datetime | None:
 DBT_OP_PREFIX = "retention_dbt"
 
 
+# The code that turns `raw` into published marts: a deploy that changes any of
+# it must rebuild on the next night even when no new data arrived.
+CODE_GLOBS = (
+    "assets/**/*.py",
+    "models/**/*.py",
+    "dbt_project/dbt_project.yml",
+    "dbt_project/models/**/*",
+    "dbt_project/macros/**/*",
+    "dbt_project/tests/**/*",
+)
+
+
+def code_fingerprint(root: Path = PROJECT_ROOT, globs: Iterable[str] = CODE_GLOBS) -> str:
+    """A hash of the pipeline's code files (relative path and bytes), stable across machines."""
+    digest = hashlib.sha256()
+    files = sorted({p for g in globs for p in root.glob(g) if p.is_file() and "__pycache__" not in p.parts})
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def build_settings(
     shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str | None = None
 ) -> dict:
-    """What, besides `raw`, decides the marts of a run: dbt's vars, retention.yml, the shop's settings.
+    """What, besides `raw`, decides the marts of a run: dbt's vars, retention.yml, the shop's settings, the code.
 
     The dbt vars come from the shop source and the dbt step's run config
     (`ops.retention_dbt*.config`), exactly as the dbt step computes them, so
@@ -168,6 +192,7 @@ def build_settings(
         "user_config": shop_source.user_config(),
         # Any other setting of the shop (windows, names, folders) counts too.
         "shop_source": shop_source.model_dump(),
+        "code": code_fingerprint(),
     }
 
 

@@ -76,3 +76,24 @@ def test_build_settings_follow_the_dbt_steps_run_config():
     assert moved["dbt_vars"]["as_of_date"] == "2025-03-01" and moved != plain
     assert build_settings(shop, {"ops": {"retention_dbt": {"config": {"full_refresh": True}}}})["dbt_full_refresh"]
     assert build_settings(ShopSourceResource(sample_orders=300, churn_after_days=90), None) != plain
+
+
+def test_a_code_change_changes_the_build_settings(tmp_path):
+    from assets.extraction.assets import code_fingerprint
+
+    (tmp_path / "dbt_project" / "models").mkdir(parents=True)
+    model = tmp_path / "dbt_project" / "models" / "mart_a.sql"
+    model.write_text("select 1 as x")
+    (tmp_path / "README.md").write_text("docs")
+    before = code_fingerprint(tmp_path)
+    (tmp_path / "README.md").write_text("other docs")
+    assert code_fingerprint(tmp_path) == before  # docs are not code
+    model.write_text("select 2 as x")
+    assert code_fingerprint(tmp_path) != before
+
+
+def test_build_settings_carry_the_code_fingerprint():
+    from assets.extraction.assets import build_settings, code_fingerprint
+    from assets.resources import ShopSourceResource
+
+    assert build_settings(ShopSourceResource(sample_orders=300), None)["code"] == code_fingerprint()

@@ -46,6 +46,9 @@ def summarize_run(run: RunRecord) -> list[str]:
         shown = ", ".join(steps) if outcome != "SUCCESS" else f"{len(steps)} step(s)"
         label = f"steps {STEP_OUTCOMES.get(outcome, outcome.lower())}:"
         lines.append(f"  {label:<20}{shown}")
+    if run.status == "SUCCESS" and "SKIPPED" in run.steps.values():
+        # A successful run skips steps when extraction found nothing new since the last publish.
+        lines.append("  no new data:        the last published build is current (marts, exports, report)")
     total = sum(run.quarantined.values())
     if total:
         detail = ", ".join(f"{entity} {n:,}" for entity, n in sorted(run.quarantined.items()) if n)

@@ -3,21 +3,27 @@
 They are one multi-asset because the sample shop draws every entity in the
 same pass; the multi-asset is subsettable, so materializing `raw/orders`
 alone reads only orders.
+
+When a run changes nothing in `raw` and the build settings are those of the
+last published build, the multi-asset materializes nothing (its specs are
+skippable), so Dagster skips everything downstream: the marts are current.
 """
 
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 
+from assets.settings import PROJECT_ROOT
 from assets.user_config import UserConfigError
 from assets.resources import ShopSourceResource, WarehouseResource
 
 from .contract import ENTITIES, RAW_SCHEMA
-from .extract import ExtractRequest, run_extraction, stats_metadata
+from .extract import ExtractRequest, run_extraction, stats_metadata, unchanged_since_publish
 from .load import LoadStats, MissingColumnsError
 from .sources import SourceFileError
 
@@ -138,6 +144,73 @@ def parse_bound(value: str | None, end_of_day: bool) -> datetime | None:
         raise ValueError(f"cannot read {value!r} as a date (YYYY-MM-DD) or ISO date-time") from exc
 
 
+DBT_OP_PREFIX = "retention_dbt"
+
+
+# The code that turns `raw` into published marts: a deploy that changes any of
+# it must rebuild on the next night even when no new data arrived.
+CODE_GLOBS = (
+    "assets/**/*.py",
+    "models/**/*.py",
+    "dbt_project/dbt_project.yml",
+    "dbt_project/models/**/*",
+    "dbt_project/macros/**/*",
+    "dbt_project/tests/**/*",
+)
+
+
+def code_fingerprint(root: Path = PROJECT_ROOT, globs: Iterable[str] = CODE_GLOBS) -> str:
+    """A hash of the pipeline's code files (relative path and bytes), stable across machines."""
+    digest = hashlib.sha256()
+    files = sorted({p for g in globs for p in root.glob(g) if p.is_file() and "__pycache__" not in p.parts})
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_settings(
+    shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str | None = None
+) -> dict:
+    """What, besides `raw`, decides the marts of a run: dbt's vars, retention.yml, the shop's settings, the code.
+
+    The dbt vars come from the shop source and the dbt step's run config
+    (`ops.retention_dbt*.config`), exactly as the dbt step computes them, so
+    a moving as-of date (set per run or in the settings) means a rebuild.
+    `shop_timezone`: the source's, when the caller already has the source.
+    """
+    from assets.dbt import DbtBuildConfig, dbt_vars
+
+    dbt_config: dict = {}
+    for op, value in ((run_config or {}).get("ops") or {}).items():
+        if op.startswith(DBT_OP_PREFIX):
+            dbt_config.update((value or {}).get("config") or {})
+    config = DbtBuildConfig(**dbt_config)
+    return {
+        "dbt_vars": dbt_vars(shop_source, shop_timezone or shop_source.shop_timezone, config),
+        "dbt_full_refresh": config.full_refresh,
+        "user_config": shop_source.user_config(),
+        # Any other setting of the shop (windows, names, folders) counts too.
+        "shop_source": shop_source.model_dump(),
+        "code": code_fingerprint(),
+    }
+
+
+def quiet_since(con, shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str) -> datetime | None:
+    """When the last published build was made from this `raw` with this run's settings; else None.
+
+    A dbt full refresh asks for a rebuild. Settings that cannot be worked out
+    (a malformed as-of date) never skip: the dbt step reports them.
+    """
+    try:
+        settings = build_settings(shop_source, run_config, shop_timezone)
+    except (ValueError, TypeError, UserConfigError):
+        return None
+    if settings["dbt_full_refresh"]:
+        return None
+    return unchanged_since_publish(con, settings)
+
+
 def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_POLICY) -> dg.AssetsDefinition:
     """The extraction multi-asset (a factory so tests can use a retry policy without waits)."""
 
@@ -149,6 +222,9 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
                 group_name="extraction",
                 kinds={"duckdb", "python"},
                 metadata={"primary_key": ", ".join(entity.primary_key)},
+                # Not materialized when nothing changed since the last published
+                # build: Dagster then skips every step downstream (dbt, checks, publish).
+                skippable=True,
             )
             for name, entity in ENTITIES.items()
         ],
@@ -180,6 +256,9 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
             con = warehouse.connect()
             try:
                 totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
+                current_since = None if request.is_range or request.full_refresh else quiet_since(
+                    con, shop_source, context.run.run_config, source.timezone
+                )
             finally:
                 con.close()
             for name, folder in not_tracked.items():
@@ -188,6 +267,12 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
             # `from None`: the description already says it all, once.
             raise contract_failure(exc) from None
         run_id = context.run.run_id
+        if current_since is not None:
+            context.log.info(
+                f"no new data since the last published build ({current_since:%Y-%m-%d %H:%M:%S} UTC); "
+                "marts are current"
+            )
+            return
         context.log.info(quarantine_summary(totals, run_id, warehouse.build_db, not_tracked))
         for name in selected:
             md = stats_metadata(totals[name])

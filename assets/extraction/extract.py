@@ -14,14 +14,16 @@ read again and upserted; nothing outside it is touched.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .contract import ENTITIES, RAW_SCHEMA, create_raw_schema
-from .load import LoadStats, load_batch
-from .sources import FileKey, LandingSource, SampleShopSource, Source
+from .load import CrossFileKeys, LoadStats, check_columns, load_batch
+from .sources import Batch, FileKey, LandingSource, SampleShopSource, Source
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,21 @@ def _set_mark(con, entity: str, source: str, mark: datetime | None) -> None:
     )
 
 
+@contextmanager
+def _unordered_inserts(con) -> Iterator[None]:
+    """Let DuckDB write rows in any order while loading, then restore the setting.
+
+    A raw table has one row per key and no meaningful row order (queries
+    order what they need); without the order DuckDB inserts with every thread.
+    """
+    previous = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
+
+
 def run_extraction(
     con,
     source: Source,
@@ -107,26 +124,50 @@ def run_extraction(
 
     totals = {e: LoadStats() for e in entities}
     started = time.monotonic()
-    for batch in source.batches(entities, since, until, skip):
-        entity = ENTITIES[batch.entity]
-        stats = load_batch(
-            con, entity, batch.frame, batch.source_file, source.currency, run_id,
+
+    def load(batch: Batch) -> LoadStats:
+        return load_batch(
+            con, ENTITIES[batch.entity], batch.frame, batch.source_file, source.currency, run_id,
             since=window_since, until=window_until,
         )
-        totals[batch.entity].add(stats)
-        if batch.file_key is not None:
-            con.execute(
-                f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES (?, ?, ?, ?, ?, ?)",
-                [batch.entity, batch.file_key.path, batch.file_key.size_bytes,
-                 batch.file_key.modified_ns, stats.rows_read, _utcnow()],
-            )
-        if stats.rows_read:
-            log(
-                f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "
-                f"inserted {stats.inserted:,}, updated {stats.updated:,}, "
-                f"quarantined {stats.quarantined:,} ({time.monotonic() - started:.1f}s elapsed)"
-                + (f"; extra columns ignored: {', '.join(stats.extra_columns)}" if stats.extra_columns else "")
-            )
+
+    with _unordered_inserts(con):
+        for batch in source.batches(entities, since, until, skip):
+            loaded: list[tuple[Batch, LoadStats]] = []
+            if batch.parts:
+                # The files share their columns: a missing one is reported for the first file.
+                check_columns(ENTITIES[batch.entity], batch.parts[0].frame.columns, batch.parts[0].source_file)
+                try:
+                    stats = load(batch)
+                    loaded = [(part, LoadStats(rows_read=part.frame.height)) for part in batch.parts]
+                except CrossFileKeys:
+                    stats = LoadStats()
+                    for part in batch.parts:
+                        loaded.append((part, load(part)))
+                        stats.add(loaded[-1][1])
+            else:
+                stats = load(batch)
+                loaded = [(batch, stats)]
+            totals[batch.entity].add(stats)
+            files = [
+                [part.entity, part.file_key.path, part.file_key.size_bytes, part.file_key.modified_ns,
+                 part_stats.rows_read, _utcnow()]
+                for part, part_stats in loaded if part.file_key is not None
+            ]
+            if files:
+                # One statement for the batch's files: each statement costs a few milliseconds.
+                con.execute(
+                    f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES "
+                    + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in files),
+                    [v for row in files for v in row],
+                )
+            if stats.rows_read:
+                log(
+                    f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "
+                    f"inserted {stats.inserted:,}, updated {stats.updated:,}, "
+                    f"quarantined {stats.quarantined:,} ({time.monotonic() - started:.1f}s elapsed)"
+                    + (f"; extra columns ignored: {', '.join(stats.extra_columns)}" if stats.extra_columns else "")
+                )
     for e in entities:
         mark = until if isinstance(source, SampleShopSource) else totals[e].max_cursor
         if not request.is_range:
@@ -154,3 +195,74 @@ def stats_metadata(stats: LoadStats) -> dict[str, object]:
         "extra_columns": list(stats.extra_columns),
         "max_updated_at": stats.max_cursor.isoformat() if stats.max_cursor else None,
     }
+
+
+# The build a run published: what `raw` held and the settings the marts were
+# built with. A later run whose extraction loads nothing and whose settings
+# are the same would rebuild identical marts, so it can stop after extraction.
+PUBLISHED_STATE = f"{RAW_SCHEMA}._published_state"
+PUBLISHED_STATE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {PUBLISHED_STATE} (
+  run_id VARCHAR NOT NULL,
+  published_at TIMESTAMP NOT NULL,
+  raw_state VARCHAR NOT NULL,
+  settings VARCHAR NOT NULL
+)
+"""
+
+
+def raw_state(con) -> dict[str, list]:
+    """Per raw table (entities and the quarantine): [rows, newest load time as ISO text].
+
+    Every upsert stamps the rows it writes with the load time (an update is
+    a delete plus an insert), and quarantining adds rows, so any change a
+    run makes to `raw` changes this state.
+    """
+    state: dict[str, list] = {}
+    for table, stamp in [*((name, "_loaded_at") for name in ENTITIES), ("quarantine", "quarantined_at")]:
+        rows, newest = con.execute(f"SELECT count(*), max({stamp}) FROM {RAW_SCHEMA}.{table}").fetchall()[0]
+        state[table] = [int(rows), newest.isoformat() if newest else None]
+    return state
+
+
+def _canonical(value: Mapping) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def record_published_state(con, settings: Mapping, run_id: str) -> None:
+    """Remember `raw`'s state and the build settings of the build just published (one row)."""
+    create_raw_schema(con)
+    con.execute(PUBLISHED_STATE_DDL)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {PUBLISHED_STATE}")
+        con.execute(
+            f"INSERT INTO {PUBLISHED_STATE} VALUES (?, ?, ?, ?)",
+            [run_id, _utcnow(), _canonical(raw_state(con)), _canonical(settings)],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def unchanged_since_publish(con, settings: Mapping) -> datetime | None:
+    """When the last published build was made from exactly this `raw` and these settings; else None.
+
+    None also when nothing was published yet. A run that changed `raw` and
+    then failed (dbt, a blocking check) did not publish, so the state still
+    differs from the recorded one and the next run rebuilds.
+    """
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = '_published_state'",
+        [RAW_SCHEMA],
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute(f"SELECT published_at, raw_state, settings FROM {PUBLISHED_STATE}").fetchall()
+    if len(rows) != 1:
+        return None
+    published_at, state, recorded = rows[0]
+    if state != _canonical(raw_state(con)) or recorded != _canonical(settings):
+        return None
+    return published_at

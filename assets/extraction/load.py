@@ -15,7 +15,10 @@ parsed (`_parse_expr`), the contract's values after defaults, synonyms and
 open-set mapping (`_effective_exprs`), then the row rules (`_reason_exprs`).
 Rows that pass are then compared with each other and with `raw` by key
 (`_KIND_SQL`): newest `updated_at` wins, identical copies collapse, and two
-different versions with the same `updated_at` are a conflict.
+different versions with the same `updated_at` are a conflict. Only keys that
+occur twice in the batch or are already stored need that comparison
+(`contested_sql`); the others are new and inserted as they are, so its cost
+follows the overlap with `raw`, not the size of `raw`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ import polars as pl
 from .contract import ENTITIES, OTHER, RAW_SCHEMA, SHOP_CURRENCY, Column, Entity
 
 ROW_COL = "_source_row"
+# A batch gathering several files carries each row's file and a row number
+# unique in the batch (ordered by file, then row: the order files are read in).
+FILE_COL = "_source_file"
+SEQ_COL = "_batch_row"
 # Not a contract column, but read: without a subtotal column it gives the subtotal.
 TOTAL_COL = "total"
 # Without a subtotal, subtotal = total - shipping - tax + discount (sign per column).
@@ -81,6 +88,24 @@ class LoadStats:
 
 class MissingColumnsError(ValueError):
     pass
+
+
+class CrossFileKeys(Exception):
+    """A batch of several files holds versions of one key in different files.
+
+    Files are upserted one after another (a later file's version is compared
+    with the one already stored), so such a batch is loaded file by file.
+    """
+
+
+def combine_files(frames: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
+    """One batch of several files of one schema: each row keeps its file and row number.
+
+    `_batch_row` numbers the rows in read order (file by file), the order the
+    files would be upserted in one after another.
+    """
+    combined = pl.concat([f.with_columns(pl.lit(name, pl.String).alias(FILE_COL)) for name, f in frames])
+    return combined.with_row_index(SEQ_COL, offset=1)
 
 
 def _q(name: str) -> str:
@@ -265,7 +290,7 @@ def check_columns(entity: Entity, columns: list[str], source_file: str) -> None:
 
 def extra_columns(entity: Entity, columns) -> list[str]:
     """File columns outside the contract (and not `total`): ignored, but reported."""
-    known = set(entity.column_names) | {TOTAL_COL, ROW_COL}
+    known = set(entity.column_names) | {TOTAL_COL, ROW_COL, FILE_COL, SEQ_COL}
     return sorted(c for c in columns if c not in known)
 
 
@@ -285,15 +310,18 @@ def _has_blanks(frame: pl.DataFrame, name: str) -> bool:
     return values.null_count() > 0
 
 
-def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str, lookups: bool = True) -> str:
+def typed_select_sql(
+    entity: Entity, schema, inp: str, shop_currency: str, lookups: bool = True, carry: tuple[str, ...] = ()
+) -> str:
     """One SELECT over the batch `inp`: each row's `_source_row`, raw columns and
     `_reasons` (';'-separated, '' when the row passes every rule).
 
     Layer `p` parses the file's values (NULL when blank, absent or unparsable),
     layer `v` adds the effective values `_v_<col>` (defaults, synonyms, OTHER).
     `lookups=False` skips the join to another raw table (no row needs it).
+    `carry`: columns of the batch passed through as they are.
     """
-    parsed = [f"b.{ROW_COL} AS {ROW_COL}"]
+    parsed = [f"b.{ROW_COL} AS {ROW_COL}"] + [f"b.{_q(c)} AS {_q(c)}" for c in carry]
     for col in entity.columns:
         if col.name in schema:
             raw, dtype = f"b.{_q(col.name)}", schema[col.name]
@@ -347,7 +375,7 @@ def typed_select_sql(entity: Entity, schema, inp: str, shop_currency: str, looku
     return (
         f"WITH p AS (SELECT {', '.join(parsed)} FROM {inp} b), "
         f"v AS (SELECT p.*, {', '.join(effective)} FROM p{lookup}) "
-        f"SELECT v.{ROW_COL} AS {ROW_COL}, {', '.join(out_cols)}, "
+        f"SELECT v.{ROW_COL} AS {ROW_COL}, {''.join(f'v.{_q(c)}, ' for c in carry)}{', '.join(out_cols)}, "
         f"concat_ws(';', {', '.join(reasons)}) AS _reasons FROM v"
     )
 
@@ -373,6 +401,64 @@ END
 """
 
 
+def contested_sql(
+    entity: Entity, typed: str, target: str | None, in_window: str, seq: str = ROW_COL, carry: tuple[str, ...] = ()
+) -> str:
+    """SELECT classifying the good rows of `typed` whose key is contested.
+
+    A key is contested when it occurs more than once among the batch's good
+    rows, or is already stored in `target` (None: the table is empty). Those
+    rows are ranked per key (`_KIND_SQL`) against each other and the stored
+    version; the result holds the key, `_source_row` and `_kind`. Every other
+    good row is the only version of a new key: inserted (or outside the window).
+    `in_window` is a condition on the batch row `g`; `seq` orders the
+    batch's rows (read order) and identifies them; `carry` columns are kept.
+    """
+    pk = list(entity.primary_key)
+    cols = [name for name, _ in entity.raw_columns]
+    cur = _q(entity.cursor)
+    pk_list = ", ".join(_q(c) for c in pk)
+    on = lambda a, b: " AND ".join(f"{a}.{_q(c)} = {b}.{_q(c)}" for c in pk)  # noqa: E731
+    good = f"(SELECT * FROM {typed} WHERE _reasons = '')"
+    keys = [f"SELECT {pk_list} FROM {good} d GROUP BY ALL HAVING count(*) > 1"]
+    stored = ""
+    if target is not None:
+        # Only the stored rows of the batch's keys are read: found by a scan of
+        # the key columns alone, then fetched by row id (DuckDB reads just those).
+        stored = (
+            f"s AS (SELECT {', '.join('t.' + _q(c) for c in pk)}, t.{cur} AS _stored_cur, "
+            f"hash({', '.join('t.' + _q(c) for c in cols)}) AS _stored_h "
+            f"FROM {target} t WHERE t.rowid IN (SELECT k.rowid FROM {target} k SEMI JOIN {good} b ON {on('k', 'b')})), "
+        )
+        keys.append(f"SELECT {pk_list} FROM s")
+    stored_cols = (
+        f"s.{_q(pk[0])} IS NOT NULL AS _stored, s._stored_cur, s._stored_h"
+        if target is not None
+        else "FALSE AS _stored, CAST(NULL AS TIMESTAMP) AS _stored_cur, CAST(NULL AS UBIGINT) AS _stored_h"
+    )
+    stored_join = f" LEFT JOIN s ON {on('s', 'g')}" if target is not None else ""
+    return f"""
+        WITH {stored}k AS ({' UNION '.join(keys)}),
+        j AS (
+            SELECT {', '.join('g.' + _q(c) for c in [*pk, *dict.fromkeys([ROW_COL, seq, *carry])])}, g.{cur},
+                   hash({', '.join('g.' + _q(c) for c in cols)}) AS _h,
+                   NOT ({in_window}) AS _outside, {stored_cols}
+            FROM {good} g SEMI JOIN k ON {on('k', 'g')}{stored_join}
+        ), ranked AS (
+            SELECT *,
+                   row_number() OVER w AS _rn,
+                   first_value(_h) OVER w AS _top_h,
+                   first_value({cur}) OVER w AS _top_cur
+            FROM j
+            WINDOW w AS (PARTITION BY {pk_list}, _outside
+                         ORDER BY {cur} DESC NULLS LAST, _h IS NOT DISTINCT FROM _stored_h DESC, {_q(seq)})
+        )
+        SELECT {', '.join(_q(c) for c in [*pk, *dict.fromkeys([ROW_COL, seq, *carry])])},
+               {_KIND_SQL.format(cur=cur)} AS _kind
+        FROM ranked
+    """
+
+
 def load_batch(
     con,
     entity: Entity,
@@ -386,6 +472,9 @@ def load_batch(
     """Validate, quarantine, deduplicate and upsert one batch. Atomic per batch.
 
     `frame` holds the batch as read (strings or typed) plus `_source_row`.
+    A batch of several files (`combine_files`) also holds `_source_file` and
+    `_batch_row`; it raises `CrossFileKeys` (and loads nothing) when a key
+    occurs in more than one of its files: those are loaded file by file.
     `since`/`until` bound the cursor (updated_at) of rows to load; rows
     outside are counted, not loaded (used when re-extracting a date range).
     """
@@ -395,8 +484,11 @@ def load_batch(
     stats = LoadStats(rows_read=frame.height, extra_columns=extra_columns(entity, frame.columns))
     if frame.height == 0:
         return stats
+    combined = FILE_COL in frame.columns
+    seq = SEQ_COL if combined else ROW_COL
+    carry = (SEQ_COL, FILE_COL) if combined else ()
     tag = uuid.uuid4().hex[:8]
-    inp, typed, clean = f"_in_{tag}", f"_typed_{tag}", f"_clean_{tag}"
+    inp, typed, contested = f"_in_{tag}", f"_typed_{tag}", f"_contested_{tag}"
     con.register(inp, frame)
     target = f"{RAW_SCHEMA}.{entity.name}"
     pk = list(entity.primary_key)
@@ -405,7 +497,18 @@ def load_batch(
     col_list = ", ".join(_q(c) for c in cols)
     pk_list = ", ".join(_q(c) for c in pk)
     join_on = " AND ".join(f"t.{_q(c)} = g.{_q(c)}" for c in pk)
-    src_lit, run_lit = _lit(source_file), _lit(run_id)
+    run_lit = _lit(run_id)
+    src = (lambda alias: f"{alias}.{FILE_COL}") if combined else (lambda alias: _lit(source_file))  # noqa: E731
+    if combined:
+        # The record as read from its own file: without the batch's columns.
+        record_cols = [c for c in frame.columns if c not in (SEQ_COL, FILE_COL)]
+        record_of = (
+            f"(SELECT {SEQ_COL}, struct_pack({', '.join(f'{_q(c)} := {_q(c)}' for c in record_cols)}) AS r "
+            f"FROM {inp}) b ON b.{SEQ_COL} = x.{SEQ_COL}"
+        )
+        record = "to_json(b.r)"
+    else:
+        record_of, record = f"{inp} b ON b.{ROW_COL} = x.{ROW_COL}", "to_json(b)"
 
     window = []
     if since is not None:
@@ -420,9 +523,9 @@ def load_batch(
         con.execute(
             f"""
             INSERT INTO {RAW_SCHEMA}.quarantine
-            SELECT '{entity.name}', {select_reason}, {src_lit}, x.{ROW_COL}, to_json(b), {run_lit},
+            SELECT '{entity.name}', {select_reason}, {src('x')}, x.{ROW_COL}, {record}, {run_lit},
                    {LOAD_TIME_SQL}
-            FROM {table} x JOIN {inp} b ON b.{ROW_COL} = x.{ROW_COL}
+            FROM {table} x JOIN {record_of}
             WHERE {where}
             """
         )
@@ -431,7 +534,7 @@ def load_batch(
         con.execute("BEGIN TRANSACTION")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {typed} AS "
-            + typed_select_sql(entity, frame.schema, inp, shop_currency, lookups=needs_lookup)
+            + typed_select_sql(entity, frame.schema, inp, shop_currency, lookups=needs_lookup, carry=carry)
         )
         quarantine("x._reasons", typed, "x._reasons <> ''")
         for reason, n in con.execute(
@@ -450,33 +553,29 @@ def load_batch(
                 c.name: int(n) for c, n in zip(entity.open_set_columns, counts) if n
             }
 
-        # One window pass over the good rows, joined to the stored version.
+        # Most keys occur once in the batch and not yet in raw: they are
+        # inserted as they are. Only the others ("contested": repeated in the
+        # batch, or already stored) need the ranking window and the stored
+        # version, so its cost follows the overlap, not the batch or the table.
+        stored_any = bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchall()[0][0])
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {clean} AS
-            WITH j AS (
-                SELECT g.* EXCLUDE (_reasons), hash({', '.join('g.' + _q(c) for c in cols)}) AS _h,
-                       NOT ({in_window}) AS _outside,
-                       t.{_q(pk[0])} IS NOT NULL AS _stored,
-                       t.{cur} AS _stored_cur,
-                       CASE WHEN t.{_q(pk[0])} IS NOT NULL
-                            THEN hash({', '.join('t.' + _q(c) for c in cols)}) END AS _stored_h
-                FROM {typed} g LEFT JOIN {target} t ON {join_on}
-                WHERE g._reasons = ''
-            ), ranked AS (
-                SELECT *,
-                       row_number() OVER w AS _rn,
-                       first_value(_h) OVER w AS _top_h,
-                       first_value({cur}) OVER w AS _top_cur
-                FROM j
-                WINDOW w AS (PARTITION BY {pk_list}, _outside
-                             ORDER BY {cur} DESC NULLS LAST, _h IS NOT DISTINCT FROM _stored_h DESC, {ROW_COL})
-            )
-            SELECT *, {_KIND_SQL.format(cur=cur)} AS _kind FROM ranked
-            """
+            f"CREATE OR REPLACE TEMP TABLE {contested} AS "
+            + contested_sql(entity, typed, target if stored_any else None, in_window, seq, carry)
         )
-        quarantine(f"'{CONFLICT_REASON}'", clean, "x._kind = 'conflict'")
-        counts = dict(con.execute(f"SELECT _kind, count(*) FROM {clean} GROUP BY 1").fetchall())
+        if combined and con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {contested} GROUP BY {pk_list} HAVING count(DISTINCT {FILE_COL}) > 1)"
+        ).fetchall()[0][0]:
+            raise CrossFileKeys(f"{entity.name}: a key occurs in more than one file of the batch {source_file}")
+        kind = f"coalesce(c._kind, CASE WHEN NOT ({in_window}) THEN 'outside_window' ELSE 'inserted' END)"
+        good = f"{typed} g LEFT JOIN {contested} c ON c.{seq} = g.{seq} WHERE g._reasons = ''"
+        quarantine(f"'{CONFLICT_REASON}'", contested, "x._kind = 'conflict'")
+        counts = {}
+        for k, n, top in con.execute(
+            f"SELECT {kind} AS _kind, count(*), max(g.{cur}) FROM {good} GROUP BY 1"
+        ).fetchall():
+            counts[k] = int(n)
+            if k not in ("conflict", "outside_window") and top is not None:
+                stats.max_cursor = top if stats.max_cursor is None else max(stats.max_cursor, top)
         if counts.get("conflict"):
             stats.reasons[CONFLICT_REASON] = int(counts["conflict"])
             stats.quarantined += int(counts["conflict"])
@@ -488,24 +587,21 @@ def load_batch(
         stats.stale = int(counts.get("stale", 0))
         if stats.updated:
             con.execute(
-                f"DELETE FROM {target} t USING {clean} g WHERE {join_on} AND g._kind = 'updated'"
+                f"DELETE FROM {target} t USING {contested} g WHERE {join_on} AND g._kind = 'updated'"
             )
         if stats.inserted or stats.updated:
             con.execute(
                 f"INSERT INTO {target} ({col_list}, _source_file, _source_row, _loaded_at) "
-                f"SELECT {col_list}, {src_lit}, {ROW_COL}, {LOAD_TIME_SQL} "
-                f"FROM {clean} WHERE _kind IN ('inserted', 'updated')"
+                f"SELECT {', '.join('g.' + _q(c) for c in cols)}, {src('g')}, g.{ROW_COL}, {LOAD_TIME_SQL} "
+                f"FROM {good} AND {kind} IN ('inserted', 'updated')"
             )
-        stats.max_cursor = con.execute(
-            f"SELECT max({cur}) FROM {clean} WHERE _kind NOT IN ('conflict', 'outside_window')"
-        ).fetchall()[0][0]
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     finally:
         con.execute(f"DROP TABLE IF EXISTS {typed}")
-        con.execute(f"DROP TABLE IF EXISTS {clean}")
+        con.execute(f"DROP TABLE IF EXISTS {contested}")
         con.unregister(inp)
     stats.check()
     return stats

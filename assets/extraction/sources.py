@@ -19,7 +19,7 @@ import polars as pl
 
 from .contract import ENTITIES, Entity
 from .dialect import CsvDialect, LandingOptions, detect_delimiter, normalise
-from .load import ROW_COL
+from .load import ROW_COL, combine_files
 from .sample_shop import SAMPLE_CURRENCY, SAMPLE_TIMEZONE, SampleShopConfig, iter_blocks
 
 LANDING_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -49,6 +49,9 @@ class Batch:
     frame: pl.DataFrame
     source_file: str
     file_key: FileKey | None = None
+    # Several files loaded as one (`frame` is their `combine_files`); each
+    # part is the file's own batch, loaded alone when the files share a key.
+    parts: tuple["Batch", ...] = ()
 
 
 class Source(Protocol):
@@ -204,6 +207,9 @@ class LandingSource:
     timezone: str = "UTC"
     name: str = "landing"
     options: LandingOptions = field(default_factory=LandingOptions)
+    # Files of one entity and one schema are gathered into batches of about
+    # this many rows: one upsert per batch instead of one per file.
+    batch_rows: int = 1_000_000
 
     def files(self, entity: str) -> list[Path]:
         folder = self.root / entity
@@ -235,15 +241,40 @@ class LandingSource:
         self.check_layout(entities, skip_files)
         for entity in entities:
             dialect = self.options.dialect(entity)
+            pending: list[Batch] = []
             for path in self.files(entity):
                 st = path.stat()
                 key = FileKey(str(path), st.st_size, st.st_mtime_ns)
                 if key in skip_files:
                     continue
-                frame = read_landing_file(path, dialect)
+                try:
+                    frame = read_landing_file(path, dialect)
+                except SourceFileError:
+                    # The files read before the broken one still load.
+                    if pending:
+                        yield gather(entity, pending)
+                    raise
                 if frame.height == 0:
                     frame = _with_missing_columns(frame, ENTITIES[entity])
-                yield Batch(entity, normalise(frame, ENTITIES[entity], dialect).frame, str(path), key)
+                batch = Batch(entity, normalise(frame, ENTITIES[entity], dialect).frame, str(path), key)
+                if pending and (
+                    batch.frame.schema != pending[0].frame.schema
+                    or sum(b.frame.height for b in pending) + batch.frame.height > self.batch_rows
+                ):
+                    yield gather(entity, pending)
+                    pending = []
+                pending.append(batch)
+            if pending:
+                yield gather(entity, pending)
+
+
+def gather(entity: str, batches: list[Batch]) -> Batch:
+    """One batch of several files' batches (of one schema); a single batch as it is."""
+    if len(batches) == 1:
+        return batches[0]
+    frame = combine_files([(b.source_file, b.frame) for b in batches])
+    label = f"{batches[0].source_file} .. {Path(batches[-1].source_file).name} ({len(batches)} files)"
+    return Batch(entity, frame, label, parts=tuple(batches))
 
 
 def _with_missing_columns(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:

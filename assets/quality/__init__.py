@@ -2,7 +2,10 @@
 
 - `config.py`  every threshold and severity
 - `suites.py`  the suites as code (one per raw entity, one per required mart)
-- `engine.py`  DuckDB aggregates + chunked GX validation, merging, Data Docs
+- `manifest.py` the marts' columns, types and dbt tests (dbt manifest)
+- `rowsql.py`  row rules as one DuckDB aggregate with GX's counts
+- `engine.py`  DuckDB aggregates judged by GX, rows in scope, Data Docs
+- `offline_docs.py` Data Docs without CDN assets, the static index
 - `audit.py`   `audit.validation_results` / `audit.suite_runs`
 - `checks.py`  the Dagster asset checks
 

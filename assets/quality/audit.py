@@ -2,7 +2,10 @@
 
 `audit.validation_results`  every expectation of every suite run (why a run stopped)
 `audit.suite_runs`          one row per suite run: row count (the volume band's
-                            reference), outcome, timing, Data Docs page
+                            reference), outcome, timing, Data Docs page, and the
+                            newest load stamp the run's row rules covered
+                            (`loaded_through`): the next run validates only rows
+                            stamped after it, counted from successful runs only
 """
 
 from __future__ import annotations
@@ -50,9 +53,16 @@ CREATE TABLE IF NOT EXISTS {AUDIT_SCHEMA}.suite_runs (
   seconds DOUBLE,
   as_of_date DATE,
   data_docs VARCHAR,
-  validated_at TIMESTAMP NOT NULL
+  validated_at TIMESTAMP NOT NULL,
+  loaded_through TIMESTAMP
 )
 """
+
+SUITE_RUNS_COLUMNS = (
+    "run_id", "suite", "asset_key", "table_name", "row_count", "success", "error_failures", "warn_failures",
+    "expectations", "rows_validated", "chunks", "seconds", "as_of_date", "data_docs", "validated_at",
+    "loaded_through",
+)
 
 
 def table_exists(con, schema: str, table: str) -> bool:
@@ -68,6 +78,8 @@ def create_audit_schema(con) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {AUDIT_SCHEMA}")
     con.execute(VALIDATION_RESULTS_DDL)
     con.execute(SUITE_RUNS_DDL)
+    # a warehouse audited before row rules were scoped by load stamp gets the column (NULL: validate all)
+    con.execute(f"ALTER TABLE {AUDIT_SCHEMA}.suite_runs ADD COLUMN IF NOT EXISTS loaded_through TIMESTAMP")
 
 
 def previous_row_count(con, suite: str, run_id: str) -> int | None:
@@ -83,6 +95,26 @@ def previous_row_count(con, suite: str, run_id: str) -> int | None:
         [suite, run_id],
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def validated_through(con, suite: str):
+    """Newest load stamp covered by a successful validation of the suite's row rules, or None (validate all).
+
+    Only successful runs count: rows loaded by a run whose checks failed, or
+    never ran, are newer than this and are validated again. A run recorded
+    without a stamp (a table with no stamped row) does not move it.
+    """
+    if not table_exists(con, AUDIT_SCHEMA, "suite_runs"):
+        return None
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = 'suite_runs'",
+        [AUDIT_SCHEMA]).fetchall()}
+    if "loaded_through" not in cols:
+        return None
+    return con.execute(
+        f"SELECT max(loaded_through) FROM {AUDIT_SCHEMA}.suite_runs WHERE suite = ? AND success",
+        [suite],
+    ).fetchone()[0]
 
 
 def _json(value) -> str | None:
@@ -111,11 +143,12 @@ def write_suite_run(con, run: SuiteRun) -> None:
                 rows,
             )
         con.execute(
-            f"INSERT INTO {AUDIT_SCHEMA}.suite_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {AUDIT_SCHEMA}.suite_runs ({', '.join(SUITE_RUNS_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in SUITE_RUNS_COLUMNS)})",
             [
                 run.run_id, run.suite.name, key, run.suite.table, run.row_count, run.passed,
                 len(run.failed(ERROR_)), len(run.failed(WARN_)), len(run.results), run.rows_validated,
-                run.chunks, run.seconds, run.as_of, run.data_docs, run.validated_at,
+                run.chunks, run.seconds, run.as_of, run.data_docs, run.validated_at, run.loaded_through,
             ],
         )
         con.execute("COMMIT")

@@ -168,7 +168,13 @@ class QualityConfig:
     subtotal_mismatch_max_rate: float = 0.0
 
     # --- execution --------------------------------------------------------
-    # Rows per GX batch (hash-partitioned on the key, column-projected).
+    # Row rules with a DuckDB translation (`rowsql.py`: not null, in set,
+    # between, A >= B, unique) are counted by one DuckDB aggregate per suite
+    # whose shares GX judges; False hands every row to GX in pandas chunks
+    # (the reference the translation is tested against).
+    row_rules_in_duckdb: bool = True
+    # Rows per GX batch for row rules GX validates on pandas (hash-partitioned
+    # on the key, column-projected).
     chunk_rows: int = 1_000_000
     # DuckDB's memory limit while a suite runs (its buffer pool and the
     # reconciliation aggregates over staging; larger work spills to disk).

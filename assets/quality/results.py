@@ -44,6 +44,10 @@ class SuiteRun:
     data_docs: str | None = None
     # Set when the suite's rules did not run (an entity the shop does not track).
     note: str | None = None
+    # Row rules covered the rows loaded after `validated_since` (None: every row)
+    # up to `loaded_through`, the table's newest load stamp (raw suites).
+    validated_since: datetime | None = None
+    loaded_through: datetime | None = None
 
     def failed(self, severity: str | None = None) -> list[RuleResult]:
         return [r for r in self.results if not r.success and (severity is None or r.severity == severity)]

@@ -2,12 +2,13 @@
 
 A suite is a list of `Rule`s. Each rule names a Great Expectations
 expectation class and its arguments; the engine (`engine.py`) builds the real
-GX expectations from them and GX evaluates every one. A rule runs on one of
+GX expectations from them and GX gives every verdict. A rule runs on one of
 two kinds of batch:
 
-- `rows` - the table itself, column-projected and cut into hash-partitioned
-  chunks of `chunk_rows` rows (rows with the same key always land in the same
-  chunk, so GX's uniqueness expectations stay exact);
+- `rows` - the table's rows (for raw tables, those loaded since the suite's
+  last successful validation): counted by one DuckDB aggregate whose shares
+  GX judges (`rowsql.py`), or, for a rule without a translation, handed to
+  GX in column-projected, hash-partitioned chunks;
 - a named aggregate *frame* - a small table computed by DuckDB in one SQL
   query (the column types, the row count next to the previous successful
   run's, daily volumes against weekday peers, freshness lag, quarantine
@@ -16,8 +17,9 @@ two kinds of batch:
 
 Raw suites are derived from the source contract (`assets.extraction.contract`):
 required columns, keys, enum sets and ranges are not copied here, so a
-contract change changes the suite. Mart suites are written out: they are the
-published product's promises.
+contract change changes the suite. Mart suites hold the business rules dbt
+does not test; their columns, types and the rules dbt's data tests already
+check come from the dbt manifest (`manifest.py`).
 
 No module here imports Great Expectations.
 """
@@ -25,7 +27,7 @@ No module here imports Great Expectations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assets.extraction.contract import (
     DEVICES,
@@ -36,9 +38,18 @@ from assets.extraction.contract import (
     Entity,
 )
 
+from assets.settings import DBT_PROJECT_DIR
+
 from .config import DEFAULT_CONFIG, QualityConfig
 
+if TYPE_CHECKING:
+    from .manifest import MartContract
+
 ROWS = "rows"
+# The lineage column the loader stamps every inserted or updated row with.
+LOADED_AT = "_loaded_at"
+if LOADED_AT not in dict(LINEAGE_COLUMNS):
+    raise ValueError(f"suites.LOADED_AT = {LOADED_AT!r}: expected one of the contract's LINEAGE_COLUMNS")
 # The quarantine reason the loader gives copies of one key with different content.
 CONFLICT_REASON = "conflicting_duplicate"
 
@@ -82,7 +93,8 @@ class Suite:
     asset_key: tuple[str, ...]
     key: tuple[str, ...]  # grain, used to hash-partition the row chunks
     rules: tuple[Rule, ...]
-    # frame name -> SQL (DuckDB), may use $as_of (DATE) and $previous_row_count (BIGINT)
+    # frame name -> SQL (DuckDB), may use $as_of (DATE), $previous_row_count (BIGINT) and
+    # $since (TIMESTAMP: the row rules' boundary, NULL for every row)
     frames: dict[str, str] = field(default_factory=dict)
     # SQL returning the as-of date (one value); may use $as_of_setting (DATE or NULL)
     as_of_sql: str = ""
@@ -91,6 +103,16 @@ class Suite:
     # optional entity without rows is "not tracked": its rules do not run.
     entity: str | None = None
     required_entity: bool = True
+    # Column stamping when a row was loaded (raw tables): row rules then cover
+    # only rows stamped after the suite's last successful validation.
+    loaded_at_column: str | None = None
+    # Other stamped tables a frame judges by the same boundary (orders: their
+    # lines); the boundary recorded is the newest stamp over all of them.
+    also_stamped: tuple[str, ...] = ()
+    # Mart suites: (rule id, dbt test) for rules dbt already checks, left out of
+    # the suite; (rule id, why) for rules on columns the mart does not publish.
+    covered_by_dbt: tuple[tuple[str, str], ...] = ()
+    left_out: tuple[tuple[str, str], ...] = ()
 
     @property
     def layer(self) -> str:
@@ -340,11 +362,24 @@ from top
 
 
 def subtotal_sql(tolerance: float, max_examples: int) -> str:
-    """Orders that have lines: subtotal vs sum(quantity x unit_price) of the lines."""
+    """Orders that have lines: subtotal vs sum(quantity x unit_price) of the lines.
+
+    Judged, like the row rules, over the orders loaded - or whose lines were
+    loaded - after `$since` (the suite's last successful validation; NULL:
+    every order), so a night joins its own orders, not the whole history.
+    """
+    loaded = "_loaded_at is null or _loaded_at > $since::timestamp"
     return f"""
-with lines as (
+with touched as (
+    select order_id from {RAW_SCHEMA}.orders where {loaded}
+    union
+    select order_id from {RAW_SCHEMA}.order_lines where {loaded}
+),
+lines as (
     select order_id, sum(quantity * unit_price) as lines_total
-    from {RAW_SCHEMA}.order_lines group by order_id
+    from {RAW_SCHEMA}.order_lines
+    where $since::timestamp is null or order_id in (select order_id from touched)
+    group by order_id
 ),
 compared as (
     select o.order_id, o.subtotal, l.lines_total, abs(o.subtotal - l.lines_total) > {tolerance} as is_off
@@ -441,6 +476,8 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         description=f"Raw {entity.name} as extracted (contract, keys, volume, freshness, loader outcomes).",
         entity=entity.name,
         required_entity=entity.required_entity,
+        loaded_at_column=LOADED_AT,
+        also_stamped=(f"{RAW_SCHEMA}.order_lines",) if entity.name == "orders" else (),
     )
 
 
@@ -504,6 +541,8 @@ def loader_rules(entity: Entity, table: str, config: QualityConfig, frames: dict
 # --- mart suites ----------------------------------------------------------------------
 
 MARTS_SCHEMA = "marts"
+# The manifest `dbt parse` (`make manifest`) writes: the marts' columns, types and dbt tests.
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 AS_OF_DATE_SQL = "select as_of_date from intermediate.int_as_of_date"
 # The as-of date the marts were built with (dbt var or newest order).
 MART_AS_OF_SQL = AS_OF_DATE_SQL
@@ -511,6 +550,10 @@ MART_AS_OF_SQL = AS_OF_DATE_SQL
 # The staging orders that count as revenue (int_orders: net revenue =
 # subtotal - discount - refunded_amount; qualifying = not cancelled and net > 0),
 # restated here on purpose so the marts are checked against an independent sum.
+# Computed once per run into this small table (`engine.ensure_staging_reference`,
+# `STAGING_REFERENCE_SQL`): the mart suites of one run all reconcile against
+# the same staging snapshot, and the staging view is read once, not by each.
+STAGING_REFERENCE = "quality_cache.staging_reference"
 QUALIFYING_STAGING_ORDERS = f"""
 select
     order_id, customer_id, order_date, order_month,
@@ -521,12 +564,26 @@ where order_date <= ({AS_OF_DATE_SQL})
   and subtotal - discount - refunded_amount > 0
 """
 
+# What the mart suites compare with, per month of qualifying orders (orders, net
+# revenue, customers' net revenue) and per cohort month (customers whose first
+# qualifying order falls in it): a few hundred rows, from one read of staging.
+STAGING_REFERENCE_SQL = f"""
+with q as materialized ({QUALIFYING_STAGING_ORDERS}),
+firsts as (select customer_id, min(order_month) as cohort_month from q where customer_id is not null group by 1)
+select 'month' as grain, order_month as month, count(*)::bigint as orders, sum(net_revenue) as net_revenue,
+       coalesce(sum(net_revenue) filter (where customer_id is not null), 0) as customer_net_revenue,
+       null::bigint as customers
+from q group by order_month
+union all
+select 'cohort', cohort_month, null, null, null, count(*)::bigint from firsts group by cohort_month
+"""
+
 
 def revenue_sql(mart_total_sql: str, customers_only: bool) -> str:
-    where = "where customer_id is not null" if customers_only else ""
     return f"""
 with mart as ({mart_total_sql}),
-stg as (select sum(net_revenue) as total from ({QUALIFYING_STAGING_ORDERS}) {where})
+stg as (select sum({'customer_net_revenue' if customers_only else 'net_revenue'}) as total
+        from {STAGING_REFERENCE} where grain = 'month')
 select
     cast(round(coalesce((select total from mart), 0) * 100) as bigint) as mart_net_revenue_cents,
     cast(round(coalesce((select total from stg), 0) * 100) as bigint) as staging_net_revenue_cents,
@@ -543,35 +600,66 @@ def revenue_rule(config: QualityConfig, scope: str) -> Rule:
                    description=f"total net revenue equals the staging total of {scope} (to the cent)")
 
 
-def mart_suite(name: str, columns: dict[str, str], key: tuple[str, ...], rules: list[Rule],
-               frames: dict[str, str], config: QualityConfig, description: str) -> Suite:
+def mart_suite(name: str, key: tuple[str, ...], rules: list[Rule], frames: dict[str, str],
+               config: QualityConfig, description: str, contract: "MartContract") -> Suite:
+    """A mart's rules minus those its dbt tests (or its enforced contract) already check.
+
+    Columns and types come from the dbt manifest (`contract`); a rule on a
+    column the mart's yml does not publish is left out (`Suite.left_out`).
+    """
+    from .manifest import CONTRACT, covering_test  # noqa: PLC0415 - manifest imports this module's names
+
     table = f"{MARTS_SCHEMA}.{name}"
-    all_frames = {
-        "schema": schema_sql(MARTS_SCHEMA, name, list(columns.items()), strict=False),
-        "stats": frames.pop("stats", None) or stats_sql(table),
-        **frames,
-    }
-    all_rules = [schema_rule("the mart's published columns and types")]
-    all_rules += [not_null(c, kind="keys") for c in key]
-    all_rules.append(unique(key))
-    all_rules += rules
-    all_rules += volume_rules(config.mart_volume_band)
-    return Suite(name=name, table=table, asset_key=("marts", name), key=key, rules=tuple(all_rules),
-                 frames=all_frames, as_of_sql=MART_AS_OF_SQL, description=description)
+    all_frames = {"stats": frames.pop("stats", None) or stats_sql(table), **frames}
+    candidates = [] if contract.enforced else [schema_rule("the mart's published columns and types (from its yml)")]
+    candidates += [not_null(c, kind="keys") for c in key]
+    candidates.append(unique(key))
+    candidates += rules
+    candidates += volume_rules(config.mart_volume_band)
+    kept: list[Rule] = []
+    covered: list[tuple[str, str]] = [("columns_and_types", CONTRACT)] if contract.enforced else []
+    left_out: list[tuple[str, str]] = []
+    published = contract.column_names
+    for r in candidates:
+        if r.frame == ROWS and not set(r.columns) <= published:
+            missing = sorted(set(r.columns) - published)
+            left_out.append((r.id, f"{', '.join(missing)} not in the mart's yml"))
+            continue
+        test = covering_test(r, contract)
+        if test:
+            covered.append((r.id, test))
+        else:
+            kept.append(r)
+    if not contract.enforced:
+        all_frames["schema"] = schema_sql(MARTS_SCHEMA, name, list(contract.columns), strict=False)
+    used = {r.frame for r in kept}
+    all_frames = {f: sql for f, sql in all_frames.items() if f in used}
+    return Suite(name=name, table=table, asset_key=("marts", name), key=key, rules=tuple(kept),
+                 frames=all_frames, as_of_sql=MART_AS_OF_SQL, description=description,
+                 covered_by_dbt=tuple(covered), left_out=tuple(left_out))
 
 
 def rate_rule(col: str) -> Rule:
     return between(col, 0, 1, description=f"{col} is a rate in [0, 1]")
 
 
-def mart_suites(config: QualityConfig = DEFAULT_CONFIG) -> list[Suite]:
+def mart_suites(config: QualityConfig = DEFAULT_CONFIG, manifest: dict | None = None) -> list[Suite]:
+    """The required marts' suites; columns and the rules dbt tests already check come from `manifest`.
+
+    `manifest` defaults to the one `dbt parse` left in dbt_project/target.
+    """
+    from .manifest import load_manifest, mart_contract  # noqa: PLC0415
+
+    if manifest is None:
+        manifest = load_manifest(MANIFEST_PATH)
     t = "marts"
+
+    def mart_suite_of(name, key, rules, frames, config, description):
+        return mart_suite(name, key, rules, frames, config, description, mart_contract(manifest, name))
+
     suites = [
-        mart_suite(
+        mart_suite_of(
             "mart_cohort_retention",
-            {"cohort_month": "DATE", "months_since_first_order": "INTEGER", "cohort_size": "BIGINT",
-             "active_customers": "BIGINT", "retention_rate": "DOUBLE", "net_revenue": "DECIMAL(18,2)",
-             "cumulative_net_revenue_per_customer": "DOUBLE"},
             ("cohort_month", "months_since_first_order"),
             [
                 rate_rule("retention_rate"),
@@ -593,11 +681,8 @@ with mart as (
     select cohort_month, min(cohort_size) as mart_cohort_size
     from {t}.mart_cohort_retention group by cohort_month
 ),
-firsts as (
-    select customer_id, min(order_month) as cohort_month
-    from ({QUALIFYING_STAGING_ORDERS}) where customer_id is not null group by customer_id
-),
-stg as (select cohort_month, count(*) as staging_customers from firsts group by cohort_month)
+stg as (select month as cohort_month, customers as staging_customers
+        from {STAGING_REFERENCE} where grain = 'cohort')
 select coalesce(mart.cohort_month, stg.cohort_month) as cohort_month,
        coalesce(mart.mart_cohort_size, 0)::bigint as mart_cohort_size,
        coalesce(stg.staging_customers, 0)::bigint as staging_customers
@@ -609,10 +694,8 @@ order by 1
             config,
             "Cohort retention grid: rates, cohort sizes and revenue reconcile with staging.",
         ),
-        mart_suite(
+        mart_suite_of(
             "mart_retention_rate",
-            {"month": "DATE", "customers_at_start": "BIGINT", "new_customers": "BIGINT",
-             "customers_at_end": "BIGINT", "retention_rate": "DOUBLE"},
             ("month",),
             [
                 rate_rule("retention_rate"),
@@ -626,11 +709,8 @@ order by 1
             config,
             "Monthly retention rate.",
         ),
-        mart_suite(
+        mart_suite_of(
             "mart_customer_churn",
-            {"customer_id": "VARCHAR", "first_order_at": "TIMESTAMP", "last_order_at": "TIMESTAMP",
-             "orders_count": "BIGINT", "days_since_last_order": "INTEGER", "typical_interorder_days": "DOUBLE",
-             "is_churned": "BOOLEAN"},
             ("customer_id",),
             [
                 not_null("is_churned"),
@@ -643,14 +723,14 @@ order by 1
             ],
             {"customers": f"""
 select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
-       (select count(distinct customer_id) from ({QUALIFYING_STAGING_ORDERS}))::bigint as staging_customers
+       (select coalesce(sum(customers), 0) from {STAGING_REFERENCE} where grain = 'cohort')::bigint
+           as staging_customers
 """},
             config,
             "Churn status per customer.",
         ),
-        mart_suite(
+        mart_suite_of(
             "mart_churn_monthly",
-            {"month": "DATE", "active_at_start": "BIGINT", "churned_in_month": "BIGINT", "churn_rate": "DOUBLE"},
             ("month",),
             [
                 rate_rule("churn_rate"),
@@ -661,11 +741,8 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
             config,
             "Monthly churn rate.",
         ),
-        mart_suite(
+        mart_suite_of(
             "mart_customer_clv",
-            {"customer_id": "VARCHAR", "cohort_month": "DATE", "orders_count": "BIGINT",
-             "net_revenue": "DECIMAL(18,2)", "gross_margin": "DECIMAL(18,2)", "aov": "DOUBLE",
-             "orders_per_year": "DOUBLE", "tenure_years": "DOUBLE", "historical_clv": "DECIMAL(18,2)"},
             ("customer_id",),
             [
                 not_null("cohort_month"),
@@ -681,11 +758,8 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
             config,
             "Historical CLV per customer.",
         ),
-        mart_suite(
+        mart_suite_of(
             "mart_clv_summary",
-            {"cohort": "VARCHAR", "cohort_year": "INTEGER", "customers": "BIGINT", "orders": "BIGINT",
-             "net_revenue": "DECIMAL(18,2)", "avg_order_value": "DOUBLE", "avg_orders_per_year": "DOUBLE",
-             "avg_retention_years": "DOUBLE", "clv": "DOUBLE"},
             ("cohort",),
             [
                 between("customers", min_value=1),
@@ -699,10 +773,8 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
             config,
             "Company-wide CLV per cohort year and for all customers.",
         ),
-        mart_suite(
+        mart_suite_of(
             "mart_aov_by_device",
-            {"order_month": "DATE", "device": "VARCHAR", "orders": "BIGINT", "customers": "BIGINT",
-             "net_revenue": "DECIMAL(18,2)", "aov": "DOUBLE"},
             ("order_month", "device"),
             [
                 in_set("device", DEVICES),
@@ -716,6 +788,41 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
             config,
             "Average order value per month and device.",
         ),
+        mart_suite_of(
+            "mart_kpis",
+            ("as_of_date",),
+            [
+                between("row_count", max_value=1, rule_id="one_row", kind="volume", frame="stats",
+                        index=("row_count",), description="the headline KPIs are one row (with not_empty)"),
+                equal_columns("as_of_date_is_the_build_as_of_date", "as_of_date", "build_as_of_date", "kpis",
+                              ("as_of_date",), "the KPIs are those of the as-of date dbt built with",
+                              kind="freshness"),
+                rate_rule("retention_rate"),
+                rate_rule("churn_rate"),
+                between("orders_12m", min_value=0),
+                between("aov_12m", min_value=0, strict_min=True),
+                between("predicted_clv_12m", min_value=0),
+                equal_columns("customers_match_staging", "customers", "staging_customers", "kpis", (),
+                              "customers = customers with a qualifying order in staging"),
+                equal_columns("orders_12m_match_staging", "orders_12m", "staging_orders_12m", "kpis", (),
+                              "orders_12m = qualifying orders (guests included) in staging whose month is one "
+                              "of the 12 ending with the as-of month"),
+            ],
+            {"kpis": f"""
+with as_of as (select as_of_date, date_trunc('month', as_of_date)::date as as_of_month
+               from intermediate.int_as_of_date),
+stg as (select * from {STAGING_REFERENCE})
+select k.as_of_date, (select as_of_date from as_of) as build_as_of_date,
+       k.customers::bigint as customers, k.orders_12m::bigint as orders_12m,
+       (select coalesce(sum(customers), 0) from stg where grain = 'cohort')::bigint as staging_customers,
+       (select coalesce(sum(orders), 0) from stg, as_of where grain = 'month'
+        and stg.month > as_of.as_of_month - interval 12 month)::bigint as staging_orders_12m
+from {t}.mart_kpis k
+""",
+             "stats": stats_sql(f"{t}.mart_kpis")},
+            config,
+            "Headline KPIs: one row for the as-of date; customers and 12-month orders reconcile with staging.",
+        ),
     ]
     return suites
 
@@ -728,6 +835,7 @@ REQUIRED_MARTS = (
     "mart_customer_clv",
     "mart_clv_summary",
     "mart_aov_by_device",
+    "mart_kpis",
 )
 
 
@@ -735,5 +843,16 @@ def raw_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") ->
     return [raw_suite(e, config, currency) for e in ENTITIES.values()]
 
 
-def all_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> dict[str, Suite]:
-    return {s.name: s for s in raw_suites(config, currency) + mart_suites(config)}
+def suite_named(name: str, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> Suite:
+    """One suite; a raw suite without reading the dbt manifest."""
+    if name.startswith("raw_") and name[4:] in ENTITIES:
+        return raw_suite(ENTITIES[name[4:]], config, currency)
+    suites = {s.name: s for s in mart_suites(config)}
+    if name not in suites:
+        raise KeyError(f"quality suite {name!r}: expected raw_<entity> or one of {', '.join(REQUIRED_MARTS)}")
+    return suites[name]
+
+
+def all_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD",
+               manifest: dict | None = None) -> dict[str, Suite]:
+    return {s.name: s for s in raw_suites(config, currency) + mart_suites(config, manifest)}

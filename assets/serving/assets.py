@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
+from assets.extraction.assets import build_settings
+from assets.extraction.extract import record_published_state
 from assets.resources import ShopSourceResource, WarehouseResource
 
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
@@ -182,9 +184,17 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             "data/exports/ and data/report/ change together. Keeps the previous build for open sessions."
         ),
     )
-    def published_build(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def published_build(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, shop_source: ShopSourceResource
+    ) -> dg.MaterializeResult:
         result = switch_build(warehouse.layout, context.run.run_id)
         context.log.info(f"switched to build {result.build_id} (removed {list(result.removed)})")
+        # After the switch: a night with nothing new may then stop after extraction.
+        con = warehouse.connect()
+        try:
+            record_published_state(con, build_settings(shop_source, context.run.run_config), context.run.run_id)
+        finally:
+            con.close()
         return dg.MaterializeResult(
             metadata={
                 "build_id": result.build_id,

@@ -40,12 +40,13 @@ def test_every_asset_points_to_a_local_source_file_that_exists(asset_graph):
             assert path.is_file(), f"{node.key.to_user_string()}: code reference {path} is not a file"
 
 
-def test_dbt_models_point_to_their_sql_file(asset_graph):
+def test_dbt_models_point_to_their_model_file(asset_graph):
     models = [n for n in _materializable(asset_graph) if "dbt" in n.kinds]
     assert models
     for node in models:
-        sql = [p for p in _code_files(node) if p.suffix == ".sql"]
-        assert [p.stem for p in sql] == [node.key.path[-1]], f"{node.key.to_user_string()}: SQL references {sql}"
+        # A SQL model, or a dbt Python model (the predictions).
+        files = [p for p in _code_files(node) if "dbt_project" in p.parts and p.suffix in (".sql", ".py")]
+        assert [p.stem for p in files] == [node.key.path[-1]], f"{node.key.to_user_string()}: model files {files}"
 
 
 def test_an_asset_without_an_owner_gets_the_data_team_and_a_named_owner_is_kept():

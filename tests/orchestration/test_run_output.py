@@ -69,6 +69,14 @@ def test_summary_names_failed_steps_quarantine_warn_checks_and_as_of_date():
     assert "as-of date:         2025-12-31" in text
 
 
+def test_summary_of_a_quiet_night_says_the_published_build_is_current():
+    steps = {"extract_shop": "SUCCESS", "retention_dbt": "SKIPPED", "published_build": "SKIPPED"}
+    quiet = "\n".join(summarize_run(RunRecord(run_id="r-3", status="SUCCESS", steps=steps)))
+    assert "no new data:        the last published build is current" in quiet
+    failed = "\n".join(summarize_run(RunRecord(run_id="r-4", status="FAILURE", steps=steps)))
+    assert "no new data" not in failed
+
+
 def test_summary_of_a_clean_run_says_none():
     text = "\n".join(summarize_run(RunRecord(run_id="r-2", status="SUCCESS", steps={"a": "SUCCESS"})))
     assert "quarantined rows:   none" in text and "WARN checks:        none" in text

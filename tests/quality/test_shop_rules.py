@@ -190,7 +190,7 @@ def test_subtotal_off_its_lines_warns(scratch):
     assert r.observed_value["example_orders"].count(" vs ") == 2
 
     tolerant = replace(FAST, subtotal_mismatch_max_rate=0.01)
-    assert validate(con, "raw_orders", tolerant, write_audit=False).failed() == []
+    assert validate(con, "raw_orders", tolerant, write_audit=False, full=True).failed() == []
 
 
 # --- section `quality` of retention.yml ------------------------------------------------------

@@ -2,7 +2,8 @@
 
 One test per kind of rule: schema, keys, value sets, ranges, ordering,
 volume, freshness, reconciliation. Every verdict comes from Great
-Expectations (the engine only merges GX's per-chunk results).
+Expectations (on row rules, GX judges the shares DuckDB counted, or merges
+its own per-chunk results).
 """
 
 from dataclasses import replace
@@ -18,6 +19,8 @@ from assets.quality.suites import REQUIRED_MARTS, all_suites, mart_suites, raw_s
 SAMPLE_ORDERS = 20_000  # tests/quality/conftest.py builds the sample shop with this many
 # Data Docs off except where tested (rendering costs ~0.5 s a suite).
 FAST = QualityConfig(build_data_docs=False)
+# Every row rule validated by GX on pandas chunks: the reference for DuckDB's counts.
+GX_ROWS = replace(FAST, row_rules_in_duckdb=False)
 
 SUITES = all_suites(FAST)
 
@@ -78,14 +81,15 @@ def test_schema_wrong_type_and_missing_column(scratch):
     assert by_col["coupon_code"]["actual_type"] == "MISSING"
 
 
-def test_keys_duplicate_found_across_chunks(scratch, frame):
+@pytest.mark.parametrize("base", [FAST, GX_ROWS], ids=["duckdb", "gx_chunks"])
+def test_keys_duplicate_found_across_chunks(scratch, frame, base):
     orders = frame("raw.orders")
     bad = pd.concat([orders, orders.iloc[[123]]], ignore_index=True)  # a duplicated order
     con = scratch({"raw.orders": bad})
-    # 4 hash-partitioned chunks: the two copies share a chunk, so GX still sees them
-    config = replace(FAST, chunk_rows=SAMPLE_ORDERS // 4)
+    # GX on 4 hash-partitioned chunks: the two copies share a chunk, so GX still sees them
+    config = replace(base, chunk_rows=SAMPLE_ORDERS // 4)
     run = validate(con, "raw_orders", config)
-    assert run.chunks >= 4
+    assert run.chunks >= 4 if not base.row_rules_in_duckdb else run.chunks == 0
     r = only_failure(run, "order_id_unique", "expect_column_values_to_be_unique")
     assert r.unexpected_count == 2
     assert r.examples == [orders.order_id[123]] * 2
@@ -144,9 +148,11 @@ def test_range_share_is_judged_over_all_chunks(scratch, frame):
     n = int(len(orders) * FAST.row_error_rate)  # exactly the tolerated share
     orders.loc[orders.index[:n], "discount"] = -5
     con = scratch({"raw.orders": orders})
-    one = validate(con, "raw_orders", write_audit=False).result("discount_range")
-    many = validate(con, "raw_orders", replace(FAST, chunk_rows=2_000), write_audit=False).result("discount_range")
+    one = validate(con, "raw_orders", GX_ROWS, write_audit=False).result("discount_range")
+    many = validate(con, "raw_orders", replace(GX_ROWS, chunk_rows=2_000), write_audit=False).result("discount_range")
+    in_duckdb = validate(con, "raw_orders", write_audit=False).result("discount_range")
     assert (one.success, one.unexpected_count) == (many.success, many.unexpected_count) == (True, n)
+    assert (in_duckdb.success, in_duckdb.unexpected_count) == (True, n)
 
 
 def test_range_mart_retention_above_one(needs_marts, scratch):
@@ -240,9 +246,22 @@ def test_merged_chunks_equal_single_batch(scratch, frame):
     orders = frame("raw.orders")
     orders.loc[orders.index[::997], "device"] = "fridge"
     con = scratch({"raw.orders": orders})
-    one = validate(con, "raw_orders", write_audit=False)
-    many = validate(con, "raw_orders", replace(FAST, chunk_rows=6_000), write_audit=False)
+    one = validate(con, "raw_orders", GX_ROWS, write_audit=False)
+    many = validate(con, "raw_orders", replace(GX_ROWS, chunk_rows=6_000), write_audit=False)
     assert many.chunks > 1 and one.chunks == 1
     a, b = one.result("device_in_set"), many.result("device_in_set")
     assert (a.success, a.unexpected_count, a.element_count) == (b.success, b.unexpected_count, b.element_count)
     assert a.unexpected_count == len(orders.index[::997])
+
+
+def test_the_staging_reference_is_computed_once_per_run(needs_marts, scratch):
+    from assets.quality.engine import ensure_staging_reference
+
+    con = scratch(marts=True)
+    assert validate(con, "mart_aov_by_device", run_id="night-1").passed
+    assert ensure_staging_reference(con, "night-1") is False  # the suite above computed it for this run
+    # staging changes before the next run: the next run's reconciliation sees it
+    con.execute("DELETE FROM staging.stg_shop__orders WHERE order_id = (SELECT min(order_id) FROM "
+                "staging.stg_shop__orders WHERE status <> 'cancelled' AND subtotal - discount - refunded_amount > 0)")
+    run = validate(con, "mart_aov_by_device", run_id="night-2")
+    assert not run.result("net_revenue_matches_staging").success

@@ -1,0 +1,167 @@
+"""What dbt already promises about a mart, read from its manifest.
+
+The mart suites take their columns and types from the dbt manifest (the
+model's yml, `data_type`, contract enforced or not) and leave out every rule
+a dbt data test on the mart already checks with severity error: not null,
+unique, unique combination of columns, accepted values, accepted range, and
+`A >= B` written as an `expression_is_true`. A test with a `where` filter or
+severity warn checks less, so the GX rule stays. With an enforced contract,
+dbt refuses to build a mart whose columns or types differ, so the schema rule
+is dbt's too.
+
+`dbt parse` (`make manifest`) writes the manifest; it is read once per
+process and again when the file changes. No module here imports Great
+Expectations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .rowsql import A_GREATER_THAN_B, BETWEEN, COMPOUND_UNIQUE, IN_SET, NOT_NULL, ROWS, UNIQUE
+
+if TYPE_CHECKING:
+    from .suites import Rule
+
+# dbt's type names -> DuckDB's information_schema spelling
+_TYPE_ALIASES = {"STRING": "VARCHAR", "TEXT": "VARCHAR", "INT": "INTEGER", "INT4": "INTEGER", "INT8": "BIGINT",
+                 "FLOAT8": "DOUBLE", "FLOAT": "FLOAT", "BOOL": "BOOLEAN", "NUMERIC": "DECIMAL"}
+
+# What the schema rule's place is taken by, when the contract is enforced.
+CONTRACT = "dbt contract (enforced)"
+
+
+@dataclass(frozen=True)
+class DbtTest:
+    name: str
+    kind: str  # the generic test: not_null, unique, accepted_values, accepted_range, ...
+    column: str | None
+    kwargs: Mapping[str, Any]
+    severity: str  # "error" or "warn"
+    filtered: bool  # a `where` config: the test sees only part of the rows
+
+
+@dataclass(frozen=True)
+class MartContract:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (column, DuckDB type), in the yml's order
+    enforced: bool
+    tests: tuple[DbtTest, ...]
+
+    @property
+    def column_names(self) -> set[str]:
+        return {c for c, _ in self.columns}
+
+
+_CACHE: dict[str, tuple[float, dict]] = {}
+
+
+def load_manifest(path: Path) -> dict:
+    """The parsed manifest at `path` (cached while the file is unchanged)."""
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path}: dbt manifest not found; expected the file `make manifest` (dbt parse) writes, "
+            "which the mart suites read their columns and dbt tests from") from None
+    key = str(path)
+    if key not in _CACHE or _CACHE[key][0] != mtime:
+        _CACHE[key] = (mtime, json.loads(path.read_text()))
+    return _CACHE[key][1]
+
+
+def duckdb_type(dbt_type: str | None) -> str:
+    t = (dbt_type or "").strip().upper()
+    base, _, rest = t.partition("(")
+    base = _TYPE_ALIASES.get(base, base)
+    return base + ("(" + rest.replace(" ", "") if rest else "")
+
+
+def mart_contract(manifest: dict, model: str) -> MartContract:
+    nodes = [n for n in manifest.get("nodes", {}).values()
+             if n.get("resource_type") == "model" and n.get("name") == model]
+    if not nodes:
+        raise KeyError(f"dbt manifest: no model {model!r}; expected a mart with that name in dbt_project/models")
+    node = nodes[0]
+    columns = tuple((c, duckdb_type(v.get("data_type"))) for c, v in node.get("columns", {}).items())
+    enforced = bool((node.get("config", {}).get("contract") or {}).get("enforced"))
+    tests = []
+    for t in manifest.get("nodes", {}).values():
+        if t.get("resource_type") != "test" or t.get("attached_node") != node["unique_id"]:
+            continue
+        meta = t.get("test_metadata") or {}
+        cfg = t.get("config") or {}
+        if not meta or cfg.get("enabled") is False:
+            continue
+        tests.append(DbtTest(
+            name=t["name"], kind=meta.get("name", ""), column=t.get("column_name") or meta.get("kwargs", {}).get(
+                "column_name"),
+            kwargs=meta.get("kwargs") or {}, severity=str(cfg.get("severity", "error")).lower(),
+            filtered=bool(cfg.get("where")),
+        ))
+    return MartContract(model, columns, enforced, tuple(tests))
+
+
+def _norm(expr: str) -> str:
+    return re.sub(r"\s+", " ", expr.strip().lower())
+
+
+def covering_test(rule: Rule, contract: MartContract) -> str | None:
+    """The dbt test (or tests, joined by ' + ') that already check `rule`, or None."""
+    tests = [t for t in contract.tests if t.severity == "error" and not t.filtered]
+    k = rule.kwargs
+    e = rule.expectation
+    if k.get("mostly") is not None:
+        return None
+    col = k.get("column")
+    if e == NOT_NULL:
+        return next((t.name for t in tests if t.kind == "not_null" and t.column == col), None)
+    if e in (UNIQUE, COMPOUND_UNIQUE):
+        cols = {col} if e == UNIQUE else set(k["column_list"])
+        for t in tests:
+            if t.kind == "unique" and t.column in cols:  # a unique column makes any set holding it unique
+                return t.name
+            if t.kind == "unique_combination_of_columns" and set(t.kwargs.get("combination_of_columns", ())) <= cols:
+                return t.name
+        return None
+    if e == IN_SET:
+        for t in tests:
+            if t.kind == "accepted_values" and t.column == col and set(t.kwargs.get("values", ())) <= set(
+                    k["value_set"]):
+                return t.name
+        return None
+    if e == BETWEEN and rule.frame == ROWS:
+        return _range_cover(k, [t for t in tests if t.kind == "accepted_range" and t.column == col])
+    if e == A_GREATER_THAN_B:
+        a, b = k["column_A"], k["column_B"]
+        op, rop = (">=", "<=") if k.get("or_equal") else (">", "<")
+        wanted = {_norm(f"{a} {op} {b}"), _norm(f"{b} {rop} {a}")}
+        return next((t.name for t in tests
+                     if t.kind == "expression_is_true" and _norm(t.kwargs.get("expression", "")) in wanted), None)
+    return None
+
+
+def _range_cover(k: Mapping[str, Any], tests: list[DbtTest]) -> str | None:
+    """accepted_range tests whose bounds are at least as strict as the rule's, on each side it has."""
+    used = []
+    for side, strict_key, tighter in (("min_value", "strict_min", lambda t, r: t > r),
+                                      ("max_value", "strict_max", lambda t, r: t < r)):
+        if k.get(side) is None:
+            continue
+        found = None
+        for t in tests:
+            bound = t.kwargs.get(side)
+            if bound is None:
+                continue
+            inclusive = t.kwargs.get("inclusive", True)
+            if tighter(bound, k[side]) or (bound == k[side] and (not k.get(strict_key) or not inclusive)):
+                found = t.name
+                break
+        if found is None:
+            return None
+        used.append(found)
+    return " + ".join(dict.fromkeys(used)) or None

@@ -1,0 +1,185 @@
+"""Row rules cover the rows loaded since the suite's last successful validation, and miss none.
+
+Raw rows carry the loader's `_loaded_at` stamp; `audit.suite_runs.loaded_through`
+keeps the newest stamp a successful validation covered. The DuckDB counts of
+the row rules are checked against GX validating the same rows on pandas.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.quality.config import ERROR
+from assets.quality.rowsql import translatable
+from assets.quality.suites import ROWS
+
+from .test_suites import FAST, GX_ROWS, SUITES, validate
+
+NIGHT_2 = "TIMESTAMP '2100-01-02 03:00:00'"
+NIGHT_3 = "TIMESTAMP '2100-01-03 03:00:00'"
+
+
+def _load_copies(con, n: int, stamp: str, suffix: str, status: str | None = None) -> None:
+    """`n` new orders (copies of existing ones under new ids) stamped as loaded at `stamp`."""
+    status_sql = f", '{status}' AS status" if status else ""
+    con.execute(
+        f"INSERT INTO raw.orders SELECT * REPLACE (order_id || '{suffix}' AS order_id, {stamp} AS _loaded_at"
+        f"{status_sql}) FROM raw.orders WHERE _loaded_at < TIMESTAMP '2100-01-01' ORDER BY order_id LIMIT {n}"
+    )
+
+
+def test_a_night_validates_only_the_rows_loaded_since_the_last_successful_run(scratch):
+    con = scratch()
+    total = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
+    first = validate(con, "raw_orders", run_id="night-1")
+    assert first.passed and first.rows_validated == total and first.validated_since is None
+
+    _load_copies(con, 25, NIGHT_2, "-n2")
+    night = validate(con, "raw_orders", run_id="night-2")
+    assert night.failed() == [], night.failures_markdown()
+    assert night.rows_validated == 25
+    assert night.validated_since == first.loaded_through
+    assert night.result("order_id_unique").element_count == 25  # the rows handed to the row rules
+
+    again = validate(con, "raw_orders", run_id="night-2-retry")
+    assert again.rows_validated == 0 and again.passed
+    assert validate(con, "raw_orders", run_id="full", full=True).rows_validated == total + 25
+
+
+def test_a_bad_row_loaded_by_a_failed_run_is_caught_again_the_next_night(scratch):
+    con = scratch()
+    assert validate(con, "raw_orders", run_id="night-1").passed
+
+    _load_copies(con, 3, NIGHT_2, "-n2", status="shipped")
+    failed = validate(con, "raw_orders", run_id="night-2")
+    assert not failed.passed and failed.result("status_in_set").unexpected_count == 3
+
+    _load_copies(con, 10, NIGHT_3, "-n3")  # a clean night after the failed one
+    night3 = validate(con, "raw_orders", run_id="night-3")
+    r = night3.result("status_in_set")
+    assert not r.success and r.severity == ERROR
+    assert r.unexpected_count == 3 and r.examples == ["shipped"] * 3
+    assert night3.rows_validated == 13  # night 2's rows again, and night 3's
+
+    con.execute("UPDATE raw.orders SET status = 'fulfilled', _loaded_at = TIMESTAMP '2100-01-04 03:00:00' WHERE status = 'shipped'")
+    assert validate(con, "raw_orders", run_id="night-4").passed
+    assert validate(con, "raw_orders", run_id="night-5").rows_validated == 0
+
+
+def test_rows_of_a_run_whose_checks_never_ran_are_validated_next_time(scratch):
+    con = scratch()
+    assert validate(con, "raw_orders", run_id="night-1").passed
+    _load_copies(con, 4, NIGHT_2, "-n2", status="shipped")  # night 2 loaded, its checks did not run
+    _load_copies(con, 6, NIGHT_3, "-n3")
+    run = validate(con, "raw_orders", run_id="night-3")
+    assert run.rows_validated == 10
+    assert run.result("status_in_set").unexpected_count == 4
+
+
+def test_a_new_row_repeating_an_older_key_breaks_uniqueness(scratch):
+    con = scratch()
+    assert validate(con, "raw_orders", run_id="night-1").passed
+    old = con.execute("SELECT min(order_id) FROM raw.orders").fetchone()[0]
+    con.execute(f"INSERT INTO raw.orders SELECT * REPLACE ({NIGHT_2} AS _loaded_at) FROM raw.orders "
+                f"WHERE order_id = '{old}'")
+    run = validate(con, "raw_orders", run_id="night-2")
+    r = run.result("order_id_unique")
+    assert run.rows_validated == 1
+    assert not r.success and r.unexpected_count == 1 and r.examples == [old]
+
+
+def _break_orders(orders: pd.DataFrame) -> pd.DataFrame:
+    bad = orders.copy()
+    bad.loc[bad.index[:40], "status"] = "shipped"
+    bad.loc[bad.index[40:45], "currency"] = None
+    bad.loc[bad.index[45:80], "discount"] = -1.5
+    bad.loc[bad.index[80:90], "updated_at"] = bad.loc[bad.index[80:90], "created_at"] - pd.Timedelta(hours=2)
+    bad.loc[bad.index[90:95], "customer_id"] = None
+    bad.loc[bad.index[100:105], "order_id"] = None
+    return pd.concat([bad, bad.iloc[200:203]], ignore_index=True)  # three duplicated keys
+
+
+def _break_tickets(tickets: pd.DataFrame) -> pd.DataFrame:
+    bad = tickets.copy()
+    rated = bad.index[bad.csat_score.notna()]
+    bad.loc[rated[:30], "csat_score"] = 9
+    resolved = bad.index[bad.resolved_at.notna()]
+    bad.loc[resolved[:12], "resolved_at"] = bad.loc[resolved[:12], "created_at"] - pd.Timedelta(hours=1)
+    bad.loc[bad.index[:4], "category"] = "billing"
+    return bad
+
+
+def _as_set(values) -> set:
+    return {repr(v.tolist() if isinstance(v, np.ndarray) else v) for v in values}
+
+
+@pytest.mark.parametrize(("table", "suite", "breaker"), [
+    ("raw.orders", "raw_orders", _break_orders),
+    ("raw.support_tickets", "raw_support_tickets", _break_tickets),
+])
+def test_row_rules_in_duckdb_match_gx_on_pandas(scratch, frame, table, suite, breaker):
+    con = scratch({table: breaker(frame(table))})
+    in_duckdb = validate(con, suite, write_audit=False)
+    on_pandas = validate(con, suite, GX_ROWS, write_audit=False)
+    row_rules = [r for r in SUITES[suite].rules if r.frame == ROWS]
+    assert row_rules and all(translatable(r) for r in row_rules)
+    broken = 0
+    for rule in row_rules:
+        a, b = in_duckdb.result(rule.id), on_pandas.result(rule.id)
+        assert (a.success, a.expectation, a.element_count, a.unexpected_count) == \
+            (b.success, b.expectation, b.element_count, b.unexpected_count), rule.id
+        broken += bool(a.unexpected_count)
+        if a.unexpected_count:
+            assert len(a.examples) == min(a.unexpected_count, FAST.max_examples)
+            if a.unexpected_count <= FAST.max_examples:  # all of them: the same values either way
+                assert _as_set(a.examples) == _as_set(b.examples), rule.id
+    assert broken >= 3
+
+
+def test_a_rule_without_duckdb_translation_is_validated_by_gx(scratch):
+    from assets.quality.suites import Rule
+
+    suite = SUITES["raw_orders"]
+    regex = Rule("order_id_pattern", "value_set", "ExpectColumnValuesToMatchRegex",
+                 {"column": "order_id", "regex": r"^\d+$"})
+    assert not translatable(regex)
+    custom = replace(suite, rules=suite.rules + (regex,))
+    from assets.quality.engine import run_suite
+
+    con = scratch()
+    run = run_suite(con, custom, "regex", FAST, write_audit=False, log_fn=lambda m: None)
+    r = run.result("order_id_pattern")
+    assert r.expectation == "expect_column_values_to_match_regex"
+    assert run.chunks >= 1 and r.element_count == run.row_count
+
+
+def test_gx_on_pandas_is_handed_only_the_new_rows(scratch):
+    from assets.quality.engine import run_suite
+    from assets.quality.suites import Rule
+
+    suite = SUITES["raw_orders"]
+    regex = Rule("order_id_pattern", "value_set", "ExpectColumnValuesToMatchRegex",
+                 {"column": "order_id", "regex": r"^O\d+$"})
+    custom = replace(suite, rules=suite.rules + (regex,))
+    con = scratch()
+    first = run_suite(con, custom, "night-1", FAST, log_fn=lambda m: None)
+    assert first.passed and first.result("order_id_pattern").element_count == first.row_count
+    _load_copies(con, 5, NIGHT_2, "-n2")  # ids like O000000023-n2 break the pattern
+    night = run_suite(con, custom, "night-2", FAST, log_fn=lambda m: None)
+    r = night.result("order_id_pattern")
+    assert (r.element_count, r.unexpected_count) == (5, 5)
+    assert night.chunks == 1 and night.rows_validated == 5
+
+
+def test_a_night_judges_the_subtotals_of_the_orders_it_loaded(scratch):
+    con = scratch()
+    assert validate(con, "raw_orders", run_id="night-1").passed
+    con.execute(f"UPDATE raw.orders SET subtotal = subtotal + 5, _loaded_at = {NIGHT_2} WHERE order_id = "
+                "(SELECT min(order_id) FROM raw.order_lines)")
+    con.execute(f"UPDATE raw.order_lines SET _loaded_at = {NIGHT_2} WHERE order_id = "
+                "(SELECT max(order_id) FROM raw.order_lines)")  # a line reloaded: its order is judged again
+    r = validate(con, "raw_orders", run_id="night-2").result("subtotal_matches_lines")
+    assert not r.success
+    assert (r.observed_value["orders_with_lines"], r.observed_value["orders_off"]) == (2, 1)

@@ -170,7 +170,10 @@ def code_fingerprint(root: Path = PROJECT_ROOT, globs: Iterable[str] = CODE_GLOB
 
 
 def build_settings(
-    shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str | None = None
+    shop_source: ShopSourceResource,
+    run_config: Mapping | None,
+    shop_timezone: str | None = None,
+    engine: str = "duckdb",
 ) -> dict:
     """What, besides `raw`, decides the marts of a run: dbt's vars, retention.yml, the shop's settings, the code.
 
@@ -193,17 +196,21 @@ def build_settings(
         # Any other setting of the shop (windows, names, folders) counts too.
         "shop_source": shop_source.model_dump(),
         "code": code_fingerprint(),
+        # The engine that built the marts (RETENTION_ENGINE): switching it rebuilds.
+        "engine": engine,
     }
 
 
-def quiet_since(con, shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str) -> datetime | None:
+def quiet_since(
+    con, shop_source: ShopSourceResource, run_config: Mapping | None, shop_timezone: str, engine: str = "duckdb"
+) -> datetime | None:
     """When the last published build was made from this `raw` with this run's settings; else None.
 
     A dbt full refresh asks for a rebuild. Settings that cannot be worked out
     (a malformed as-of date) never skip: the dbt step reports them.
     """
     try:
-        settings = build_settings(shop_source, run_config, shop_timezone)
+        settings = build_settings(shop_source, run_config, shop_timezone, engine)
     except (ValueError, TypeError, UserConfigError):
         return None
     if settings["dbt_full_refresh"]:
@@ -257,7 +264,7 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
             try:
                 totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
                 current_since = None if request.is_range or request.full_refresh else quiet_since(
-                    con, shop_source, context.run.run_config, source.timezone
+                    con, shop_source, context.run.run_config, source.timezone, warehouse.engine
                 )
             finally:
                 con.close()

@@ -192,7 +192,8 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         # After the switch: a night with nothing new may then stop after extraction.
         con = warehouse.connect()
         try:
-            record_published_state(con, build_settings(shop_source, context.run.run_config), context.run.run_id)
+            settings = build_settings(shop_source, context.run.run_config, engine=warehouse.engine)
+            record_published_state(con, settings, context.run.run_id)
         finally:
             con.close()
         return dg.MaterializeResult(

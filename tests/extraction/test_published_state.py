@@ -97,3 +97,11 @@ def test_build_settings_carry_the_code_fingerprint():
     from assets.resources import ShopSourceResource
 
     assert build_settings(ShopSourceResource(sample_orders=300), None)["code"] == code_fingerprint()
+
+
+def test_switching_the_engine_changes_the_build_settings():
+    from assets.extraction.assets import build_settings
+    from assets.resources import ShopSourceResource
+
+    shop = ShopSourceResource(sample_orders=300)
+    assert build_settings(shop, None, engine="spark") != build_settings(shop, None, engine="duckdb")

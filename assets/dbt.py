@@ -241,6 +241,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # run's build warehouse (tests and other data dirs differ from the default).
         warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
         os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
+        os.environ["RETENTION_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
         # The Python model mart_customer_predictions imports this repository's
         # `models` package (profiles.yml `module_paths`).
         os.environ["RETENTION_CODE_DIR"] = str(PROJECT_ROOT)

@@ -34,6 +34,8 @@ class WarehouseResource(dg.ConfigurableResource):
     # What builds staging, intermediate and marts (RETENTION_ENGINE): `duckdb`
     # in this file, or `spark`, whose tables the dbt step copies back here.
     engine: str = "duckdb"
+    # DuckDB's memory cap per process (RETENTION_DUCKDB_MEMORY_LIMIT), dbt's included.
+    memory_limit: str = "3GB"
 
     @property
     def root(self) -> Path:
@@ -65,7 +67,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.layout.quality_dir
 
     def connect(self, read_only: bool = False):
-        return connect(self.build_db, read_only=read_only)
+        return connect(self.build_db, read_only=read_only, memory_limit=self.memory_limit)
 
 
 class ShopSourceResource(dg.ConfigurableResource):
@@ -145,7 +147,9 @@ class ShopSourceResource(dg.ConfigurableResource):
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
-        "warehouse": WarehouseResource(data_dir=str(settings.data_dir), engine=settings.engine),
+        "warehouse": WarehouseResource(
+            data_dir=str(settings.data_dir), engine=settings.engine, memory_limit=settings.duckdb_memory_limit
+        ),
         "shop_source": ShopSourceResource(
             kind=settings.source,
             name=settings.shop_name,

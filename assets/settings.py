@@ -45,6 +45,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_CUSTOMER_ID_SALT": ("", "Salt of the hashed customer ids of RETENTION_SOURCE=shopify_csv (a secret: never logged). Default: a random salt kept in <data dir>/secrets/customer_id_salt."),
     "RETENTION_POSTGRES_URL": ("", "Connection URL of the shop database when RETENTION_SOURCE=postgres (a secret: never logged)."),
     "RETENTION_CONFIG_FILE": ("", "The shop's configuration file (quality rules, file dialect, ...). Default: retention.yml in the landing, data or project folder."),
+    "RETENTION_DUCKDB_MEMORY_LIMIT": ("3GB", "Memory DuckDB may use in each of the pipeline's processes (extraction, dbt, checks, publish), e.g. `3GB`; beyond it DuckDB spills to disk next to the warehouse."),
     "RETENTION_ENGINE": ("duckdb", "Engine of the dbt step (staging, intermediate, marts): `duckdb` or `spark` (local Spark, see docs/spark.md)."),
 }
 
@@ -91,6 +92,15 @@ def parse_date(raw: str) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise ValueError("expected a real calendar date YYYY-MM-DD") from None
+
+
+MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def parse_memory_limit(raw: str) -> str:
+    if not MEMORY_RE.match(raw.strip()):
+        raise ValueError("expected an amount with a unit, e.g. 3GB or 512MB")
+    return raw.strip()
 
 
 def parse_positive_int(raw: str) -> int:
@@ -232,6 +242,7 @@ class Settings:
     webhook_url: str | None
     config_file: Path | None = None
     engine: str = "duckdb"
+    duckdb_memory_limit: str = "3GB"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -264,6 +275,7 @@ class Settings:
         data_dir = c.get("RETENTION_DATA_DIR", parse_data_dir)
         values = dict(
             engine=c.get("RETENTION_ENGINE", parse_engine),
+            duckdb_memory_limit=c.get("RETENTION_DUCKDB_MEMORY_LIMIT", parse_memory_limit),
             shop_currency=c.get("RETENTION_SHOP_CURRENCY", parse_currency),
             shop_timezone=c.get("RETENTION_SHOP_TIMEZONE", parse_time_zone),
             sample_orders=c.get("RETENTION_SAMPLE_ORDERS", parse_positive_int),

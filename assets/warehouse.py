@@ -71,8 +71,8 @@ def make_private(db_path: Path | str, folder: bool = True) -> None:
             os.chmod(p, PRIVATE_FILE_MODE)
 
 
-def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB file with the session pinned to UTC.
+def connect(path: Path | str, read_only: bool = False, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file with the session pinned to UTC (and its memory capped, if given).
 
     A file opened for writing is made owner-only, and a folder created for it
     is owner-only (an existing folder is left as it is).
@@ -86,6 +86,10 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if writable:
         make_private(path, folder=False)
     con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        # DuckDB's default is 80% of the machine's RAM, per process; a cap keeps
+        # a large shop's nightly run to a predictable size (it spills beyond it).
+        con.execute(f"SET memory_limit = '{memory_limit}'")
     return con
 
 

@@ -63,6 +63,8 @@ def _clean(monkeypatch):
         ("RETENTION_SHOP_CURRENCY", "dollars", "expected a three-letter currency code"),
         ("RETENTION_WEBHOOK_URL", "ftp://hooks.example.com/x", "expected an http(s) URL with a host"),
         ("RETENTION_WEBHOOK_URL", "https:///no-host", "expected an http(s) URL with a host"),
+        ("RETENTION_DUCKDB_MEMORY_LIMIT", "3", "expected an amount with a unit, e.g. 3GB"),
+        ("RETENTION_DUCKDB_MEMORY_LIMIT", "lots", "expected an amount with a unit, e.g. 3GB"),
     ],
 )
 def test_each_bad_value_is_named_with_what_is_expected_in_one_line(monkeypatch, name, value, expected):
@@ -190,3 +192,19 @@ def test_shop_source_rules_default_to_the_settings_defaults():
     assert shop.as_of() is None
     assert str(shop.active_window_days) == ENV_VARS["RETENTION_ACTIVE_WINDOW_DAYS"][0]
     assert str(shop.churn_after_days) == ENV_VARS["RETENTION_CHURN_AFTER_DAYS"][0]
+
+
+def test_the_duckdb_memory_limit_reaches_every_warehouse_connection(monkeypatch, tmp_path):
+    from assets.resources import resources_from_settings
+
+    _clean(monkeypatch)
+    monkeypatch.setenv("RETENTION_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RETENTION_DUCKDB_MEMORY_LIMIT", "512MB")
+    warehouse = resources_from_settings(Settings.from_env())["warehouse"]
+    con = warehouse.connect()
+    try:
+        limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    finally:
+        con.close()
+    # DuckDB reports the limit in its own units (512MB = 488.2 MiB).
+    assert limit.replace(" ", "") in ("488.2MiB", "512.0MB", "512MB"), limit

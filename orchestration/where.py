@@ -32,6 +32,10 @@ class RunRecord:
     as_of_date: str | None = None
 
 
+# A quiet night skips every step after extraction: name a few, count the rest
+# (failed steps are always all named: they are what a person opens next).
+MAX_LISTED_STEPS = 3
+
 STEP_OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "SKIPPED": "skipped", "IN_PROGRESS": "unfinished"}
 
 
@@ -43,7 +47,11 @@ def summarize_run(run: RunRecord) -> list[str]:
         by_outcome.setdefault(outcome, []).append(step)
     for outcome in sorted(by_outcome, key=lambda o: (o == "SUCCESS", o)):
         steps = sorted(by_outcome[outcome])
-        shown = ", ".join(steps) if outcome != "SUCCESS" else f"{len(steps)} step(s)"
+        shown = ", ".join(steps) if outcome == "FAILURE" or len(steps) <= MAX_LISTED_STEPS else (
+            f"{len(steps)} step(s): {', '.join(steps[:MAX_LISTED_STEPS])}, ..."
+        )
+        if outcome == "SUCCESS":
+            shown = f"{len(steps)} step(s)"
         label = f"steps {STEP_OUTCOMES.get(outcome, outcome.lower())}:"
         lines.append(f"  {label:<20}{shown}")
     if run.status == "SUCCESS" and "SKIPPED" in run.steps.values():

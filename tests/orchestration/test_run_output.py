@@ -69,6 +69,15 @@ def test_summary_names_failed_steps_quarantine_warn_checks_and_as_of_date():
     assert "as-of date:         2025-12-31" in text
 
 
+def test_summary_counts_many_skipped_steps_but_names_every_failed_one():
+    skipped = {f"check_{i}": "SKIPPED" for i in range(10)}
+    failed = {f"step_{i}": "FAILURE" for i in range(5)}
+    run = RunRecord(run_id="r-2", status="FAILURE", steps={**skipped, **failed}, quarantined={}, warn_suites=[])
+    text = "\n".join(summarize_run(run))
+    assert "steps skipped:      10 step(s): check_0, check_1, check_2, ..." in text
+    assert "steps failed:       step_0, step_1, step_2, step_3, step_4" in text
+
+
 def test_summary_of_a_quiet_night_says_the_published_build_is_current():
     steps = {"extract_shop": "SUCCESS", "retention_dbt": "SKIPPED", "published_build": "SKIPPED"}
     quiet = "\n".join(summarize_run(RunRecord(run_id="r-3", status="SUCCESS", steps=steps)))

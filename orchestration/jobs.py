@@ -1,6 +1,6 @@
 """Jobs: the nightly run and the backfill / re-extract run.
 
-Both select every asset (extraction -> dbt -> checks -> predictions ->
+Both select every asset (extraction -> dbt, predictions included -> checks ->
 publish / exports / report) and run in ONE process, one step after another
 (the in-process executor: DuckDB allows one writer per file). They differ
 in their extraction config:
@@ -14,7 +14,7 @@ in their extraction config:
 
 Retries: the extraction asset carries its own `EXTRACTION_RETRY_POLICY`
 (2 retries, 30 s then 60 s): a source that times out is worth another try.
-dbt, checks, predictions and serving fail fast; the jobs set no
+dbt (predictions included), checks and serving fail fast; the jobs set no
 `op_retry_policy` so nothing else retries by accident.
 """
 

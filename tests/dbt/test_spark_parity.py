@@ -10,7 +10,6 @@ cell for cell, read back from the Parquet files Spark wrote.
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,17 +21,11 @@ from assets.extraction.sample_shop import ENTITY_NAMES, SampleShopConfig
 from assets.extraction.sources import SampleShopSource
 from assets.warehouse import connect
 from tests.spark.compare import PREDICTED_COLUMNS, REQUIRED_MARTS, table_differences
+from tests.spark.markers import NEEDS_SPARK
 
 from .conftest import DBT, DBT_PROJECT_DIR, run_dbt
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.spark,
-    pytest.mark.skipif(
-        shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
-        reason="Spark needs a Java runtime: no `java` on PATH and JAVA_HOME is not set",
-    ),
-]
+pytestmark = NEEDS_SPARK
 
 VARS = '{"shop_timezone": "America/New_York"}'
 

@@ -11,7 +11,6 @@ DuckDB run's, and leave nothing in the repository tree.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -20,15 +19,9 @@ import pytest
 
 from assets.settings import PROJECT_ROOT
 from tests.spark.compare import PREDICTED_COLUMNS, REQUIRED_MARTS, table_differences
+from tests.spark.markers import NEEDS_SPARK
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.spark,
-    pytest.mark.skipif(
-        shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
-        reason="Spark needs a Java runtime: no `java` on PATH and JAVA_HOME is not set",
-    ),
-]
+pytestmark = NEEDS_SPARK
 
 SAMPLE_ORDERS = 2_500
 SAMPLE_END_DATE = "2025-06-30"

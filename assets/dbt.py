@@ -55,7 +55,9 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from assets.extraction.contract import RAW_SCHEMA
 from assets.resources import ShopSourceResource, WarehouseResource
+from assets.warehouse import quote_literal
 from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
 from models.predictions import FIT_METADATA_TABLE
 
@@ -301,12 +303,7 @@ def with_row_counts(events: list, key_for_output, warehouse: WarehouseResource, 
 
     `key_for_output` maps an Output's name to its asset key.
     """
-    keys = {
-        ev.output_name: key_for_output(ev.output_name)
-        for ev in events
-        if isinstance(ev, dg.Output) and str(getattr(ev.metadata.get("status"), "value", "")).lower() != "error"
-    }
-    keys = {name: key for name, key in keys.items() if len(key.path) == 2 and key.path[0] in DBT_LAYERS}
+    keys = built_outputs(events, key_for_output)
     if not keys:
         return events
     try:
@@ -368,8 +365,6 @@ def _markdown_rows(rows: list[Mapping[str, Any]]) -> str:
 # --- the dbt step on Spark (RETENTION_ENGINE=spark, docs/spark.md) ---------------
 
 SPARK_ENGINE = "spark"
-# Raw tables Spark reads: every `raw` table but extraction's bookkeeping (`_`-prefixed).
-RAW_SCHEMA = "raw"
 
 
 @dataclass(frozen=True)
@@ -420,14 +415,10 @@ def spark_launcher_script(dbt_executable: str, workdir: Path, env: Mapping[str, 
     return "\n".join(lines) + "\n"
 
 
-def _sql_path(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def raw_export_sql(tables: Sequence[str], raw_dir: Path) -> list[str]:
     """One COPY per `raw` table to <raw_dir>/<table>/part-0.parquet (pure, unit-tested)."""
     return [
-        f'COPY {RAW_SCHEMA}."{t}" TO {_sql_path(Path(raw_dir) / t / "part-0.parquet")} (FORMAT parquet)'
+        f'COPY {RAW_SCHEMA}."{t}" TO {quote_literal(Path(raw_dir) / t / "part-0.parquet")} (FORMAT parquet)'
         for t in tables
     ]
 
@@ -439,7 +430,7 @@ def copy_back_sql(tables: Iterable[tuple[str, str]], spark_warehouse: Path) -> l
         out.append(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     for schema, table in tables:
         files = Path(spark_warehouse) / f"{schema}.db" / table / "*.parquet"
-        out.append(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS SELECT * FROM read_parquet({_sql_path(files)})')
+        out.append(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS SELECT * FROM read_parquet({quote_literal(files)})')
     return out
 
 
@@ -463,14 +454,19 @@ def model_columns(manifest: Mapping[str, Any], model: str) -> dict[str, str]:
     raise ValueError(f"dbt manifest: no model named {model!r}")
 
 
-def built_tables(events: Iterable, key_for_output) -> list[tuple[str, str]]:
-    """(layer, model) of every table a dbt build reported as built, in build order."""
-    keys = [
-        key_for_output(ev.output_name)
+def built_outputs(events: Iterable, key_for_output) -> dict[str, dg.AssetKey]:
+    """{output name: <layer>/<model> key} of every table a dbt build reported as built, in build order."""
+    keys = {
+        ev.output_name: key_for_output(ev.output_name)
         for ev in events
         if isinstance(ev, dg.Output) and str(getattr(ev.metadata.get("status"), "value", "")).lower() != "error"
-    ]
-    return list(dict.fromkeys(tuple(k.path) for k in keys if len(k.path) == 2 and k.path[0] in DBT_LAYERS))
+    }
+    return {name: key for name, key in keys.items() if len(key.path) == 2 and key.path[0] in DBT_LAYERS}
+
+
+def built_tables(events: Iterable, key_for_output) -> list[tuple[str, str]]:
+    """(layer, model) of every table a dbt build reported as built, in build order."""
+    return list(dict.fromkeys(tuple(k.path) for k in built_outputs(events, key_for_output).values()))
 
 
 def with_output_in_dependency_order(events: list, new: dg.Output, key_for_output,
@@ -510,7 +506,10 @@ PREDICTIONS_ON_SPARK = (
 
 
 def export_raw_for_spark(warehouse: WarehouseResource, paths: SparkPaths) -> list[str]:
-    """Every `raw` table of the build warehouse to <spark>/raw/<table>/ (overwritten); returns the tables."""
+    """Every `raw` table of the build warehouse to <spark>/raw/<table>/ (overwritten); returns the tables.
+
+    Extraction's bookkeeping tables (`_`-prefixed) stay behind: Spark reads only data.
+    """
     con = warehouse.connect()
     try:
         tables = [t for (t,) in con.execute(

@@ -93,6 +93,16 @@ def connect(path: Path | str, read_only: bool = False, memory_limit: str | None 
     return con
 
 
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier in double quotes (embedded quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str | Path) -> str:
+    """A DuckDB string literal in single quotes (embedded quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     """First value of the first row. Fetches the whole result: DuckDB 2 refuses
     further work (register, new statements) on a connection whose last

@@ -29,6 +29,8 @@ from datetime import datetime
 
 import polars as pl
 
+from assets.warehouse import quote_ident as _q, quote_literal as _lit
+
 from .contract import ENTITIES, OTHER, RAW_SCHEMA, SHOP_CURRENCY, Column, Entity
 
 ROW_COL = "_source_row"
@@ -106,14 +108,6 @@ def combine_files(frames: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
     """
     combined = pl.concat([f.with_columns(pl.lit(name, pl.String).alias(FILE_COL)) for name, f in frames])
     return combined.with_row_index(SEQ_COL, offset=1)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _text(raw: str) -> str:

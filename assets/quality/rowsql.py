@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from assets.warehouse import quote_ident, quote_literal
+
 from .suites import ROWS, Rule, Suite
 
 NOT_NULL = "ExpectColumnValuesToNotBeNull"
@@ -50,8 +52,7 @@ _SUPPORTED: dict[str, set[str]] = {
 }
 
 
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+q = quote_ident
 
 
 def literal(value: Any) -> str:
@@ -59,7 +60,7 @@ def literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote_literal(str(value))
 
 
 @dataclass(frozen=True)

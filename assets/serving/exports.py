@@ -46,6 +46,8 @@ from pathlib import Path
 
 import duckdb
 
+from assets.warehouse import quote_ident as _qi, quote_literal as _ql
+
 from .publish import READ_ONLY_FILE_MODE, fsync_dir, replace_symlink
 
 VERSIONS_DIR = ".versions"
@@ -99,14 +101,6 @@ def is_personal_column(name: str, dtype: str | None = None) -> bool:
         return True
     is_text = dtype is None or dtype.strip().upper().split("(")[0] in TEXT_TYPES
     return is_text and bool(PII_SUFFIX_RE.match(n))
-
-
-def _qi(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _ql(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def check_no_personal_data(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 
 from assets.extraction.contract import ENTITIES, RAW_SCHEMA, Entity
-from assets.warehouse import DataLayout, make_private
+from assets.warehouse import DataLayout, make_private, quote_ident as _qi, quote_literal as _ql
 
 TMP_PREFIX = ".publish-"
 COPY_CHUNK = 8 * 1024 * 1024
@@ -82,14 +82,6 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _qi(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _ql(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def checkpoint(db_path: Path, schema: str = "marts") -> tuple[str, ...]:

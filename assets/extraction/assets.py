@@ -20,6 +20,7 @@ import dagster as dg
 
 from assets.settings import PROJECT_ROOT
 from assets.user_config import UserConfigError
+from assets.warehouse import quote_literal
 from assets.resources import ShopSourceResource, WarehouseResource
 
 from .contract import ENTITIES, RAW_SCHEMA
@@ -53,7 +54,7 @@ def contract_failure(exc: Exception) -> dg.Failure:
 
 def quarantine_query(run_id: str, entity: str | None = None) -> str:
     """Ready-to-paste SQL listing a run's quarantined rows."""
-    where = "run_id = '" + run_id.replace("'", "''") + "'"
+    where = f"run_id = {quote_literal(run_id)}"
     if entity:
         where += f" AND entity = '{entity}'"
     return (
@@ -263,7 +264,10 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
             con = warehouse.connect()
             try:
                 totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
-                current_since = None if request.is_range or request.full_refresh else quiet_since(
+                # A run that wrote to `raw` cannot match the published state: skip
+                # the state query and the code hash on an ordinary night.
+                wrote = any(t.inserted or t.updated or t.quarantined for t in totals.values())
+                current_since = None if wrote or request.is_range or request.full_refresh else quiet_since(
                     con, shop_source, context.run.run_config, source.timezone, warehouse.engine
                 )
             finally:

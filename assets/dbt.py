@@ -19,10 +19,7 @@ RETENTION_CODE_DIR puts this repository's `models` package on the dbt
 process's path for the Python model. Each run starts from the previous run's
 partial parse (`seed_partial_parse`).
 With `RETENTION_ENGINE=spark` (the `warehouse` resource's `engine`), the
-same build runs on local Spark (`--target spark`): `raw` is exported to
-Parquet first, dbt runs from a scratch folder under the data folder, and
-every table it built is copied back into the build warehouse, so the checks
-and serving read it unchanged (`run_spark_build`, docs/spark.md).
+same build runs on Spark instead (`assets/spark.py`, docs/spark.md).
 Each run's artefacts and dbt.log go under the data folder (`dbt_runs_dir`),
 the last KEEP_DBT_RUNS runs kept; the console gets dbt's failures, warnings
 and tally, not its per-model progress lines.
@@ -35,12 +32,9 @@ import contextlib
 import json
 import os
 import re
-import shlex
 import shutil
-import stat
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -55,9 +49,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from assets.extraction.contract import RAW_SCHEMA
 from assets.resources import ShopSourceResource, WarehouseResource
-from assets.warehouse import quote_literal
 from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
 from models.predictions import FIT_METADATA_TABLE
 
@@ -263,7 +255,10 @@ def build_dbt_assets() -> dg.AssetsDefinition:
                 raise ValueError(
                     f"warehouse.engine={warehouse.engine!r}: expected one of {', '.join(ENGINES)} (RETENTION_ENGINE)"
                 )
-            if warehouse.engine == SPARK_ENGINE:
+            if warehouse.engine == "spark":
+                # Imported here: assets.spark builds on this module's functions.
+                from assets.spark import run_spark_build
+
                 yield from run_spark_build(context, dbt, warehouse, vars_, config.full_refresh, target)
                 return
             # dagster-dbt echoes every dbt line to stdout; keep the console to
@@ -362,98 +357,6 @@ def _markdown_rows(rows: list[Mapping[str, Any]]) -> str:
     return head + "\n".join(body)
 
 
-# --- the dbt step on Spark (RETENTION_ENGINE=spark, docs/spark.md) ---------------
-
-SPARK_ENGINE = "spark"
-
-
-@dataclass(frozen=True)
-class SparkPaths:
-    """Where a Spark build keeps its files: <data>/spark (absolute: dbt-spark resolves against its cwd)."""
-
-    root: Path
-
-    @classmethod
-    def under(cls, data_dir: Path | str) -> "SparkPaths":
-        return cls(Path(data_dir).resolve() / "spark")
-
-    @property
-    def raw(self) -> Path:
-        """`raw` as Parquet, one folder per table: RETENTION_SPARK_RAW_PARQUET."""
-        return self.root / "raw"
-
-    @property
-    def warehouse(self) -> Path:
-        """Spark's tables, <schema>.db/<table>/*.parquet (spark.sql.warehouse.dir in profiles.yml)."""
-        return self.root / "warehouse"
-
-    @property
-    def work(self) -> Path:
-        """The dbt process's working folder: Spark and Derby leave derby.log and scratch folders there."""
-        return self.root / "work"
-
-    @property
-    def launcher(self) -> Path:
-        return self.work / "dbt-spark.sh"
-
-
-def spark_dbt_env(paths: SparkPaths) -> dict[str, str]:
-    """The variables profiles.yml's `spark` target reads, for a build under `paths` (pure, unit-tested)."""
-    return {"RETENTION_SPARK_DIR": str(paths.root), "RETENTION_SPARK_RAW_PARQUET": str(paths.raw)}
-
-
-def spark_launcher_script(dbt_executable: str, workdir: Path, env: Mapping[str, str]) -> str:
-    """A shell script that runs dbt in `workdir` with `env` added (pure, unit-tested).
-
-    dagster-dbt starts dbt in the project folder, and the JVM dbt-spark starts
-    inherits that folder: derby.log and spark-warehouse/ would land in the
-    source tree. The Spark build's dbt resource runs this script instead of dbt.
-    """
-    lines = ["#!/bin/sh", f"cd {shlex.quote(str(workdir))} || exit 1"]
-    lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
-    lines.append(f'exec {shlex.quote(dbt_executable)} "$@"')
-    return "\n".join(lines) + "\n"
-
-
-def raw_export_sql(tables: Sequence[str], raw_dir: Path) -> list[str]:
-    """One COPY per `raw` table to <raw_dir>/<table>/part-0.parquet (pure, unit-tested)."""
-    return [
-        f'COPY {RAW_SCHEMA}."{t}" TO {quote_literal(Path(raw_dir) / t / "part-0.parquet")} (FORMAT parquet)'
-        for t in tables
-    ]
-
-
-def copy_back_sql(tables: Iterable[tuple[str, str]], spark_warehouse: Path) -> list[str]:
-    """Statements replacing each (schema, table) of the build warehouse by Spark's Parquet files (pure, unit-tested)."""
-    out: list[str] = []
-    for schema in dict.fromkeys(schema for schema, _ in tables):
-        out.append(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    for schema, table in tables:
-        files = Path(spark_warehouse) / f"{schema}.db" / table / "*.parquet"
-        out.append(f'CREATE OR REPLACE TABLE "{schema}"."{table}" AS SELECT * FROM read_parquet({quote_literal(files)})')
-    return out
-
-
-def empty_table_sql(schema: str, table: str, columns: Mapping[str, str]) -> str:
-    """CREATE OR REPLACE of an empty table with the given {column: type} (pure, unit-tested)."""
-    if not columns:
-        raise ValueError(f"empty_table_sql {schema}.{table}: expected at least one column, got none")
-    cols = ", ".join(f'"{name}" {dtype}' for name, dtype in columns.items())
-    return f'CREATE OR REPLACE TABLE "{schema}"."{table}" ({cols})'
-
-
-def model_columns(manifest: Mapping[str, Any], model: str) -> dict[str, str]:
-    """{column: data_type} a model declares in its YAML, from a dbt manifest (pure, unit-tested)."""
-    for node in (manifest.get("nodes") or {}).values():
-        if node.get("resource_type") == "model" and node.get("name") == model:
-            columns = {name: col.get("data_type") for name, col in (node.get("columns") or {}).items()}
-            missing = [name for name, dtype in columns.items() if not dtype]
-            if missing:
-                raise ValueError(f"dbt model {model}: columns {missing} declare no data_type; expected one each")
-            return columns
-    raise ValueError(f"dbt manifest: no model named {model!r}")
-
-
 def built_outputs(events: Iterable, key_for_output) -> dict[str, dg.AssetKey]:
     """{output name: <layer>/<model> key} of every table a dbt build reported as built, in build order."""
     keys = {
@@ -467,133 +370,6 @@ def built_outputs(events: Iterable, key_for_output) -> dict[str, dg.AssetKey]:
 def built_tables(events: Iterable, key_for_output) -> list[tuple[str, str]]:
     """(layer, model) of every table a dbt build reported as built, in build order."""
     return list(dict.fromkeys(tuple(k.path) for k in built_outputs(events, key_for_output).values()))
-
-
-def with_output_in_dependency_order(events: list, new: dg.Output, key_for_output,
-                                    deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> list:
-    """`events` with `new` added where a multi-asset may yield it (pure, unit-tested).
-
-    Dagster requires a multi-asset to yield its outputs upstream first. `new`
-    goes right after the last event of an asset it depends on; events of
-    assets downstream of it that came before that point (the build did not
-    know the dependency) move, in their order, to just after it. `deps` maps
-    each key to its upstream keys.
-    """
-    new_key = key_for_output(new.output_name)
-    downstream: set[dg.AssetKey] = set()
-    grew = True
-    while grew:
-        grew = False
-        for key, upstream in deps.items():
-            if key not in downstream and (new_key in upstream or downstream & set(upstream)):
-                downstream.add(key)
-                grew = True
-
-    def key_of(ev) -> dg.AssetKey | None:
-        return key_for_output(ev.output_name) if isinstance(ev, dg.Output) else getattr(ev, "asset_key", None)
-
-    upstream = set(deps.get(new_key, ()))
-    cut = max((i for i, ev in enumerate(events) if key_of(ev) in upstream), default=-1) + 1
-    moved = [ev for ev in events[:cut] if key_of(ev) in downstream]
-    kept = [ev for ev in events[:cut] if key_of(ev) not in downstream]
-    return [*kept, new, *moved, *events[cut:]]
-
-
-PREDICTIONS_ON_SPARK = (
-    "not built on Spark: the predictions are a dbt Python model, which dbt-spark's session method cannot run "
-    "(docs/spark.md); this is an empty table with the model's columns"
-)
-
-
-def export_raw_for_spark(warehouse: WarehouseResource, paths: SparkPaths) -> list[str]:
-    """Every `raw` table of the build warehouse to <spark>/raw/<table>/ (overwritten); returns the tables.
-
-    Extraction's bookkeeping tables (`_`-prefixed) stay behind: Spark reads only data.
-    """
-    con = warehouse.connect()
-    try:
-        tables = [t for (t,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT starts_with(table_name, '_') "
-            "ORDER BY table_name", [RAW_SCHEMA]
-        ).fetchall()]
-        for table in tables:
-            shutil.rmtree(paths.raw / table, ignore_errors=True)
-            (paths.raw / table).mkdir(parents=True)
-        for sql in raw_export_sql(tables, paths.raw):
-            con.execute(sql)
-    finally:
-        con.close()
-    return tables
-
-
-def copy_back_from_spark(warehouse: WarehouseResource, paths: SparkPaths, tables: list[tuple[str, str]],
-                         predictions_columns: Mapping[str, str] | None) -> None:
-    """Spark's tables into the build warehouse; with `predictions_columns`, the predictions' empty stand-in."""
-    con = warehouse.connect()
-    try:
-        con.execute("BEGIN")
-        for sql in copy_back_sql(tables, paths.warehouse):
-            con.execute(sql)
-        if predictions_columns is not None:
-            schema, table = PREDICTIONS_KEY.path
-            con.execute(empty_table_sql(schema, table, predictions_columns))
-            # A fit from an earlier DuckDB build would describe predictions this build does not have.
-            fit_schema, fit_table = FIT_METADATA_TABLE
-            con.execute(f'DROP TABLE IF EXISTS "{fit_schema}"."{fit_table}"')
-        con.execute("COMMIT")
-    finally:
-        con.close()
-
-
-def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
-                    vars_: Mapping[str, Any], full_refresh: bool, target_path: Path):
-    """The dbt build on Spark: export `raw`, `dbt build --target spark`, copy the tables back; yields the events.
-
-    Extraction (contract checks, quarantine, newest-version-wins upsert) has
-    already run in the build warehouse; the checks and serving after this
-    step read the copies, so they run unchanged.
-    """
-    paths = SparkPaths.under(warehouse.root)
-    tables = export_raw_for_spark(warehouse, paths)
-    context.log.info(f"exported raw ({', '.join(tables)}) to {paths.raw} for Spark")
-    paths.work.mkdir(parents=True, exist_ok=True)
-    paths.launcher.write_text(spark_launcher_script(dbt.dbt_executable, paths.work, spark_dbt_env(paths)))
-    paths.launcher.chmod(paths.launcher.stat().st_mode | stat.S_IXUSR)
-    spark_dbt = DbtCliResource(
-        project_dir=dbt.project_dir,
-        profiles_dir=dbt.profiles_dir,
-        profile=dbt.profile,
-        global_config_flags=dbt.global_config_flags,
-        dbt_executable=str(paths.launcher),
-    )
-    events: list = []
-    try:
-        with contextlib.redirect_stdout(SparkProgressFilter(sys.stdout)):
-            events.extend(spark_dbt.cli(
-                dbt_build_args(vars_, full_refresh, target=SPARK_ENGINE), context=context, target_path=target_path
-            ).stream())
-    except BaseException:
-        # Like a failed DuckDB build, keep what was built: it replaces the older copies.
-        copy_back_from_spark(warehouse, paths, built_tables(events, context.asset_key_for_output), None)
-        yield from events
-        raise
-    built = built_tables(events, context.asset_key_for_output)
-    stand_in = PREDICTIONS_KEY in context.selected_asset_keys
-    columns = model_columns(json.loads(dbt_project().manifest_path.read_text()), PREDICTIONS_KEY.path[-1]) \
-        if stand_in else None
-    copy_back_from_spark(warehouse, paths, built, columns)
-    context.log.info(f"copied {len(built)} Spark tables into {warehouse.build_db}")
-    if stand_in:
-        # Serving depends on every mart: without this output its steps would be skipped.
-        stand_in_output = dg.Output(
-            None,
-            output_name=context.assets_def.get_output_name_for_asset_key(PREDICTIONS_KEY),
-            metadata={"engine": SPARK_ENGINE, "note": PREDICTIONS_ON_SPARK},
-        )
-        events = with_output_in_dependency_order(
-            events, stand_in_output, context.asset_key_for_output, context.assets_def.asset_deps
-        )
-    yield from with_row_counts(events, context.asset_key_for_output, warehouse, context.log)
 
 
 def __getattr__(name: str):
@@ -646,30 +422,6 @@ class DbtProgressFilter:
 
     def __getattr__(self, name: str):
         return getattr(self.stream, name)
-
-
-# What the JVM under dbt-spark prints besides dbt's own lines: log4j WARN/INFO
-# lines (one "Using an existing Spark session" per model unless
-# spark.log.level is raised), the start-up banner and PySpark's
-# pandas-version warning. Spark's ERROR lines stay.
-_SPARK_CHATTER = re.compile(
-    r"^(?:\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?:WARN|INFO) "
-    r"|Setting default log level to|To adjust logging level use sc\.setLogLevel|Setting Spark log level to"
-    r"|Using Spark's default log4j profile|WARNING: Using incubator modules"
-    r"|.*FutureWarning: PySpark does not yet fully support pandas|\s*require_minimum_pandas_version\(\))"
-)
-
-
-def is_spark_chatter_line(line: str) -> bool:
-    """True for a console line of the Spark JVM that is not an error (pure, unit-tested)."""
-    return bool(_SPARK_CHATTER.match(re.sub(r"\x1b\[[0-9;]*m", "", line)))
-
-
-class SparkProgressFilter(DbtProgressFilter):
-    """DbtProgressFilter that also drops the Spark JVM's warnings and banner."""
-
-    def is_noise(self, line: str) -> bool:
-        return is_dbt_progress_line(line) or is_spark_chatter_line(line)
 
 
 # Enough to compare a failed run with the last good ones; each run folder is ~13 MB.

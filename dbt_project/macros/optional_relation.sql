@@ -25,10 +25,15 @@
 
 {#
   The per-customer predictions (mart_customer_predictions, a dbt Python
-  model). dbt-spark's session method runs no Python models, so on Spark the
-  model is disabled (dbt_project.yml) and the marts that read it get no rows:
-  their prediction columns are null there (docs/spark.md). The ref sits in
-  the DuckDB branch only, so Spark's graph has no edge to the disabled model.
+  model). dbt-spark's session method runs no Python models: on Spark the
+  model is disabled (_marts__predictions.yml) and the pipeline fits the
+  predictions between two dbt builds (assets/spark.py), registering the fit
+  as marts.mart_customer_predictions for the second build
+  (register_fitted_predictions, macros/spark_tables.sql). A Spark build
+  without a fit (by hand, RETENTION_SPARK_PREDICTIONS_PARQUET unset) reads
+  no rows: the prediction columns are null. The variable is read only when
+  executing, so it is no part of dbt's parse. The ref sits in the DuckDB
+  branch only, so Spark's graph has no edge to the disabled model.
 #}
 {% macro customer_predictions(columns) -%}
     {{ return(adapter.dispatch('customer_predictions', 'retention')(columns)) }}
@@ -39,5 +44,9 @@
 {%- endmacro %}
 
 {% macro spark__customer_predictions(columns) -%}
-    {{ empty_relation(columns) }}
+    {%- if execute and env_var('RETENTION_SPARK_PREDICTIONS_PARQUET', '') -%}
+        {{ fitted_predictions_relation() }}
+    {%- else -%}
+        {{ empty_relation(columns) }}
+    {%- endif -%}
 {%- endmacro %}

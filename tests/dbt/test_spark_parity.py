@@ -3,7 +3,7 @@
 One sample shop is extracted into DuckDB `raw`, the raw tables are exported
 to Parquet, and the same dbt project is built twice from those rows: on
 DuckDB, and on Spark, where the `raw` database is a set of tables over the
-Parquet files (macros/spark_raw.sql). The shop runs in New York time so the
+Parquet files (macros/spark_tables.sql). The shop runs in New York time so the
 time-zone macros are exercised. Every required mart must come out the same,
 cell for cell, read back from the Parquet files Spark wrote.
 """

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from assets.dbt import (
+from assets.dbt import PREDICTIONS_KEY, built_tables, dbt_build_args
+from assets.spark import (
     SparkPaths,
-    built_tables,
-    copy_back_sql,
-    dbt_build_args,
     SparkProgressFilter,
-    empty_table_sql,
+    copy_back_sql,
+    downstream_of,
+    fit_input_sql,
     is_spark_chatter_line,
-    model_columns,
     raw_export_sql,
     spark_dbt_env,
     spark_launcher_script,
-    with_output_in_dependency_order,
+    spark_plan,
 )
 from assets.settings import ENGINES, ENV_VARS, Settings, SettingsError
 
@@ -73,6 +73,10 @@ def test_spark_files_live_under_the_data_folder_as_absolute_paths(tmp_path, monk
     }
     assert all(Path(v).is_absolute() for v in env.values())
     assert paths.work.parent == paths.root and paths.warehouse == paths.root / "warehouse"
+    # Only the build after the fit registers the predictions.
+    second = spark_dbt_env(paths, with_predictions=True)
+    assert second == {**env, "RETENTION_SPARK_PREDICTIONS_PARQUET": str(paths.predictions)}
+    assert paths.predictions.is_relative_to(paths.root) and not paths.predictions.is_relative_to(paths.warehouse)
 
 
 def test_the_launcher_runs_dbt_in_the_scratch_folder_with_the_spark_variables(tmp_path):
@@ -106,13 +110,16 @@ def test_raw_export_and_copy_back_round_trip_through_spark_layout(tmp_path):
     for part in (0, 1):
         con.execute(f"COPY (SELECT * FROM raw.orders WHERE id % 2 = {part}) TO '{table_dir}/part-{part}.parquet' (FORMAT parquet)")
     con.execute("CREATE SCHEMA marts; CREATE TABLE marts.mart_x AS SELECT 42 AS stale")
-    for sql in copy_back_sql([("marts", "mart_x")], tmp_path / "warehouse"):
+    paths = SparkPaths(tmp_path)
+    assert paths.table_files("marts", "mart_x") == table_dir / "*.parquet"
+    for sql in copy_back_sql([("marts", "mart_x", paths.table_files("marts", "mart_x"))]):
         con.execute(sql)
     assert con.execute("SELECT id, name FROM marts.mart_x ORDER BY id").fetchall() == [(0, "o0"), (1, "o1"), (2, "o2")]
 
 
 def test_copy_back_creates_each_schema_once_before_its_tables(tmp_path):
-    sql = copy_back_sql([("staging", "a"), ("marts", "b"), ("marts", "c")], tmp_path)
+    sql = copy_back_sql([(schema, table, tmp_path / f"{schema}.db" / table / "*.parquet")
+                         for schema, table in [("staging", "a"), ("marts", "b"), ("marts", "c")]])
     assert [s for s in sql if s.startswith("CREATE SCHEMA")] == [
         'CREATE SCHEMA IF NOT EXISTS "staging"', 'CREATE SCHEMA IF NOT EXISTS "marts"'
     ]
@@ -128,34 +135,6 @@ def test_a_quote_in_a_path_cannot_break_the_sql(tmp_path):
     for sql in raw_export_sql(["t"], folder):
         con.execute(sql)
     assert con.execute(f"SELECT x FROM read_parquet('{str(folder).replace(chr(39), chr(39) * 2)}/t/*.parquet')").fetchall() == [(1,)]
-
-
-def test_the_predictions_stand_in_has_the_declared_columns_and_no_rows():
-    manifest = {"nodes": {
-        "model.retention.mart_customer_predictions": {
-            "resource_type": "model", "name": "mart_customer_predictions",
-            "columns": {"customer_id": {"data_type": "varchar"}, "p_alive": {"data_type": "double"},
-                        "as_of_date": {"data_type": "date"}},
-        },
-        "test.retention.x": {"resource_type": "test", "name": "mart_customer_predictions", "columns": {}},
-    }}
-    columns = model_columns(manifest, "mart_customer_predictions")
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA marts")
-    con.execute(empty_table_sql("marts", "mart_customer_predictions", columns))
-    described = [(r[0], r[1]) for r in con.execute("DESCRIBE marts.mart_customer_predictions").fetchall()]
-    assert described == [("customer_id", "VARCHAR"), ("p_alive", "DOUBLE"), ("as_of_date", "DATE")]
-    assert con.execute("SELECT count(*) FROM marts.mart_customer_predictions").fetchone()[0] == 0
-
-
-def test_a_model_without_declared_types_or_an_unknown_model_is_refused():
-    manifest = {"nodes": {"m": {"resource_type": "model", "name": "m", "columns": {"a": {"data_type": None}}}}}
-    with pytest.raises(ValueError, match=r"dbt model m: columns \['a'\] declare no data_type"):
-        model_columns(manifest, "m")
-    with pytest.raises(ValueError, match="no model named 'other'"):
-        model_columns(manifest, "other")
-    with pytest.raises(ValueError, match="expected at least one column"):
-        empty_table_sql("marts", "t", {})
 
 
 def test_built_tables_are_the_successful_model_outputs_in_build_order():
@@ -175,32 +154,71 @@ def test_built_tables_are_the_successful_model_outputs_in_build_order():
     assert built_tables(events, keys.__getitem__) == [("marts", "mart_b"), ("staging", "stg_a")]
 
 
-def test_an_added_output_goes_after_its_upstream_and_before_its_downstream():
-    key = {name: dg.AssetKey(["marts", name]) for name in ("up", "new", "down", "downdown", "other", "later")}
+def _graph():
+    key = {name: dg.AssetKey(["marts", name]) for name in ("orders", "summary", "churn", "kpis", "segments",
+                                                            "segment_summary", "clv")}
+    key["predictions"] = PREDICTIONS_KEY
     deps = {
-        key["up"]: set(),
-        key["new"]: {key["up"]},
-        key["down"]: {key["new"], key["other"]},
-        key["downdown"]: {key["down"]},
-        key["other"]: set(),
-        key["later"]: {key["up"]},
+        key["orders"]: set(),
+        key["summary"]: {key["orders"]},
+        PREDICTIONS_KEY: {key["orders"]},
+        key["churn"]: {key["summary"], PREDICTIONS_KEY},
+        key["kpis"]: {key["churn"], PREDICTIONS_KEY, key["orders"]},
+        key["segments"]: {key["summary"]},
+        key["segment_summary"]: {key["segments"]},
+        key["clv"]: {key["orders"]},
     }
-    events = [
-        dg.Output(None, output_name="other"),
-        dg.Output(None, output_name="down"),
-        dg.AssetCheckResult(passed=True, asset_key=key["down"], check_name="c"),
-        dg.Output(None, output_name="downdown"),
-        dg.Output(None, output_name="up"),
-        dg.Output(None, output_name="later"),
-    ]
-    new = dg.Output(None, output_name="new")
-    ordered = with_output_in_dependency_order(events, new, key.__getitem__, deps)
-    names = [ev.output_name if isinstance(ev, dg.Output) else f"check:{ev.asset_key.path[-1]}" for ev in ordered]
-    assert names == ["other", "up", "new", "down", "check:down", "downdown", "later"]
-    position = {n: i for i, n in enumerate(names)}
-    for k, upstream in deps.items():
-        for u in upstream:
-            assert position[u.path[-1]] < position[k.path[-1]], (u, k)
+    return key, deps
+
+
+def test_downstream_follows_every_path_not_only_direct_children():
+    key, deps = _graph()
+    assert downstream_of(deps, [PREDICTIONS_KEY]) == {key["churn"], key["kpis"]}
+    assert downstream_of(deps, [key["segments"]]) == {key["segment_summary"]}
+    assert downstream_of(deps, []) == set()
+
+
+def test_the_spark_plan_builds_what_reads_the_predictions_after_the_fit():
+    key, deps = _graph()
+    plan = spark_plan(deps.keys(), deps)
+    assert plan.fit
+    assert plan.second == ("churn", "kpis")
+    assert plan.first == ("clv", "orders", "segment_summary", "segments", "summary")
+    assert "mart_customer_predictions" not in plan.first + plan.second
+
+
+def test_a_model_a_test_ties_to_a_predicted_mart_moves_with_its_downstream_to_the_second_build():
+    key, deps = _graph()
+    # A relationships test on segments that reads churn can run only once churn exists.
+    plan = spark_plan(deps.keys(), deps, test_links=[{key["segments"], key["churn"]}, {key["clv"]}])
+    assert plan.second == ("churn", "kpis", "segment_summary", "segments")
+    assert plan.first == ("clv", "orders", "summary")
+
+
+def test_the_spark_plan_keeps_to_the_run_selection():
+    key, deps = _graph()
+    plan = spark_plan({key["clv"], key["orders"]}, deps)
+    assert plan == type(plan)(first=("clv", "orders"), fit=False, second=())
+    only_after = spark_plan({key["kpis"]}, deps)
+    assert only_after.first == () and not only_after.fit and only_after.second == ("kpis",)
+
+
+def test_the_fit_reads_spark_files_with_the_python_models_columns_and_order(tmp_path):
+    con = duckdb.connect()
+    orders, as_of = tmp_path / "orders", tmp_path / "as_of"
+    orders.mkdir()
+    as_of.mkdir()
+    con.execute(f"""COPY (SELECT * FROM (VALUES ('b', DATE '2025-01-02', 10.25::DECIMAL(30,2)),
+                                                ('a', DATE '2025-01-03', 5.10::DECIMAL(30,2)),
+                                                ('a', DATE '2025-01-01', 7.00::DECIMAL(30,2)))
+                        t(customer_id, order_date, net_revenue)) TO '{orders}/part-0.parquet' (FORMAT parquet)""")
+    con.execute(f"COPY (SELECT DATE '2025-02-01' AS as_of_date) TO '{as_of}/part-0.parquet' (FORMAT parquet)")
+    transactions_sql, as_of_sql = fit_input_sql(orders / "*.parquet", as_of / "*.parquet")
+    frame = con.sql(transactions_sql).pl()
+    assert frame.columns == ["customer_id", "order_date", "amount"]
+    assert frame.rows() == [("a", date(2025, 1, 1), 7.0), ("a", date(2025, 1, 3), 5.1), ("b", date(2025, 1, 2), 10.25)]
+    assert str(frame.schema["amount"]) == "Float64"
+    assert con.execute(as_of_sql).fetchone()[0] == date(2025, 2, 1)
 
 
 def test_the_dbt_step_refuses_an_unknown_engine_before_running_dbt(tmp_path, monkeypatch):

@@ -3,9 +3,10 @@
 One small sample shop runs through the real job twice, in two data folders:
 once on DuckDB, once with the `warehouse` resource's engine set to `spark`
 (extraction and the quality gates in DuckDB, staging/intermediate/marts on
-Spark `local[2]`, copied back, then publish, exports and report). The Spark
-run must succeed, export every mart, export the required marts equal to the
-DuckDB run's, and leave nothing in the repository tree.
+Spark `local[2]` in two builds around the predictions fit, copied back, then
+publish, exports and report). The Spark run must succeed, export every mart,
+export the required marts, the predictions and the KPIs equal to the DuckDB
+run's (the predictions included), and leave nothing in the repository tree.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import duckdb
 import pytest
 
 from assets.settings import PROJECT_ROOT
-from tests.spark.compare import PREDICTED_COLUMNS, REQUIRED_MARTS, table_differences
+from tests.spark.compare import REQUIRED_MARTS, table_differences
 from tests.spark.markers import NEEDS_SPARK
 
 pytestmark = NEEDS_SPARK
@@ -127,40 +128,49 @@ def test_every_mart_of_the_spark_run_is_exported_as_parquet(both_runs):
     assert marts <= folders, f"{data / 'exports'}: no Parquet export for {sorted(marts - folders)}"
 
 
-@pytest.mark.parametrize("mart", sorted(REQUIRED_MARTS))
+# Beside the required marts: the predictions (fitted between the two Spark
+# builds) and the KPIs, which read them.
+COMPARED_MARTS = {**REQUIRED_MARTS, "mart_customer_predictions": ("customer_id",), "mart_kpis": ("as_of_date",)}
+
+
+@pytest.mark.parametrize("mart", sorted(COMPARED_MARTS))
 def test_spark_exports_equal_the_duckdb_exports(both_runs, mart):
-    predicted = PREDICTED_COLUMNS.get(mart, ())
-    exclude = f" EXCLUDE ({', '.join(predicted)})" if predicted else ""
     con = duckdb.connect()
     try:
         sides = {}
         for engine in ("duckdb", "spark"):
-            cur = con.execute(f"SELECT *{exclude} FROM {exported(both_runs[engine][1], mart)}")
+            cur = con.execute(f"SELECT * FROM {exported(both_runs[engine][1], mart)}")
             sides[engine] = ([(d[0], str(d[1])) for d in cur.description], cur.fetchall())
-        for column in predicted:
-            filled = con.execute(f"SELECT count({column}) FROM {exported(both_runs['spark'][1], mart)}").fetchone()[0]
-            assert filled == 0, f"{mart}.{column}: {filled} values in the Spark export; expected null (no predictions there)"
     finally:
         con.close()
     (duck_columns, duck_rows), (spark_columns, spark_rows) = sides["duckdb"], sides["spark"]
     assert spark_columns == duck_columns, f"{mart}: Spark export columns {spark_columns} != DuckDB's {duck_columns}"
     assert duck_rows, f"{mart} is empty in the DuckDB export: the sample shop should fill it"
     names = [name for name, _ in duck_columns]
-    differences = table_differences(names, REQUIRED_MARTS[mart], duck_rows, spark_rows)
+    differences = table_differences(names, COMPARED_MARTS[mart], duck_rows, spark_rows)
     assert not differences, f"{mart}: DuckDB (left) and Spark (right) exports differ:\n" + "\n".join(differences)
 
 
-def test_the_report_says_predictions_are_not_available_on_spark(both_runs):
-    _, data = both_runs["spark"]
+def test_the_spark_run_fits_the_predictions_and_reports_them(both_runs):
+    result, data = both_runs["spark"]
     con = duckdb.connect()
     try:
-        rows = con.execute(f"SELECT count(*) FROM {exported(data, 'mart_customer_predictions')}").fetchone()[0]
+        scored = con.execute(
+            f"SELECT count(p_alive) FROM {exported(data, 'mart_customer_churn')}"
+        ).fetchone()[0]
     finally:
         con.close()
-    assert rows == 0, f"mart_customer_predictions has {rows} rows on Spark; expected none (not built there)"
+    assert scored > 0, "mart_customer_churn.p_alive is null for every customer on Spark: the fit did not reach it"
+    materialized = [e.event_specific_data.materialization for e in result.all_events
+                    if e.event_type_value == "ASSET_MATERIALIZATION"
+                    and e.asset_key == dg.AssetKey(["marts", "mart_customer_predictions"])]
+    assert materialized, "the Spark run reported no materialization of the predictions"
+    metadata = materialized[-1].metadata
+    assert metadata["engine"].value == "spark" and metadata["bgnbd_fitted"].value is True
+    assert metadata["dagster/row_count"].value == metadata["customers"].value > 0
     html = (data / "report" / "index.html").read_text()
     assert "Predicted churn risk" in html
-    assert "Not available: mart <code>mart_customer_predictions</code> is missing or empty" in html
+    assert "Not available: mart <code>mart_customer_predictions</code>" not in html
 
 
 def test_the_spark_run_leaves_nothing_in_the_repository(both_runs):

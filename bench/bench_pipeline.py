@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -59,8 +58,8 @@ RUNS = ("full", "nightly one day", "nightly no data")
 RUN_OPTIONS = {"full": "full", "one-day": "nightly one day", "no-data": "nightly no data"}
 ENGINES = ("duckdb", "spark")
 ENGINE_OPTIONS = {"duckdb": ("duckdb",), "spark": ("spark",), "both": ENGINES}
-# The dbt step on Spark logs its inner parts once, as a JSON object of seconds.
-SPARK_STEP_SECONDS = re.compile(r"spark step seconds:\s*(\{.*\})", re.DOTALL)
+# The dbt step on Spark logs its inner parts in one line: this text, then a JSON object of seconds.
+SPARK_STEP_MARKER = "spark step seconds:"
 
 
 # ---------------------------------------------------------------------------
@@ -196,12 +195,15 @@ def spark_step_seconds(messages: Iterable[str]) -> dict[str, float]:
     its log.
     """
     out: dict[str, float] = {}
+    decoder = json.JSONDecoder()
     for message in messages:
-        found = SPARK_STEP_SECONDS.search(message or "")
-        if not found:
+        at = (message or "").find(SPARK_STEP_MARKER)
+        if at < 0:
             continue
+        rest = message[at + len(SPARK_STEP_MARKER):].lstrip()
         try:
-            parts = json.loads(found.group(1))
+            # raw_decode stops at the object's end: text after it is no concern.
+            parts, _ = decoder.raw_decode(rest)
         except ValueError:
             continue
         if not isinstance(parts, dict):
@@ -503,7 +505,7 @@ def _child_describe() -> None:
         if e.dagster_event is not None and e.dagster_event.event_type.name in kinds
     ]
     # Log messages (no Dagster event): only the Spark step's seconds line is read.
-    messages = [e.user_message for e in logs if e.dagster_event is None and "spark step seconds" in (e.user_message or "")]
+    messages = [e.user_message for e in logs if e.dagster_event is None and SPARK_STEP_MARKER in (e.user_message or "")]
     try:
         from assets.dbt import dbt_runs_dir
     except ImportError:

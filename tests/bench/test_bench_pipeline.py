@@ -219,7 +219,7 @@ def test_spark_step_seconds_reads_the_steps_json_line_in_its_key_order(bench_pip
 def test_spark_step_seconds_takes_any_keys_and_adds_up_a_key_over_several_lines(bench_pipeline):
     lines = [
         'retention_dbt - spark step seconds: {"dbt_phase_1": 50.5, "dbt_phase_2": 20.0, "fit": 3.0}',
-        'spark step seconds: {"fit": 1.5}',
+        'spark step seconds: {"fit": 1.5} (second dbt step)',
     ]
     assert bench_pipeline.spark_step_seconds(lines) == pytest.approx({"dbt_phase_1": 50.5, "dbt_phase_2": 20.0, "fit": 4.5})
 

@@ -313,11 +313,11 @@ def test_engines_table_sets_each_stage_and_wall_side_by_side_with_the_ratio(benc
 
 def test_engines_table_puts_the_spark_steps_parts_under_dbt_in_the_spark_column(bench_pipeline):
     duck, spark = _engine_pair(bench_pipeline, {"export_raw": 1.2, "dbt": 150.0, "copy_back": 2.0})
-    lines = [line for line in bench_pipeline.engines_table([duck], [spark]).splitlines()[2:]]
-    whats = [[c.strip() for c in line.strip("|").split("|")][1] for line in lines]
+    table = bench_pipeline.engines_table([duck], [spark])
+    whats = list(_table_cells(table))
     at = whats.index("dbt s")
     assert whats[at + 1:at + 4] == ["dbt: export_raw s", "dbt: dbt s", "dbt: copy_back s"]
-    assert _table_cells("\n".join(["h", "-", *lines]))["dbt: export_raw s"][2:] == ["-", "1.2", "-"]
+    assert _table_cells(table)["dbt: export_raw s"][2:] == ["-", "1.2", "-"]
 
 
 def test_engines_table_pairs_only_runs_both_engines_did(bench_pipeline):
@@ -332,4 +332,5 @@ def test_verdicts_against_skipped_anchors_read_na_and_the_others_still_count(ben
     by_what = {v.what: v for v in bench_pipeline.verdicts(runs, None, None, 1_000_000)}
     assert by_what["extraction / bare read-dedupe-persist"].met == "n/a"
     assert by_what["dbt step / (bare marts SQL x 1.3 + 15 s)"].met == "n/a"
+    assert by_what["extraction / bare read-dedupe-persist"].measured == "10.0 s / no anchor"
     assert by_what["quality gates / wall (full)"].ratio == pytest.approx(2.0 / 40.0)

@@ -77,8 +77,11 @@ bench: manifest
 
 # The full run on Spark local[2] beside DuckDB over the same landing files,
 # side by side per stage (docs/benchmarks.md, "Spark local[2] vs DuckDB").
+# The Spark JVM gets the heap DuckDB gets by default (RETENTION_DUCKDB_MEMORY_LIMIT, 3GB).
+BENCH_SPARK_MEMORY ?= 3g
 bench-spark: manifest
-	$(BIN)/python bench/bench_pipeline.py --orders $(BENCH_ORDERS) --engine both --runs full $(BENCH_ARGS)
+	$(BIN)/python bench/bench_pipeline.py --orders $(BENCH_ORDERS) --engine both --runs full \
+		--spark-driver-memory $(BENCH_SPARK_MEMORY) $(BENCH_ARGS)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

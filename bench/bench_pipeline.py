@@ -563,8 +563,16 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=os.link, dirs_exist_ok=True)
 
 
-def run_env(landing: Path, data: Path, home: Path, engine: str = "duckdb") -> dict[str, str]:
+def run_env(landing: Path, data: Path, home: Path, engine: str = "duckdb",
+            spark_driver_memory: str | None = None) -> dict[str, str]:
+    """The pipeline's environment; `spark_driver_memory` (e.g. 3g) sizes the Spark JVM's heap on the Spark engine.
+
+    In local mode the driver JVM does all of Spark's work, and its heap must
+    be set before it starts: PySpark passes PYSPARK_SUBMIT_ARGS to spark-submit.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    if spark_driver_memory and engine == "spark":
+        env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {spark_driver_memory} pyspark-shell"
     env.update({
         "RETENTION_SOURCE": "landing",
         "RETENTION_LANDING_DIR": str(landing),
@@ -599,10 +607,11 @@ def run_pipeline(name: str, env: Mapping[str, str], logs: Path) -> RunResult:
     return result
 
 
-def run_engine(engine: str, names: Sequence[str], cache: Path, folder: Path) -> dict[str, RunResult]:
+def run_engine(engine: str, names: Sequence[str], cache: Path, folder: Path,
+               spark_driver_memory: str | None = None) -> dict[str, RunResult]:
     """The selected runs on one engine, from an empty data folder over hard links of the cached landing files."""
     landing, data, home, logs = (folder / d for d in ("landing", "data", "dagster_home", "logs"))
-    env = run_env(landing, data, home, engine)
+    env = run_env(landing, data, home, engine, spark_driver_memory)
     runs = {}
     for name in names:
         if name == "nightly one day":
@@ -633,6 +642,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                          "then a side-by-side table (default: duckdb)")
     ap.add_argument("--runs", nargs="+", choices=tuple(RUN_OPTIONS), default=list(RUN_OPTIONS), metavar="RUN",
                     help=f"which runs, in this order: {', '.join(RUN_OPTIONS)} (default: all; a night needs full)")
+    ap.add_argument("--spark-driver-memory", metavar="SIZE",
+                    help="heap of the Spark JVM on the Spark engine, e.g. 3g like DuckDB's default memory limit "
+                         "(default: Spark's own, 1g)")
     ap.add_argument("--no-anchors", action="store_true",
                     help="skip the bare DuckDB anchors (their goals then read n/a)")
     ap.add_argument("--child-anchor", nargs=3, metavar=("KIND", "LANDING", "DB"), help=argparse.SUPPRESS)
@@ -674,7 +686,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"anchors: read-dedupe-persist {extracted['seconds']} s, marts SQL {marts['seconds']} s", flush=True)
         rows = extracted["rows"]
 
-    by_engine = {engine: run_engine(engine, names, cache, folders[engine]) for engine in engines}
+    by_engine = {engine: run_engine(engine, names, cache, folders[engine], a.spark_driver_memory) for engine in engines}
 
     # Anchor seconds are timed inside their process (the work itself, as the goals define them).
     anchor_extract = anchors.get("read-dedupe-persist", {}).get("inner")
@@ -687,7 +699,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         written = json.loads((cache / "complete").read_text())["base"]
         shop = f"{sum(written.values()):,} rows written to the landing folder before the last day (no anchors)"
     parts = [
-        f"Pipeline benchmark, {a.orders:,} orders (seed {a.seed}), engine {', '.join(engines)}; {shop}",
+        f"Pipeline benchmark, {a.orders:,} orders (seed {a.seed}), engine {', '.join(engines)}"
+        + (f" (Spark driver memory {a.spark_driver_memory})" if a.spark_driver_memory and "spark" in engines else "")
+        + f"; {shop}",
         f"{started:%Y-%m-%d %H:%M} UTC; {_machine()}; load average (1/5/15 min) before {load_before}, after {_load()}",
         runs_table(all_runs, anchors),
         dbt_table(all_runs),

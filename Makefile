@@ -7,7 +7,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup lock manifest check-config dagster-home run test dev docs bench where clean
+.PHONY: setup lock manifest check-config dagster-home run test dev docs bench bench-spark where clean
 
 # pyproject.toml says which versions the code supports; constraints.txt pins
 # the ones the tests passed with, so every clone installs the same set.
@@ -74,6 +74,14 @@ where: setup
 BENCH_ORDERS ?= 1000000
 bench: manifest
 	$(BIN)/python bench/bench_pipeline.py --orders $(BENCH_ORDERS) $(BENCH_ARGS)
+
+# The full run on Spark local[2] beside DuckDB over the same landing files,
+# side by side per stage (docs/benchmarks.md, "Spark local[2] vs DuckDB").
+# The Spark JVM gets the heap DuckDB gets by default (RETENTION_DUCKDB_MEMORY_LIMIT, 3GB).
+BENCH_SPARK_MEMORY ?= 3g
+bench-spark: manifest
+	$(BIN)/python bench/bench_pipeline.py --orders $(BENCH_ORDERS) --engine both --runs full \
+		--spark-driver-memory $(BENCH_SPARK_MEMORY) $(BENCH_ARGS)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -3,6 +3,7 @@
     make bench                                                    # 1M orders
     .venv/bin/python bench/bench_pipeline.py --orders 10000000    # the long one
     .venv/bin/python bench/bench_pipeline.py --orders 20000 --markdown /tmp/bench.md
+    .venv/bin/python bench/bench_pipeline.py --orders 1000000 --engine both --runs full   # Spark local[2] beside DuckDB
 
 1. The sample shop as a Parquet landing folder (bench/landing.py), every day
    but the last, and the last day's files aside; cached by orders and seed
@@ -13,9 +14,14 @@
 3. The pipeline as users run it, `dagster asset materialize --select '*'` in
    a subprocess (RETENTION_SOURCE=landing, a throwaway DAGSTER_HOME with the
    project's dagster.yaml): the full run from an empty data folder, a night
-   with the last day's files added, a night with no new file.
+   with the last day's files added, a night with no new file (`--runs`
+   picks some of them), with RETENTION_ENGINE=duckdb or spark (`--engine`;
+   `both` runs each engine from its own empty data folder over hard links
+   of the same cached files).
 4. One table: wall time, peak RSS of the process tree, seconds per stage
-   (from the run's Dagster event log), then each goal's ratio and verdict.
+   (from the run's Dagster event log), then each goal's ratio and verdict;
+   with both engines, a side-by-side table per stage with the Spark dbt
+   step's inner parts (its `spark step seconds: {...}` log line).
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ STAGE_OF_GROUP = {"serving": "publish"}
 # Groups that hold dbt models; a non-dbt asset in them is a Python model over the marts.
 DBT_GROUPS = ("staging", "intermediate", "marts")
 RUNS = ("full", "nightly one day", "nightly no data")
+# --runs names each run with one word; a night needs the state the full run leaves.
+RUN_OPTIONS = {"full": "full", "one-day": "nightly one day", "no-data": "nightly no data"}
+ENGINES = ("duckdb", "spark")
+ENGINE_OPTIONS = {"duckdb": ("duckdb",), "spark": ("spark",), "both": ENGINES}
+# The dbt step on Spark logs its inner parts in one line: this text, then a JSON object of seconds.
+SPARK_STEP_MARKER = "spark step seconds:"
 
 
 # ---------------------------------------------------------------------------
@@ -132,15 +144,92 @@ def dbt_breakdown(invocations: Mapping[str, Mapping]) -> dict[str, float]:
     """dbt's own view of its invocations (run_results.json per step): elapsed seconds and node seconds by kind.
 
     Node seconds add up across dbt's threads, so they can exceed elapsed.
+    No invocation (no run_results.json found, e.g. a step that failed before
+    dbt wrote one): {}, so the tables show "-" rather than zeros. Fields an
+    adapter or dbt version leaves out count as 0.
     """
+    if not invocations:
+        return {}
     out = {"elapsed": 0.0, "model": 0.0, "test": 0.0, "unit_test": 0.0}
     for run_results in invocations.values():
-        out["elapsed"] += run_results.get("elapsed_time", 0.0)
-        for node in run_results.get("results", ()):
-            kind = node["unique_id"].split(".", 1)[0]
+        out["elapsed"] += run_results.get("elapsed_time") or 0.0
+        for node in run_results.get("results") or ():
+            kind = str(node.get("unique_id", "")).split(".", 1)[0]
             if kind in out:
-                out[kind] += node.get("execution_time", 0.0)
+                out[kind] += node.get("execution_time") or 0.0
     return {k: round(v, 3) for k, v in out.items()}
+
+
+def dbt_invocations(run_folder: Path) -> dict[str, dict]:
+    """Each dbt invocation's run_results.json under a run's dbt folder, at any depth, trimmed to what dbt_breakdown reads.
+
+    Keyed by the file's folder relative to `run_folder` (`<step>`, or
+    deeper when a step calls dbt more than once); a missing folder gives {},
+    an unreadable or half-written file is left out.
+    """
+    found = {}
+    for path in sorted(Path(run_folder).glob("**/run_results.json")):
+        try:
+            run_results = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(run_results, dict):
+            continue
+        found[path.parent.relative_to(run_folder).as_posix()] = {
+            "elapsed_time": run_results.get("elapsed_time"),
+            "results": [
+                {"unique_id": n.get("unique_id"), "execution_time": n.get("execution_time")}
+                for n in run_results.get("results") or () if isinstance(n, dict)
+            ],
+        }
+    return found
+
+
+def spark_step_seconds(messages: Iterable[str]) -> dict[str, float]:
+    """The Spark dbt step's inner parts from its `spark step seconds: {...}` log line(s); {} without one.
+
+    Keys are whatever the step reports (export_raw, dbt, fit, copy_back, ...),
+    in its order; a key repeated over several lines (several dbt steps) adds
+    up, as stage_seconds adds steps. A line whose JSON does not parse, and
+    non-numeric values, are left out: a finished benchmark must not fail on
+    its log.
+    """
+    out: dict[str, float] = {}
+    decoder = json.JSONDecoder()
+    for message in messages:
+        at = (message or "").find(SPARK_STEP_MARKER)
+        if at < 0:
+            continue
+        rest = message[at + len(SPARK_STEP_MARKER):].lstrip()
+        try:
+            # raw_decode stops at the object's end: text after it is no concern.
+            parts, _ = decoder.raw_decode(rest)
+        except ValueError:
+            continue
+        if not isinstance(parts, dict):
+            continue
+        for key, value in parts.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[str(key)] = round(out.get(str(key), 0.0) + value, 3)
+    return out
+
+
+def selected_runs(options: Sequence[str]) -> list[str]:
+    """The runs --runs names (full, one-day, no-data), in pipeline order; a night without the full run is an error."""
+    unknown = [o for o in options if o not in RUN_OPTIONS]
+    if unknown:
+        raise ValueError(f"--runs {' '.join(options)}: unknown {', '.join(unknown)}; expected some of {', '.join(RUN_OPTIONS)}")
+    names = [RUN_OPTIONS[o] for o in dict.fromkeys(options)]
+    if names and "full" not in names:
+        raise ValueError(f"--runs {' '.join(options)}: a night starts from the full run's data folder; add full")
+    return [r for r in RUNS if r in names]
+
+
+def engine_dirs(run_dir: Path, engines: Sequence[str]) -> dict[str, Path]:
+    """Each engine's folder (landing, data, dagster_home, logs): the run folder itself for one engine, <engine>/ for two."""
+    if len(engines) == 1:
+        return {engines[0]: run_dir}
+    return {engine: run_dir / engine for engine in engines}
 
 
 def ordered_stages(found: Iterable[str]) -> list[str]:
@@ -176,6 +265,13 @@ class RunResult:
     startup: float | None = None
     after_run: float | None = None
     dbt: dict[str, float] = field(default_factory=dict)
+    engine: str = "duckdb"
+    spark_parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The run's name in the tables; a Spark run says so."""
+        return self.name if self.engine == "duckdb" else f"{self.name} ({self.engine})"
 
     @property
     def between_steps(self) -> float | None:
@@ -203,12 +299,17 @@ WALL_GOALS = {1_000_000: 40.0, 10_000_000: 240.0}
 PEAK_GOAL_BYTES = 4 * GIB
 
 
+def _seconds(value: float | None) -> str:
+    return "no anchor" if value is None else f"{value} s"
+
+
 def _ratio(num: float | None, den: float | None) -> float | None:
     return None if num is None or not den else num / den
 
 
-def verdicts(runs: Mapping[str, RunResult], anchor_extract_s: float, anchor_marts_s: float, orders: int) -> list[Verdict]:
-    """Each project goal's ratio, its limit, and whether it is met."""
+def verdicts(runs: Mapping[str, RunResult], anchor_extract_s: float | None, anchor_marts_s: float | None,
+             orders: int) -> list[Verdict]:
+    """Each project goal's ratio, its limit, and whether it is met; goals against an anchor not run (None) read n/a."""
     full = runs.get("full")
     one_day, no_data = runs.get("nightly one day"), runs.get("nightly no data")
     out = []
@@ -216,13 +317,13 @@ def verdicts(runs: Mapping[str, RunResult], anchor_extract_s: float, anchor_mart
         return out
     extraction = full.stages.get("extraction")
     out.append(Verdict(
-        "extraction / bare read-dedupe-persist", f"{extraction} s / {anchor_extract_s} s",
+        "extraction / bare read-dedupe-persist", f"{extraction} s / {_seconds(anchor_extract_s)}",
         _ratio(extraction, anchor_extract_s), "<= 2x", 2.0,
     ))
-    dbt_budget = round(anchor_marts_s * 1.3 + 15, 2)
+    dbt_budget = None if anchor_marts_s is None else round(anchor_marts_s * 1.3 + 15, 2)
     dbt = full.stages.get("dbt")
     out.append(Verdict(
-        "dbt step / (bare marts SQL x 1.3 + 15 s)", f"{dbt} s / {dbt_budget} s", _ratio(dbt, dbt_budget), "<= 1", 1.0,
+        "dbt step / (bare marts SQL x 1.3 + 15 s)", f"{dbt} s / {_seconds(dbt_budget)}", _ratio(dbt, dbt_budget), "<= 1", 1.0,
     ))
     quality = round(sum(full.stages.get(s, 0.0) for s in QUALITY_STAGES), 3)
     out.append(Verdict("quality gates / wall (full)", f"{quality} s / {full.wall} s", _ratio(quality, full.wall), "<= 15%", 0.15))
@@ -262,7 +363,7 @@ def runs_table(runs: Sequence[RunResult], anchors: Mapping[str, Mapping]) -> str
     rows = []
     for r in runs:
         rows.append([
-            r.name, r.status, _fmt(r.wall), _fmt(r.peak_tree_bytes / MIB, 0), _fmt(r.peak_process_bytes / MIB, 0),
+            r.label, r.status, _fmt(r.wall), _fmt(r.peak_tree_bytes / MIB, 0), _fmt(r.peak_process_bytes / MIB, 0),
             *(_fmt(r.stages.get(s)) for s in stages), _fmt(r.startup), _fmt(r.between_steps), _fmt(r.after_run),
             _fmt(r.summary_seconds),
         ])
@@ -280,11 +381,40 @@ def dbt_table(runs: Sequence[RunResult]) -> str:
     for r in runs:
         d, step = r.dbt, r.stages.get("dbt")
         outside = None if step is None or not d else step - d["elapsed"]
-        rows.append([r.name, _fmt(step), _fmt(d.get("elapsed")), _fmt(outside), _fmt(d.get("model")),
+        rows.append([r.label, _fmt(step), _fmt(d.get("elapsed")), _fmt(outside), _fmt(d.get("model")),
                      _fmt(d.get("test")), _fmt(d.get("unit_test"))])
     return markdown_table(
         ["run", "dbt step s", "dbt elapsed s", "step less dbt elapsed s", "node s: models", "node s: data tests",
          "node s: unit tests"], rows)
+
+
+def _compare_row(run: str, what: str, duckdb: float | None, spark: float | None, digits: int = 1) -> list[str]:
+    ratio = _ratio(spark, duckdb)
+    return [run, what, _fmt(duckdb, digits), _fmt(spark, digits), "-" if ratio is None else f"{ratio:.2f}x"]
+
+
+def engines_table(duckdb_runs: Sequence[RunResult], spark_runs: Sequence[RunResult]) -> str:
+    """Per run both engines did: each stage, wall and peak RSS, DuckDB beside Spark and their ratio.
+
+    The Spark dbt step's inner parts follow the dbt row as `dbt: <part>`
+    rows (Spark column only: the DuckDB step has no such parts).
+    """
+    spark_by_name = {r.name: r for r in spark_runs}
+    pairs = [(d, spark_by_name[d.name]) for d in duckdb_runs if d.name in spark_by_name]
+    stages = ordered_stages(s for pair in pairs for r in pair for s in r.stages)
+    rows = []
+    for duck, spark in pairs:
+        for stage in stages:
+            rows.append(_compare_row(duck.name, f"{stage} s", duck.stages.get(stage), spark.stages.get(stage)))
+            if stage == "dbt":
+                rows += [_compare_row(duck.name, f"dbt: {part} s", None, seconds)
+                         for part, seconds in spark.spark_parts.items()]
+        rows += [
+            _compare_row(duck.name, "wall s", duck.wall, spark.wall),
+            _compare_row(duck.name, "peak RSS MiB (tree)", duck.peak_tree_bytes / MIB, spark.peak_tree_bytes / MIB, 0),
+            _compare_row(duck.name, "largest process MiB", duck.peak_process_bytes / MIB, spark.peak_process_bytes / MIB, 0),
+        ]
+    return markdown_table(["run", "stage", "DuckDB", "Spark local[2]", "Spark / DuckDB"], rows)
 
 
 def verdicts_table(items: Sequence[Verdict]) -> str:
@@ -319,22 +449,24 @@ def _rss_bytes(pid: int) -> int:
 
 
 def measure(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> dict:
-    """Run `cmd`; wall seconds, peak summed RSS of its process tree (sampled), ru_maxrss of its largest process."""
+    """Run `cmd`; wall seconds, peak summed RSS of its process tree (sampled), peak RSS of its largest process."""
     with log.open("w") as out:
         t0, started_at = time.perf_counter(), time.time()
         proc = subprocess.Popen(list(cmd), env=dict(env), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        peak = 0
+        peak = largest = 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
-            peak = max(peak, sum(_rss_bytes(p) for p in descendants(proc.pid, _parents())))
+            sizes = [_rss_bytes(p) for p in descendants(proc.pid, _parents())]
+            peak, largest = max(peak, sum(sizes)), max(largest, *sizes, 0)
             time.sleep(SAMPLE_INTERVAL_S)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     # wait4's ru_maxrss covers the child and every descendant it waited for: the largest one's peak (KiB).
-    return {"wall": round(wall, 2), "started_at": started_at, "ended_at": started_at + wall, "peak_tree_bytes": peak, "peak_process_bytes": usage.ru_maxrss * 1024,
-            "returncode": proc.returncode}
+    # Spark's JVM is not waited for by the process that starts it, so only the samples see it.
+    return {"wall": round(wall, 2), "started_at": started_at, "ended_at": started_at + wall, "peak_tree_bytes": peak,
+            "peak_process_bytes": max(usage.ru_maxrss * 1024, largest), "returncode": proc.returncode}
 
 
 # ---------------------------------------------------------------------------
@@ -372,24 +504,28 @@ def _child_describe() -> None:
                 assets.append(props.asset_key.to_user_string())
         plan[step.key] = {"assets": assets, "check_targets": targets}
     kinds = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED", "RUN_START", "RUN_SUCCESS", "RUN_FAILURE")
+    logs = instance.all_logs(run.run_id)
     events = [
         {"type": e.dagster_event.event_type.name, "step": e.step_key, "ts": e.timestamp}
-        for e in instance.all_logs(run.run_id)
+        for e in logs
         if e.dagster_event is not None and e.dagster_event.event_type.name in kinds
     ]
-    from assets.dbt import dbt_runs_dir
+    # Log messages (no Dagster event): only the Spark step's seconds line is read.
+    messages = [e.user_message for e in logs if e.dagster_event is None and SPARK_STEP_MARKER in (e.user_message or "")]
+    try:
+        from assets.dbt import dbt_runs_dir
+    except ImportError:
+        def dbt_runs_dir(data_dir: Path) -> Path:
+            return Path(data_dir) / "dbt" / "runs"
 
-    dbt_runs = dbt_runs_dir(Path(os.environ["RETENTION_DATA_DIR"])) / run.run_id
-    dbt = {p.parent.name: json.loads(p.read_text()) for p in sorted(dbt_runs.glob("*/run_results.json"))}
+    dbt = dbt_invocations(dbt_runs_dir(Path(os.environ["RETENTION_DATA_DIR"])) / run.run_id)
     graph = defs.resolve_asset_graph()
     stage_of = {
         key.to_user_string(): asset_stage(graph.get(key).group_name, graph.get(key).kinds)
         for key in graph.get_all_asset_keys()
     }
     print(json.dumps({"run_id": run.run_id, "status": run.status.value, "plan": plan, "events": events, "stage_of": stage_of,
-                      "dbt": {step: {"elapsed_time": r.get("elapsed_time", 0.0), "results": [
-                          {"unique_id": n["unique_id"], "execution_time": n["execution_time"]} for n in r["results"]
-                      ]} for step, r in dbt.items()}}))
+                      "messages": messages, "dbt": dbt}))
 
 
 def _python_child(args: Sequence[str], env: Mapping[str, str], log: Path) -> tuple[dict, dict]:
@@ -427,13 +563,22 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=os.link, dirs_exist_ok=True)
 
 
-def run_env(landing: Path, data: Path, home: Path) -> dict[str, str]:
+def run_env(landing: Path, data: Path, home: Path, engine: str = "duckdb",
+            spark_driver_memory: str | None = None) -> dict[str, str]:
+    """The pipeline's environment; `spark_driver_memory` (e.g. 3g) sizes the Spark JVM's heap on the Spark engine.
+
+    In local mode the driver JVM does all of Spark's work, and its heap must
+    be set before it starts: PySpark passes PYSPARK_SUBMIT_ARGS to spark-submit.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    if spark_driver_memory and engine == "spark":
+        env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {spark_driver_memory} pyspark-shell"
     env.update({
         "RETENTION_SOURCE": "landing",
         "RETENTION_LANDING_DIR": str(landing),
         "RETENTION_DATA_DIR": str(data),
         "RETENTION_SHOP_TIMEZONE": SAMPLE_TIMEZONE,
+        "RETENTION_ENGINE": engine,
         "DAGSTER_HOME": str(home),
         "DO_NOT_TRACK": "1",
         "GX_ANALYTICS_ENABLED": "false",
@@ -443,6 +588,7 @@ def run_env(landing: Path, data: Path, home: Path) -> dict[str, str]:
 
 def run_pipeline(name: str, env: Mapping[str, str], logs: Path) -> RunResult:
     slug = name.replace(" ", "_")
+    engine = env.get("RETENTION_ENGINE", "duckdb")
     cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions",
            "--select", "*", "-c", "orchestration/console.yaml"]
     m = measure(cmd, env, logs / f"{slug}.log")
@@ -451,13 +597,28 @@ def run_pipeline(name: str, env: Mapping[str, str], logs: Path) -> RunResult:
     result = RunResult(
         name, m["wall"], m["peak_tree_bytes"], m["peak_process_bytes"], status=run["status"],
         stages=stage_seconds(run["events"], run["plan"], run["stage_of"]), in_run=run_span(run["events"]),
-        summary_seconds=summary["wall"],
+        summary_seconds=summary["wall"], engine=engine,
     )
     result.dbt = dbt_breakdown(run["dbt"])
+    result.spark_parts = spark_step_seconds(run.get("messages", ()))
     result.startup, result.after_run = outside_run(m["started_at"], m["ended_at"], run["events"])
-    print(f"{name}: {result.status} in {result.wall} s, peak {result.peak_tree_bytes / MIB:,.0f} MiB, "
-          f"stages {result.stages}", flush=True)
+    print(f"{result.label}: {result.status} in {result.wall} s, peak {result.peak_tree_bytes / MIB:,.0f} MiB, "
+          f"stages {result.stages}" + (f", Spark dbt step {result.spark_parts}" if result.spark_parts else ""), flush=True)
     return result
+
+
+def run_engine(engine: str, names: Sequence[str], cache: Path, folder: Path,
+               spark_driver_memory: str | None = None) -> dict[str, RunResult]:
+    """The selected runs on one engine, from an empty data folder over hard links of the cached landing files."""
+    landing, data, home, logs = (folder / d for d in ("landing", "data", "dagster_home", "logs"))
+    env = run_env(landing, data, home, engine, spark_driver_memory)
+    runs = {}
+    for name in names:
+        if name == "nightly one day":
+            # Copied, not linked: new files with fresh modification times, as a shop drops them.
+            shutil.copytree(cache / "last_day", landing, copy_function=shutil.copy, dirs_exist_ok=True)
+        runs[name] = run_pipeline(name, env, logs)
+    return runs
 
 
 def _load() -> str:
@@ -476,6 +637,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", type=Path, default=Path("/tmp/retention_bench"))
     ap.add_argument("--markdown", type=Path, help="also write the tables (with date, machine, load) to this file")
+    ap.add_argument("--engine", choices=tuple(ENGINE_OPTIONS), default="duckdb",
+                    help="RETENTION_ENGINE of the pipeline runs; both: each engine from its own empty data folder, "
+                         "then a side-by-side table (default: duckdb)")
+    ap.add_argument("--runs", nargs="+", choices=tuple(RUN_OPTIONS), default=list(RUN_OPTIONS), metavar="RUN",
+                    help=f"which runs, in this order: {', '.join(RUN_OPTIONS)} (default: all; a night needs full)")
+    ap.add_argument("--spark-driver-memory", metavar="SIZE",
+                    help="heap of the Spark JVM on the Spark engine, e.g. 3g like DuckDB's default memory limit "
+                         "(default: Spark's own, 1g)")
+    ap.add_argument("--no-anchors", action="store_true",
+                    help="skip the bare DuckDB anchors (their goals then read n/a)")
     ap.add_argument("--child-anchor", nargs=3, metavar=("KIND", "LANDING", "DB"), help=argparse.SUPPRESS)
     ap.add_argument("--child-describe", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -484,43 +655,64 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.child_describe:
         return _child_describe()
 
+    try:
+        names = selected_runs(a.runs)
+    except ValueError as e:
+        ap.error(str(e))
+    engines = ENGINE_OPTIONS[a.engine]
     load_before = _load()
     started = datetime.now(timezone.utc)
     cache = prepare_landing(a.work, a.orders, a.seed)
     run_dir = a.work / f"run-o{a.orders}-s{a.seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    landing, data, home, logs = (run_dir / d for d in ("landing", "data", "dagster_home", "logs"))
-    logs.mkdir(parents=True)
-    _link_tree(cache / "base", landing)
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = run_env(landing, data, home)
+    folders = engine_dirs(run_dir, engines)
+    for folder in folders.values():
+        (folder / "logs").mkdir(parents=True)
+        _link_tree(cache / "base", folder / "landing")
+        (folder / "dagster_home").mkdir()
+        shutil.copy(ROOT / "dagster.yaml", folder / "dagster_home" / "dagster.yaml")
 
     anchors: dict[str, dict] = {}
-    anchor_db = run_dir / "anchor.duckdb"
-    m, extracted = _python_child(["--child-anchor", "extract", str(landing), str(anchor_db)], env, logs / "anchor_extract.log")
-    anchors["read-dedupe-persist"] = {**m, "inner": extracted["seconds"], "rows": extracted["rows"]}
-    m, marts = _python_child(["--child-anchor", "marts", str(landing), str(anchor_db)], env, logs / "anchor_marts.log")
-    anchors["marts SQL"] = {**m, "inner": marts["seconds"], "rows": marts["rows"]}
-    print(f"anchors: read-dedupe-persist {extracted['seconds']} s, marts SQL {marts['seconds']} s", flush=True)
+    rows = None
+    if not a.no_anchors:
+        first = next(iter(folders.values()))
+        landing, logs = first / "landing", first / "logs"
+        env = run_env(landing, first / "data", first / "dagster_home")
+        anchor_db = run_dir / "anchor.duckdb"
+        m, extracted = _python_child(["--child-anchor", "extract", str(landing), str(anchor_db)], env, logs / "anchor_extract.log")
+        anchors["read-dedupe-persist"] = {**m, "inner": extracted["seconds"], "rows": extracted["rows"]}
+        m, marts = _python_child(["--child-anchor", "marts", str(landing), str(anchor_db)], env, logs / "anchor_marts.log")
+        anchors["marts SQL"] = {**m, "inner": marts["seconds"], "rows": marts["rows"]}
+        print(f"anchors: read-dedupe-persist {extracted['seconds']} s, marts SQL {marts['seconds']} s", flush=True)
+        rows = extracted["rows"]
 
-    runs = {"full": run_pipeline("full", env, logs)}
-    # Copied, not linked: new files with fresh modification times, as a shop drops them.
-    shutil.copytree(cache / "last_day", landing, copy_function=shutil.copy, dirs_exist_ok=True)
-    runs["nightly one day"] = run_pipeline("nightly one day", env, logs)
-    runs["nightly no data"] = run_pipeline("nightly no data", env, logs)
+    by_engine = {engine: run_engine(engine, names, cache, folders[engine], a.spark_driver_memory) for engine in engines}
 
     # Anchor seconds are timed inside their process (the work itself, as the goals define them).
-    checks = verdicts(runs, anchors["read-dedupe-persist"]["inner"], anchors["marts SQL"]["inner"], a.orders)
-    rows = extracted["rows"]
-    text = "\n\n".join([
-        f"Pipeline benchmark, {a.orders:,} orders (seed {a.seed}); {sum(rows.values()):,} rows in the landing folder's "
-        "newest versions (" + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + ")",
+    anchor_extract = anchors.get("read-dedupe-persist", {}).get("inner")
+    anchor_marts = anchors.get("marts SQL", {}).get("inner")
+    all_runs = [r for runs in by_engine.values() for r in runs.values()]
+    if rows is not None:
+        shop = (f"{sum(rows.values()):,} rows in the landing folder's newest versions ("
+                + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + ")")
+    else:
+        written = json.loads((cache / "complete").read_text())["base"]
+        shop = f"{sum(written.values()):,} rows written to the landing folder before the last day (no anchors)"
+    parts = [
+        f"Pipeline benchmark, {a.orders:,} orders (seed {a.seed}), engine {', '.join(engines)}"
+        + (f" (Spark driver memory {a.spark_driver_memory})" if a.spark_driver_memory and "spark" in engines else "")
+        + f"; {shop}",
         f"{started:%Y-%m-%d %H:%M} UTC; {_machine()}; load average (1/5/15 min) before {load_before}, after {_load()}",
-        runs_table(list(runs.values()), anchors),
-        dbt_table(list(runs.values())),
-        verdicts_table(checks),
-    ])
+        runs_table(all_runs, anchors),
+        dbt_table(all_runs),
+    ]
+    if len(engines) > 1:
+        parts.append(engines_table(list(by_engine["duckdb"].values()), list(by_engine["spark"].values())))
+    for engine, runs in by_engine.items():
+        if len(engines) > 1:
+            parts.append(f"Goals, {engine} runs:")
+        parts.append(verdicts_table(verdicts(runs, anchor_extract, anchor_marts, a.orders)))
+    text = "\n\n".join(parts)
     print("\n" + text)
     if a.markdown:
         a.markdown.write_text(text + "\n")

@@ -1,5 +1,7 @@
 """The harness's pure parts: stages from a run's event log, goal verdicts, the tables."""
 
+import json
+
 import pytest
 
 # A tiny run as the event log and execution plan record it: extraction, a raw
@@ -201,3 +203,142 @@ def test_dbt_table_shows_the_step_time_dbt_itself_does_not_account_for(bench_pip
     cells = dict(zip((c.strip() for c in header.strip("|").split("|")), (c.strip() for c in row.strip("|").split("|"))))
     assert cells["step less dbt elapsed s"] == "9.0"
     assert cells["node s: unit tests"] == "5.0"
+
+
+# --- engines: Spark beside DuckDB ------------------------------------------------
+
+SPARK_LINE = 'spark step seconds: {"export_raw": 1.2, "dbt": 80.1, "fit": 3.4, "copy_back": 2.0}'
+
+
+def test_spark_step_seconds_reads_the_steps_json_line_in_its_key_order(bench_pipeline):
+    parts = bench_pipeline.spark_step_seconds(["dbt vars: {}", SPARK_LINE, "copied 32 Spark tables"])
+    assert parts == pytest.approx({"export_raw": 1.2, "dbt": 80.1, "fit": 3.4, "copy_back": 2.0})
+    assert list(parts) == ["export_raw", "dbt", "fit", "copy_back"]
+
+
+def test_spark_step_seconds_takes_any_keys_and_adds_up_a_key_over_several_lines(bench_pipeline):
+    lines = [
+        'retention_dbt - spark step seconds: {"dbt_phase_1": 50.5, "dbt_phase_2": 20.0, "fit": 3.0}',
+        'spark step seconds: {"fit": 1.5} (second dbt step)',
+    ]
+    assert bench_pipeline.spark_step_seconds(lines) == pytest.approx({"dbt_phase_1": 50.5, "dbt_phase_2": 20.0, "fit": 4.5})
+
+
+def test_spark_step_seconds_is_empty_without_the_line_and_skips_what_does_not_parse(bench_pipeline):
+    assert bench_pipeline.spark_step_seconds([]) == {}
+    assert bench_pipeline.spark_step_seconds(["dbt vars: {}", None]) == {}
+    broken = ["spark step seconds: {not json", 'spark step seconds: [1, 2]', 'spark step seconds: {"dbt": "slow", "ok": true}']
+    assert bench_pipeline.spark_step_seconds(broken) == {}
+
+
+def test_selected_runs_keeps_pipeline_order_and_needs_the_full_run_for_a_night(bench_pipeline):
+    assert bench_pipeline.selected_runs(["no-data", "full"]) == ["full", "nightly no data"]
+    assert bench_pipeline.selected_runs(list(bench_pipeline.RUN_OPTIONS)) == list(bench_pipeline.RUNS)
+    with pytest.raises(ValueError, match="add full"):
+        bench_pipeline.selected_runs(["one-day"])
+    with pytest.raises(ValueError, match="unknown weekly"):
+        bench_pipeline.selected_runs(["full", "weekly"])
+
+
+def test_one_engine_uses_the_run_folder_and_two_engines_get_a_folder_each(bench_pipeline, tmp_path):
+    assert bench_pipeline.engine_dirs(tmp_path, ["duckdb"]) == {"duckdb": tmp_path}
+    both = bench_pipeline.engine_dirs(tmp_path, bench_pipeline.ENGINES)
+    assert set(both) == set(bench_pipeline.ENGINES)
+    assert len(set(both.values())) == 2 and all(p.parent == tmp_path for p in both.values())
+
+
+def test_run_env_sets_the_engine_over_an_inherited_one(bench_pipeline, tmp_path, monkeypatch):
+    monkeypatch.setenv("RETENTION_ENGINE", "duckdb")
+    env = bench_pipeline.run_env(tmp_path / "landing", tmp_path / "data", tmp_path / "home", "spark")
+    assert env["RETENTION_ENGINE"] == "spark"
+    assert bench_pipeline.run_env(tmp_path, tmp_path, tmp_path)["RETENTION_ENGINE"] == "duckdb"
+
+
+def test_spark_driver_memory_reaches_spark_submit_on_the_spark_engine_only(bench_pipeline, tmp_path, monkeypatch):
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    spark = bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "spark", spark_driver_memory="3g")
+    assert spark["PYSPARK_SUBMIT_ARGS"] == "--driver-memory 3g pyspark-shell"
+    assert "PYSPARK_SUBMIT_ARGS" not in bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "duckdb", spark_driver_memory="3g")
+    assert "PYSPARK_SUBMIT_ARGS" not in bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "spark")
+
+
+def test_dbt_breakdown_without_invocations_is_empty_and_missing_fields_count_as_zero(bench_pipeline):
+    assert bench_pipeline.dbt_breakdown({}) == {}
+    sparse = {"retention_dbt": {"elapsed_time": None, "results": [
+        {"unique_id": "model.retention.int_orders"},
+        {"execution_time": 2.0},
+        {"unique_id": "test.retention.unique_x", "execution_time": 0.5},
+    ]}}
+    assert bench_pipeline.dbt_breakdown(sparse) == pytest.approx({"elapsed": 0.0, "model": 0.0, "test": 0.5, "unit_test": 0.0})
+
+
+def _run_results(elapsed, *nodes):
+    return json.dumps({"elapsed_time": elapsed, "args": {"target": "spark"},
+                       "results": [{"unique_id": u, "execution_time": t, "status": "success"} for u, t in nodes]})
+
+
+def test_dbt_invocations_finds_run_results_at_any_depth_and_skips_broken_files(bench_pipeline, tmp_path):
+    (tmp_path / "retention_dbt").mkdir()
+    (tmp_path / "retention_dbt" / "run_results.json").write_text(_run_results(10.0, ("model.retention.a", 4.0)))
+    (tmp_path / "retention_dbt" / "phase_2").mkdir()
+    (tmp_path / "retention_dbt" / "phase_2" / "run_results.json").write_text(_run_results(5.0, ("test.retention.t", 1.0)))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "run_results.json").write_text('{"elapsed_time": 3')
+    found = bench_pipeline.dbt_invocations(tmp_path)
+    assert set(found) == {"retention_dbt", "retention_dbt/phase_2"}
+    assert bench_pipeline.dbt_breakdown(found) == pytest.approx({"elapsed": 15.0, "model": 4.0, "test": 1.0, "unit_test": 0.0})
+    assert bench_pipeline.dbt_invocations(tmp_path / "no_such_run") == {}
+
+
+def test_dbt_table_shows_dashes_for_a_run_without_dbt_results(bench_pipeline):
+    run = bench_pipeline.RunResult("full", 70.0, 1, 1, stages={"dbt": 25.0}, engine="spark")
+    cells = [c.strip() for c in bench_pipeline.dbt_table([run]).splitlines()[2].strip("|").split("|")]
+    assert cells[0] == "full (spark)"
+    assert cells[1] == "25.0" and cells[2:] == ["-"] * 5
+
+
+def _engine_pair(bench_pipeline, spark_parts):
+    R, mib = bench_pipeline.RunResult, bench_pipeline.MIB
+    duck = R("full", 40.0, 1000 * mib, 800 * mib, stages={"extraction": 6.0, "dbt": 20.0, "publish": 2.0})
+    spark = R("full", 200.0, 3000 * mib, 1500 * mib, stages={"extraction": 6.5, "dbt": 170.0, "publish": 2.5},
+              engine="spark", spark_parts=spark_parts)
+    return duck, spark
+
+
+def _table_cells(table: str) -> dict[str, list[str]]:
+    return {cells[1]: cells for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])}
+
+
+def test_engines_table_sets_each_stage_and_wall_side_by_side_with_the_ratio(bench_pipeline):
+    duck, spark = _engine_pair(bench_pipeline, {})
+    rows = _table_cells(bench_pipeline.engines_table([duck], [spark]))
+    assert rows["dbt s"] == ["full", "dbt s", "20.0", "170.0", f"{170.0 / 20.0:.2f}x"]
+    assert rows["wall s"][2:] == ["40.0", "200.0", f"{200.0 / 40.0:.2f}x"]
+    assert rows["peak RSS MiB (tree)"][2:4] == ["1,000", "3,000"]
+    assert rows["raw checks s"][2:] == ["-", "-", "-"]
+    assert not any(what.startswith("dbt: ") for what in rows)
+
+
+def test_engines_table_puts_the_spark_steps_parts_under_dbt_in_the_spark_column(bench_pipeline):
+    duck, spark = _engine_pair(bench_pipeline, {"export_raw": 1.2, "dbt": 150.0, "copy_back": 2.0})
+    table = bench_pipeline.engines_table([duck], [spark])
+    whats = list(_table_cells(table))
+    at = whats.index("dbt s")
+    assert whats[at + 1:at + 4] == ["dbt: export_raw s", "dbt: dbt s", "dbt: copy_back s"]
+    assert _table_cells(table)["dbt: export_raw s"][2:] == ["-", "1.2", "-"]
+
+
+def test_engines_table_pairs_only_runs_both_engines_did(bench_pipeline):
+    duck, spark = _engine_pair(bench_pipeline, {})
+    night = bench_pipeline.RunResult("nightly one day", 10.0, 1, 1, stages={"dbt": 5.0})
+    lines = bench_pipeline.engines_table([duck, night], [spark]).splitlines()[2:]
+    assert {line.strip("|").split("|")[0].strip() for line in lines} == {"full"}
+
+
+def test_verdicts_against_skipped_anchors_read_na_and_the_others_still_count(bench_pipeline):
+    runs = _runs(bench_pipeline, 40.0, 3.0, 2.5, {"extraction": 10.0, "dbt": 20.0, "raw checks": 2.0}, 1)
+    by_what = {v.what: v for v in bench_pipeline.verdicts(runs, None, None, 1_000_000)}
+    assert by_what["extraction / bare read-dedupe-persist"].met == "n/a"
+    assert by_what["dbt step / (bare marts SQL x 1.3 + 15 s)"].met == "n/a"
+    assert by_what["extraction / bare read-dedupe-persist"].measured == "10.0 s / no anchor"
+    assert by_what["quality gates / wall (full)"].ratio == pytest.approx(2.0 / 40.0)

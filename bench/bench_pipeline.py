@@ -567,12 +567,12 @@ def run_env(landing: Path, data: Path, home: Path, engine: str = "duckdb",
             spark_driver_memory: str | None = None) -> dict[str, str]:
     """The pipeline's environment; `spark_driver_memory` (e.g. 3g) sizes the Spark JVM's heap on the Spark engine.
 
-    In local mode the driver JVM does all of Spark's work, and its heap must
-    be set before it starts: PySpark passes PYSPARK_SUBMIT_ARGS to spark-submit.
+    In local mode the driver JVM does all of Spark's work: the profile's
+    `spark` target sizes its heap from RETENTION_SPARK_DRIVER_MEMORY.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
     if spark_driver_memory and engine == "spark":
-        env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {spark_driver_memory} pyspark-shell"
+        env["RETENTION_SPARK_DRIVER_MEMORY"] = spark_driver_memory
     env.update({
         "RETENTION_SOURCE": "landing",
         "RETENTION_LANDING_DIR": str(landing),
@@ -644,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help=f"which runs, in this order: {', '.join(RUN_OPTIONS)} (default: all; a night needs full)")
     ap.add_argument("--spark-driver-memory", metavar="SIZE",
                     help="heap of the Spark JVM on the Spark engine, e.g. 3g like DuckDB's default memory limit "
-                         "(default: Spark's own, 1g)")
+                         "(default: the profile's RETENTION_SPARK_DRIVER_MEMORY default, 2g)")
     ap.add_argument("--no-anchors", action="store_true",
                     help="skip the bare DuckDB anchors (their goals then read n/a)")
     ap.add_argument("--child-anchor", nargs=3, metavar=("KIND", "LANDING", "DB"), help=argparse.SUPPRESS)

@@ -254,12 +254,13 @@ def test_run_env_sets_the_engine_over_an_inherited_one(bench_pipeline, tmp_path,
     assert bench_pipeline.run_env(tmp_path, tmp_path, tmp_path)["RETENTION_ENGINE"] == "duckdb"
 
 
-def test_spark_driver_memory_reaches_spark_submit_on_the_spark_engine_only(bench_pipeline, tmp_path, monkeypatch):
-    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+def test_spark_driver_memory_reaches_the_spark_profile_on_the_spark_engine_only(bench_pipeline, tmp_path, monkeypatch):
+    monkeypatch.delenv("RETENTION_SPARK_DRIVER_MEMORY", raising=False)
     spark = bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "spark", spark_driver_memory="3g")
-    assert spark["PYSPARK_SUBMIT_ARGS"] == "--driver-memory 3g pyspark-shell"
-    assert "PYSPARK_SUBMIT_ARGS" not in bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "duckdb", spark_driver_memory="3g")
-    assert "PYSPARK_SUBMIT_ARGS" not in bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "spark")
+    assert spark["RETENTION_SPARK_DRIVER_MEMORY"] == "3g"
+    duck = bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "duckdb", spark_driver_memory="3g")
+    assert "RETENTION_SPARK_DRIVER_MEMORY" not in duck
+    assert "RETENTION_SPARK_DRIVER_MEMORY" not in bench_pipeline.run_env(tmp_path, tmp_path, tmp_path, "spark")
 
 
 def test_dbt_breakdown_without_invocations_is_empty_and_missing_fields_count_as_zero(bench_pipeline):

@@ -154,8 +154,13 @@ def spark_home() -> Path:
 
 
 @contextmanager
-def connect_server(folder: Path, port: int | None = None, master: str = "local[2]") -> Iterator[ConnectServer]:
-    """Start a Connect server in `folder` (it starts in the background: call `wait_until_ready`); stopped on exit, whatever happened."""
+def connect_server(
+    folder: Path, port: int | None = None, master: str = "local[2]", settings: dict[str, str] | None = None
+) -> Iterator[ConnectServer]:
+    """Start a Connect server in `folder` (it starts in the background: call `wait_until_ready`); stopped on exit, whatever happened.
+
+    `settings` add to or replace `server_confs`.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port() if port is None else port
     home = spark_home()
@@ -167,7 +172,7 @@ def connect_server(folder: Path, port: int | None = None, master: str = "local[2
         env.pop(name, None)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            server_command(home, server_confs(folder, port, master)),
+            server_command(home, {**server_confs(folder, port, master), **(settings or {})}),
             cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

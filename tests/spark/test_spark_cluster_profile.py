@@ -38,6 +38,7 @@ SAMPLE_ORDERS = 1_000
 SELECT = [f"+{mart}" for mart in sorted(REQUIRED_MARTS)]
 # dbt-spark's session method asks for Hive support on every statement; a Connect server refuses that
 # static setting with a warning (it has its own catalog). Harmless, and one line per statement otherwise.
+SESSION_QUERY = "select current_timezone() as time_zone, typeof(timestamp'2024-01-01 00:00:00') as timestamp_type"
 QUIET_STATIC_CONF_WARNING = "ignore::UserWarning:pyspark.sql.connect.conf"
 
 
@@ -101,17 +102,22 @@ def cluster_build(tmp_path_factory):
     export_raw_parquet(con, tmp / "raw")
     con.close()
 
-    with connect_server(tmp / "server") as server:
+    # Session defaults unlike the target's: the marts can only equal DuckDB's if the target's own win.
+    server_defaults = {"spark.sql.session.timeZone": "America/Los_Angeles", "spark.sql.timestampType": "TIMESTAMP_LTZ"}
+    with connect_server(tmp / "server", settings=server_defaults) as server:
         # The JVM starts in the background while DuckDB builds the reference marts.
         run_dbt(["run", "--vars", VARS, "--select", *SELECT], warehouse=warehouse, target_path=tmp / "target_duckdb")
         server.wait_until_ready()
         build = run_dbt_on_cluster(["build", "--vars", VARS, "--select", *SELECT, "--indirect-selection", "cautious"],
                                    server.url, tmp / "raw", tmp / "dbt")
+        session = run_dbt_on_cluster(["show", "--inline", SESSION_QUERY, "--output", "json", "--log-format", "json"],
+                                     server.url, tmp / "raw", tmp / "dbt_show")
     results_file = tmp / "dbt" / "target" / "run_results.json"
     con = duckdb.connect(str(warehouse), read_only=True)
     yield {
         "con": con,
         "build": build,
+        "session": session,
         "results": json.loads(results_file.read_text())["results"] if results_file.exists() else [],
         "server": server,
         "client_folder": tmp / "dbt",
@@ -143,6 +149,23 @@ def test_the_build_through_the_server_passes_every_model_data_and_unit_test(clus
     assert set(REQUIRED_MARTS) <= built, f"required marts not built: {sorted(set(REQUIRED_MARTS) - built)}"
     assert {r["unique_id"].split(".")[0] for r in results} >= {"model", "test", "unit_test"}
     assert build.returncode == 0, build.stdout[-4000:]
+
+
+def shown_rows(result: subprocess.CompletedProcess) -> list[dict]:
+    """The rows of `dbt show --output json --log-format json` (one JSON log line carries the preview)."""
+    for line in result.stdout.splitlines():
+        try:
+            data = json.loads(line).get("data", {})
+        except json.JSONDecodeError:
+            continue
+        if "preview" in data:
+            return json.loads(data["preview"])
+    raise AssertionError(f"dbt show printed no preview:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+
+
+@needs_spark
+def test_the_targets_session_settings_override_the_servers_defaults(cluster_build):
+    assert shown_rows(cluster_build["session"]) == [{"time_zone": "UTC", "timestamp_type": "timestamp_ntz"}]
 
 
 @needs_spark

@@ -9,7 +9,6 @@ PySpark), so client and server are the same version. Everything it writes
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -107,20 +106,13 @@ def wait_until_listening(process: subprocess.Popen, port: int, log: Path, timeou
 
 
 def stop(process: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> int:
-    """SIGTERM the server's process group (its JVM shuts Spark down), SIGKILL it if it lingers; returns the exit code."""
+    """SIGTERM the server (its JVM shuts Spark down), SIGKILL it if it lingers; returns the exit code."""
     if process.poll() is None:
-        # The server runs in a session of its own (start_new_session), so its group holds only its processes.
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        process.terminate()
         try:
             return process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            process.kill()
     return process.wait(timeout=timeout_s)
 
 
@@ -170,11 +162,12 @@ def connect_server(
     # A client setting in the environment would turn the server's own session into a client.
     for name in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "MASTER"):
         env.pop(name, None)
+    # spark-submit execs the JVM, so the process started here is the server itself. It stays in the
+    # test's process group: a Ctrl-C that stops the tests reaches it too.
     with log.open("wb") as out:
         process = subprocess.Popen(
             server_command(home, {**server_confs(folder, port, master), **(settings or {})}),
             cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
     server = ConnectServer(process=process, folder=folder, port=port, log=log)
     try:

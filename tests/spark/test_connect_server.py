@@ -1,5 +1,6 @@
 """The throwaway Spark Connect server's helpers: its settings, its command, and how a bad start fails."""
 
+import signal
 import socket
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_waiting_returns_once_the_port_accepts_connections(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
         try:
             wait_until_listening(process, listener.getsockname()[1], tmp_path / "server.log", timeout_s=10)
         finally:
@@ -63,7 +64,7 @@ def test_waiting_returns_once_the_port_accepts_connections(tmp_path):
 def test_a_server_that_never_listens_fails_after_the_timeout_with_its_log(tmp_path):
     log = tmp_path / "server.log"
     log.write_text("starting\nstill thinking\n")
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         with pytest.raises(ConnectServerError, match=r"did not listen on 127\.0\.0\.1:\d+ within 1 s(.|\n)*still thinking"):
             wait_until_listening(process, free_port(), log, timeout_s=1)
@@ -76,38 +77,29 @@ def test_a_server_that_exits_fails_at_once_with_its_exit_code_and_log(tmp_path):
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-c", "import sys; print('port already in use'); sys.exit(3)"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT,
         )
     process.wait(timeout=30)
     with pytest.raises(ConnectServerError, match=r"exited with code 3(.|\n)*port already in use"):
         wait_until_listening(process, free_port(), log, timeout_s=60)
 
 
-def test_stopping_ends_the_server_and_its_children(tmp_path):
-    pid_file = tmp_path / "child.pid"
+def test_stopping_kills_a_server_that_ignores_sigterm(tmp_path):
+    ready = tmp_path / "ready"
     script = (
-        "import subprocess, sys, time, pathlib\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        f"pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "import pathlib, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
         "time.sleep(60)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.monotonic() + 30
-    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+    while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    child = int(pid_file.read_text())
-    stop(process, timeout_s=10)
-    assert process.poll() is not None
-    deadline = time.monotonic() + 10
-    while running(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not running(child), f"child {child} of the stopped server is still running"
+    assert stop(process, timeout_s=1) == -signal.SIGKILL
 
 
-def running(pid: int) -> bool:
-    """Alive and not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+def test_stopping_a_server_that_already_exited_returns_its_code():
+    process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"])
+    process.wait(timeout=30)
+    assert stop(process, timeout_s=1) == 4

@@ -102,7 +102,7 @@ def cluster_build(tmp_path_factory):
     export_raw_parquet(con, tmp / "raw")
     con.close()
 
-    # Session defaults unlike the target's: the marts can only equal DuckDB's if the target's own win.
+    # Session defaults unlike the target's: the target must set its own (without them, a mart fails to build).
     server_defaults = {"spark.sql.session.timeZone": "America/Los_Angeles", "spark.sql.timestampType": "TIMESTAMP_LTZ"}
     with connect_server(tmp / "server", settings=server_defaults) as server:
         # The JVM starts in the background while DuckDB builds the reference marts.

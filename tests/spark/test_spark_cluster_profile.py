@@ -36,9 +36,9 @@ SAMPLE_ORDERS = 1_000
 # The required marts and every model they read (half the project), with the data and unit tests of those
 # models only ("cautious": no test that also reads an unselected model).
 SELECT = [f"+{mart}" for mart in sorted(REQUIRED_MARTS)]
+SESSION_QUERY = "select current_timezone() as time_zone, typeof(timestamp'2024-01-01 00:00:00') as timestamp_type"
 # dbt-spark's session method asks for Hive support on every statement; a Connect server refuses that
 # static setting with a warning (it has its own catalog). Harmless, and one line per statement otherwise.
-SESSION_QUERY = "select current_timezone() as time_zone, typeof(timestamp'2024-01-01 00:00:00') as timestamp_type"
 QUIET_STATIC_CONF_WARNING = "ignore::UserWarning:pyspark.sql.connect.conf"
 
 
@@ -189,6 +189,9 @@ def test_the_mart_built_through_the_server_equals_duckdb(cluster_build, mart):
     spark = con.execute(f"SELECT *{exclude} FROM {spark_table(cluster_build, 'marts', mart)}")
     spark_columns = [d[0] for d in spark.description]
     spark_rows = spark.fetchall()
+    for column in predicted:
+        filled = con.execute(f"SELECT count({column}) FROM {spark_table(cluster_build, 'marts', mart)}").fetchone()[0]
+        assert filled == 0, f"{mart}.{column} has {filled} values through the server; expected null (no predictions there)"
     assert spark_columns == duck_columns, f"{mart}: server columns {spark_columns} != DuckDB columns {duck_columns}"
     assert duck_rows, f"{mart} is empty on DuckDB: the sample shop should fill it"
     differences = table_differences(duck_columns, REQUIRED_MARTS[mart], duck_rows, spark_rows)

@@ -27,7 +27,9 @@ fit the same frame.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
@@ -98,6 +100,21 @@ class SparkPaths:
     def table_files(self, schema: str, table: str) -> Path:
         """The glob of one Spark table's Parquet files."""
         return self.warehouse / f"{schema}.db" / table / "*.parquet"
+
+
+def spark_unavailable(java: str | None, java_home: str | None, has_adapter: bool) -> str | None:
+    """Why this machine cannot run the Spark build, in one line, or None (pure, unit-tested).
+
+    Without these the failure surfaces deep in dbt's log as a JVM gateway
+    error or an unknown adapter type, after extraction and the raw checks.
+    """
+    if not has_adapter:
+        return ("RETENTION_ENGINE=spark needs dbt-spark and PySpark, which are not installed: "
+                "install the `spark` extra (`pip install -c constraints.txt -e '.[spark]'`, as `make setup` does)")
+    if not java and not java_home:
+        return ("RETENTION_ENGINE=spark needs a Java runtime (17 or 21) for PySpark: "
+                "no `java` on PATH and JAVA_HOME is not set")
+    return None
 
 
 def spark_dbt_env(paths: SparkPaths, with_predictions: bool = False) -> dict[str, str]:
@@ -298,6 +315,12 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     After a failure the tables already built are copied back before the
     error is raised, as a failed DuckDB build keeps what it finished.
     """
+    problem = spark_unavailable(
+        shutil.which("java"), os.environ.get("JAVA_HOME"),
+        importlib.util.find_spec("pyspark") is not None and importlib.util.find_spec("dbt.adapters.spark") is not None,
+    )
+    if problem:
+        raise dg.Failure(description=problem, allow_retries=False)
     paths = SparkPaths.under(warehouse.root)
     plan = spark_plan(context.selected_asset_keys, context.assets_def.asset_deps, check_links(context.assets_def))
     # Both builds name what they leave out: dagster-dbt adds a --select to the

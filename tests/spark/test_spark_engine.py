@@ -22,6 +22,7 @@ from assets.spark import (
     spark_dbt_env,
     spark_launcher_script,
     spark_plan,
+    spark_unavailable,
 )
 from assets.settings import ENGINES, ENV_VARS, Settings, SettingsError
 
@@ -277,3 +278,37 @@ def test_the_spark_console_filter_keeps_errors_and_drops_chatter_and_progress():
     stream.write(" marts.mart_kpis\n26/11/29 09:45:53 ERROR Executor: boom\nDone. PASS=1\n")
     stream.flush()
     assert out.getvalue() == "26/11/29 09:45:53 ERROR Executor: boom\nDone. PASS=1\n"
+
+
+def test_a_machine_without_java_or_the_spark_extra_is_told_what_to_install_in_one_line():
+    assert spark_unavailable("/usr/bin/java", None, has_adapter=True) is None
+    assert spark_unavailable(None, "/opt/jdk-17", has_adapter=True) is None
+    no_java = spark_unavailable(None, None, has_adapter=True)
+    assert "Java runtime" in no_java and "JAVA_HOME" in no_java and "\n" not in no_java
+    no_extra = spark_unavailable("/usr/bin/java", None, has_adapter=False)
+    assert "'.[spark]'" in no_extra and "\n" not in no_extra
+
+
+def test_the_spark_step_without_java_fails_before_exporting_anything(tmp_path, monkeypatch):
+    import assets.spark
+    from assets.dbt import dbt_resource, retention_dbt_assets
+    from assets.resources import ShopSourceResource, WarehouseResource
+
+    monkeypatch.setenv("RETENTION_BUILD_DB", str(tmp_path / "build" / "warehouse.duckdb"))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    which = assets.spark.shutil.which
+    monkeypatch.setattr(assets.spark.shutil, "which", lambda name, *a, **k: None if name == "java" else which(name, *a, **k))
+    result = dg.materialize(
+        [retention_dbt_assets],
+        resources={
+            "dbt": dbt_resource(),
+            "shop_source": ShopSourceResource(),
+            "warehouse": WarehouseResource(data_dir=str(tmp_path), engine="spark"),
+        },
+        selection=dg.AssetSelection.assets(["intermediate", "int_as_of_date"]),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "needs a Java runtime" in failure.event_specific_data.error.message
+    assert not (tmp_path / "spark").exists(), "the step exported raw before finding it cannot run"

@@ -20,7 +20,7 @@ from assets.extraction.extract import ExtractRequest, run_extraction
 from assets.extraction.sample_shop import ENTITY_NAMES, SampleShopConfig
 from assets.extraction.sources import SampleShopSource
 from assets.warehouse import connect
-from tests.spark.compare import PREDICTED_COLUMNS, REQUIRED_MARTS, table_differences
+from tests.spark.compare import REQUIRED_MARTS, built_mart_differences
 from tests.spark.markers import NEEDS_SPARK
 
 from .conftest import DBT, DBT_PROJECT_DIR, run_dbt
@@ -112,23 +112,8 @@ def test_spark_builds_every_model_and_passes_every_data_and_unit_test(both_engin
 
 @pytest.mark.parametrize("mart", sorted(REQUIRED_MARTS))
 def test_spark_mart_equals_duckdb_cell_for_cell(both_engines, mart):
-    con = both_engines["con"]
-    predicted = PREDICTED_COLUMNS.get(mart, ())
-    exclude = f" EXCLUDE ({', '.join(predicted)})" if predicted else ""
-    duck = con.execute(f"SELECT *{exclude} FROM marts.{mart}")
-    duck_columns = [d[0] for d in duck.description]
-    duck_rows = duck.fetchall()
-    spark = con.execute(f"SELECT *{exclude} FROM {spark_table(both_engines, 'marts', mart)}")
-    spark_columns = [d[0] for d in spark.description]
-    spark_rows = spark.fetchall()
-    for column in predicted:
-        filled = con.execute(f"SELECT count({column}) FROM {spark_table(both_engines, 'marts', mart)}").fetchone()[0]
-        assert filled == 0, f"{mart}.{column} has {filled} values on Spark; expected null (no predictions there)"
-
-    assert spark_columns == duck_columns, f"{mart}: Spark columns {spark_columns} != DuckDB columns {duck_columns}"
-    assert duck_rows, f"{mart} is empty on DuckDB: the sample shop should fill it"
-    differences = table_differences(duck_columns, REQUIRED_MARTS[mart], duck_rows, spark_rows)
-    assert not differences, f"{mart}: DuckDB (left) and Spark (right) differ:\n" + "\n".join(differences)
+    problems = built_mart_differences(both_engines["con"], mart, spark_table(both_engines, "marts", mart), "Spark")
+    assert not problems, "\n".join(problems)
 
 
 def test_spark_marts_have_the_contract_types_of_duckdb(both_engines):

@@ -80,3 +80,31 @@ def table_differences(
             if not cells_match(x, y):
                 out.append(f"{dict(zip(key, k))} {name}: left {x!r} != right {y!r}")
     return out[:limit]
+
+
+def built_mart_differences(con, mart: str, spark_relation: str, engine: str = "Spark") -> list[str]:
+    """What differs between DuckDB's `marts.<mart>` and a Spark build of it read as `spark_relation` (empty: equal).
+
+    Both come from a dbt build by hand, with no predictions fitted: the
+    mart's predicted columns are left out of the comparison and must be
+    null on Spark. Columns, then a non-empty DuckDB side, then every cell.
+    """
+    predicted = PREDICTED_COLUMNS.get(mart, ())
+    exclude = f" EXCLUDE ({', '.join(predicted)})" if predicted else ""
+    duck = con.execute(f"SELECT *{exclude} FROM marts.{mart}")
+    duck_columns, duck_rows = [d[0] for d in duck.description], duck.fetchall()
+    spark = con.execute(f"SELECT *{exclude} FROM {spark_relation}")
+    spark_columns, spark_rows = [d[0] for d in spark.description], spark.fetchall()
+    problems = []
+    for column in predicted:
+        filled = con.execute(f"SELECT count({column}) FROM {spark_relation}").fetchone()[0]
+        if filled:
+            problems.append(f"{mart}.{column} has {filled} values on {engine}; expected null (no predictions fitted)")
+    if spark_columns != duck_columns:
+        return problems + [f"{mart}: {engine} columns {spark_columns} != DuckDB columns {duck_columns}"]
+    if not duck_rows:
+        return problems + [f"{mart} is empty on DuckDB: the sample shop should fill it"]
+    differences = table_differences(duck_columns, REQUIRED_MARTS[mart], duck_rows, spark_rows)
+    if differences:
+        problems.append(f"{mart}: DuckDB (left) and {engine} (right) differ:\n" + "\n".join(differences))
+    return problems

@@ -25,7 +25,7 @@ from assets.extraction.sources import SampleShopSource
 from assets.warehouse import connect
 from tests.dbt.conftest import DBT, DBT_PROJECT_DIR, run_dbt
 from tests.dbt.test_spark_parity import export_raw_parquet
-from tests.spark.compare import PREDICTED_COLUMNS, REQUIRED_MARTS, table_differences
+from tests.spark.compare import REQUIRED_MARTS, built_mart_differences
 from tests.spark.connect_server import connect_server
 from tests.spark.markers import NEEDS_SPARK
 from tests.spark.test_spark_engine_e2e import PROJECT_ROOT, repository_files
@@ -180,22 +180,8 @@ def test_the_tables_live_in_the_servers_warehouse_not_the_clients(cluster_build)
 @needs_spark
 @pytest.mark.parametrize("mart", sorted(REQUIRED_MARTS))
 def test_the_mart_built_through_the_server_equals_duckdb(cluster_build, mart):
-    con = cluster_build["con"]
-    predicted = PREDICTED_COLUMNS.get(mart, ())
-    exclude = f" EXCLUDE ({', '.join(predicted)})" if predicted else ""
-    duck = con.execute(f"SELECT *{exclude} FROM marts.{mart}")
-    duck_columns = [d[0] for d in duck.description]
-    duck_rows = duck.fetchall()
-    spark = con.execute(f"SELECT *{exclude} FROM {spark_table(cluster_build, 'marts', mart)}")
-    spark_columns = [d[0] for d in spark.description]
-    spark_rows = spark.fetchall()
-    for column in predicted:
-        filled = con.execute(f"SELECT count({column}) FROM {spark_table(cluster_build, 'marts', mart)}").fetchone()[0]
-        assert filled == 0, f"{mart}.{column} has {filled} values through the server; expected null (no predictions there)"
-    assert spark_columns == duck_columns, f"{mart}: server columns {spark_columns} != DuckDB columns {duck_columns}"
-    assert duck_rows, f"{mart} is empty on DuckDB: the sample shop should fill it"
-    differences = table_differences(duck_columns, REQUIRED_MARTS[mart], duck_rows, spark_rows)
-    assert not differences, f"{mart}: DuckDB (left) and the Connect server (right) differ:\n" + "\n".join(differences)
+    problems = built_mart_differences(cluster_build["con"], mart, spark_table(cluster_build, "marts", mart), "the Connect server")
+    assert not problems, "\n".join(problems)
 
 
 @needs_spark

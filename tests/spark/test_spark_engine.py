@@ -222,7 +222,8 @@ def test_the_fit_reads_spark_files_with_the_python_models_columns_and_order(tmp_
     assert con.execute(as_of_sql).fetchone()[0] == date(2025, 2, 1)
 
 
-def test_the_dbt_step_refuses_an_unknown_engine_before_running_dbt(tmp_path, monkeypatch):
+def failed_dbt_step(tmp_path, monkeypatch, engine: str) -> str:
+    """Run the dbt step alone for one model on `engine`; it must fail: the messages of its error chain."""
     from assets.dbt import dbt_resource, retention_dbt_assets
     from assets.resources import ShopSourceResource, WarehouseResource
 
@@ -232,18 +233,22 @@ def test_the_dbt_step_refuses_an_unknown_engine_before_running_dbt(tmp_path, mon
         resources={
             "dbt": dbt_resource(),
             "shop_source": ShopSourceResource(),
-            "warehouse": WarehouseResource(data_dir=str(tmp_path), engine="flink"),
+            "warehouse": WarehouseResource(data_dir=str(tmp_path), engine=engine),
         },
         selection=dg.AssetSelection.assets(["intermediate", "int_as_of_date"]),
         raise_on_error=False,
     )
-    assert not result.success
+    assert not result.success, f"the dbt step on {engine!r} succeeded; expected it to fail"
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     error, messages = failures[0].event_specific_data.error, []
     while error is not None:
         messages.append(error.message)
         error = error.cause
-    message = " ".join(messages)
+    return " ".join(messages)
+
+
+def test_the_dbt_step_refuses_an_unknown_engine_before_running_dbt(tmp_path, monkeypatch):
+    message = failed_dbt_step(tmp_path, monkeypatch, "flink")
     assert "warehouse.engine='flink': expected one of duckdb, spark (RETENTION_ENGINE)" in message
     assert not (tmp_path / "dbt" / "runs").exists() or not list((tmp_path / "dbt" / "runs").rglob("run_results.json"))
 
@@ -291,24 +296,9 @@ def test_a_machine_without_java_or_the_spark_extra_is_told_what_to_install_in_on
 
 def test_the_spark_step_without_java_fails_before_exporting_anything(tmp_path, monkeypatch):
     import assets.spark
-    from assets.dbt import dbt_resource, retention_dbt_assets
-    from assets.resources import ShopSourceResource, WarehouseResource
 
-    monkeypatch.setenv("RETENTION_BUILD_DB", str(tmp_path / "build" / "warehouse.duckdb"))
     monkeypatch.delenv("JAVA_HOME", raising=False)
     which = assets.spark.shutil.which
     monkeypatch.setattr(assets.spark.shutil, "which", lambda name, *a, **k: None if name == "java" else which(name, *a, **k))
-    result = dg.materialize(
-        [retention_dbt_assets],
-        resources={
-            "dbt": dbt_resource(),
-            "shop_source": ShopSourceResource(),
-            "warehouse": WarehouseResource(data_dir=str(tmp_path), engine="spark"),
-        },
-        selection=dg.AssetSelection.assets(["intermediate", "int_as_of_date"]),
-        raise_on_error=False,
-    )
-    assert not result.success
-    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
-    assert "needs a Java runtime" in failure.event_specific_data.error.message
+    assert "needs a Java runtime" in failed_dbt_step(tmp_path, monkeypatch, "spark")
     assert not (tmp_path / "spark").exists(), "the step exported raw before finding it cannot run"

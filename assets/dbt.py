@@ -385,7 +385,7 @@ def __getattr__(name: str):
 # dbt's per-node progress lines ("12 of 191 START ...", "... PASS ...", "... OK ...")
 # and its start-up chatter; failures, warnings and the final tally stay.
 _DBT_NOISE = re.compile(
-    r"^(?:\d+ of \d+ (?:START|PASS|OK)\b"
+    r"^(?:\d+ of \d+ (?:START|PASS|OK|NO-OP)\b"
     r"|Running with dbt=|Registered adapter:|Unable to do partial parsing|Found \d+ models|Concurrency: "
     r"|\s*$)"
 )

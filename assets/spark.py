@@ -49,6 +49,7 @@ from assets.dbt import (
     PREDICTIONS_KEY,
     DbtProgressFilter,
     built_tables,
+    dbt_project,
     dbt_build_args,
     is_dbt_progress_line,
     with_row_counts,
@@ -253,6 +254,65 @@ def fit_predictions(paths: SparkPaths) -> dict[str, Any]:
     return run_metadata(run)
 
 
+def failing_rows_sql(node: Mapping[str, Any], model: str, relation: str) -> str | None:
+    """A query counting the failing rows of one dbt data test of `model`, read as `relation` (pure, unit-tested).
+
+    For the tests of a model dbt does not build on Spark (the predictions),
+    evaluated on the build file's copy. Generic `unique`, `not_null` and
+    `accepted_values` tests, with dbt's semantics (nulls are neither
+    duplicates nor unaccepted values), and singular tests whose only Jinja is
+    their `config(...)` and `ref`s of the model; None for anything else.
+    """
+    meta = node.get("test_metadata") or {}
+    kind, kwargs = meta.get("name"), meta.get("kwargs") or {}
+    column = node.get("column_name") or kwargs.get("column_name")
+    if kind == "unique" and column:
+        col = quote_ident(column)
+        return f"select count(*) from (select {col} from {relation} where {col} is not null group by {col} having count(*) > 1)"
+    if kind == "not_null" and column:
+        return f"select count(*) from {relation} where {quote_ident(column)} is null"
+    if kind == "accepted_values" and column and kwargs.get("values"):
+        values = ", ".join(quote_literal(v) for v in kwargs["values"])
+        return f"select count(*) from {relation} where {quote_ident(column)} not in ({values})"
+    if meta or not node.get("raw_code"):
+        return None
+    sql = re.sub(r"\{\{\s*config\([^}]*\)\s*\}\}", "", node["raw_code"])
+    sql = re.sub(r"\{\{\s*ref\(\s*['\"]" + re.escape(model) + r"['\"]\s*\)\s*\}\}", lambda _: relation, sql)
+    if "{{" in sql or "{%" in sql:
+        return None
+    return f"select count(*) from (\n{sql}\n) as failures"
+
+
+def predictions_check_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                              manifest: Mapping[str, Any]) -> list[dg.AssetCheckResult]:
+    """The predictions' dbt tests, evaluated on the build file's copy of the fit (dbt does not run them on Spark).
+
+    Without results their blocking checks would not gate publishing, and
+    Dagster would say so once per downstream step.
+    """
+    tests = {n["name"]: n for n in (manifest.get("nodes") or {}).values() if n.get("resource_type") == "test"}
+    selected = context.selected_asset_check_keys
+    relation = ".".join(quote_ident(part) for part in PREDICTIONS_KEY.path)
+    results: list[dg.AssetCheckResult] = []
+    con = warehouse.connect(read_only=True)
+    try:
+        for spec in context.assets_def.check_specs:
+            node = tests.get(spec.name)
+            sql = failing_rows_sql(node, PREDICTIONS_KEY.path[-1], relation) if node and spec.asset_key == PREDICTIONS_KEY else None
+            if sql is None or spec.key not in selected:
+                continue
+            failures = con.execute(sql).fetchone()[0]
+            warn = str((node.get("config") or {}).get("severity", "error")).lower() == "warn"
+            results.append(dg.AssetCheckResult(
+                asset_key=PREDICTIONS_KEY, check_name=spec.name, passed=failures == 0,
+                severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+                metadata={"failing_rows": failures, "evaluated_on": "the build file's copy of the Spark run's fit"},
+            ))
+    finally:
+        con.close()
+    return results
+
+
 def export_raw_for_spark(warehouse: WarehouseResource, paths: SparkPaths) -> list[str]:
     """Every `raw` table of the build warehouse to <spark>/raw/<table>/ (overwritten); returns the tables.
 
@@ -391,6 +451,8 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
         copy_back_from_spark(warehouse, paths, built, fit)
     context.log.info(f"copied {len(built)} Spark tables into {warehouse.build_db}")
     context.log.info(f"spark step seconds: {json.dumps(seconds)}")
+    if fit is not None:
+        events += predictions_check_results(context, warehouse, json.loads(dbt_project().manifest_path.read_text()))
     yield from with_row_counts(events, context.asset_key_for_output, warehouse, context.log)
 
 

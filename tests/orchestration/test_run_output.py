@@ -18,6 +18,7 @@ from orchestration.where import RunRecord, summarize_run, warehouse_records
         "12 of 191 START sql table model marts.mart_churn_monthly ........ [RUN]",
         "186 of 191 PASS unique_mart_churn_monthly_month ......... [\x1b[32mPASS\x1b[0m in 0.03s]",
         "1 of 1 OK hook: retention.on-run-start.0 ........ [\x1b[32mOK\x1b[0m in 0.01s]",
+        "154 of 156 NO-OP exposure analysts_warehouse ......... [\x1b[33mNO-OP\x1b[0m in 0.00s]",
         "Running with dbt=1.11.16",
         "Found 27 models, 1 operation, 149 data tests, 6 sources, 560 macros, 23 unit tests",
         "",

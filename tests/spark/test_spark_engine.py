@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,7 @@ from assets.spark import (
     spark_launcher_script,
     spark_plan,
     spark_unavailable,
+    failing_rows_sql,
 )
 from assets.settings import ENGINES, ENV_VARS, Settings, SettingsError
 
@@ -302,3 +304,44 @@ def test_the_spark_step_without_java_fails_before_exporting_anything(tmp_path, m
     monkeypatch.setattr(assets.spark.shutil, "which", lambda name, *a, **k: None if name == "java" else which(name, *a, **k))
     assert "needs a Java runtime" in failed_dbt_step(tmp_path, monkeypatch, "spark")
     assert not (tmp_path / "spark").exists(), "the step exported raw before finding it cannot run"
+
+
+def _scored(con, rows):
+    con.execute("CREATE OR REPLACE TABLE p (customer_id VARCHAR, churn_risk VARCHAR, prediction_note VARCHAR)")
+    if rows:
+        con.executemany("INSERT INTO p VALUES (?, ?, ?)", rows)
+
+
+def test_generic_tests_count_failing_rows_with_dbts_null_semantics():
+    con = duckdb.connect()
+    _scored(con, [("a", "low", None), ("a", "high", None), ("b", "odd", None), (None, None, None), (None, "low", None)])
+    generic = lambda name, column, **kw: {  # noqa: E731
+        "test_metadata": {"name": name, "kwargs": {"column_name": column, **kw}}, "column_name": column}
+    count = lambda node: con.execute(failing_rows_sql(node, "m", "p")).fetchone()[0]  # noqa: E731
+    assert count(generic("unique", "customer_id")) == 1          # "a" twice; nulls are not duplicates
+    assert count(generic("not_null", "customer_id")) == 2
+    assert count(generic("accepted_values", "churn_risk", values=["low", "medium", "high"])) == 1  # "odd"; null passes
+    assert failing_rows_sql(generic("relationships", "customer_id", to="ref('x')", field="id"), "m", "p") is None
+
+
+def test_the_predictions_singular_test_is_evaluated_on_the_copy_as_dbt_would():
+    from assets.dbt import dbt_project
+
+    manifest = json.loads(dbt_project().manifest_path.read_text())
+    node = next(n for n in manifest["nodes"].values() if n["resource_type"] == "test" and n["name"] == "predictions_fitted")
+    sql = failing_rows_sql(node, "mart_customer_predictions", "p")
+    assert sql is not None and "{{" not in sql
+    con = duckdb.connect()
+    _scored(con, [("a", "low", None), ("b", "low", None)])
+    assert con.execute(sql).fetchone()[0] == 0
+    _scored(con, [("a", "unknown", "too few repeat buyers"), ("b", "unknown", "too few repeat buyers")])
+    assert con.execute(sql).fetchone()[0] == 1
+    _scored(con, [])
+    assert con.execute(sql).fetchone()[0] == 1  # an empty mart warns too
+
+
+def test_a_singular_test_reading_another_model_or_with_other_jinja_is_left_to_dbt():
+    other = {"raw_code": "select * from {{ ref('mart_customer_predictions') }} join {{ ref('int_x') }} using (id)"}
+    assert failing_rows_sql(other, "mart_customer_predictions", "p") is None
+    logic = {"raw_code": "{% if true %}select 1{% endif %}"}
+    assert failing_rows_sql(logic, "mart_customer_predictions", "p") is None

@@ -173,5 +173,20 @@ def test_the_spark_run_fits_the_predictions_and_reports_them(both_runs):
     assert "Not available: mart <code>mart_customer_predictions</code>" not in html
 
 
+def test_the_predictions_dbt_tests_gate_the_spark_run_too(both_runs):
+    result, _ = both_runs["spark"]
+    evaluated = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
+                 if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                 and e.event_specific_data.asset_key == dg.AssetKey(["marts", "mart_customer_predictions"])}
+    assert "predictions_fitted" in evaluated, f"predictions checks evaluated on Spark: {sorted(evaluated)}"
+    for kind in ("unique_", "not_null_", "accepted_values_"):
+        assert any(name.startswith(kind) for name in evaluated), f"no {kind}* check on the predictions: {sorted(evaluated)}"
+    failed = [name for name, check in evaluated.items() if not check.passed]
+    assert not failed, f"predictions checks failed on Spark: {failed}"
+    warned = [e.message for e in result.all_events if "emitted no result" in (e.message or "")
+              and "mart_customer_predictions" in (e.message or "")]
+    assert not warned, warned[:3]
+
+
 def test_the_spark_run_leaves_nothing_in_the_repository(both_runs):
     assert not both_runs["new_files"], f"new files under {PROJECT_ROOT}: {sorted(both_runs['new_files'])[:20]}"

@@ -5,6 +5,7 @@
 with cohorts as (
 
     select
+        cohort_month,
         cast({{ dbt.date_trunc('year', 'cohort_month') }} as date) as cohort_year_start,
         case when extract(month from cohort_month) <= 6 then 1 else 2 end as half,
         months_since_first_order,
@@ -21,7 +22,8 @@ aggregated as (
         half,
         months_since_first_order,
         sum(cohort_size) as customers,
-        sum(cumulative_net_revenue) as cumulative_net_revenue
+        -- A double summed in parallel: in cohort order, for the same bits on every build.
+        {{ deterministic_sum('cumulative_net_revenue', 'cohort_month') }} as cumulative_net_revenue
     from cohorts
     group by cohort_year_start, half, months_since_first_order
 

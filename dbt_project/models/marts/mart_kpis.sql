@@ -120,7 +120,8 @@ predictions as (
         sum(case when churn_risk = 'low' then 1 else 0 end) as low_churn_risk_customers,
         sum(case when churn_risk = 'medium' then 1 else 0 end) as medium_churn_risk_customers,
         sum(case when churn_risk = 'high' then 1 else 0 end) as high_churn_risk_customers,
-        sum(predicted_clv_12m) as predicted_clv_12m,
+        -- Doubles summed in parallel: in customer order, for the same bits on every build and engine.
+        {{ deterministic_sum('predicted_clv_12m', 'customer_id') }} as predicted_clv_12m,
         max(prediction_note) as prediction_note
     from {{ customer_predictions(
         {

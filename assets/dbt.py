@@ -49,6 +49,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from assets.quality.manifest import DbtTest
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
 from models.predictions import FIT_METADATA_TABLE
@@ -171,10 +172,8 @@ def describe_dbt_test(node: Mapping[str, Any]) -> str:
     """
     if node.get("description"):
         return " ".join(str(node["description"]).split())
-    meta = node.get("test_metadata") or {}
-    kind, kwargs = meta.get("name"), meta.get("kwargs") or {}
-    column = node.get("column_name") or kwargs.get("column_name")
-    severity = ((node.get("config") or {}).get("severity") or "error").lower()
+    test = DbtTest.from_node(node)
+    kind, kwargs, column = test.kind, test.kwargs, test.column
     if kind == "unique":
         text = f"{column} is unique"
     elif kind == "not_null":
@@ -197,7 +196,7 @@ def describe_dbt_test(node: Mapping[str, Any]) -> str:
                 + (f" where {kwargs['compare_where']}" if kwargs.get("compare_where") else ""))
     else:
         text = f"dbt test {node.get('name')}"
-    return text + (" (warns, never blocks)" if severity == "warn" else "")
+    return text + (" (warns, never blocks)" if test.severity == "warn" else "")
 
 
 def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:

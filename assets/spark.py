@@ -49,12 +49,15 @@ from assets.dbt import (
     PREDICTIONS_KEY,
     DbtProgressFilter,
     built_tables,
-    dbt_project,
     dbt_build_args,
+    dbt_project,
+    dbt_runs_dir,
     is_dbt_progress_line,
+    seed_partial_parse,
     with_row_counts,
 )
 from assets.extraction.contract import RAW_SCHEMA
+from assets.quality.manifest import DbtTest
 from assets.resources import WarehouseResource
 from assets.warehouse import quote_ident, quote_literal
 from models.predictions import FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
@@ -263,9 +266,8 @@ def failing_rows_sql(node: Mapping[str, Any], model: str, relation: str) -> str 
     duplicates nor unaccepted values), and singular tests whose only Jinja is
     their `config(...)` and `ref`s of the model; None for anything else.
     """
-    meta = node.get("test_metadata") or {}
-    kind, kwargs = meta.get("name"), meta.get("kwargs") or {}
-    column = node.get("column_name") or kwargs.get("column_name")
+    test = DbtTest.from_node(node)
+    kind, kwargs, column = test.kind, test.kwargs, test.column
     if kind == "unique" and column:
         col = quote_ident(column)
         return f"select count(*) from (select {col} from {relation} where {col} is not null group by {col} having count(*) > 1)"
@@ -274,7 +276,7 @@ def failing_rows_sql(node: Mapping[str, Any], model: str, relation: str) -> str 
     if kind == "accepted_values" and column and kwargs.get("values"):
         values = ", ".join(quote_literal(v) for v in kwargs["values"])
         return f"select count(*) from {relation} where {quote_ident(column)} not in ({values})"
-    if meta or not node.get("raw_code"):
+    if kind or not node.get("raw_code"):
         return None
     sql = re.sub(r"\{\{\s*config\([^}]*\)\s*\}\}", "", node["raw_code"])
     sql = re.sub(r"\{\{\s*ref\(\s*['\"]" + re.escape(model) + r"['\"]\s*\)\s*\}\}", lambda _: relation, sql)
@@ -302,7 +304,7 @@ def predictions_check_results(context: dg.AssetExecutionContext, warehouse: Ware
             if sql is None or spec.key not in selected:
                 continue
             failures = con.execute(sql).fetchone()[0]
-            warn = str((node.get("config") or {}).get("severity", "error")).lower() == "warn"
+            warn = DbtTest.from_node(node).severity == "warn"
             results.append(dg.AssetCheckResult(
                 asset_key=PREDICTIONS_KEY, check_name=spec.name, passed=failures == 0,
                 severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
@@ -413,10 +415,8 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
             args += ["--exclude", " ".join(sorted(excluded))]
         phase_target = target_path if phase == 1 else target_path.with_name(f"{target_path.name}-{phase}")
         if phase > 1:
-            # The first build's parse is this one's: same project, vars and profile.
-            with contextlib.suppress(FileNotFoundError):
-                phase_target.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(target_path / "partial_parse.msgpack", phase_target / "partial_parse.msgpack")
+            # The newest parse is the first build's: same project, vars and profile.
+            seed_partial_parse(dbt_runs_dir(warehouse.root), phase_target)
         with timed(seconds, f"dbt_phase_{phase}"), contextlib.redirect_stdout(SparkProgressFilter(sys.stdout)):
             events.extend(spark_dbt.cli(args, context=context, target_path=phase_target).stream())
 

@@ -44,6 +44,18 @@ class DbtTest:
     severity: str  # "error" or "warn"
     filtered: bool  # a `where` config: the test sees only part of the rows
 
+    @classmethod
+    def from_node(cls, node: Mapping[str, Any]) -> "DbtTest":
+        """One data test as its manifest node states it; a singular test has kind ''."""
+        meta = node.get("test_metadata") or {}
+        kwargs = meta.get("kwargs") or {}
+        cfg = node.get("config") or {}
+        return cls(
+            name=node.get("name", ""), kind=meta.get("name") or "",
+            column=node.get("column_name") or kwargs.get("column_name"),
+            kwargs=kwargs, severity=str(cfg.get("severity") or "error").lower(), filtered=bool(cfg.get("where")),
+        )
+
 
 @dataclass(frozen=True)
 class MartContract:
@@ -93,16 +105,9 @@ def mart_contract(manifest: dict, model: str) -> MartContract:
     for t in manifest.get("nodes", {}).values():
         if t.get("resource_type") != "test" or t.get("attached_node") != node["unique_id"]:
             continue
-        meta = t.get("test_metadata") or {}
-        cfg = t.get("config") or {}
-        if not meta or cfg.get("enabled") is False:
+        if not t.get("test_metadata") or (t.get("config") or {}).get("enabled") is False:
             continue
-        tests.append(DbtTest(
-            name=t["name"], kind=meta.get("name", ""), column=t.get("column_name") or meta.get("kwargs", {}).get(
-                "column_name"),
-            kwargs=meta.get("kwargs") or {}, severity=str(cfg.get("severity", "error")).lower(),
-            filtered=bool(cfg.get("where")),
-        ))
+        tests.append(DbtTest.from_node(t))
     return MartContract(model, columns, enforced, tuple(tests))
 
 

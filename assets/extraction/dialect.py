@@ -27,6 +27,7 @@ import polars as pl
 from assets.user_config import UserConfigError, section, source_of
 
 from .contract import ENTITIES, Entity
+from .mapping import EntityFiles, default_files, parse_entity_files
 
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t"}
@@ -62,19 +63,24 @@ class CsvDialect:
 
 @dataclass(frozen=True)
 class LandingOptions:
-    """The `landing` section of retention.yml: one dialect, optionally refined per entity."""
+    """The `landing` section of retention.yml: one dialect, optionally refined per entity,
+    and per entity where its files are and the query that maps them (mapping.py)."""
 
     csv: CsvDialect = CsvDialect()
     per_entity: dict[str, CsvDialect] = field(default_factory=dict)
+    entity_files: dict[str, EntityFiles] = field(default_factory=dict)
 
     def dialect(self, entity: str) -> CsvDialect:
         return self.csv.overridden_by(self.per_entity.get(entity, CsvDialect()))
+
+    def files(self, entity: str) -> EntityFiles:
+        return self.entity_files.get(entity) or EntityFiles(entity, default_files(entity))
 
 
 def landing_options(config: dict[str, Any]) -> LandingOptions:
     """Validate and read the `landing` section of a loaded retention.yml.
 
-    Shape: `landing: {csv: {delimiter, decimal, date_order, encoding}, <entity>: {csv: {...}}}`.
+    Shape: `landing: {csv: {delimiter, decimal, date_order, encoding}, <entity>: {csv: {...}, files, query}}`.
     """
     where = source_of(config)
     landing = section(config, "landing")
@@ -82,15 +88,20 @@ def landing_options(config: dict[str, Any]) -> LandingOptions:
     for key in landing:
         if key not in known:
             raise UserConfigError(f"{where}: landing.{key}: unknown key; expected one of: {', '.join(known)}")
-    per_entity = {}
+    per_entity, entity_files = {}, {}
     for name in ENTITIES:
         if name not in landing:
             continue
         value = landing[name] or {}
-        if not isinstance(value, dict) or set(value) - {"csv"}:
-            raise UserConfigError(f"{where}: landing.{name}: expected a mapping with only the key csv, got {value!r}")
+        if not isinstance(value, dict):
+            raise UserConfigError(f"{where}: landing.{name}: expected a mapping (csv, files, query), got {value!r}")
         per_entity[name] = _dialect(value.get("csv"), f"landing.{name}.csv", where)
-    return LandingOptions(csv=_dialect(landing.get("csv"), "landing.csv", where), per_entity=per_entity)
+        files = parse_entity_files(name, value, where)
+        if files is not None:
+            entity_files[name] = files
+    return LandingOptions(
+        csv=_dialect(landing.get("csv"), "landing.csv", where), per_entity=per_entity, entity_files=entity_files
+    )
 
 
 def _dialect(value: Any, key: str, where: str) -> CsvDialect:

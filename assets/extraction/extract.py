@@ -154,6 +154,10 @@ def run_extraction(
                  part_stats.rows_read, _utcnow()]
                 for part, part_stats in loaded if part.file_key is not None
             ]
+            # A mapping's rows come from its files together, not from one file:
+            # its files are recorded with 0 rows of their own (the entity's
+            # rows_read counts the query's rows).
+            files += [[batch.entity, k.path, k.size_bytes, k.modified_ns, 0, _utcnow()] for k in batch.files]
             if files:
                 # One statement for the batch's files: each statement costs a few milliseconds.
                 con.execute(

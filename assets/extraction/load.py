@@ -110,6 +110,15 @@ def combine_files(frames: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
     return combined.with_row_index(SEQ_COL, offset=1)
 
 
+def naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Timestamps with a time zone as naive UTC, the form `raw` holds (others untouched)."""
+    return frame.with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime) and t.time_zone is not None
+    )
+
+
 def _text(raw: str) -> str:
     return f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
 

@@ -33,7 +33,7 @@ import polars as pl
 import pyarrow as pa
 
 from .contract import ENTITIES
-from .load import ROW_COL
+from .load import ROW_COL, naive_utc
 from .sources import Batch
 from assets.secrets import redact_url as _redact_url
 
@@ -122,12 +122,7 @@ def arrow_to_frame(table: pa.Table) -> pl.DataFrame:
         if isinstance(col.type, pa.BaseExtensionType):  # e.g. numeric: exact decimal text
             col = pa.chunked_array([c.storage for c in col.chunks], type=col.type.storage_type)
         columns.append(col)
-    df = pl.from_arrow(pa.Table.from_arrays(columns, names=table.column_names))
-    return df.with_columns(
-        pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        for c, t in df.schema.items()
-        if isinstance(t, pl.Datetime) and t.time_zone is not None
-    )
+    return naive_utc(pl.from_arrow(pa.Table.from_arrays(columns, names=table.column_names)))
 
 
 def _connect(url: str):

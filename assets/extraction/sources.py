@@ -9,17 +9,23 @@ read. Adding a source (an API, a database) means writing one more class with
 from __future__ import annotations
 
 from collections.abc import Iterator
+import codecs
 import io
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
 import polars as pl
+
+from assets.warehouse import quote_ident
 
 from .contract import ENTITIES, Entity
 from .dialect import CsvDialect, LandingOptions, detect_delimiter, normalise
-from .load import ROW_COL, combine_files
+from .load import ROW_COL, combine_files, naive_utc
+from .mapping import EntityFiles, MappingError, default_files, expand, file_pattern, list_literal, output_problems, reader_sql
 from .sample_shop import SAMPLE_CURRENCY, SAMPLE_TIMEZONE, SampleShopConfig, iter_blocks
 
 LANDING_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -52,6 +58,8 @@ class Batch:
     # Several files loaded as one (`frame` is their `combine_files`); each
     # part is the file's own batch, loaded alone when the files share a key.
     parts: tuple["Batch", ...] = ()
+    # Files a mapping's query read to make `frame` (recorded as ingested once it loads).
+    files: tuple[FileKey, ...] = ()
 
 
 class Source(Protocol):
@@ -124,12 +132,7 @@ def read_landing_file(path: Path, dialect: CsvDialect | None = None) -> pl.DataF
     so nothing at all means the export did not finish.
     """
     dialect = dialect or CsvDialect()
-    fmt = LANDING_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise SourceFileError(path, f"unsupported file type {path.suffix!r} (use .csv, .parquet, .jsonl)")
-    if path.stat().st_size == 0 and fmt != "jsonl":
-        has = "a header" if fmt == "csv" else "a schema"
-        raise SourceFileError(path, f"file is empty (0 bytes; even a {fmt} export with no rows has {has})")
+    fmt = file_format(path)
     try:
         if fmt == "csv":
             df = _read_csv(path, dialect)
@@ -151,6 +154,17 @@ def read_landing_file(path: Path, dialect: CsvDialect | None = None) -> pl.DataF
         raise SourceFileError(path, f"cannot be read as {fmt} (truncated or wrong format?): {first}{hint}") from exc
     df = df.rename({c: c.strip().lower() for c in df.columns})
     return df.with_row_index(ROW_COL, offset=1)
+
+
+def file_format(path: Path) -> str:
+    """The file's format by its suffix; a 0-byte CSV or Parquet file is an unfinished export."""
+    fmt = LANDING_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SourceFileError(path, f"unsupported file type {path.suffix!r} (use .csv, .parquet, .jsonl)")
+    if path.stat().st_size == 0 and fmt != "jsonl":
+        has = "a header" if fmt == "csv" else "a schema"
+        raise SourceFileError(path, f"file is empty (0 bytes; even a {fmt} export with no rows has {has})")
+    return fmt
 
 
 def _is_blank(path: Path) -> bool:
@@ -212,60 +226,240 @@ class LandingSource:
     batch_rows: int = 1_000_000
 
     def files(self, entity: str) -> list[Path]:
-        folder = self.root / entity
-        if not folder.is_dir():
-            return []
-        return sorted(
-            p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in LANDING_FORMATS
-        )
+        """The entity's files: its folder, or the `files` pattern of its `landing` settings."""
+        return matching_files(self.root, self.options.files(entity).files)
+
+    def _where(self, entity: str) -> Path:
+        """Where an entity's files are looked for (its folder, or the landing folder and pattern)."""
+        pattern = self.options.files(entity).files
+        return self.root / entity if pattern == default_files(entity) else self.root / pattern
 
     def not_tracked(self, entities) -> dict[str, Path]:
-        """The selected entities without any file, with the folder looked in."""
-        return {e: self.root / e for e in entities if not self.files(e)}
+        """The selected entities without any file, with the folder (or pattern) looked in."""
+        return {e: self._where(e) for e in entities if not self.files(e)}
 
     def check_layout(self, entities=tuple(ENTITIES), skip_files: set[FileKey] | frozenset = frozenset()) -> None:
         if not self.root.is_dir():
             raise SourceFileError(self.root, "landing folder does not exist (RETENTION_LANDING_DIR)")
         for name in entities:
-            folder = self.root / name
+            pattern = file_pattern(self.options.files(name).files)
             # Files already ingested and then archived by the shop still count.
-            ingested = any(Path(k.path).parent.is_relative_to(folder) for k in skip_files)
+            ingested = any(_in_pattern(self.root, Path(k.path), pattern) for k in skip_files)
             if ENTITIES[name].required_entity and not self.files(name) and not ingested:
                 kinds = ", ".join(sorted(set(LANDING_FORMATS)))
                 raise SourceFileError(
-                    folder, f"no {name} files: {name} are required; put the shop's {name} exports ({kinds}) in this folder"
+                    self._where(name),
+                    f"no {name} files: {name} are required; put the shop's {name} exports ({kinds}) there",
                 )
 
     def batches(self, entities, since, until, skip_files=None):
         skip_files = skip_files or set()
         self.check_layout(entities, skip_files)
-        for entity in entities:
-            dialect = self.options.dialect(entity)
-            pending: list[Batch] = []
-            for path in self.files(entity):
-                st = path.stat()
-                key = FileKey(str(path), st.st_size, st.st_mtime_ns)
-                if key in skip_files:
+        with tempfile.TemporaryDirectory(prefix="retention-landing-") as tmp:
+            # Every mapping is checked before anything is read for loading: a
+            # broken one stops the run with nothing loaded.
+            mapped = MappedReads(self, Path(tmp))
+            plans = {e: mapped.plan(e, skip_files) for e in entities if self.options.files(e).query}
+            for entity in entities:
+                if entity in plans:
+                    if plans[entity] is not None:
+                        yield mapped.read(plans[entity])
                     continue
-                try:
-                    frame = read_landing_file(path, dialect)
-                except SourceFileError:
-                    # The files read before the broken one still load.
-                    if pending:
-                        yield gather(entity, pending)
-                    raise
-                if frame.height == 0:
-                    frame = _with_missing_columns(frame, ENTITIES[entity])
-                batch = Batch(entity, normalise(frame, ENTITIES[entity], dialect).frame, str(path), key)
-                if pending and (
-                    batch.frame.schema != pending[0].frame.schema
-                    or sum(b.frame.height for b in pending) + batch.frame.height > self.batch_rows
-                ):
+                yield from self._file_batches(entity, skip_files)
+
+    def _file_batches(self, entity: str, skip_files) -> Iterator[Batch]:
+        """An entity's new files, each in the contract's shape, gathered into batches."""
+        dialect = self.options.dialect(entity)
+        pending: list[Batch] = []
+        for path in self.files(entity):
+            key = file_key(path)
+            if key in skip_files:
+                continue
+            try:
+                frame = read_landing_file(path, dialect)
+            except SourceFileError:
+                # The files read before the broken one still load.
+                if pending:
                     yield gather(entity, pending)
-                    pending = []
-                pending.append(batch)
-            if pending:
+                raise
+            if frame.height == 0:
+                frame = _with_missing_columns(frame, ENTITIES[entity])
+            batch = Batch(entity, normalise(frame, ENTITIES[entity], dialect).frame, str(path), key)
+            if pending and (
+                batch.frame.schema != pending[0].frame.schema
+                or sum(b.frame.height for b in pending) + batch.frame.height > self.batch_rows
+            ):
                 yield gather(entity, pending)
+                pending = []
+            pending.append(batch)
+        if pending:
+            yield gather(entity, pending)
+
+
+def file_key(path: Path) -> FileKey:
+    st = path.stat()
+    return FileKey(str(path), st.st_size, st.st_mtime_ns)
+
+
+def matching_files(root: Path, pattern: str) -> list[Path]:
+    """Files of a known type under `root` whose relative path matches the glob `pattern`, sorted."""
+    regex = file_pattern(pattern)
+    # Walk only below the pattern's fixed leading folders.
+    fixed = []
+    for part in pattern.split("/")[:-1]:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    base = root.joinpath(*fixed)
+    if not base.is_dir():
+        return []
+    return sorted(
+        p for p in base.rglob("*")
+        if p.is_file() and p.suffix.lower() in LANDING_FORMATS and regex.fullmatch(p.relative_to(root).as_posix())
+    )
+
+
+def _in_pattern(root: Path, path: Path, regex) -> bool:
+    return path.is_relative_to(root) and bool(regex.fullmatch(path.relative_to(root).as_posix()))
+
+
+@dataclass
+class MappedPlan:
+    """One mapped entity's read this run: its new files and the query over them (checked)."""
+
+    spec: EntityFiles
+    files: list[FileKey]
+    sql: str
+
+
+@dataclass
+class MappedReads:
+    """Runs the landing mappings (mapping.py) in a DuckDB of their own, apart from the warehouse.
+
+    The user's SQL sees only the files (it cannot touch `raw`). CSV files in
+    an encoding other than UTF-8 are read from UTF-8 copies in `tmp`, made
+    once per file and run (DuckDB reads UTF-8 and Latin-1 only; Windows-1252
+    is not Latin-1).
+    """
+
+    source: LandingSource
+    tmp: Path
+    copies: dict[str, Path] = field(default_factory=dict)
+
+    def plan(self, entity: str, skip_files) -> MappedPlan | None:
+        """Check the entity's mapping against its files; the plan of its read, None when no file is new.
+
+        Without new files the mapping is still checked, against the newest file.
+        """
+        spec = self.source.options.files(entity)
+        paths = self.source.files(entity)
+        if not paths:
+            return None
+        new = [p for p in paths if file_key(p) not in skip_files]
+        if new and spec.read == "all":
+            # The entity is derived from the whole history (a customer's first purchase).
+            new = paths
+        probe = new or paths[-1:]
+        sql = self._sql(spec, probe)
+        with self._connect() as con:
+            try:
+                columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
+            except duckdb.Error as exc:
+                raise MappingError(f"{self._about(spec, probe)}: {duckdb_reason(exc)}") from None
+        problems = output_problems(ENTITIES[entity], columns)
+        if problems:
+            raise MappingError(f"{self._about(spec, probe)}: {'; '.join(problems)}")
+        return MappedPlan(spec, [file_key(p) for p in new], sql) if new else None
+
+    def read(self, plan: MappedPlan) -> Batch:
+        """The query's result over the new files, in the loader's form (dialect applied to its text columns)."""
+        entity, paths = plan.spec.entity, [Path(k.path) for k in plan.files]
+        with self._connect() as con:
+            try:
+                # In key order, so that `_source_row` names the same record on every read.
+                keys = ", ".join(quote_ident(k) for k in ENTITIES[entity].primary_key)
+                frame = naive_utc(con.sql(f"{plan.sql} ORDER BY {keys}").pl())
+            except duckdb.Error as exc:
+                raise MappingError(f"{self._about(plan.spec, paths)}: {duckdb_reason(exc)}") from None
+        frame = frame.rename({c: c.strip().lower() for c in frame.columns})
+        frame = normalise(frame, ENTITIES[entity], self.source.options.dialect(entity)).frame
+        first = paths[0]
+        label = str(first) if len(paths) == 1 else f"{first} .. {paths[-1].name} ({len(paths)} files)"
+        return Batch(
+            entity, frame.with_row_index(ROW_COL, offset=1), f"{label} via landing.{entity}.query",
+            files=tuple(plan.files),
+        )
+
+    def _sql(self, spec: EntityFiles, paths: list[Path]) -> str:
+        formats = {file_format(p) for p in paths}
+        if len(formats) > 1:
+            raise MappingError(
+                f"{self._about(spec, paths)}: the files mix formats ({', '.join(sorted(formats))}); "
+                "give each format a pattern of its own (e.g. *.csv)"
+            )
+        fmt = formats.pop()
+        dialect = self.source.options.dialect(spec.entity)
+        readable = [self._readable(p, fmt, dialect) for p in paths]
+        delimiter = None
+        if fmt == "csv":
+            delimiter = dialect.delimiter or detect_delimiter(_header(readable[0]))
+            for p in paths:
+                _check_csv_not_truncated(p, delimiter)
+        return expand(spec.query, reader_sql(readable, fmt, delimiter), list_literal(readable))
+
+    def _readable(self, path: Path, fmt: str, dialect: CsvDialect) -> Path:
+        """The path DuckDB reads: the file itself, or its UTF-8 copy."""
+        encoding = dialect.encoding or "utf-8"
+        if fmt != "csv" or encoding in ("utf-8", "utf-8-sig"):
+            return path
+        if str(path) not in self.copies:
+            copy = self.tmp / f"{len(self.copies):06d}-{path.name}"
+            utf8_copy(path, copy, encoding)
+            self.copies[str(path)] = copy
+        return self.copies[str(path)]
+
+    def _connect(self):
+        con = duckdb.connect()
+        # Timestamps with an offset come back in UTC, the zone `raw` holds.
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    def _about(self, spec: EntityFiles, paths: list[Path]) -> str:
+        files = f"{paths[0]}" if len(paths) == 1 else f"{len(paths)} files, first {paths[0]}"
+        return f"{spec.key} over {spec.files} ({files})"
+
+
+def _header(path: Path) -> str:
+    with path.open("rb") as f:
+        return f.readline().decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def utf8_copy(path: Path, copy: Path, encoding: str, chunk_bytes: int = 1 << 20) -> None:
+    """Write `path` (in `encoding`) as UTF-8 to `copy`, a chunk at a time."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    done = 0
+    with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as dst:
+        while True:
+            chunk = src.read(chunk_bytes)
+            try:
+                dst.write(decoder.decode(chunk, final=not chunk))
+            except UnicodeDecodeError as exc:
+                raise SourceFileError(
+                    path, f"not {encoding}: byte {chunk[exc.start]:#04x} at offset {done + exc.start} cannot be decoded "
+                    "(set landing.csv.encoding in retention.yml)",
+                ) from None
+            if not chunk:
+                return
+            done += len(chunk)
+
+
+def duckdb_reason(exc: Exception) -> str:
+    """DuckDB's error in one line: its first line, and the candidate columns when it lists them."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    hint = [ln for ln in lines[1:] if ln.startswith(("Candidate bindings", "Did you mean"))]
+    return "; ".join([lines[0], *hint[:1]])
 
 
 def gather(entity: str, batches: list[Batch]) -> Batch:

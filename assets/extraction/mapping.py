@@ -193,12 +193,12 @@ def output_problems(entity: Entity, columns: list[tuple[str, str]]) -> list[str]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:
         problems.append(f"returns column(s) {', '.join(doubled)} more than once")
-    known = set(entity.column_names) | {TOTAL_COL}
+    # `total` is read only where a column derives from it (orders' subtotal).
+    known = [*entity.column_names] + ([TOTAL_COL] if any(c.default_from == TOTAL_COL for c in entity.columns) else [])
     unknown = [n for n in dict.fromkeys(names) if n not in known]
     if unknown:
         problems.append(
-            f"returns column(s) {', '.join(unknown)} that {entity.name} do not have "
-            f"(known: {', '.join([*entity.column_names, TOTAL_COL])})"
+            f"returns column(s) {', '.join(unknown)}, not in the contract of {entity.name} (known: {', '.join(known)})"
         )
     missing = missing_columns(entity, names)
     if missing:

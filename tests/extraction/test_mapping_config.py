@@ -121,10 +121,20 @@ def test_unknown_missing_doubled_and_mistyped_columns_are_each_named():
     cols = [("order_id", "VARCHAR"), ("ORDER_ID", "VARCHAR"), ("amount", "DOUBLE"), ("created_at", "INTEGER")]
     problems = output_problems(ORDERS, cols)
     assert problems[0] == "returns column(s) order_id more than once"
-    assert problems[1].startswith("returns column(s) amount that orders do not have (known: order_id, customer_id")
+    assert problems[1].startswith("returns column(s) amount, not in the contract of orders (known: order_id, customer_id")
+    assert problems[1].endswith(", coupon_code, total)")
     assert problems[2] == "does not return required column(s) one of (subtotal, total)"
     assert problems[3] == "returns created_at as INTEGER; expected a timestamp (TIMESTAMP, DATE or text)"
     assert len(problems) == 4
+
+
+def test_total_is_known_only_where_a_column_derives_from_it():
+    cols = [("order_id", "VARCHAR"), ("line_number", "BIGINT"), ("product_id", "VARCHAR"), ("quantity", "BIGINT"),
+            ("unit_price", "DOUBLE"), ("total", "DOUBLE")]
+    assert output_problems(ENTITIES["order_lines"], cols) == [
+        "returns column(s) total, not in the contract of order_lines (known: order_id, line_number, product_id, "
+        "category, quantity, unit_price, unit_cost, updated_at)"
+    ]
 
 
 def test_a_boolean_amount_is_the_wrong_type():

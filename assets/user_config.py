@@ -11,7 +11,8 @@ Each top-level section belongs to one part of the pipeline, which reads and
 validates its own section (`section(config, name)`):
 
 - `quality`: severities and thresholds of the quality rules;
-- `landing`: how the landing folder's files are read (CSV dialect, ...);
+- `landing`: how the landing folder's files are read (CSV dialect) and, per
+  entity, where they are and the query that maps them (extraction/mapping.py);
 - `shopify`: options of the Shopify orders-export source;
 - `postgres`: the per-entity queries of the PostgreSQL source.
 

@@ -225,3 +225,26 @@ def test_bytes_outside_the_encoding_name_the_file(tmp_path, con):
     )
     with pytest.raises(SourceFileError, match=r"o\.csv: not cp1252: byte 0x81 at offset 14"):
         extract(con, root, entities=("orders",))
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "mappings.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.mark.parametrize("example", ["online_retail", "superstore"])
+def test_the_docs_print_the_tested_retention_yml(example):
+    tested = (FIXTURE.parent / example / "retention.yml").read_text()
+    assert f"```yaml\n{tested}```" in DOCS.read_text(), (
+        f"docs/mappings.md does not print tests/fixtures/mappings/{example}/retention.yml verbatim"
+    )
+
+
+def test_the_readme_mapping_loads_the_invoice_example(tmp_path, con):
+    text = README.read_text()
+    start = text.index("### I have a CSV from my shop")
+    block = text[text.index("```yaml\n", start) + len("```yaml\n"):text.index("```", text.index("```yaml\n", start) + 8)]
+    root = shop(tmp_path, config=block)
+    totals = extract(con, root, entities=("orders",))
+    # 15 invoices; without the example's refinements postage counts as goods and credit notes as negative.
+    assert (totals["orders"].rows_read, totals["orders"].inserted, totals["orders"].quarantined) == (15, 13, 2)
+    assert totals["orders"].reasons == {"negative_amount:subtotal": 2}

@@ -214,6 +214,11 @@ class LandingSource:
     so a nightly run reads only new or rewritten files. Only orders are
     required: an entity with no folder or no files is one the shop does not
     track (no cart system, no helpdesk), which is not an error.
+
+    The `landing` section of retention.yml may point an entity at other files
+    (`files`) and map them with a query (`query`, mapping.py): such an
+    entity's new files are read by its query, all together, after every
+    mapping of the run has been checked (`MappedReads`).
     """
 
     root: Path

@@ -248,3 +248,33 @@ def test_the_readme_mapping_loads_the_invoice_example(tmp_path, con):
     # 15 invoices; without the example's refinements postage counts as goods and credit notes as negative.
     assert (totals["orders"].rows_read, totals["orders"].inserted, totals["orders"].quarantined) == (15, 13, 2)
     assert totals["orders"].reasons == {"negative_amount:subtotal": 2}
+
+
+def test_archived_files_of_a_pattern_still_count_for_required_orders(tmp_path, con):
+    root = shop(tmp_path)
+    extract(con, root)
+    archive = tmp_path / "archive"
+    shutil.move(root / "invoices", archive)
+    (root / "invoices").mkdir()
+    quiet = extract(con, root, "r2")
+    assert all(s.rows_read == 0 for s in quiet.values()), quiet
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_parquet_and_json_lines_files_are_read_typed(tmp_path, con, fmt):
+    import polars as pl
+
+    root = tmp_path / "landing"
+    (root / "exports").mkdir(parents=True)
+    frame = pl.DataFrame({"Ref": ["A", "B"], "Placed": [datetime(2024, 5, 1, 9), datetime(2024, 5, 2, 9)],
+                          "Cents": [1250, 399]})
+    path = root / "exports" / f"orders.{fmt}"
+    frame.write_parquet(path) if fmt == "parquet" else frame.write_ndjson(path)
+    (root / "retention.yml").write_text(
+        "landing:\n  orders:\n    files: exports/*\n    query: >\n"
+        "      SELECT Ref AS order_id, Placed AS created_at, Cents / 100 AS subtotal FROM {files}\n"
+    )
+    extract(con, root, entities=("orders",))
+    assert con.execute("SELECT order_id, created_at, subtotal::VARCHAR FROM raw.orders ORDER BY 1").fetchall() == [
+        ("A", datetime(2024, 5, 1, 9), "12.50"), ("B", datetime(2024, 5, 2, 9), "3.99"),
+    ]

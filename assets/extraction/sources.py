@@ -364,7 +364,7 @@ class MappedReads:
         if new and spec.read == "all":
             # The entity is derived from the whole history (a customer's first purchase).
             new = paths
-        probe = new or paths[-1:]
+        probe = new or [max(paths, key=lambda p: p.stat().st_mtime_ns)]
         sql = self._sql(spec, probe)
         with self._connect() as con:
             try:

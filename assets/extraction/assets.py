@@ -26,7 +26,7 @@ from assets.resources import ShopSourceResource, WarehouseResource
 from .contract import ENTITIES, RAW_SCHEMA
 from .extract import ExtractRequest, run_extraction, stats_metadata, unchanged_since_publish
 from .load import LoadStats, MissingColumnsError
-from .sources import SourceFileError
+from .sources import LandingSource, SourceFileError
 
 
 # A source that times out or a landing folder still being written is worth a
@@ -256,6 +256,9 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
         )
         try:
             source = shop_source.source()
+            if isinstance(source, LandingSource):
+                # Its mapping queries run in a DuckDB of their own, capped like the warehouse's.
+                source.memory_limit = warehouse.memory_limit
             not_tracked = source.not_tracked(selected) if hasattr(source, "not_tracked") else {}
             context.log.info(
                 f"extracting {', '.join(selected)} from {source.name} into {warehouse.build_db} "

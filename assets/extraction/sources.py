@@ -20,7 +20,7 @@ from typing import Protocol
 import duckdb
 import polars as pl
 
-from assets.warehouse import quote_ident
+from assets.warehouse import connect, quote_ident
 
 from .contract import ENTITIES, Entity
 from .dialect import CsvDialect, LandingOptions, detect_delimiter, normalise
@@ -229,6 +229,8 @@ class LandingSource:
     # Files of one entity and one schema are gathered into batches of about
     # this many rows: one upsert per batch instead of one per file.
     batch_rows: int = 1_000_000
+    # DuckDB's memory cap for the mapping queries (RETENTION_DUCKDB_MEMORY_LIMIT; None: DuckDB's default).
+    memory_limit: str | None = None
 
     def files(self, entity: str) -> list[Path]:
         """The entity's files: its folder, or the `files` pattern of its `landing` settings."""
@@ -424,10 +426,8 @@ class MappedReads:
         return self.copies[str(path)]
 
     def _connect(self):
-        con = duckdb.connect()
-        # Timestamps with an offset come back in UTC, the zone `raw` holds.
-        con.execute("SET TimeZone = 'UTC'")
-        return con
+        # In UTC, so timestamps with an offset come back in the zone `raw` holds.
+        return connect(":memory:", memory_limit=self.source.memory_limit)
 
     def _about(self, spec: EntityFiles, paths: list[Path]) -> str:
         files = f"{paths[0]}" if len(paths) == 1 else f"{len(paths)} files, first {paths[0]}"

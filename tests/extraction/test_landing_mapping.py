@@ -278,3 +278,15 @@ def test_parquet_and_json_lines_files_are_read_typed(tmp_path, con, fmt):
     assert con.execute("SELECT order_id, created_at, subtotal::VARCHAR FROM raw.orders ORDER BY 1").fetchall() == [
         ("A", datetime(2024, 5, 1, 9), "12.50"), ("B", datetime(2024, 5, 2, 9), "3.99"),
     ]
+
+
+def test_mapping_queries_run_under_the_memory_cap_in_utc(tmp_path):
+    from assets.extraction.sources import MappedReads
+
+    reads = MappedReads(LandingSource(tmp_path, memory_limit="100MB"), tmp_path)
+    con = reads._connect()
+    try:
+        limit, zone = con.execute("SELECT current_setting('memory_limit'), current_setting('TimeZone')").fetchone()
+    finally:
+        con.close()
+    assert (limit, zone) in {("95.3 MiB", "UTC"), ("100.0 MB", "UTC")}, (limit, zone)

@@ -336,7 +336,8 @@ class MappedPlan:
 
     spec: EntityFiles
     files: list[FileKey]
-    sql: str
+    # None when every new file is a JSON Lines file without records.
+    sql: str | None
 
 
 @dataclass
@@ -360,34 +361,42 @@ class MappedReads:
         """
         spec = self.source.options.files(entity)
         paths = self.source.files(entity)
-        if not paths:
-            return None
         new = [p for p in paths if file_key(p) not in skip_files]
         if new and spec.read == "all":
             # The entity is derived from the whole history (a customer's first purchase).
             new = paths
-        probe = new or [max(paths, key=lambda p: p.stat().st_mtime_ns)]
-        sql = self._sql(spec, probe)
+        # A JSON Lines file without records names no columns: nothing to query.
+        with_rows = [p for p in (new or paths) if not (file_format(p) == "jsonl" and _is_blank(p))]
+        probe = with_rows if new else [max(with_rows, key=lambda p: p.stat().st_mtime_ns)] if with_rows else []
+        sql = self._checked_sql(spec, probe) if probe else None
+        return MappedPlan(spec, [file_key(p) for p in new], sql) if new else None
+
+    def _checked_sql(self, spec: EntityFiles, paths: list[Path]) -> str:
+        """The query over `paths`, once DuckDB has described a result that fits the contract."""
+        sql = self._sql(spec, paths)
         with self._connect() as con:
             try:
                 columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {sql}").fetchall()]
             except duckdb.Error as exc:
-                raise MappingError(f"{self._about(spec, probe)}: {duckdb_reason(exc)}") from None
-        problems = output_problems(ENTITIES[entity], columns)
+                raise MappingError(f"{self._about(spec, paths)}: {duckdb_reason(exc)}") from None
+        problems = output_problems(ENTITIES[spec.entity], columns)
         if problems:
-            raise MappingError(f"{self._about(spec, probe)}: {'; '.join(problems)}")
-        return MappedPlan(spec, [file_key(p) for p in new], sql) if new else None
+            raise MappingError(f"{self._about(spec, paths)}: {'; '.join(problems)}")
+        return sql
 
     def read(self, plan: MappedPlan) -> Batch:
         """The query's result over the new files, in the loader's form (dialect applied to its text columns)."""
         entity, paths = plan.spec.entity, [Path(k.path) for k in plan.files]
-        with self._connect() as con:
-            try:
-                # In key order, so that `_source_row` names the same record on every read.
-                keys = ", ".join(quote_ident(k) for k in ENTITIES[entity].primary_key)
-                frame = naive_utc(con.sql(f"{plan.sql} ORDER BY {keys}").pl())
-            except duckdb.Error as exc:
-                raise MappingError(f"{self._about(plan.spec, paths)}: {duckdb_reason(exc)}") from None
+        if plan.sql is None:
+            frame = _with_missing_columns(pl.DataFrame(), ENTITIES[entity])
+        else:
+            with self._connect() as con:
+                try:
+                    # In key order, so that `_source_row` names the same record on every read.
+                    keys = ", ".join(quote_ident(k) for k in ENTITIES[entity].primary_key)
+                    frame = naive_utc(con.sql(f"{plan.sql} ORDER BY {keys}").pl())
+                except duckdb.Error as exc:
+                    raise MappingError(f"{self._about(plan.spec, paths)}: {duckdb_reason(exc)}") from None
         frame = frame.rename({c: c.strip().lower() for c in frame.columns})
         frame = normalise(frame, ENTITIES[entity], self.source.options.dialect(entity)).frame
         first = paths[0]

@@ -290,3 +290,19 @@ def test_mapping_queries_run_under_the_memory_cap_in_utc(tmp_path):
     finally:
         con.close()
     assert (limit, zone) in {("95.3 MiB", "UTC"), ("100.0 MB", "UTC")}, (limit, zone)
+
+
+def test_json_lines_files_without_records_load_nothing_and_are_recorded(tmp_path, con):
+    root = tmp_path / "landing"
+    (root / "orders").mkdir(parents=True)
+    (root / "orders" / "a.jsonl").write_text('{"ref": "A", "day": "2024-05-01", "amount": 5}\n')
+    (root / "orders" / "b.jsonl").write_text("\n")
+    (root / "retention.yml").write_text(
+        "landing:\n  orders:\n    query: SELECT ref AS order_id, day AS created_at, amount AS subtotal FROM {files}\n"
+    )
+    assert extract(con, root, entities=("orders",))["orders"].inserted == 1
+    (root / "orders" / "c.jsonl").write_text("")
+    night = extract(con, root, "r2", entities=("orders",))["orders"]
+    assert night.rows_read == 0
+    ingested = [p for (p,) in con.execute("SELECT path FROM raw._ingested_files ORDER BY 1").fetchall()]
+    assert [Path(p).name for p in ingested] == ["a.jsonl", "b.jsonl", "c.jsonl"]

@@ -170,6 +170,30 @@ active as (
 ),
 new_customers as (
     select cohort_month as month, count(*) as new_customers from anchor_marts.customer_summary group by 1
+),
+status_changes as (
+    select customer_id, cohort_month, order_date as change_date, 1 as change
+    from anchor_marts.customer_orders
+    where previous_order_date is null or order_date > previous_order_date + {active_window_days}
+    union all
+    select customer_id, cohort_month, order_date + {active_window_days}, -1
+    from anchor_marts.customer_orders
+    where next_order_date is null or next_order_date > order_date + {active_window_days}
+),
+customer_month_changes as (
+    select m.month, c.customer_id, max(c.cohort_month) as cohort_month, sum(c.change) as net_change
+    from status_changes as c
+    join anchor_marts.months as m
+        on date_trunc('month', c.change_date) = m.month and c.change_date <= m.period_end_date
+    group by m.month, c.customer_id
+),
+turnover as (
+    select
+        month,
+        count(*) filter (where net_change < 0) as lapsed_customers,
+        count(*) filter (where net_change > 0 and cohort_month < month) as reactivated_customers
+    from customer_month_changes
+    group by month
 )
 select
     m.month,
@@ -179,10 +203,17 @@ select
     coalesce(a.customers_at_start, 0) as customers_at_start,
     coalesce(n.new_customers, 0) as new_customers,
     coalesce(a.customers_at_end, 0) as customers_at_end,
-    (coalesce(a.customers_at_end, 0) - coalesce(n.new_customers, 0)) / nullif(a.customers_at_start, 0) as retention_rate
+    coalesce(a.customers_at_start, 0) - coalesce(t.lapsed_customers, 0) as retained_customers,
+    coalesce(t.reactivated_customers, 0) as reactivated_customers,
+    (coalesce(a.customers_at_start, 0) - coalesce(t.lapsed_customers, 0)) / nullif(a.customers_at_start, 0)
+        as retention_rate,
+    coalesce(t.reactivated_customers, 0) / nullif(a.customers_at_start, 0) as reactivation_rate,
+    (coalesce(a.customers_at_end, 0) - coalesce(n.new_customers, 0)) / nullif(a.customers_at_start, 0)
+        as textbook_retention_rate
 from anchor_marts.months as m
 left join active as a on a.month = m.month
-left join new_customers as n on n.month = m.month;
+left join new_customers as n on n.month = m.month
+left join turnover as t on t.month = m.month;
 
 create table anchor_marts.mart_customer_churn as
 select

@@ -640,7 +640,22 @@ def mart_suite(name: str, key: tuple[str, ...], rules: list[Rule], frames: dict[
 
 
 def rate_rule(col: str) -> Rule:
+    """A share of a set in its own base (part / whole): [0, 1] must hold on every shop."""
     return between(col, 0, 1, description=f"{col} is a rate in [0, 1]")
+
+
+def ratio_rule(col: str, why: str) -> Rule:
+    """A ratio of two counts that need not be part and whole: only >= 0 holds on every shop.
+
+    Its upper bound, where it holds, is the dbt test's (with the severity
+    the bound deserves); `why` says why there is none here.
+    """
+    return between(col, min_value=0, description=f"{col} >= 0 ({why})")
+
+
+# Churned in the month / active at its start: every churning customer is in
+# that base only when 30 <= churn_after_days < active_window_days (dbt_project/docs/metrics.md).
+CHURN_BOUND = "<= 1 only when 30 <= churn_after_days < active_window_days: dbt's test"
 
 
 def mart_suites(config: QualityConfig = DEFAULT_CONFIG, manifest: dict | None = None) -> list[Suite]:
@@ -699,6 +714,8 @@ order by 1
             ("month",),
             [
                 rate_rule("retention_rate"),
+                not_before("customers_at_start", "retained_customers", kind="range",
+                           rule_id="retained_within_start", description="retained_customers <= customers_at_start"),
                 between("customers_at_start", min_value=0),
                 between("new_customers", min_value=0),
                 between("customers_at_end", min_value=0),
@@ -733,7 +750,7 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
             "mart_churn_monthly",
             ("month",),
             [
-                rate_rule("churn_rate"),
+                ratio_rule("churn_rate", CHURN_BOUND),
                 between("active_at_start", min_value=0),
                 between("churned_in_month", min_value=0),
             ],
@@ -798,7 +815,7 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                               ("as_of_date",), "the KPIs are those of the as-of date dbt built with",
                               kind="freshness"),
                 rate_rule("retention_rate"),
-                rate_rule("churn_rate"),
+                ratio_rule("churn_rate", CHURN_BOUND),
                 between("orders_12m", min_value=0),
                 between("aov_12m", min_value=0, strict_min=True),
                 between("predicted_clv_12m", min_value=0),

@@ -253,16 +253,23 @@ def _warming_note(window_days: int | None, what: str) -> str:
 
 def section_retention_trend(df: pl.DataFrame | None, active_window_days: int | None = None) -> str:
     title = "Retention rate by month"
-    sub = ("(Active customers at month end − new customers) ÷ active customers at month start. "
+    sub = ("Share of the customers active at the month's start still active at its end. "
            "Active = ordered in the trailing window.")
     if df is None or df.height == 0:
         return _card(title, sub, _missing("mart_retention_rate"))
     df = df.sort("month")
     partial = not bool(df["is_complete_month"][-1])
     labels, warming = _warming_labels(df)
+    series = [("Retention rate", df["retention_rate"].to_list())]
+    if "reactivation_rate" in df.columns:
+        # Customers back after their window lapsed are not in the starting base: their own line,
+        # on the same base, so the two lines add up to the textbook (end − new) ÷ start.
+        series.append(("Reactivated", df["reactivation_rate"].to_list()))
+        sub += (" Reactivated: customers back after their window lapsed, ÷ the same starting customers; "
+                "retention + reactivated = the textbook (end − new customers) ÷ start.")
     body = svg.line_chart(
         labels,
-        [("Retention rate", df["retention_rate"].to_list())],
+        series,
         lambda v: svg.pct(v),
         y_min=None,
         y_max=1.0,

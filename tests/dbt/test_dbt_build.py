@@ -130,15 +130,16 @@ def test_cohort_retention_counts_the_ny_month_and_fills_silent_months(built_shop
     ]
 
 
-def test_retention_rate_uses_the_seed_formula_with_60_day_windows(built_shop):
+def test_retention_rate_keeps_the_starting_customers_with_60_day_windows(built_shop):
     got = rows(built_shop, """
-        select month::varchar, customers_at_start, new_customers, customers_at_end, retention_rate
+        select month::varchar, customers_at_start, new_customers, customers_at_end, retained_customers,
+               reactivated_customers, retention_rate, textbook_retention_rate
         from marts.mart_retention_rate order by 1""")
     assert got == [
-        ("2025-01-01", 0, 1, 1, None),
-        ("2025-02-01", 1, 1, 2, 1.0),  # (2 - 1) / 1
-        ("2025-03-01", 2, 0, 2, 1.0),  # end window Jan 31..Mar 31 still holds C2's Feb 10
-        ("2025-04-01", 2, 1, 2, 0.5),  # end window Mar 2..Apr 30: C1, C4; (2 - 1) / 2
+        ("2025-01-01", 0, 1, 1, 0, 0, None, None),
+        ("2025-02-01", 1, 1, 2, 1, 0, 1.0, 1.0),  # C1 stays; C2 new: textbook (2 - 1) / 1
+        ("2025-03-01", 2, 0, 2, 2, 0, 1.0, 1.0),  # end window Jan 31..Mar 31 still holds C2's Feb 10
+        ("2025-04-01", 2, 1, 2, 1, 0, 0.5, 0.5),  # end window Mar 2..Apr 30: C1 stays, C2 lapsed, C4 new
     ]
 
 

@@ -116,3 +116,40 @@ def test_staging_repeats_no_rule_the_raw_suites_own(project_manifest):
         if kind in raw_owned or (kind == "not_null" and node["column_name"] in required):
             repeated.append(node["name"])
     assert repeated == [], f"staging tests that repeat a raw suite rule: {repeated}"
+
+
+def _churn_upper_bounds(manifest: dict, mart: str) -> list[str]:
+    from assets.quality.manifest import mart_contract
+
+    return [t.severity for t in mart_contract(manifest, mart).tests
+            if t.kind == "accepted_range" and t.column == "churn_rate" and t.kwargs.get("max_value") == 1]
+
+
+def test_churn_rate_at_most_one_is_an_error_only_where_it_holds_by_construction(project_manifest, dbt_cli, tmp_path):
+    """churn <= 1 holds when 30 <= churn_after_days < active_window_days: ERROR then, WARN otherwise.
+
+    The GX mart suites never judge that bound themselves (they would stop the
+    run at ERROR where dbt only warns).
+    """
+    from assets.quality.suites import mart_suites
+
+    dbt_cli(["parse", "--vars", '{"churn_after_days": 10}'], warehouse=None, target_path=tmp_path / "target")
+    short = _manifest(tmp_path / "target" / "manifest.json")
+    default = _manifest(project_manifest)
+    for manifest, severity in ((default, "error"), (short, "warn")):
+        suites = {s.name: s for s in mart_suites(manifest=manifest)}
+        for mart in ("mart_churn_monthly", "mart_kpis"):
+            assert _churn_upper_bounds(manifest, mart) == [severity], (mart, severity)
+            assert not [r.id for r in suites[mart].rules
+                        if r.kwargs.get("column") == "churn_rate" and r.kwargs.get("max_value") is not None], mart
+
+
+def test_retention_rate_at_most_one_is_an_error_test(project_manifest):
+    """Retained customers are some of the starting customers: the bound holds on every shop."""
+    from assets.quality.manifest import mart_contract
+
+    for mart in ("mart_retention_rate", "mart_kpis"):
+        bounds = [(t.kwargs.get("min_value"), t.kwargs.get("max_value"), t.severity)
+                  for t in mart_contract(_manifest(project_manifest), mart).tests
+                  if t.kind == "accepted_range" and t.column == "retention_rate"]
+        assert bounds == [(0, 1, "error")], mart

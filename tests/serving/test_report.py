@@ -201,6 +201,16 @@ def test_warming_up_months_are_starred_and_explained(frames):
     assert "window warming up" not in tile(html, "Monthly churn")[1]
 
 
+def test_reactivations_are_their_own_line_of_the_retention_chart(frames):
+    html = build_report(frames, as_of_date=None)
+    assert "Reactivated" not in _card(html, "Retention rate by month")  # an older mart without the column
+    frames["mart_retention_rate"] = frames["mart_retention_rate"].with_columns(
+        reactivation_rate=pl.Series([None, 0.01, 0.02, 0.035, 0.02, 0.01]))
+    retention = _card(html := build_report(frames, as_of_date=None), "Retention rate by month")
+    assert "Reactivated" in retention and "textbook" in retention
+    assert "Reactivated Apr 25: 4%" in retention, retention
+
+
 def test_no_warming_up_note_once_the_window_has_run(frames):
     html = build_report(frames, as_of_date=None)
     assert "*" not in _card(html, "Retention rate by month").split("</p>", 1)[1]

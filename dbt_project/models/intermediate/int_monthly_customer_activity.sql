@@ -1,7 +1,10 @@
 -- Per shop-local month: customers active at its start and at its end (a
 -- qualifying order in the trailing `active_window_days` days), new customers
--- (first qualifying order inside the month) and customers who churned in it.
--- The one definition of "active" used by mart_retention_rate and mart_churn_monthly.
+-- (first qualifying order inside the month) and customers who churned in it;
+-- the customers at its end split into those already active at its start
+-- (retained), those back after their window had lapsed (reactivated) and new
+-- customers still active. The one definition of "active" used by
+-- mart_retention_rate and mart_churn_monthly.
 with months as (
 
     select * from {{ ref('int_months') }}
@@ -43,6 +46,28 @@ daily_change as (
 
 ),
 
+-- A customer's status changes only on these days: they become active on an
+-- order placed when no earlier order is within the window (their first order,
+-- or a return after a lapse), and inactive the day the window of an order
+-- with no next order inside it runs out. The changes of one customer alternate
+-- and fall on distinct days (a lapse ends strictly before the return), so over
+-- a month, becoming active minus becoming inactive is (active at the end) -
+-- (active at the start): +1 came back (new or reactivated), -1 lapsed, 0 no
+-- change. Only customers with a change in the month are looked at.
+status_changes as (
+
+    select customer_id, cohort_month, order_date as change_date, 1 as change
+    from {{ ref('int_customer_orders') }}
+    where previous_order_date is null
+        or order_date > {{ add_days(var('active_window_days'), 'previous_order_date') }}
+    union all
+    select customer_id, cohort_month, {{ add_days(var('active_window_days'), 'order_date') }} as change_date, -1 as change
+    from {{ ref('int_customer_orders') }}
+    where next_order_date is null
+        or next_order_date > {{ add_days(var('active_window_days'), 'order_date') }}
+
+),
+
 windows as (
 
     select
@@ -66,6 +91,33 @@ active as (
     inner join daily_change
         on daily_change.event_date <= windows.end_day
     group by windows.month
+
+),
+
+customer_month_changes as (
+
+    select
+        windows.month,
+        status_changes.customer_id,
+        max(status_changes.cohort_month) as cohort_month,
+        sum(status_changes.change) as net_change
+    from status_changes
+    inner join windows
+        on {{ month_start('status_changes.change_date') }} = windows.month
+        and status_changes.change_date <= windows.end_day
+    group by windows.month, status_changes.customer_id
+
+),
+
+turnover as (
+
+    select
+        month,
+        sum(case when net_change < 0 then 1 else 0 end) as lapsed_customers,
+        sum(case when net_change > 0 and cohort_month < month then 1 else 0 end) as reactivated_customers,
+        sum(case when net_change > 0 and cohort_month = month then 1 else 0 end) as new_customers_at_end
+    from customer_month_changes
+    group by month
 
 ),
 
@@ -94,8 +146,13 @@ select
     coalesce(active.customers_at_start, 0) as customers_at_start,
     coalesce(active.customers_at_end, 0) as customers_at_end,
     coalesce(new_customers.new_customers, 0) as new_customers,
+    -- active at the start and still at the end (a lapse and return inside the month included)
+    coalesce(active.customers_at_start, 0) - coalesce(turnover.lapsed_customers, 0) as retained_customers,
+    coalesce(turnover.reactivated_customers, 0) as reactivated_customers,
+    coalesce(turnover.new_customers_at_end, 0) as new_customers_at_end,
     coalesce(churned.churned_customers, 0) as churned_customers
 from months
 left join active on months.month = active.month
+left join turnover on months.month = turnover.month
 left join new_customers on months.month = new_customers.month
 left join churned on months.month = churned.month

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .config import ERROR, WARN
+from .config import ERROR, WARN, setting_hint
 from .suites import Suite
 
 
@@ -48,6 +48,10 @@ class SuiteRun:
     # up to `loaded_through`, the table's newest load stamp (raw suites).
     validated_since: datetime | None = None
     loaded_through: datetime | None = None
+    # The days of the table's time column this validation covered (raw suites):
+    # the next run judges the days after `days_through`.
+    days_from: date | None = None
+    days_through: date | None = None
 
     def failed(self, severity: str | None = None) -> list[RuleResult]:
         return [r for r in self.results if not r.success and (severity is None or r.severity == severity)]
@@ -70,6 +74,11 @@ class SuiteRun:
             if r.rule_id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def failure_lines(self) -> list[tuple[str, str]]:
+        """(severity, text) for every failed rule, ERROR first: what a person reads on the console."""
+        failed = sorted(self.failed(), key=lambda r: (r.severity != ERROR, r.kind, r.rule_id))
+        return [(r.severity, line) for r in failed for line in failure_text(self.suite.name, r)]
 
     def failures_markdown(self, limit: int = 50) -> str:
         if self.note:
@@ -102,3 +111,60 @@ def _short(value: Any, width: int = 160) -> str:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+# Examples named on the console per failed rule (the audit keeps max_examples).
+CONSOLE_EXAMPLES = 5
+
+
+def failure_text(suite: str, r: RuleResult) -> list[str]:
+    """A failed rule in a line a person can act on: suite, rule, severity, how many, first examples, the setting.
+
+    ERROR: what failed, how many rows or days, the first examples, the
+    `retention.yml` key that changes it. WARN: one line, plus the
+    `retention.yml` lines a history description suggests. Works on a
+    `RuleResult` rebuilt from `audit.validation_results` as well.
+    """
+    observed = r.observed_value if isinstance(r.observed_value, dict) else {}
+    examples = [e for e in (r.examples or []) if e is not None]
+    days = [str(e["day"])[:10] for e in examples if isinstance(e, dict) and e.get("day")]
+    head = f"{r.severity} {suite}.{r.rule_id}"
+    if r.exception:
+        return [f"{head}: could not be evaluated: {_short(r.exception, 200)}"]
+    extra: list[str] = []
+    if "history_gap_days" in observed or "history_spike_days" in observed:
+        n = observed.get("history_gap_days", observed.get("history_spike_days"))
+        what = "empty busy day(s)" if "history_gap_days" in observed else "spike day(s)"
+        span = f"{str(observed.get('history_from'))[:10]}..{str(observed.get('history_through'))[:10]}"
+        detail = observed.get("gap_stretches") or observed.get("spike_examples") or ""
+        body = f"{n} {what} in the history loaded ({span}), described, not blocking: {detail}"
+        suggested = observed.get("suggested_config")
+        if suggested:
+            extra = ["  to describe these closures, add to retention.yml:", "    quality:"]
+            extra += [f"      {line}" for line in str(suggested).splitlines()]
+    elif days:
+        total = r.unexpected_count if r.unexpected_count is not None else len(days)
+        shown = [_day_example(e) for e in examples[:CONSOLE_EXAMPLES]]
+        more = f" and {total - len(shown)} more" if total > len(shown) else ""
+        body = f"{total} day(s): {', '.join(shown)}{more}"
+    elif observed:
+        body = ", ".join(f"{k} {_short(v, 80)}" for k, v in observed.items())
+    else:
+        body = _short(r.observed_value, 120) or ""
+        if r.unexpected_count:
+            shown = ", ".join(_short(e, 40) for e in examples[:CONSOLE_EXAMPLES])
+            body = f"{r.unexpected_count:,} of {r.element_count or 0:,} rows" + (f", e.g. {shown}" if shown else "")
+    line = f"{head}: {body}"
+    if r.severity == ERROR:
+        line += f" - {r.description}" if r.description else ""
+        line += f". To change it: {setting_hint(suite, r.rule_id, r.kind, r.severity, days)}"
+    return [line, *extra]
+
+
+def _day_example(example: dict) -> str:
+    parts = [f"{k.replace('_', ' ')} {_number(v)}" for k, v in example.items() if k != "day" and v is not None]
+    return str(example["day"])[:10] + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

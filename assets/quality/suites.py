@@ -41,6 +41,7 @@ from assets.extraction.contract import (
 from assets.settings import DBT_PROJECT_DIR
 
 from .config import DEFAULT_CONFIG, QualityConfig
+from .days import daily_sql, history_sql
 
 if TYPE_CHECKING:
     from .manifest import MartContract
@@ -234,6 +235,7 @@ def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day"
     if time_column:
         judged = "coalesce($previous_row_count, 0) > 0" if nightly_only else "true"
         fresh = f""",
+    min({time_column})::date as first_date,
     max({time_column})::date as newest_date,
     $as_of::date as as_of_date,
     case when {judged} then date_diff('{time_unit}', date_trunc('{time_unit}', max({time_column})::date),
@@ -245,73 +247,6 @@ select
     case when coalesce($previous_row_count, 0) = 0 then 1.0
          else count(*)::double / $previous_row_count end as row_count_ratio{fresh}
 from {table}
-"""
-
-
-def _date_list(days) -> str:
-    return ", ".join(f"DATE '{d.isoformat()}'" for d in days)
-
-
-def daily_sql(table: str, time_column: str, config: QualityConfig) -> str:
-    """One row per day: records, the median of the same weekday in the weeks around, the verdicts.
-
-    Days run from the first record's day to the newest record's (days after
-    it, up to the as-of date, are the freshness rule's). A day is *judged*
-    when its weekday peers (+-`daily_window_weeks` weeks, itself and closed
-    days left out) have a median >= `daily_min_typical_records` and it is not
-    a configured closed day: so a weekday the shop is always closed is never
-    judged. Empty judged days are numbered into runs over the judged days
-    only, so a closed weekend inside an outage neither breaks nor extends it.
-    """
-    w, m = config.daily_window_weeks, config.daily_min_typical_records
-    closed = " or ".join(
-        ([f"isodow(days.day) in ({', '.join(map(str, config.closed_isodows))})"] if config.closed_isodows else [])
-        + ([f"days.day in ({_date_list(config.closed_days)})"] if config.closed_days else [])
-    ) or "false"
-    return f"""
-with per_day as (
-    select {time_column}::date as day, count(*) as records
-    from {table} where {time_column} is not null group by 1
-),
-bounds as (
-    select min(day) as first_day, least(max(day), coalesce($as_of::date, max(day))) as last_day from per_day
-),
-days as (
-    select unnest(generate_series(first_day, last_day, interval 1 day))::date as day
-    from bounds where first_day <= last_day
-),
-filled as (
-    select days.day, isodow(days.day) as weekday, coalesce(per_day.records, 0)::bigint as records,
-           {closed} as closed
-    from days left join per_day on days.day = per_day.day
-),
-peers as (
-    select *, median(case when not closed then records end) over (
-        partition by weekday order by day
-        rows between {w} preceding and {w} following exclude current row) as weekday_median
-    from filled
-),
-judged as (
-    select *, not closed and coalesce(weekday_median, 0) >= {m} as is_judged from peers
-),
-runs as (
-    select *,
-        row_number() over (order by day)
-          - row_number() over (partition by records = 0 order by day) as run_group
-    from judged where is_judged
-),
-run_lengths as (
-    select day, count(*) over (partition by run_group, records = 0) as run_days from runs
-)
-select
-    j.day,
-    j.records,
-    j.weekday_median,
-    case when j.is_judged then j.records end as records_on_busy_days,
-    case when j.is_judged and j.records = 0 then r.run_days end as empty_run_days,
-    case when j.is_judged then j.records / j.weekday_median end as ratio_to_weekday_median
-from judged j left join run_lengths r on j.day = r.day
-order by j.day
 """
 
 
@@ -482,30 +417,44 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
 
 
 def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
+    """The new days judged (empty, runs of empty, spikes); the history this run loaded described (WARN)."""
     empty = entity in config.no_empty_day_entities
     spike = entity in config.daily_spike_entities
     if not (empty or spike):
         return []
     frames["daily"] = daily_sql(table, ts, config)
-    peers = (f"the same weekday within +-{config.daily_window_weeks} weeks normally has >= "
-             f"{config.daily_min_typical_records} records; closed days excepted")
+    frames["history"] = history_sql(table, ts, config)
+    peers = (f"the same weekday normally has >= {config.daily_min_typical_records} records over the last "
+             f"{config.daily_window_weeks} weeks; closed days and usual yearly closures excepted")
     rules = []
     if empty:
         n = config.empty_run_days
         rules += [
             between("records_on_busy_days", min_value=1, rule_id="no_empty_day", kind="volume", frame="daily",
                     index=("day", "weekday_median"),
-                    description=f"no empty day where {peers} (one is usually an unconfigured holiday)"),
+                    description=f"no empty day among the days this run brought where {peers} (a lost export)"),
             between("empty_run_days", max_value=n - 1, rule_id="no_empty_run", kind="volume", frame="daily",
                     index=("day", "weekday_median"),
-                    description=f"no {n} or more consecutive empty days where {peers} (a lost export)"),
+                    description=f"no {n} or more consecutive empty days among the days this run brought where "
+                                f"{peers}"),
+            between("history_gap_days", max_value=0, rule_id="history_gaps", kind="volume", frame="history",
+                    index=("history_from", "history_through", "gap_stretches", "suggested_config"),
+                    description="the history this run loaded (a first run, or a backfill of older days) has no "
+                                "empty days where the same weekday around them is busy (described, never "
+                                "blocking: closures, a launch)"),
         ]
     if spike:
         f = config.daily_spike_factor
-        rules.append(between("ratio_to_weekday_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
-                             frame="daily", index=("day", "records", "weekday_median"),
-                             description=f"no day with more than {f:g}x the median volume of the same weekday "
-                                         "in the weeks around it (a duplicated day)"))
+        rules += [
+            between("ratio_to_weekday_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
+                    frame="daily", index=("day", "records", "weekday_median"),
+                    description=f"no day this run brought with more than {f:g}x the median volume of the same "
+                                "weekday over the last weeks (a duplicated day)"),
+            between("history_spike_days", max_value=0, rule_id="history_spikes", kind="volume", frame="history",
+                    index=("history_from", "history_through", "spike_examples"),
+                    description=f"the history this run loaded has no day above {f:g}x the median of the same "
+                                "weekday around it (described, never blocking: a launch, a sale)"),
+        ]
     return rules
 
 

@@ -594,8 +594,10 @@ def _days_covered(stats, as_of) -> tuple[date | None, date | None]:
     """First and newest day of the time column (the newest capped at the as-of date), from the stats frame."""
     if stats is None or "first_date" not in stats.columns or len(stats) != 1:
         return None, None
-    first, newest = (_plain(stats[c].iloc[0]) for c in ("first_date", "newest_date"))
-    first, newest = (date.fromisoformat(d[:10]) if isinstance(d, str) else d for d in (first, newest))
+    import pandas as pd  # noqa: PLC0415
+
+    first, newest = (None if pd.isna(v) else pd.Timestamp(v).date()
+                     for v in (stats[c].iloc[0] for c in ("first_date", "newest_date")))
     if newest is not None and as_of is not None:
         newest = min(newest, as_of)
     return first, newest

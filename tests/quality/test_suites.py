@@ -12,6 +12,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
+from assets.quality import audit
 from assets.quality.config import ERROR, WARN, QualityConfig
 from assets.quality.engine import run_suite
 from assets.quality.suites import REQUIRED_MARTS, all_suites, mart_suites, raw_suites
@@ -28,6 +29,17 @@ SUITES = all_suites(FAST)
 def validate(con, name, config=FAST, **kw):
     suite = all_suites(config)[name]
     return run_suite(con, suite, kw.pop("run_id", "test-run"), config, log_fn=lambda m: None, **kw)
+
+
+def validated_through(con, suite: str, day) -> None:
+    """Record that an earlier night validated `suite` up to `day`: the days after it are new to the next run."""
+    audit.create_audit_schema(con)
+    con.execute(
+        "INSERT INTO audit.suite_runs (run_id, suite, asset_key, table_name, success, error_failures, warn_failures, "
+        "expectations, validated_at, days_from, days_through) "
+        "VALUES ('earlier-night', ?, 'raw', 'raw', true, 0, 0, 0, now(), DATE '2000-01-01', ?::date)",
+        [suite, pd.Timestamp(day).date()],
+    )
 
 
 def only_failure(run, rule_id, expectation, severity=ERROR):
@@ -188,22 +200,34 @@ def test_volume_row_count_vs_previous_run(scratch, frame):
     assert r.observed_value["row_count"] < len(orders) * 0.6
 
 
-def test_volume_one_empty_busy_day_warns(scratch, frame):
+def test_volume_one_empty_busy_day_among_the_new_days_stops_the_run(scratch, frame):
     orders = frame("raw.orders")
     day = orders.created_at.dt.normalize().value_counts().index[100]
-    bad = orders[orders.created_at.dt.normalize() != day]
-    run = validate(scratch({"raw.orders": bad}), "raw_orders")
-    r = only_failure(run, "no_empty_day", "expect_column_values_to_be_between", severity=WARN)
+    con = scratch({"raw.orders": orders[orders.created_at.dt.normalize() != day]})
+    validated_through(con, "raw_orders", day - pd.Timedelta(days=7))
+    r = only_failure(validate(con, "raw_orders", write_audit=False), "no_empty_day",
+                     "expect_column_values_to_be_between", severity=ERROR)
     assert [pd.Timestamp(e["day"]) for e in r.examples] == [day]
+
+
+def test_volume_the_same_empty_day_in_a_first_load_is_described_not_blocking(scratch, frame):
+    orders = frame("raw.orders")
+    day = orders.created_at.dt.normalize().value_counts().index[100]
+    run = validate(scratch({"raw.orders": orders[orders.created_at.dt.normalize() != day]}), "raw_orders")
+    r = only_failure(run, "history_gaps", "expect_column_values_to_be_between", severity=WARN)
+    assert r.observed_value["history_gap_days"] == 1
+    assert r.observed_value["gap_stretches"] == str(day.date())
     assert run.passed
 
 
-def test_volume_duplicated_day_warns_without_blocking(scratch, frame):
+def test_volume_duplicated_new_day_warns_without_blocking(scratch, frame):
     orders = frame("raw.orders")
     day = orders.created_at.dt.normalize().value_counts().index[0]
     copy = orders[orders.created_at.dt.normalize() == day].copy()
     extra = [copy.assign(order_id=copy.order_id + f"-dup{k}") for k in range(3)]  # re-exported under new ids
-    run = validate(scratch({"raw.orders": pd.concat([orders, *extra], ignore_index=True)}), "raw_orders")
+    con = scratch({"raw.orders": pd.concat([orders, *extra], ignore_index=True)})
+    validated_through(con, "raw_orders", day - pd.Timedelta(days=1))
+    run = validate(con, "raw_orders")
     r = only_failure(run, "daily_volume_spike", "expect_column_values_to_be_between", severity=WARN)
     assert pd.Timestamp(r.examples[0]["day"]) == day
     assert run.passed and run.severity == WARN  # WARN: the run goes on

@@ -147,6 +147,11 @@ def failure_text(suite: str, r: RuleResult) -> list[str]:
         shown = [_day_example(e) for e in examples[:CONSOLE_EXAMPLES]]
         more = f" and {total - len(shown)} more" if total > len(shown) else ""
         body = f"{total} day(s): {', '.join(shown)}{more}"
+    elif any(k.startswith("freshness_lag_") for k in observed):
+        unit = next(k for k in observed if k.startswith("freshness_lag_")).removeprefix("freshness_lag_")
+        lag = observed[f"freshness_lag_{unit}"]
+        body = (f"the newest record is of {str(observed.get('newest_date'))[:10]}, {lag} {unit} before the as-of "
+                f"date {str(observed.get('as_of_date'))[:10]}")
     elif observed:
         body = ", ".join(f"{k} {_short(v, 80)}" for k, v in observed.items())
     else:
@@ -161,10 +166,19 @@ def failure_text(suite: str, r: RuleResult) -> list[str]:
     return [line, *extra]
 
 
+# Columns of the daily frame as a person reads them next to a day.
+_DAY_LABELS = {"records": "records", "weekday_median": "weekday median", "empty_run_days": "empty days in a row",
+               "ratio_to_weekday_median": "x the weekday median", "records_on_busy_days": "records"}
+
+
 def _day_example(example: dict) -> str:
-    parts = [f"{k.replace('_', ' ')} {_number(v)}" for k, v in example.items() if k != "day" and v is not None]
+    labels = {}
+    for k, v in example.items():
+        if k != "day" and v is not None:
+            labels.setdefault(_DAY_LABELS.get(k, k.replace("_", " ")), _number(v))
+    parts = [f"{label} {v}" if not label.startswith("x ") else f"{v}{label}" for label, v in labels.items()]
     return str(example["day"])[:10] + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _number(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -42,7 +42,7 @@ def shop(end: dt.date = END, missing: tuple[dt.date, ...] = ()) -> duckdb.DuckDB
     con.execute(
         """INSERT INTO orders SELECT day::varchar || '-' || i, day + INTERVAL 10 HOUR
            FROM (SELECT unnest(?) AS day, unnest(?) AS n), range(n) t(i)""",
-        [[d for d in _days(START, end) if d not in missing], [per_day(d) for d in _days(START, end) if d not in missing]],
+        [kept := [d for d in _days(START, end) if d not in missing], [per_day(d) for d in kept]],
     )
     return con
 
@@ -169,7 +169,8 @@ def test_every_setting_a_failure_names_is_a_key_of_the_quality_section():
              ("raw_orders", "device_other_values", "other_value"),
              ("raw_orders", "no_conflicting_duplicates", "conflict"),
              ("raw_orders", "subtotal_matches_lines", "reconciliation"),
-             ("mart_clv_summary", "revenue_matches_staging", "reconciliation"), ("raw_orders", "history_gaps", "volume")]
+             ("mart_clv_summary", "revenue_matches_staging", "reconciliation"),
+             ("raw_orders", "history_gaps", "volume")]
     for suite, rule, kind in cases:
         hint = setting_hint(suite, rule, kind, ERROR, ["2025-01-01"])
         body = hint.removeprefix("retention.yml quality: ")

@@ -101,7 +101,8 @@ def test_quiet_nights_past_the_freshness_lag_stop_the_run(nights):
     assert not run.result.success
     errors = [m for m in run.logged(logging.ERROR) if "raw_orders.freshness" in m]
     assert errors, run.logged(logging.ERROR)
-    assert "1998-05-31, 4 days before the as-of date 1998-06-04" in errors[0] and "freshness_lag_days: {orders: <days>}" in errors[0], errors[0]
+    assert "1998-05-31, 4 days before the as-of date 1998-06-04" in errors[0], errors[0]
+    assert "freshness_lag_days: {orders: <days>}" in errors[0], errors[0]
     assert "ERROR raw_orders.freshness" in summary(run)
 
 

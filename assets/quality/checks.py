@@ -109,6 +109,10 @@ def check_result(run, index: Path | None = None) -> dg.AssetCheckResult:
         f"{len(run.results) - len(failed)}/{len(run.results)} expectations passed"
         + (f"; failed: {', '.join(r.rule_id for r in failed[:8])}" if failed else "")
     )
+    lines = [line for _, line in run.failure_lines()]
+    if lines:
+        # what the console printed, in the check's own record (the Dagster UI, the event log)
+        description += "\n" + "\n".join(lines[:10]) + (f"\n... {len(lines) - 10} more" if len(lines) > 10 else "")
     return dg.AssetCheckResult(
         passed=not failed,
         severity=dg.AssetCheckSeverity.ERROR if failed_error or not failed else dg.AssetCheckSeverity.WARN,

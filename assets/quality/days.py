@@ -66,9 +66,12 @@ filled as (
 ),
 -- history days: the same weekday +-{w} weeks around, itself, closed and new days left out
 peers as (
-    select *, median(case when not closed and not is_new then records end) over (
-        partition by weekday order by day
-        rows between {w} preceding and {w} following exclude current row) as history_median
+    select *,
+        median(case when not closed and not is_new then records end) over (
+            partition by weekday order by day
+            rows between {w} preceding and {w} following exclude current row) as history_median,
+        median(case when not closed and not is_new then records end) over (
+            partition by weekday order by day rows between {w} preceding and 1 preceding) as before_median
     from filled
 ),
 -- new days: the same weekday over the last {w} weeks of validated history
@@ -77,10 +80,11 @@ recent as (
     where not closed and not is_new and day > $validated_through::date - {7 * w}
     group by weekday
 ),
--- calendar days empty every year the history saw them on a busy weekday: the shop's usual closures
+-- calendar days empty every year the history saw them after busy weeks: the shop's usual closures
+-- (busy *before* the day, so the empty days of a launch are no evidence)
 usual as (
     select strftime(day, '%m-%d') as month_day
-    from peers where not is_new and not closed and coalesce(history_median, 0) >= {m}
+    from peers where not is_new and not closed and coalesce(before_median, 0) >= {m}
     group by 1 having bool_and(records = 0)
 ),
 judged as (
@@ -101,7 +105,8 @@ def daily_sql(table: str, time_column: str, config: QualityConfig) -> str:
     A new day is judged when its weekday's recent median reaches
     `daily_min_typical_records`, it is not a configured closed day, and it is
     not a usual closure (its calendar day was empty every year the history
-    saw it on a busy weekday). Empty judged new days are numbered into runs
+    saw it after weeks in which the same weekday was busy: a launch's empty
+    days are no evidence). Empty judged new days are numbered into runs
     over the judged new days only, so a closed weekend inside an outage
     neither breaks nor extends it.
     """

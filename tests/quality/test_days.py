@@ -117,6 +117,13 @@ def test_a_closure_the_history_shows_every_year_is_not_a_lost_export():
     assert [r["records_on_busy_days"] for r in days if r["day"] == dt.date(2025, 1, 3)] == [40]
 
 
+def test_an_empty_day_of_the_launch_weeks_does_not_excuse_the_same_day_next_year():
+    # 2021-04-21 (a Wednesday) empty while the shop was still starting; 2022-04-21 (a Thursday) lost
+    con = shop(end=dt.date(2022, 4, 30), missing=(dt.date(2021, 4, 21), dt.date(2022, 4, 21)))
+    days = {r["day"]: r for r in daily(con, validated_through=dt.date(2022, 4, 14), validated_from=START)}
+    assert days[dt.date(2022, 4, 21)]["records_on_busy_days"] == 0
+
+
 def test_a_new_day_with_three_times_its_weekday_is_a_spike():
     con = shop()
     con.execute("INSERT INTO orders SELECT 'dup-' || i, TIMESTAMP '2024-03-28 12:00' FROM range(100) t(i)")

@@ -56,6 +56,8 @@ def run_check(
         run = run_suite(con, suite, run_id, config, as_of_setting=as_of, docs_root=warehouse.quality_dir, log_fn=log)
     finally:
         con.close()
+    for line in run.history_lines():
+        (context.log.info if context is not None else print)(line)
     for severity, line in run.failure_lines():
         if context is None:
             print(line)

@@ -80,6 +80,11 @@ class SuiteRun:
         failed = sorted(self.failed(), key=lambda r: (r.severity != ERROR, r.kind, r.rule_id))
         return [(r.severity, line) for r in failed for line in failure_text(self.suite.name, r)]
 
+    def history_lines(self) -> list[str]:
+        """The history's description when it found no gap but closed weekdays (failed rules print their own)."""
+        found = [r for r in self.results if r.rule_id == "history_gaps" and r.success]
+        return history_text(self.suite.name, found[0]) if found else []
+
     def failures_markdown(self, limit: int = 50) -> str:
         if self.note:
             return f"`{self.suite.name}`: {self.note}."
@@ -135,13 +140,9 @@ def failure_text(suite: str, r: RuleResult) -> list[str]:
     if "history_gap_days" in observed or "history_spike_days" in observed:
         n = observed.get("history_gap_days", observed.get("history_spike_days"))
         what = "empty busy day(s)" if "history_gap_days" in observed else "spike day(s)"
-        span = f"{str(observed.get('history_from'))[:10]}..{str(observed.get('history_through'))[:10]}"
         detail = observed.get("gap_stretches") or observed.get("spike_examples") or ""
-        body = f"{n} {what} in the history loaded ({span}), described, not blocking: {detail}"
-        suggested = observed.get("suggested_config")
-        if suggested:
-            extra = ["  to describe these closures, add to retention.yml:", "    quality:"]
-            extra += [f"      {line}" for line in str(suggested).splitlines()]
+        body = f"{n} {what} in the history loaded ({_span(observed)}), described, not blocking: {detail}"
+        extra = _paste(observed.get("suggested_config"))
     elif days:
         total = r.unexpected_count if r.unexpected_count is not None else len(days)
         shown = [_day_example(e) for e in examples[:CONSOLE_EXAMPLES]]
@@ -169,6 +170,27 @@ def failure_text(suite: str, r: RuleResult) -> list[str]:
 # Columns of the daily frame as a person reads them next to a day.
 _DAY_LABELS = {"records": "records", "weekday_median": "weekday median", "empty_run_days": "empty days in a row",
                "ratio_to_weekday_median": "x the weekday median", "records_on_busy_days": "records"}
+
+
+def history_text(suite: str, r: RuleResult) -> list[str]:
+    """A passed `history_gaps` that still suggests lines (a weekday always closed): an INFO note, else nothing."""
+    observed = r.observed_value if isinstance(r.observed_value, dict) else {}
+    lines = _paste(observed.get("suggested_config"))
+    if not lines:
+        return []
+    return [f"{suite}: the history loaded ({_span(observed)}) has no unexplained gap", *lines]
+
+
+def _span(observed: dict) -> str:
+    return f"{str(observed.get('history_from'))[:10]}..{str(observed.get('history_through'))[:10]}"
+
+
+def _paste(suggested: Any) -> list[str]:
+    """`retention.yml` lines a history description suggests, indented under `quality:`, ready to paste."""
+    if not suggested:
+        return []
+    return ["  to describe its closures, add to retention.yml:", "    quality:",
+            *(f"      {line}" for line in str(suggested).splitlines())]
 
 
 def _day_example(example: dict) -> str:

@@ -346,6 +346,7 @@ def volume_rules(band: tuple[float, float]) -> list[Rule]:
 
 # --- raw suites -----------------------------------------------------------------------
 
+# the checks pass the run's date (`checks.run_as_of`); without one, the newest order's
 RAW_AS_OF_SQL = f"""
 select coalesce($as_of_setting::date, (select max(created_at)::date from {RAW_SCHEMA}.orders))
 """
@@ -388,8 +389,8 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     rules += daily_rules(entity.name, table, ts, config, frames)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",
                          frame="stats", index=("newest_date", "as_of_date"),
-                         description=f"newest {ts} at most {lag} day(s) before the as-of date (judged when an "
-                                     "earlier run validated rows: not on a first import)"))
+                         description=f"newest {ts} at most {lag} day(s) before the run's as-of date (its `until`, "
+                                     "else today; judged when an earlier run validated rows: not on a first import)"))
     rules += loader_rules(entity, table, config, frames)
     if entity.name == "orders":
         frames["subtotal"] = subtotal_sql(config.subtotal_tolerance, config.max_examples)

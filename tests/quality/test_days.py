@@ -18,7 +18,7 @@ import pytest
 from assets.quality.config import DEFAULT_CONFIG, ERROR, USER_KEYS, WARN, setting_hint
 from assets.quality.days import daily_sql, history_sql
 from assets.quality.freshness import reference_date
-from assets.quality.results import RuleResult, failure_text
+from assets.quality.results import RuleResult, failure_text, history_text
 
 START, END = dt.date(2021, 3, 15), dt.date(2024, 3, 31)
 SALE = dt.date(2022, 6, 1)
@@ -206,3 +206,14 @@ def test_a_history_warning_is_one_line_with_the_lines_to_paste():
     assert lines[0] == ("WARN raw_orders.history_gaps: 8 empty busy day(s) in the history loaded "
                         "(2021-03-15..2022-06-14), described, not blocking: 2021-12-24..2022-01-01 (8 days)")
     assert lines[2:] == ["    quality:", '      closed_days: ["2021-12-24"]', "      closed_weekdays: [sun]"]
+
+
+def test_a_history_without_gaps_still_names_the_weekdays_it_was_closed():
+    observed = {"history_gap_days": 0, "history_from": "2021-03-15", "history_through": "2022-06-14",
+                "suggested_config": "closed_weekdays: [sat, sun]"}
+    passed = RuleResult("history_gaps", "volume", "expect_column_values_to_be_between", None, True, WARN,
+                        observed_value=observed)
+    assert history_text("raw_orders", passed) == [
+        "raw_orders: the history loaded (2021-03-15..2022-06-14) has no unexplained gap",
+        "  to describe its closures, add to retention.yml:", "    quality:", "      closed_weekdays: [sat, sun]"]
+    assert history_text("raw_orders", replace(passed, observed_value={**observed, "suggested_config": None})) == []

@@ -230,8 +230,15 @@ def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day"
     The lag is NULL (not judged: GX skips nulls) when the table has no dated
     record and, with `nightly_only`, when no earlier run of the suite
     validated rows successfully: a first import of history is not late.
+    With `nightly_only` (raw tables) the ratio also leaves out the rows dated
+    before the oldest day already validated (`$validated_from`): a backfill
+    of older history is described by the daily rules, not blocked for its size.
     """
     fresh = ""
+    compared = "count(*)"
+    if time_column and nightly_only:
+        compared = (f"count(*) filter (where $validated_from::date is null or {time_column} is null "
+                    f"or {time_column}::date >= $validated_from::date)")
     if time_column:
         judged = "coalesce($previous_row_count, 0) > 0" if nightly_only else "true"
         fresh = f""",
@@ -245,7 +252,7 @@ select
     count(*)::bigint as row_count,
     $previous_row_count::bigint as previous_row_count,
     case when coalesce($previous_row_count, 0) = 0 then 1.0
-         else count(*)::double / $previous_row_count end as row_count_ratio{fresh}
+         else {compared}::double / $previous_row_count end as row_count_ratio{fresh}
 from {table}
 """
 

@@ -200,6 +200,29 @@ def test_volume_row_count_vs_previous_run(scratch, frame):
     assert r.observed_value["row_count"] < len(orders) * 0.6
 
 
+def test_volume_a_backfill_of_older_history_is_not_judged_by_its_size(scratch, frame):
+    orders = frame("raw.orders")
+    first = orders.created_at.min().normalize()
+    older = [orders.assign(order_id=orders.order_id + f"-y{k}", created_at=orders.created_at - pd.DateOffset(years=k),
+                           updated_at=orders.updated_at - pd.DateOffset(years=k)) for k in (1, 2, 3)]
+    con = scratch()
+    assert validate(con, "raw_orders", run_id="night-1").passed
+    backfill = pd.concat(older, ignore_index=True)  # noqa: F841 - read by DuckDB's replacement scan
+    con.execute("INSERT INTO raw.orders BY NAME SELECT * FROM backfill")
+    run = validate(con, "raw_orders", run_id="backfill")
+    assert run.result("row_count_vs_previous_run").success, run.failures_markdown()
+    assert run.result("row_count_vs_previous_run").observed_value["row_count"] == 4 * len(orders)
+    history = run.result("history_gaps").observed_value
+    assert pd.Timestamp(history["history_through"]) < first  # only the older years are described
+    # the same number of rows dated inside the validated span: a duplicated export, 4x the table
+    dup = scratch()
+    assert validate(dup, "raw_orders", run_id="night-1").passed
+    copies = pd.concat([o.assign(created_at=orders.created_at, updated_at=orders.updated_at) for o in older],  # noqa: F841
+                       ignore_index=True)
+    dup.execute("INSERT INTO raw.orders BY NAME SELECT * FROM copies")
+    assert not validate(dup, "raw_orders", run_id="night-2").result("row_count_vs_previous_run").success
+
+
 def test_volume_one_empty_busy_day_among_the_new_days_stops_the_run(scratch, frame):
     orders = frame("raw.orders")
     day = orders.created_at.dt.normalize().value_counts().index[100]

@@ -1,9 +1,11 @@
 """`python -m orchestration.where`: how the last run went, and where it left the warehouse, exports and report.
 
 `make run` prints this after the run. The run's outcome comes from the Dagster
-instance (DAGSTER_HOME); quarantine counts, WARN checks and the as-of date come
-from the build warehouse's own records (raw.quarantine, audit.suite_runs,
-intermediate.int_as_of_date), so the summary says what the data says.
+instance (DAGSTER_HOME); quarantine counts, WARN checks, every failed quality
+rule (ERROR in full, WARN in one line) and the as-of date come from the build
+warehouse's own records (raw.quarantine, audit.suite_runs,
+audit.validation_results, intermediate.int_as_of_date), so the summary says
+what the data says - after a failed run too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class RunRecord:
     # suite names whose WARN expectations failed in this run
     warn_suites: Sequence[str] = ()
     as_of_date: str | None = None
+    # the run's failed quality rules as printed on the console (results.failure_text)
+    failed_rules: Sequence[str] = ()
 
 
 # A quiet night skips every step after extraction: name a few, count the rest
@@ -67,6 +71,9 @@ def summarize_run(run: RunRecord) -> list[str]:
         f"  WARN checks:        {', '.join(sorted(run.warn_suites))}" if run.warn_suites else "  WARN checks:        none"
     )
     lines.append(f"  as-of date:         {run.as_of_date or 'unknown'}")
+    if run.failed_rules:
+        lines.append("  failed rules:")
+        lines += [f"    {line}" for line in run.failed_rules]
     return lines
 
 
@@ -99,9 +106,33 @@ def warehouse_records(build_db: Path, run_id: str) -> dict:
             con, "SELECT DISTINCT suite FROM audit.suite_runs WHERE run_id = ? AND warn_failures > 0", [run_id]
         )]
         as_of = _scalar_rows(con, "SELECT max(as_of_date)::VARCHAR FROM intermediate.int_as_of_date", [])
+        failed = failed_rule_lines(_scalar_rows(con, FAILED_RULES_SQL, [run_id]))
     finally:
         con.close()
-    return {"quarantined": quarantined, "warn_suites": warn_suites, "as_of_date": as_of[0][0] if as_of else None}
+    return {"quarantined": quarantined, "warn_suites": warn_suites, "as_of_date": as_of[0][0] if as_of else None,
+            "failed_rules": failed}
+
+
+FAILED_RULES_SQL = """
+SELECT suite, rule_id, rule_kind, severity, observed_value, element_count, unexpected_count, unexpected_examples,
+       description, exception
+FROM audit.validation_results WHERE run_id = ? AND NOT success
+ORDER BY severity <> 'ERROR', suite, rule_kind, rule_id
+"""
+
+
+def failed_rule_lines(rows: Sequence[tuple]) -> list[str]:
+    """The console's lines for failed rules read back from audit.validation_results (FAILED_RULES_SQL order)."""
+    from assets.quality.results import RuleResult, failure_text
+
+    lines = []
+    for suite, rule_id, kind, severity, observed, elements, unexpected, examples, description, exception in rows:
+        r = RuleResult(rule_id=rule_id, kind=kind, expectation="", column=None, success=False, severity=severity,
+                       observed_value=json.loads(observed) if observed else None, element_count=elements,
+                       unexpected_count=unexpected, examples=json.loads(examples) if examples else [],
+                       description=description or "", exception=exception)
+        lines += failure_text(suite, r)
+    return lines
 
 
 def last_run(build_db: Path) -> RunRecord | None:

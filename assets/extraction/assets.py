@@ -219,6 +219,25 @@ def quiet_since(
     return unchanged_since_publish(con, settings)
 
 
+def quiet_night_freshness(context, warehouse: WarehouseResource, shop_source: ShopSourceResource, source,
+                          until: datetime | None) -> None:
+    """Fail the night (no retry) when the newest records are older than the freshness lag allows."""
+    from assets.quality.checks import config_for_shop
+    from assets.quality.freshness import judge_quiet_night, reference_date
+
+    history_end = source.history_end() if hasattr(source, "history_end") else None
+    as_of = reference_date(shop_source.as_of(), until, history_end)
+    con = warehouse.connect()
+    try:
+        errors = judge_quiet_night(con, config_for_shop(shop_source.user_config()), as_of, context.run.run_id,
+                                   context.log.error, context.log.warning, context.log.info)
+    finally:
+        con.close()
+    if errors:
+        raise dg.Failure(description="no new data, and the newest is too old: " + "; ".join(errors),
+                         allow_retries=False)
+
+
 def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_POLICY) -> dg.AssetsDefinition:
     """The extraction multi-asset (a factory so tests can use a retry policy without waits)."""
 
@@ -286,6 +305,8 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
                 f"no new data since the last published build ({current_since:%Y-%m-%d %H:%M:%S} UTC); "
                 "marts are current"
             )
+            # The checks downstream are skipped too: a run of quiet nights is judged here.
+            quiet_night_freshness(context, warehouse, shop_source, source, request.until)
             return
         context.log.info(quarantine_summary(totals, run_id, warehouse.build_db, not_tracked))
         for name in selected:

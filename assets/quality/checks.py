@@ -15,6 +15,7 @@ Great Expectations is not imported by this module; the engine imports it
 inside the check function.
 """
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +25,7 @@ from assets.user_config import section, source_of
 from assets.resources import ShopSourceResource, WarehouseResource
 
 from .config import DEFAULT_CONFIG, ERROR, QualityConfig, quality_config
+from .freshness import reference_date
 from .suites import REQUIRED_MARTS, raw_suites, suite_named
 
 CHECK_NAME = "expectation_suite"
@@ -39,23 +41,38 @@ def run_check(
 ) -> dg.AssetCheckResult:
     from .engine import docs_index, run_suite  # noqa: PLC0415 - imports Great Expectations
 
-    currency = shop_source.source().currency if shop_source is not None else "USD"
+    source = shop_source.source() if shop_source is not None else None
+    currency = source.currency if source is not None else "USD"
     if shop_source is not None and config is DEFAULT_CONFIG:
         config = config_for_shop(shop_source.user_config())
     suite = suite_named(suite_name, config, currency)
     run_id = run_id or (context.run.run_id if context is not None else "manual")
     log = context.log.info if context is not None else print
+    as_of = None
+    if shop_source is not None:
+        as_of = run_as_of(shop_source, source, context.run.run_config if context is not None else None)
     con = warehouse.connect()
     try:
-        run = run_suite(
-            con, suite, run_id, config,
-            as_of_setting=shop_source.as_of() if shop_source is not None else None,
-            docs_root=warehouse.quality_dir,
-            log_fn=log,
-        )
+        run = run_suite(con, suite, run_id, config, as_of_setting=as_of, docs_root=warehouse.quality_dir, log_fn=log)
     finally:
         con.close()
+    for line in run.history_lines():
+        (context.log.info if context is not None else print)(line)
+    for severity, line in run.failure_lines():
+        if context is None:
+            print(line)
+        else:
+            (context.log.error if severity == ERROR else context.log.warning)(line)
     return check_result(run, docs_index(warehouse.quality_dir))
+
+
+def run_as_of(shop_source: ShopSourceResource, source, run_config) -> date:
+    """The date a raw suite judges freshness against: RETENTION_AS_OF_DATE, else the run's `until`, else today."""
+    from assets.extraction.assets import parse_bound  # noqa: PLC0415 - the extraction reads `until` the same way
+
+    until = (((run_config or {}).get("ops") or {}).get("extract_shop") or {}).get("config", {}).get("until")
+    history_end = source.history_end() if hasattr(source, "history_end") else None
+    return reference_date(shop_source.as_of(), parse_bound(until, end_of_day=True), history_end)
 
 
 def config_for_shop(user_config: dict) -> QualityConfig:
@@ -94,6 +111,10 @@ def check_result(run, index: Path | None = None) -> dg.AssetCheckResult:
         f"{len(run.results) - len(failed)}/{len(run.results)} expectations passed"
         + (f"; failed: {', '.join(r.rule_id for r in failed[:8])}" if failed else "")
     )
+    lines = [line for _, line in run.failure_lines()]
+    if lines:
+        # what the console printed, in the check's own record (the Dagster UI, the event log)
+        description += "\n" + "\n".join(lines[:10]) + (f"\n... {len(lines) - 10} more" if len(lines) > 10 else "")
     return dg.AssetCheckResult(
         passed=not failed,
         severity=dg.AssetCheckSeverity.ERROR if failed_error or not failed else dg.AssetCheckSeverity.WARN,

@@ -68,9 +68,11 @@ SEVERITY_OVERRIDES: Mapping[str, Severity] = MappingProxyType(
         # A day with several times the volume of its weekday peers is usually a
         # duplicated export, but can be a sale: report, do not stop.
         "daily_volume_spike": WARN,
-        # One unexplained empty day is usually a holiday nobody configured;
-        # runs of them (`no_empty_run`, ERROR) are a lost export.
-        "no_empty_day": WARN,
+        # The shape of history a first run or a backfill loads (closures, a
+        # launch, a sale) is described once, never a reason to stop: the
+        # new days of each later run are what a lost export would leave out.
+        "history_gaps": WARN,
+        "history_spikes": WARN,
         # The lower of the two quarantine thresholds only reports.
         "quarantine_rate_warn": WARN,
         # Shops round line prices and apply order-level adjustments; a
@@ -112,20 +114,22 @@ class QualityConfig:
     # Raw tables are cumulative (upserts), so they should never shrink.
     raw_volume_band: tuple[float, float] = (0.98, 3.0)
     mart_volume_band: tuple[float, float] = (0.5, 3.0)
-    # Daily volume is judged against the same weekday in the surrounding
-    # weeks: the median of that weekday over +-`daily_window_weeks` weeks (the
-    # day itself and configured closed days left out). A weekday the shop is
-    # always closed has a median of 0 and is never judged.
+    # Daily volume judges the days a run brought (after the newest day a
+    # successful validation covered) against the same weekday over the last
+    # `daily_window_weeks` weeks of validated history; the history a first run
+    # or a backfill loads is described against the same weekday +-N weeks
+    # around it. A weekday the shop is always closed has a median of 0 and
+    # is never judged.
     daily_window_weeks: int = 4
-    # Both daily rules judge a day only when its weekday peers normally have
+    # The daily rules judge a day only when its weekday peers normally have
     # at least this many records (a tiny shop has genuinely empty days).
     daily_min_typical_records: int = 20
     # Entities whose days must not be empty (UTC days, from the first
     # record's day to the newest record's). Tickets are too sparse.
     no_empty_day_entities: tuple[str, ...] = ("orders", "order_lines", "carts")
-    # This many consecutive empty days the shop is normally open (closed
+    # This many consecutive empty new days the shop is normally open (closed
     # weekdays and configured closed days in between neither count nor break
-    # the run) fail `no_empty_run`; shorter runs fail only `no_empty_day`.
+    # the run) fail `no_empty_run` as well as `no_empty_day`.
     empty_run_days: int = 3
     # A day's volume / its weekday peers' median.
     daily_spike_factor: float = 3.0
@@ -135,10 +139,12 @@ class QualityConfig:
     closed_days: tuple[dt.date, ...] = ()
 
     # --- freshness --------------------------------------------------------
-    # Max days between the newest record's (UTC) date and the as-of date.
-    # The as-of date is RETENTION_AS_OF_DATE, else the newest order's date.
-    # Judged only when the suite validated rows successfully in an earlier
-    # run (a nightly run); a first import of history is not judged.
+    # Max days between the newest record's (UTC) date and the run's as-of
+    # date: RETENTION_AS_OF_DATE, else the extraction's `until`, else today
+    # (UTC; a generated history's last day at most). Judged only when the
+    # suite validated rows successfully in an earlier run (a nightly run); a
+    # first import of history is not judged. A night with nothing new judges
+    # it too (`freshness.quiet_night_freshness`).
     freshness_lag_days: Mapping[str, int] = field(default_factory=lambda: _per_entity("freshness_lag_days"))
     # Timestamp column that dates a record, per entity (freshness, daily volume).
     time_columns: Mapping[str, str] = field(default_factory=lambda: _per_entity("time_column"))
@@ -196,6 +202,37 @@ class QualityConfig:
 
 
 DEFAULT_CONFIG = QualityConfig()
+
+
+def setting_hint(suite: str, rule_id: str, kind: str, severity: str = ERROR,
+                 days: list[str] | tuple[str, ...] = ()) -> str:
+    """The `retention.yml` keys that change a failed rule: its threshold when it has one, always its severity.
+
+    `days`: the days a daily rule named (offered as `closed_days`). Every key
+    named here is one `quality_config` reads (tests/quality/test_config.py).
+    """
+    entity = suite.removeprefix("raw_") if suite.startswith("raw_") else None
+    threshold = {
+        "no_empty_day": "closed_days: [" + ", ".join(f'"{d}"' for d in days) + "] (if the shop was closed)",
+        "no_empty_run": "closed_days: [" + ", ".join(f'"{d}"' for d in days) + "] (if the shop was closed)",
+        "daily_volume_spike": "daily_spike_factor: <x>",
+        "history_gaps": "closed_days / closed_weekdays (the lines above, if any)",
+        "history_spikes": "daily_spike_factor: <x>",
+        "freshness": f"freshness_lag_days: {{{entity}: <days>}}" if entity else None,
+        "row_count_vs_previous_run": ("raw_volume_band" if entity else "mart_volume_band") + ": [<low>, <high>]",
+        "quarantine_rate": "quarantine_rate: {error: <rate>}, quarantine_min_rows: <rows>",
+        "quarantine_rate_warn": "quarantine_rate: {warn: <rate>}",
+        "no_conflicting_duplicates": "conflict_max_rows: <rows>",
+        "subtotal_matches_lines": "subtotal_tolerance: <amount>, subtotal_mismatch_max_rate: <rate>",
+    }.get(rule_id)
+    if threshold is None and kind == "other_value":
+        threshold = "other_value_max_rate: <rate>"
+    if threshold is None and kind in ("range", "ordering") and entity:
+        threshold = "row_error_rate: <rate>"
+    if threshold is None and kind == "reconciliation" and not entity:
+        threshold = "revenue_tolerance_cents: <cents>"
+    other = f"severity: {{{suite}.{rule_id}: {WARN if severity == ERROR else ERROR}}}"
+    return "retention.yml quality: " + (f"{threshold}; or {other}" if threshold else other)
 
 
 # --- section `quality` of retention.yml ------------------------------------------------

@@ -499,7 +499,10 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
                   if audit.table_exists(con, *t.split("."))]
         loaded_through = max((t for t in stamps if t is not None), default=None)
         since = None if full else audit.validated_through(con, suite.name)
-    values = {"as_of": as_of, "previous_row_count": previous, "since": since}
+    # the daily rules' boundary: days after the newest validated day are new, those before the oldest history
+    validated_from, validated_through = audit.validated_days(con, suite.name) if suite.entity else (None, None)
+    values = {"as_of": as_of, "previous_row_count": previous, "since": since,
+              "validated_from": validated_from, "validated_through": validated_through}
 
     severities = {r.id: config.severity(suite.name, r.id, r.kind) for r in suite.rules}
     expectations = {r.id: build_expectation(r, severities[r.id]) for r in suite.rules}
@@ -568,6 +571,8 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
         chunks=len(queries), seconds=0.0, as_of=as_of, validated_at=validated_at,
         validated_since=since, loaded_through=loaded_through,
     )
+    if suite.entity:
+        run.days_from, run.days_through = _days_covered(frames.get("stats"), as_of)
     if docs_root is not None and config.build_data_docs:
         try:
             run.data_docs = store_and_build_docs(docs_context(docs_root), suite, [evrs[r.id] for r in suite.rules],
@@ -583,6 +588,19 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
         f"of {row_count:,} rows ({'loaded after ' + str(since) if since else 'all'}), {run.seconds:.1f}s"
     )
     return run
+
+
+def _days_covered(stats, as_of) -> tuple[date | None, date | None]:
+    """First and newest day of the time column (the newest capped at the as-of date), from the stats frame."""
+    if stats is None or "first_date" not in stats.columns or len(stats) != 1:
+        return None, None
+    import pandas as pd  # noqa: PLC0415
+
+    first, newest = (None if pd.isna(v) else pd.Timestamp(v).date()
+                     for v in (stats[c].iloc[0] for c in ("first_date", "newest_date")))
+    if newest is not None and as_of is not None:
+        newest = min(newest, as_of)
+    return first, newest
 
 
 def store_and_build_docs(ctx, suite: Suite, evrs: list, expectations: list, run: SuiteRun,

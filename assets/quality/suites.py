@@ -41,6 +41,7 @@ from assets.extraction.contract import (
 from assets.settings import DBT_PROJECT_DIR
 
 from .config import DEFAULT_CONFIG, QualityConfig
+from .days import daily_sql, history_sql
 
 if TYPE_CHECKING:
     from .manifest import MartContract
@@ -229,11 +230,19 @@ def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day"
     The lag is NULL (not judged: GX skips nulls) when the table has no dated
     record and, with `nightly_only`, when no earlier run of the suite
     validated rows successfully: a first import of history is not late.
+    With `nightly_only` (raw tables) the ratio also leaves out the rows dated
+    before the oldest day already validated (`$validated_from`): a backfill
+    of older history is described by the daily rules, not blocked for its size.
     """
     fresh = ""
+    compared = "count(*)"
+    if time_column and nightly_only:
+        compared = (f"count(*) filter (where $validated_from::date is null or {time_column} is null "
+                    f"or {time_column}::date >= $validated_from::date)")
     if time_column:
         judged = "coalesce($previous_row_count, 0) > 0" if nightly_only else "true"
         fresh = f""",
+    min({time_column})::date as first_date,
     max({time_column})::date as newest_date,
     $as_of::date as as_of_date,
     case when {judged} then date_diff('{time_unit}', date_trunc('{time_unit}', max({time_column})::date),
@@ -243,75 +252,8 @@ select
     count(*)::bigint as row_count,
     $previous_row_count::bigint as previous_row_count,
     case when coalesce($previous_row_count, 0) = 0 then 1.0
-         else count(*)::double / $previous_row_count end as row_count_ratio{fresh}
+         else {compared}::double / $previous_row_count end as row_count_ratio{fresh}
 from {table}
-"""
-
-
-def _date_list(days) -> str:
-    return ", ".join(f"DATE '{d.isoformat()}'" for d in days)
-
-
-def daily_sql(table: str, time_column: str, config: QualityConfig) -> str:
-    """One row per day: records, the median of the same weekday in the weeks around, the verdicts.
-
-    Days run from the first record's day to the newest record's (days after
-    it, up to the as-of date, are the freshness rule's). A day is *judged*
-    when its weekday peers (+-`daily_window_weeks` weeks, itself and closed
-    days left out) have a median >= `daily_min_typical_records` and it is not
-    a configured closed day: so a weekday the shop is always closed is never
-    judged. Empty judged days are numbered into runs over the judged days
-    only, so a closed weekend inside an outage neither breaks nor extends it.
-    """
-    w, m = config.daily_window_weeks, config.daily_min_typical_records
-    closed = " or ".join(
-        ([f"isodow(days.day) in ({', '.join(map(str, config.closed_isodows))})"] if config.closed_isodows else [])
-        + ([f"days.day in ({_date_list(config.closed_days)})"] if config.closed_days else [])
-    ) or "false"
-    return f"""
-with per_day as (
-    select {time_column}::date as day, count(*) as records
-    from {table} where {time_column} is not null group by 1
-),
-bounds as (
-    select min(day) as first_day, least(max(day), coalesce($as_of::date, max(day))) as last_day from per_day
-),
-days as (
-    select unnest(generate_series(first_day, last_day, interval 1 day))::date as day
-    from bounds where first_day <= last_day
-),
-filled as (
-    select days.day, isodow(days.day) as weekday, coalesce(per_day.records, 0)::bigint as records,
-           {closed} as closed
-    from days left join per_day on days.day = per_day.day
-),
-peers as (
-    select *, median(case when not closed then records end) over (
-        partition by weekday order by day
-        rows between {w} preceding and {w} following exclude current row) as weekday_median
-    from filled
-),
-judged as (
-    select *, not closed and coalesce(weekday_median, 0) >= {m} as is_judged from peers
-),
-runs as (
-    select *,
-        row_number() over (order by day)
-          - row_number() over (partition by records = 0 order by day) as run_group
-    from judged where is_judged
-),
-run_lengths as (
-    select day, count(*) over (partition by run_group, records = 0) as run_days from runs
-)
-select
-    j.day,
-    j.records,
-    j.weekday_median,
-    case when j.is_judged then j.records end as records_on_busy_days,
-    case when j.is_judged and j.records = 0 then r.run_days end as empty_run_days,
-    case when j.is_judged then j.records / j.weekday_median end as ratio_to_weekday_median
-from judged j left join run_lengths r on j.day = r.day
-order by j.day
 """
 
 
@@ -411,6 +353,7 @@ def volume_rules(band: tuple[float, float]) -> list[Rule]:
 
 # --- raw suites -----------------------------------------------------------------------
 
+# the checks pass the run's date (`checks.run_as_of`); without one, the newest order's
 RAW_AS_OF_SQL = f"""
 select coalesce($as_of_setting::date, (select max(created_at)::date from {RAW_SCHEMA}.orders))
 """
@@ -453,8 +396,8 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     rules += daily_rules(entity.name, table, ts, config, frames)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",
                          frame="stats", index=("newest_date", "as_of_date"),
-                         description=f"newest {ts} at most {lag} day(s) before the as-of date (judged when an "
-                                     "earlier run validated rows: not on a first import)"))
+                         description=f"newest {ts} at most {lag} day(s) before the run's as-of date (its `until`, "
+                                     "else today; judged when an earlier run validated rows: not on a first import)"))
     rules += loader_rules(entity, table, config, frames)
     if entity.name == "orders":
         frames["subtotal"] = subtotal_sql(config.subtotal_tolerance, config.max_examples)
@@ -482,30 +425,44 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
 
 
 def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
+    """The new days judged (empty, runs of empty, spikes); the history this run loaded described (WARN)."""
     empty = entity in config.no_empty_day_entities
     spike = entity in config.daily_spike_entities
     if not (empty or spike):
         return []
     frames["daily"] = daily_sql(table, ts, config)
-    peers = (f"the same weekday within +-{config.daily_window_weeks} weeks normally has >= "
-             f"{config.daily_min_typical_records} records; closed days excepted")
+    frames["history"] = history_sql(table, ts, config)
+    peers = (f"the same weekday normally has >= {config.daily_min_typical_records} records over the last "
+             f"{config.daily_window_weeks} weeks; closed days and usual yearly closures excepted")
     rules = []
     if empty:
         n = config.empty_run_days
         rules += [
             between("records_on_busy_days", min_value=1, rule_id="no_empty_day", kind="volume", frame="daily",
                     index=("day", "weekday_median"),
-                    description=f"no empty day where {peers} (one is usually an unconfigured holiday)"),
+                    description=f"no empty day among the days this run brought where {peers} (a lost export)"),
             between("empty_run_days", max_value=n - 1, rule_id="no_empty_run", kind="volume", frame="daily",
                     index=("day", "weekday_median"),
-                    description=f"no {n} or more consecutive empty days where {peers} (a lost export)"),
+                    description=f"no {n} or more consecutive empty days among the days this run brought where "
+                                f"{peers}"),
+            between("history_gap_days", max_value=0, rule_id="history_gaps", kind="volume", frame="history",
+                    index=("history_from", "history_through", "gap_stretches", "suggested_config"),
+                    description="the history this run loaded (a first run, or a backfill of older days) has no "
+                                "empty days where the same weekday around them is busy (described, never "
+                                "blocking: closures, a launch)"),
         ]
     if spike:
         f = config.daily_spike_factor
-        rules.append(between("ratio_to_weekday_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
-                             frame="daily", index=("day", "records", "weekday_median"),
-                             description=f"no day with more than {f:g}x the median volume of the same weekday "
-                                         "in the weeks around it (a duplicated day)"))
+        rules += [
+            between("ratio_to_weekday_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
+                    frame="daily", index=("day", "records", "weekday_median"),
+                    description=f"no day this run brought with more than {f:g}x the median volume of the same "
+                                "weekday over the last weeks (a duplicated day)"),
+            between("history_spike_days", max_value=0, rule_id="history_spikes", kind="volume", frame="history",
+                    index=("history_from", "history_through", "spike_examples"),
+                    description=f"the history this run loaded has no day above {f:g}x the median of the same "
+                                "weekday around it (described, never blocking: a launch, a sale)"),
+        ]
     return rules
 
 

@@ -2,6 +2,7 @@
 
 import io
 import shutil
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -103,14 +104,36 @@ def test_summary_reads_this_runs_records_from_the_build_warehouse(tmp_path):
         con.execute("INSERT INTO audit.suite_runs VALUES ('r-1','raw_orders',2), ('r-1','raw_carts',0), ('r-0','raw_customers',1)")
         con.execute("CREATE TABLE intermediate.int_as_of_date AS SELECT DATE '2025-06-30' AS as_of_date")
     got = warehouse_records(db, "r-1")
-    assert got == {"quarantined": {"orders": 2}, "warn_suites": ["raw_orders"], "as_of_date": "2025-06-30"}
+    assert got == {"quarantined": {"orders": 2}, "warn_suites": ["raw_orders"], "as_of_date": "2025-06-30",
+                   "failed_rules": []}
+
+
+def test_summary_repeats_the_runs_failed_rules_errors_first(tmp_path):
+    from assets.quality import audit
+    from assets.quality.results import RuleResult
+
+    db = tmp_path / "warehouse.duckdb"
+    lost = RuleResult("no_empty_day", "volume", "expect_column_values_to_be_between", "records_on_busy_days", False,
+                      "ERROR", element_count=30, unexpected_count=1, description="no empty day",
+                      examples=[{"day": "2025-06-11", "weekday_median": 57.0}])
+    spike = RuleResult("daily_volume_spike", "volume", "expect_column_values_to_be_between", None, False, "WARN",
+                       unexpected_count=1, examples=[{"day": "2025-06-12", "records": 400, "weekday_median": 57.0}])
+    with duckdb.connect(str(db)) as con:
+        audit.write_results(con, "r-1", "raw_orders", "raw/orders", [spike, lost], datetime(2025, 6, 13))
+        audit.write_results(con, "r-0", "raw_orders", "raw/orders", [lost], datetime(2025, 6, 12))
+    records = warehouse_records(db, "r-1")
+    text = "\n".join(summarize_run(RunRecord(run_id="r-1", status="FAILURE", steps={}, **records)))
+    errors, warns = text.index("ERROR raw_orders.no_empty_day: 1 day(s): 2025-06-11"), text.index("WARN raw_orders")
+    assert errors < warns and 'closed_days: ["2025-06-11"]' in text, text
+    assert "2025-06-12 (records 400, weekday median 57)" in text and text.count("ERROR raw_orders.no_empty_day") == 1, text
 
 
 def test_summary_of_a_run_that_stopped_before_dbt_has_no_as_of_date(tmp_path):
     db = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute("CREATE SCHEMA raw; CREATE TABLE raw.quarantine (entity VARCHAR, run_id VARCHAR)")
-    assert warehouse_records(db, "r-1") == {"quarantined": {}, "warn_suites": [], "as_of_date": None}
+    assert warehouse_records(db, "r-1") == {"quarantined": {}, "warn_suites": [], "as_of_date": None,
+                                            "failed_rules": []}
 
 
 def test_make_run_console_config_shows_info_and_hides_debug(capfd):

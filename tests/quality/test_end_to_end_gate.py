@@ -4,12 +4,13 @@ Marked slow (two small dbt builds, ~1-2 min). Builds its own Definitions from
 the real assets (extraction -> dbt -> quality checks -> serving), like
 tests/serving/test_serving_e2e.py.
 
-Night 1 extracts up to 2025-03-31 and publishes. Before night 2, three busy
-weekdays of orders inside the already-extracted window disappear from
-`raw.orders` (a lost export); night 2 extracts April-June on top. The
-raw/orders suite fails `no_empty_run` (ERROR, blocking): dbt, exports and publish do not run, the
-published warehouse and exports still answer as of 2025-03-31, and
-`audit.validation_results` says why.
+Night 1 extracts up to 2025-03-31 and publishes. Night 2 brings April-June,
+but three busy weekdays of it (Tue 2025-04-08 to Thu 04-10) are lost on the
+way (its extraction is run ahead and the days deleted from `raw.orders`; the
+night itself then finds nothing newer and validates what it holds). The
+raw/orders suite fails `no_empty_run` (ERROR, blocking) on those new days:
+dbt, exports and publish do not run, the published warehouse and exports
+still answer as of 2025-03-31, and `audit.validation_results` says why.
 """
 
 import json
@@ -47,10 +48,19 @@ def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, p
     before = _published_state(data)
     assert before[0] == "2025-03-31"
 
-    # the injected bad batch: Tuesday to Thursday of orders lost inside the extracted window
+    # the injected bad batch: night 2's rows, Tuesday to Thursday of its orders lost
+    from datetime import datetime
+
+    from assets.extraction.contract import ENTITIES
+    from assets.extraction.extract import ExtractRequest, run_extraction
+    from assets.resources import ShopSourceResource
+
+    source = ShopSourceResource(sample_orders=40_000, sample_end_date="2025-06-30").source()
     con = duckdb.connect(str(data / "build" / "warehouse.duckdb"))
     try:
-        con.execute("DELETE FROM raw.orders WHERE created_at::date BETWEEN DATE '2025-02-11' AND DATE '2025-02-13'")
+        request = ExtractRequest(entities=tuple(ENTITIES), until=datetime(2025, 6, 30, 23, 59, 59))
+        run_extraction(con, source, request, "night-2-ahead", log=lambda m: None)
+        con.execute("DELETE FROM raw.orders WHERE created_at::date BETWEEN DATE '2025-04-08' AND DATE '2025-04-10'")
     finally:
         con.close()
 
@@ -58,7 +68,7 @@ def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, p
     assert not night2.success
     materialized = {e.event_specific_data.materialization.asset_key.to_user_string()
                     for e in night2.get_asset_materialization_events()}
-    assert "raw/orders" in materialized
+    assert "raw/orders" in materialized  # nothing newer to read, but raw differs from the published build
     assert not {"parquet_exports", "published_warehouse", "marts/mart_cohort_retention"} & materialized
     evals = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.passed)
              for e in night2.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
@@ -76,4 +86,4 @@ def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, p
         con.close()
     assert ("raw_orders", "no_empty_run", "ERROR") in {w[:3] for w in why}
     lost = next(w[3] for w in why if w[1] == "no_empty_run")
-    assert all(d in lost for d in ("2025-02-11", "2025-02-12", "2025-02-13"))
+    assert all(d in lost for d in ("2025-04-08", "2025-04-09", "2025-04-10"))

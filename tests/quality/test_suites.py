@@ -12,6 +12,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
+from assets.quality import audit
 from assets.quality.config import ERROR, WARN, QualityConfig
 from assets.quality.engine import run_suite
 from assets.quality.suites import REQUIRED_MARTS, all_suites, mart_suites, raw_suites
@@ -28,6 +29,17 @@ SUITES = all_suites(FAST)
 def validate(con, name, config=FAST, **kw):
     suite = all_suites(config)[name]
     return run_suite(con, suite, kw.pop("run_id", "test-run"), config, log_fn=lambda m: None, **kw)
+
+
+def validated_through(con, suite: str, day) -> None:
+    """Record that an earlier night validated `suite` up to `day`: the days after it are new to the next run."""
+    audit.create_audit_schema(con)
+    con.execute(
+        "INSERT INTO audit.suite_runs (run_id, suite, asset_key, table_name, success, error_failures, warn_failures, "
+        "expectations, validated_at, days_from, days_through) "
+        "VALUES ('earlier-night', ?, 'raw', 'raw', true, 0, 0, 0, now(), DATE '2000-01-01', ?::date)",
+        [suite, pd.Timestamp(day).date()],
+    )
 
 
 def only_failure(run, rule_id, expectation, severity=ERROR):
@@ -187,22 +199,57 @@ def test_volume_row_count_vs_previous_run(scratch, frame):
     assert r.observed_value["row_count"] < len(orders) * 0.6
 
 
-def test_volume_one_empty_busy_day_warns(scratch, frame):
+def test_volume_a_backfill_of_older_history_is_not_judged_by_its_size(scratch, frame):
+    orders = frame("raw.orders")
+    first = orders.created_at.min().normalize()
+    older = [orders.assign(order_id=orders.order_id + f"-y{k}", created_at=orders.created_at - pd.DateOffset(years=k),
+                           updated_at=orders.updated_at - pd.DateOffset(years=k)) for k in (1, 2, 3)]
+    con = scratch()
+    assert validate(con, "raw_orders", run_id="night-1").passed
+    backfill = pd.concat(older, ignore_index=True)  # noqa: F841 - read by DuckDB's replacement scan
+    con.execute("INSERT INTO raw.orders BY NAME SELECT * FROM backfill")
+    run = validate(con, "raw_orders", run_id="backfill")
+    assert run.result("row_count_vs_previous_run").success, run.failures_markdown()
+    assert run.result("row_count_vs_previous_run").observed_value["row_count"] == 4 * len(orders)
+    history = run.result("history_gaps").observed_value
+    assert pd.Timestamp(history["history_through"]) < first  # only the older years are described
+    # the same number of rows dated inside the validated span: a duplicated export, 4x the table
+    dup = scratch()
+    assert validate(dup, "raw_orders", run_id="night-1").passed
+    copies = pd.concat([o.assign(created_at=orders.created_at, updated_at=orders.updated_at) for o in older],  # noqa: F841
+                       ignore_index=True)
+    dup.execute("INSERT INTO raw.orders BY NAME SELECT * FROM copies")
+    assert not validate(dup, "raw_orders", run_id="night-2").result("row_count_vs_previous_run").success
+
+
+def test_volume_one_empty_busy_day_among_the_new_days_stops_the_run(scratch, frame):
     orders = frame("raw.orders")
     day = orders.created_at.dt.normalize().value_counts().index[100]
-    bad = orders[orders.created_at.dt.normalize() != day]
-    run = validate(scratch({"raw.orders": bad}), "raw_orders")
-    r = only_failure(run, "no_empty_day", "expect_column_values_to_be_between", severity=WARN)
+    con = scratch({"raw.orders": orders[orders.created_at.dt.normalize() != day]})
+    validated_through(con, "raw_orders", day - pd.Timedelta(days=7))
+    r = only_failure(validate(con, "raw_orders", write_audit=False), "no_empty_day",
+                     "expect_column_values_to_be_between", severity=ERROR)
     assert [pd.Timestamp(e["day"]) for e in r.examples] == [day]
+
+
+def test_volume_the_same_empty_day_in_a_first_load_is_described_not_blocking(scratch, frame):
+    orders = frame("raw.orders")
+    day = orders.created_at.dt.normalize().value_counts().index[100]
+    run = validate(scratch({"raw.orders": orders[orders.created_at.dt.normalize() != day]}), "raw_orders")
+    r = only_failure(run, "history_gaps", "expect_column_values_to_be_between", severity=WARN)
+    assert r.observed_value["history_gap_days"] == 1
+    assert r.observed_value["gap_stretches"] == str(day.date())
     assert run.passed
 
 
-def test_volume_duplicated_day_warns_without_blocking(scratch, frame):
+def test_volume_duplicated_new_day_warns_without_blocking(scratch, frame):
     orders = frame("raw.orders")
     day = orders.created_at.dt.normalize().value_counts().index[0]
     copy = orders[orders.created_at.dt.normalize() == day].copy()
     extra = [copy.assign(order_id=copy.order_id + f"-dup{k}") for k in range(3)]  # re-exported under new ids
-    run = validate(scratch({"raw.orders": pd.concat([orders, *extra], ignore_index=True)}), "raw_orders")
+    con = scratch({"raw.orders": pd.concat([orders, *extra], ignore_index=True)})
+    validated_through(con, "raw_orders", day - pd.Timedelta(days=1))
+    run = validate(con, "raw_orders")
     r = only_failure(run, "daily_volume_spike", "expect_column_values_to_be_between", severity=WARN)
     assert pd.Timestamp(r.examples[0]["day"]) == day
     assert run.passed and run.severity == WARN  # WARN: the run goes on

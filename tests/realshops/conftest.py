@@ -74,6 +74,11 @@ class ShopRun:
                 out.setdefault(ev.asset_key.to_user_string(), []).append(ev)
         return out
 
+    def logged(self, level: int) -> list[str]:
+        """Every message of the run's log at `level` or above (what `make run` prints on the console)."""
+        return [rec.user_message for rec in self.instance.all_logs(self.result.run_id)
+                if rec.level >= level and rec.user_message]
+
     def warnings(self) -> list[str]:
         """Every WARNING-or-worse log message of the run (context.log.warning and friends)."""
         import logging
@@ -123,8 +128,11 @@ def build_job(name: str):
     return assets, checks, make_pipeline_job(name, f"real-shop scenario {name}")
 
 
-def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str) -> ShopRun:
-    """Run the whole pipeline once over `landing` into `data` (a fresh folder)."""
+def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str, until: str | None = None) -> ShopRun:
+    """Run the whole pipeline once over `landing` into `data` (a fresh folder, or an earlier night's).
+
+    `until`: the extraction's `until` (the night's date), which the freshness rules judge against.
+    """
     import dagster as dg
 
     from assets.dbt import dbt_resource
@@ -159,7 +167,9 @@ def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str)
             executor=dg.in_process_executor,
         )
         instance = dg.DagsterInstance.ephemeral()
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
+        run_config = {"ops": {"extract_shop": {"config": {"until": until}}}} if until else None
+        result = defs.resolve_job_def(name).execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False)
     return ShopRun(result, instance, data)
 
 

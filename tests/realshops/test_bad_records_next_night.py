@@ -53,9 +53,10 @@ def nights(tmp_path_factory):
     (landing / "support_tickets").mkdir()
     (landing / "orders" / "orders-1.csv").write_text(ORDERS_1)
     (landing / "support_tickets" / "tickets.csv").write_text(TICKETS)
-    first = run_shop("bad_records_night_1", landing, data, "EUR", "Europe/Berlin")
+    # each night's date: the freshness rules judge the newest records against it
+    first = run_shop("bad_records_night_1", landing, data, "EUR", "Europe/Berlin", until="2025-04-10")
     (landing / "orders" / "orders-2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ORDERS_2))
-    second = run_shop("bad_records_night_2", landing, data, "EUR", "Europe/Berlin")
+    second = run_shop("bad_records_night_2", landing, data, "EUR", "Europe/Berlin", until="2025-04-29")
     return first, second
 
 

@@ -32,6 +32,25 @@ class StepFailure:
     error: str
 
 
+@dataclass(frozen=True)
+class CheckFailure:
+    """A failed asset check and what failed in it: each failed expectation as its own line."""
+
+    check: str  # "<asset path>:<check name>"
+    rules: tuple[str, ...] = ()
+
+
+RULES_PER_CHECK = 10
+
+
+def _check_text(c: CheckFailure) -> str:
+    if not c.rules:
+        return f"check `{c.check}` failed"
+    shown = [first_line(r, 240) for r in c.rules[:RULES_PER_CHECK]]
+    more = f" (and {len(c.rules) - len(shown)} more)" if len(c.rules) > len(shown) else ""
+    return f"check `{c.check}` failed: " + " | ".join(shown) + more
+
+
 def first_line(text: str | None, limit: int = 300) -> str:
     for line in (text or "").splitlines():
         line = line.strip()
@@ -55,12 +74,15 @@ def failure_summary(
     failed_steps: Sequence[StepFailure],
     run_error: str | None = None,
     tags: dict[str, str] | None = None,
+    failed_checks: Sequence[CheckFailure] = (),
 ) -> str:
-    """One paragraph: what failed, where, the error's first line, and where to look."""
+    """One paragraph: what failed, where, the error's first line, each failed expectation, and where to look."""
     if failed_steps:
         steps = "; ".join(f"step `{s.step}` failed: {s.error}" for s in failed_steps)
     else:
         steps = f"the run failed outside any step: {first_line(run_error)}"
+    if failed_checks:
+        steps += "; " + "; ".join(_check_text(c) for c in failed_checks)
     window = ""
     if tags and tags.get("retention/until"):
         window = f" (extracting up to {tags['retention/until']} UTC)"
@@ -118,7 +140,23 @@ def summary_from_context(context: dg.RunFailureSensorContext) -> str:
         data = event.event_specific_data
         steps.append(StepFailure(event.step_key or "?", _root_error(getattr(data, "error", None))))
     run_error = context.failure_event.message if context.failure_event else None
-    return failure_summary(run.job_name, run.run_id, steps, run_error, dict(run.tags))
+    return failure_summary(run.job_name, run.run_id, steps, run_error, dict(run.tags),
+                           failed_checks(context.instance, run.run_id))
+
+
+def failed_checks(instance, run_id: str) -> list[CheckFailure]:
+    """The run's failed ERROR checks, each with its failed expectations (metadata `failed_rules`) when it has them."""
+    from dagster._core.events import DagsterEventType  # noqa: PLC0415
+
+    out = []
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        listed = evaluation.metadata.get("failed_rules")
+        rules = tuple(line for line in str(getattr(listed, "value", listed) or "").splitlines() if line.strip())
+        out.append(CheckFailure(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}", rules))
+    return out
 
 
 @dg.run_failure_sensor(

@@ -165,11 +165,13 @@ def warn_checks(instance, run_id: str) -> list[str]:
     import dagster as dg
     from dagster._core.events import DagsterEventType
 
+    from assets.quality.checks import is_suite_check
+
     out = []
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation.check_name == "expectation_suite" or evaluation.passed:
+        if is_suite_check(evaluation.check_name) or evaluation.passed:
             continue
         if evaluation.severity == dg.AssetCheckSeverity.WARN:
             out.append(f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}")

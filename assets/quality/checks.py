@@ -26,9 +26,21 @@ from assets.resources import ShopSourceResource, WarehouseResource
 
 from .config import DEFAULT_CONFIG, ERROR, QualityConfig, quality_config
 from .freshness import reference_date
+from .results import failure_text
 from .suites import REQUIRED_MARTS, raw_suites, suite_named
 
-CHECK_NAME = "expectation_suite"
+# A suite's check is named after it: unique over all checks (the asset key is not shown everywhere the
+# name is), and short (the longest suite name gives 27 characters; Dagster's sidebar cuts at ~40).
+SUITE_CHECK_PREFIX = "gx_"
+MAX_CHECK_NAME = 40
+
+
+def check_name(suite_name: str) -> str:
+    return SUITE_CHECK_PREFIX + suite_name
+
+
+def is_suite_check(name: str) -> bool:
+    return name.startswith(SUITE_CHECK_PREFIX)
 
 
 def run_check(
@@ -91,6 +103,8 @@ def check_result(run, index: Path | None = None) -> dg.AssetCheckResult:
     failed = run.failed()
     metadata: dict[str, object] = {
         "failed_expectations": dg.MetadataValue.md(run.failures_markdown()),
+        # one line per failed expectation (rule id, severity, counts, examples): what the failure alert quotes
+        "failed_rules": dg.MetadataValue.text("\n".join(failed_rule_lines(run))) if failed else None,
         "expectations": len(run.results),
         "failed_error": len(failed_error),
         "failed_warn": len(failed) - len(failed_error),
@@ -123,10 +137,16 @@ def check_result(run, index: Path | None = None) -> dg.AssetCheckResult:
     )
 
 
+def failed_rule_lines(run) -> list[str]:
+    """The first console line of each failed rule, ERROR first (`results.failure_text`)."""
+    failed = sorted(run.failed(), key=lambda r: (r.severity != ERROR, r.kind, r.rule_id))
+    return [failure_text(run.suite.name, r)[0] for r in failed]
+
+
 def build_check(suite_name: str, asset_key: dg.AssetKey, description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset_key,
-        name=CHECK_NAME,
+        name=check_name(suite_name),
         blocking=True,
         description=description,
     )

@@ -134,3 +134,38 @@ def test_webhook_failures_never_log_the_secret_parts_of_the_url(url, caplog):
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "could not post" in logged or "unexpected error" in logged
     assert "s3cr3t" not in logged
+
+
+@dg.asset
+def raw_rows():
+    return 1
+
+
+@dg.asset_check(asset=raw_rows, name="gx_raw_rows", blocking=True)
+def gx_raw_rows_check():
+    # as assets.quality.checks reports a failed suite: each failed expectation on its own line
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata={"failed_rules": dg.MetadataValue.text(
+        "ERROR raw_rows.no_empty_day: 1 day(s): 1998-06-10 (weekday median 27.5, records 0)\n"
+        "WARN raw_rows.daily_volume_spike: 1 day(s): 1998-06-11 (4.2 x the weekday median)")})
+
+
+@dg.asset(deps=[raw_rows])
+def rows_mart():
+    return 1
+
+
+def test_alert_names_each_failed_expectation_of_a_blocking_check():
+    defs = dg.Definitions(assets=[raw_rows, rows_mart], asset_checks=[gx_raw_rows_check],
+                          jobs=[dg.define_asset_job("gated", executor_def=dg.in_process_executor)])
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("gated").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    ctx = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert", dagster_event=result.get_run_failure_event(),
+        dagster_instance=instance, dagster_run=result.dagster_run).for_run_failure()
+    from orchestration.sensors import summary_from_context
+
+    text = summary_from_context(ctx)
+    assert "check `raw_rows:gx_raw_rows` failed: ERROR raw_rows.no_empty_day: 1 day(s): 1998-06-10" in text
+    assert "| WARN raw_rows.daily_volume_spike: 1 day(s): 1998-06-11" in text
+    assert "rows_mart" not in text  # not started, not failed

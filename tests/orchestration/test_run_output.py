@@ -194,13 +194,13 @@ def test_warn_checks_lists_failed_warn_checks_other_than_the_suites():
     from orchestration.where import warn_checks
 
     @dg.asset(check_specs=[dg.AssetCheckSpec("model_fit", asset="scores"),
-                           dg.AssetCheckSpec("expectation_suite", asset="scores"),
+                           dg.AssetCheckSpec("gx_scores", asset="scores"),
                            dg.AssetCheckSpec("fresh", asset="scores")])
     def scores():
         yield dg.MaterializeResult()
         yield dg.AssetCheckResult(check_name="model_fit", passed=False, severity=dg.AssetCheckSeverity.WARN)
         # the suites' WARN results are read from audit.suite_runs, not here
-        yield dg.AssetCheckResult(check_name="expectation_suite", passed=False, severity=dg.AssetCheckSeverity.WARN)
+        yield dg.AssetCheckResult(check_name="gx_scores", passed=False, severity=dg.AssetCheckSeverity.WARN)
         yield dg.AssetCheckResult(check_name="fresh", passed=True)
 
     instance = dg.DagsterInstance.ephemeral()

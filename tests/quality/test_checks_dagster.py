@@ -8,6 +8,7 @@ import pytest
 
 from assets.extraction.assets import extract_shop, raw_key
 from assets.quality import quality_checks, quality_checks_for, raw_quality_checks
+from assets.quality.checks import MAX_CHECK_NAME, check_name, is_suite_check
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.settings import PROJECT_ROOT
 
@@ -24,6 +25,13 @@ def test_every_check_is_blocking_and_targets_its_asset():
     assert all(spec.blocking for d in quality_checks for spec in d.check_specs)
     # only checks whose asset is defined are registered
     assert len(quality_checks_for([extract_shop])) == len(raw_quality_checks) == 5
+
+
+def test_check_names_are_short_unique_and_name_their_suite():
+    names = [k.name for d in quality_checks for k in d.check_keys]
+    assert len(names) == len(set(names))
+    assert all(len(n) <= MAX_CHECK_NAME and is_suite_check(n) for n in names), names
+    assert check_name("raw_orders") in names and check_name("mart_kpis") in names
 
 
 @dg.asset(deps=[raw_key("orders")])
@@ -69,6 +77,8 @@ def test_failing_blocking_check_stops_downstream_and_is_recorded(tmp_path, monke
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     table = ev.metadata["failed_expectations"].value
     assert "freshness" in table and "expect_column_values_to_be_between" in table
+    # each failed expectation as its own line, as the console and the failure alert print it
+    assert ev.metadata["failed_rules"].value.startswith("ERROR raw_orders.freshness: the newest record is of ")
     assert ev.metadata["data_docs"].value.startswith("file://")
     materialized = {e.event_specific_data.materialization.asset_key for e in bad.get_asset_materialization_events()}
     assert raw_key("orders") in materialized and downstream_of_orders.key not in materialized

@@ -24,9 +24,10 @@ from assets.extraction.contract import ENTITIES
 from assets.user_config import section, source_of
 from assets.resources import ShopSourceResource, WarehouseResource
 
-from .config import DEFAULT_CONFIG, ERROR, QualityConfig, quality_config
+from .config import DEFAULT_CONFIG, ERROR, QualityConfig
 from .freshness import reference_date
 from .results import failure_text
+from .shop_config import quality_config
 from .suites import REQUIRED_MARTS, raw_suites, suite_named
 
 # A suite's check is named after it: unique over all checks (the asset key is not shown everywhere the

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .rowsql import A_GREATER_THAN_B, BETWEEN, COMPOUND_UNIQUE, IN_SET, NOT_NULL, ROWS, UNIQUE
+from .rules import A_GREATER_THAN_B, BETWEEN, COMPOUND_UNIQUE, IN_SET, NOT_NULL, ROWS, UNIQUE
 
 if TYPE_CHECKING:
-    from .suites import Rule
+    from .rules import Rule
 
 # dbt's type names -> DuckDB's information_schema spelling
 _TYPE_ALIASES = {"STRING": "VARCHAR", "TEXT": "VARCHAR", "INT": "INTEGER", "INT4": "INTEGER", "INT8": "BIGINT",

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .config import ERROR, WARN, setting_hint
-from .suites import Suite
+from .rules import Suite
 
 
 @dataclass

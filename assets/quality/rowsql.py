@@ -32,14 +32,8 @@ from typing import Any
 
 from assets.warehouse import quote_ident, quote_literal
 
-from .suites import ROWS, Rule, Suite
+from .rules import A_GREATER_THAN_B, BETWEEN, COMPOUND_UNIQUE, IN_SET, NOT_NULL, ROWS, UNIQUE, Rule, Suite
 
-NOT_NULL = "ExpectColumnValuesToNotBeNull"
-IN_SET = "ExpectColumnValuesToBeInSet"
-BETWEEN = "ExpectColumnValuesToBeBetween"
-A_GREATER_THAN_B = "ExpectColumnPairValuesAToBeGreaterThanB"
-UNIQUE = "ExpectColumnValuesToBeUnique"
-COMPOUND_UNIQUE = "ExpectCompoundColumnsToBeUnique"
 
 # The arguments each translation honours; a rule with any other is left to GX.
 _SUPPORTED: dict[str, set[str]] = {

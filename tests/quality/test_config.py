@@ -5,7 +5,8 @@ from datetime import date
 import pytest
 
 from assets.quality.checks import config_for_shop
-from assets.quality.config import DEFAULT_CONFIG, ERROR, RULE_KINDS, USER_KEYS, WARN, quality_config
+from assets.quality.config import DEFAULT_CONFIG, ERROR, RULE_KINDS, USER_KEYS, WARN
+from assets.quality.shop_config import quality_config
 from assets.quality.suites import all_suites
 from assets.user_config import UserConfigError, load_user_config
 

@@ -1,13 +1,17 @@
 """What dbt already promises about a mart, read from its manifest.
 
 The mart suites take their columns and types from the dbt manifest (the
-model's yml, `data_type`, contract enforced or not) and leave out every rule
-a dbt data test on the mart already checks with severity error: not null,
-unique, unique combination of columns, accepted values, accepted range, and
-`A >= B` written as an `expression_is_true`. A test with a `where` filter or
-severity warn checks less, so the GX rule stays. With an enforced contract,
-dbt refuses to build a mart whose columns or types differ, so the schema rule
-is dbt's too.
+model's yml, `data_type`, contract enforced or not). With an enforced
+contract dbt refuses to build a mart whose columns or types differ, so the
+schema rule is dbt's.
+
+`declared_by_dbt` says whether a GX rule is a promise a dbt data test on the
+mart already declares (not null, unique, unique combination of columns,
+accepted values, accepted range, `A >= B` written as an `expression_is_true`),
+whatever the test's severity: a promise is declared once, with one severity.
+It is not used at run time (nothing is subtracted from a suite); the tests
+use it to fail when a promise is declared in both places. A test with a
+`where` filter checks less, so it declares another promise.
 
 `dbt parse` (`make manifest`) writes the manifest; it is read once per
 process and again when the file changes. No module here imports Great
@@ -115,9 +119,9 @@ def _norm(expr: str) -> str:
     return re.sub(r"\s+", " ", expr.strip().lower())
 
 
-def covering_test(rule: Rule, contract: MartContract) -> str | None:
-    """The dbt test (or tests, joined by ' + ') that already check `rule`, or None."""
-    tests = [t for t in contract.tests if t.severity == "error" and not t.filtered]
+def declared_by_dbt(rule: Rule, contract: MartContract) -> str | None:
+    """The dbt test (or tests, joined by ' + ') that already declare `rule`'s promise, any severity; or None."""
+    tests = [t for t in contract.tests if not t.filtered]
     k = rule.kwargs
     e = rule.expectation
     if k.get("mostly") is not None:

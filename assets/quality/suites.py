@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assets.extraction.contract import (
-    DEVICES,
     ENTITIES,
     LINEAGE_COLUMNS,
     OTHER,
@@ -59,7 +58,7 @@ from .rules import (  # noqa: F401 - the rule types and helpers, read from here 
     unique,
 )
 
-from .manifest import CONTRACT, MartContract, covering_test, load_manifest, mart_contract
+from .manifest import CONTRACT, MartContract, load_manifest, mart_contract
 
 
 def schema_sql(schema: str, table: str, expected: list[tuple[str, str]], strict: bool) -> str:
@@ -418,21 +417,24 @@ def revenue_rule(config: QualityConfig, scope: str) -> Rule:
 
 def mart_suite(name: str, key: tuple[str, ...], rules: list[Rule], frames: dict[str, str],
                config: QualityConfig, description: str, contract: "MartContract") -> Suite:
-    """A mart's rules minus those its dbt tests (or its enforced contract) already check.
+    """A mart's GX rules: what its dbt tests do not declare (each promise is declared once).
 
-    Columns and types come from the dbt manifest (`contract`); a rule on a
-    column the mart's yml does not publish is left out (`Suite.left_out`).
+    Keys, not null, value sets and bounds a row can be checked against are
+    dbt tests in the mart's yml, with their severity; the rules here are the
+    rest (reconciliation with staging, volume, freshness, bounds dbt does not
+    test). Nothing is subtracted at run time: `test_manifest` fails when a rule
+    here is one a dbt test also declares. Columns and types come from the dbt
+    manifest (`contract`): dbt's when the contract is enforced, else checked
+    here; a rule on a column the mart's yml does not publish is left out
+    (`Suite.left_out`).
     """
 
     table = f"{MARTS_SCHEMA}.{name}"
     all_frames = {"stats": frames.pop("stats", None) or stats_sql(table), **frames}
     candidates = [] if contract.enforced else [schema_rule("the mart's published columns and types (from its yml)")]
-    candidates += [not_null(c, kind="keys") for c in key]
-    candidates.append(unique(key))
     candidates += rules
     candidates += volume_rules(config.mart_volume_band)
     kept: list[Rule] = []
-    covered: list[tuple[str, str]] = [("columns_and_types", CONTRACT)] if contract.enforced else []
     left_out: list[tuple[str, str]] = []
     published = contract.column_names
     for r in candidates:
@@ -440,37 +442,15 @@ def mart_suite(name: str, key: tuple[str, ...], rules: list[Rule], frames: dict[
             missing = sorted(set(r.columns) - published)
             left_out.append((r.id, f"{', '.join(missing)} not in the mart's yml"))
             continue
-        test = covering_test(r, contract)
-        if test:
-            covered.append((r.id, test))
-        else:
-            kept.append(r)
+        kept.append(r)
     if not contract.enforced:
         all_frames["schema"] = schema_sql(MARTS_SCHEMA, name, list(contract.columns), strict=False)
     used = {r.frame for r in kept}
     all_frames = {f: sql for f, sql in all_frames.items() if f in used}
     return Suite(name=name, table=table, asset_key=("marts", name), key=key, rules=tuple(kept),
                  frames=all_frames, as_of_sql=MART_AS_OF_SQL, description=description,
-                 covered_by_dbt=tuple(covered), left_out=tuple(left_out))
-
-
-def rate_rule(col: str) -> Rule:
-    """A share of a set in its own base (part / whole): [0, 1] must hold on every shop."""
-    return between(col, 0, 1, description=f"{col} is a rate in [0, 1]")
-
-
-def ratio_rule(col: str, why: str) -> Rule:
-    """A ratio of two counts that need not be part and whole: only >= 0 holds on every shop.
-
-    Its upper bound, where it holds, is the dbt test's (with the severity
-    the bound deserves); `why` says why there is none here.
-    """
-    return between(col, min_value=0, description=f"{col} >= 0 ({why})")
-
-
-# Churned in the month / active at its start: every churning customer is in
-# that base only when 30 <= churn_after_days < active_window_days (dbt_project/docs/metrics.md).
-CHURN_BOUND = "<= 1 only when 30 <= churn_after_days < active_window_days: dbt's test"
+                 covered_by_dbt=(("columns_and_types", CONTRACT),) if contract.enforced else (),
+                 left_out=tuple(left_out))
 
 
 def mart_suites(config: QualityConfig = DEFAULT_CONFIG, manifest: dict | None = None) -> list[Suite]:
@@ -491,13 +471,8 @@ def mart_suites(config: QualityConfig = DEFAULT_CONFIG, manifest: dict | None = 
             "mart_cohort_retention",
             ("cohort_month", "months_since_first_order"),
             [
-                rate_rule("retention_rate"),
-                between("months_since_first_order", min_value=0),
-                between("cohort_size", min_value=1),
                 between("active_customers", min_value=0),
                 between("net_revenue", min_value=0),
-                not_before("cohort_size", "active_customers", kind="range", rule_id="active_customers_within_cohort",
-                           description="active_customers <= cohort_size"),
                 equal_columns("cohort_size_matches_first_orders", "mart_cohort_size", "staging_customers",
                               "cohorts", ("cohort_month",),
                               "every cohort's size equals the customers whose first qualifying order is in "
@@ -527,9 +502,6 @@ order by 1
             "mart_retention_rate",
             ("month",),
             [
-                rate_rule("retention_rate"),
-                not_before("customers_at_start", "retained_customers", kind="range",
-                           rule_id="retained_within_start", description="retained_customers <= customers_at_start"),
                 between("customers_at_start", min_value=0),
                 between("new_customers", min_value=0),
                 between("customers_at_end", min_value=0),
@@ -544,9 +516,6 @@ order by 1
             "mart_customer_churn",
             ("customer_id",),
             [
-                not_null("is_churned"),
-                between("orders_count", min_value=1),
-                between("days_since_last_order", min_value=0),
                 between("typical_interorder_days", min_value=0),
                 not_before("last_order_at", "first_order_at"),
                 equal_columns("customers_match_staging", "mart_customers", "staging_customers", "customers", (),
@@ -564,7 +533,6 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
             "mart_churn_monthly",
             ("month",),
             [
-                ratio_rule("churn_rate", CHURN_BOUND),
                 between("active_at_start", min_value=0),
                 between("churned_in_month", min_value=0),
             ],
@@ -608,7 +576,6 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
             "mart_aov_by_device",
             ("order_month", "device"),
             [
-                in_set("device", DEVICES),
                 between("orders", min_value=1),
                 between("customers", min_value=0),
                 between("net_revenue", min_value=0, strict_min=True),
@@ -628,8 +595,6 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                 equal_columns("as_of_date_is_the_build_as_of_date", "as_of_date", "build_as_of_date", "kpis",
                               ("as_of_date",), "the KPIs are those of the as-of date dbt built with",
                               kind="freshness"),
-                rate_rule("retention_rate"),
-                ratio_rule("churn_rate", CHURN_BOUND),
                 between("orders_12m", min_value=0),
                 between("aov_12m", min_value=0, strict_min=True),
                 between("predicted_clv_12m", min_value=0),

@@ -1,4 +1,4 @@
-"""Mart suites read their columns from the dbt manifest and leave dbt's own tests to dbt."""
+"""Mart suites read their columns from the dbt manifest; a mart promise is a dbt test or a GX rule, never both."""
 
 import copy
 
@@ -8,12 +8,12 @@ from assets.quality.manifest import (
     CONTRACT,
     DbtTest,
     MartContract,
-    covering_test,
+    declared_by_dbt,
     duckdb_type,
     load_manifest,
     mart_contract,
 )
-from assets.quality.suites import MANIFEST_PATH, REQUIRED_MARTS, ROWS, between, mart_suites, not_null
+from assets.quality.suites import MANIFEST_PATH, REQUIRED_MARTS, ROWS, between, mart_suites, not_null, unique
 
 from .test_suites import FAST, only_failure, validate
 
@@ -31,40 +31,40 @@ def _by_name(manifest: dict) -> dict:
     return {s.name: s for s in mart_suites(FAST, manifest)}
 
 
-def test_no_rule_of_a_mart_suite_is_one_a_dbt_test_already_checks(manifest):
+def test_no_mart_promise_is_declared_twice(manifest):
+    """A GX mart rule that a dbt test on the mart also declares (any severity) fails here, not at run time."""
     suites = _by_name(manifest)
     assert list(suites) == list(REQUIRED_MARTS)
-    for name, suite in suites.items():
-        contract = mart_contract(manifest, name)
-        assert [r.id for r in suite.rules if covering_test(r, contract)] == [], name
+    twice = {(name, r.id): declared_by_dbt(r, mart_contract(manifest, name))
+             for name, suite in suites.items() for r in suite.rules}
+    assert {k: v for k, v in twice.items() if v} == {}
     cohort = suites["mart_cohort_retention"]
-    covered = dict(cohort.covered_by_dbt)
-    assert {"cohort_month_not_null", "key_unique", "retention_rate_range", "active_customers_within_cohort"} \
-        <= set(covered)
-    assert covered["columns_and_types"] == CONTRACT
-    ids = {r.id for r in cohort.rules}
-    assert not ids & set(covered)
-    # what dbt does not test stays: reconciliation with staging, volume
-    assert {"cohort_size_matches_first_orders", "net_revenue_matches_staging", "row_count_vs_previous_run"} <= ids
+    assert dict(cohort.covered_by_dbt) == {"columns_and_types": CONTRACT}
+    # what dbt does not test is GX's: reconciliation with staging, volume
+    assert {"cohort_size_matches_first_orders", "net_revenue_matches_staging", "row_count_vs_previous_run"} \
+        <= {r.id for r in cohort.rules}
 
 
-def test_a_dbt_test_of_severity_warn_does_not_replace_the_gx_rule(manifest):
-    # retention_rate in [0, 1] holds by construction: dbt tests it at ERROR and GX leaves it to dbt
-    assert "retention_rate_range" not in {r.id for r in _by_name(manifest)["mart_retention_rate"].rules}
+def test_every_mart_grain_is_declared_unique_by_dbt(manifest):
+    for suite in _by_name(manifest).values():
+        contract = mart_contract(manifest, suite.name)
+        assert declared_by_dbt(unique(suite.key), contract), suite.name
+        assert all(declared_by_dbt(not_null(c), contract) for c in suite.key), suite.name
+
+
+def test_a_double_declaration_is_found_whatever_the_dbt_severity(manifest):
+    # dbt declares retention_rate in [0, 1]; the same rule written in GX is a double, at WARN as at ERROR
+    contract = mart_contract(manifest, "mart_retention_rate")
+    assert declared_by_dbt(between("retention_rate", 0, 1), contract)
     edited = copy.deepcopy(manifest)
     for n in edited["nodes"].values():
         if n["resource_type"] == "test" and n.get("attached_node", "").endswith(".mart_retention_rate") \
                 and n.get("column_name") == "retention_rate":
             n["config"]["severity"] = "warn"
-    assert "retention_rate_range" in {r.id for r in _by_name(edited)["mart_retention_rate"].rules}
-
-    edited = copy.deepcopy(manifest)
-    for n in edited["nodes"].values():
-        if n["resource_type"] == "test" and n.get("attached_node", "").endswith(".mart_cohort_retention") \
-                and (n.get("test_metadata") or {}).get("name") == "not_null" \
-                and n.get("column_name") == "cohort_month":
-            n["config"]["severity"] = "warn"
-    assert "cohort_month_not_null" in {r.id for r in _by_name(edited)["mart_cohort_retention"].rules}
+    assert declared_by_dbt(between("retention_rate", 0, 1), mart_contract(edited, "mart_retention_rate"))
+    # and the suite does not change with the dbt tests (nothing is subtracted at run time)
+    assert [r.id for r in _by_name(edited)["mart_retention_rate"].rules] == \
+        [r.id for r in _by_name(manifest)["mart_retention_rate"].rules]
 
 
 def test_removing_a_column_from_a_marts_yml_changes_the_suite(manifest):
@@ -97,14 +97,14 @@ def test_a_range_is_covered_only_by_bounds_at_least_as_strict():
         return DbtTest(name, "accepted_range", "x", kw, severity, False)
 
     positive = between("x", min_value=0, strict_min=True)
-    assert covering_test(positive, contract(rng("ge0", min_value=0))) is None
-    assert covering_test(positive, contract(rng("gt0", min_value=0, inclusive=False))) == "gt0"
+    assert declared_by_dbt(positive, contract(rng("ge0", min_value=0))) is None
+    assert declared_by_dbt(positive, contract(rng("gt0", min_value=0, inclusive=False))) == "gt0"
     rate = between("x", 0, 1)
-    assert covering_test(rate, contract(rng("ge0", min_value=0))) is None
-    assert covering_test(rate, contract(rng("ge0", min_value=0), rng("le1", max_value=1))) == "ge0 + le1"
-    assert covering_test(rate, contract(rng("ge0", min_value=0), rng("le1", "warn", max_value=1))) is None
+    assert declared_by_dbt(rate, contract(rng("ge0", min_value=0))) is None
+    assert declared_by_dbt(rate, contract(rng("ge0", min_value=0), rng("le1", max_value=1))) == "ge0 + le1"
+    assert declared_by_dbt(rate, contract(rng("ge0", min_value=0), rng("le1", "warn", max_value=1))) == "ge0 + le1"
     filtered = DbtTest("nn", "not_null", "x", {}, "error", True)
-    assert covering_test(not_null("x"), contract(filtered)) is None
+    assert declared_by_dbt(not_null("x"), contract(filtered)) is None
     assert not_null("x").frame == ROWS
 
 
@@ -112,3 +112,17 @@ def test_kpis_suite_reconciles_with_staging(needs_marts, scratch):
     con = scratch(sql=["UPDATE marts.mart_kpis SET customers = customers + 1"], marts=True)
     r = only_failure(validate(con, "mart_kpis"), "customers_match_staging", "expect_column_pair_values_to_be_equal")
     assert r.unexpected_count == 1
+
+
+def test_the_split_table_matches_the_suites(manifest):
+    """docs/quality.md's table of mart promises lists, per mart, exactly the GX rules the suite declares."""
+    import re
+
+    from assets.settings import PROJECT_ROOT
+
+    doc = (PROJECT_ROOT / "docs" / "quality.md").read_text()
+    rows = dict(re.findall(r"^\| `(mart_\w+)` \| [^|]+ \| ((?:`\w+`(?:, )?)+) \|$", doc, flags=re.M))
+    suites = _by_name(manifest)
+    assert set(rows) == set(suites)
+    for name, suite in suites.items():
+        assert re.findall(r"`(\w+)`", rows[name]) == [r.id for r in suite.rules], name

@@ -689,7 +689,7 @@ def render_page(site_dir: Path, suite: Suite, result, run: SuiteRun, config: Qua
     page = site_dir / rel
     page.parent.mkdir(parents=True, exist_ok=True)
     html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
-    page.write_text(offline_page(html), encoding="utf-8")
+    page.write_text(offline_page(html, root="/".join([".."] * (len(rel.parts) - 1))), encoding="utf-8")
     entry = IndexEntry(suite=suite.name, asset=suite.table, run_name=run.run_id,
                       run_time=run_time.strftime("%Y-%m-%d %H:%M:%S UTC"), success=run.passed, path=rel.as_posix())
     write_index(site_dir, entry, config.data_docs_keep_runs)

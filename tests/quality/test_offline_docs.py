@@ -1,9 +1,13 @@
 """Data Docs read without network: no CDN asset left, the results and the index as static HTML."""
 
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+import pytest
 
 from assets.quality.engine import docs_index
 from assets.quality.offline_docs import index_rows, offline_page, static_index_table
@@ -55,6 +59,49 @@ def test_data_docs_of_a_failed_suite_render_without_network(scratch, frame, tmp_
     assert "shipped" in page and "status" in page  # the failed expectation and its unexpected value
     link = re.search(r'<a href="(validations/raw_orders/[^"]+)"', index).group(1)
     assert (tmp_path / "quality" / "data_docs" / link).exists()
+    # every script and stylesheet the pages load is there, beside them
+    page_path = Path(unquote(urlsplit(run.data_docs).path))
+    for html, where in ((page, page_path.parent), (index, docs_index(tmp_path / "quality").parent)):
+        local = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"#]+\.(?:js|css))"', html)
+        assert local and all((where / ref).resolve().is_file() for ref in local), local
+    assert "bootstrap.min.js" in page and "bootstrap-table.min.js" in page and "integrity=" not in page
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def _dom_after(page: Path, script: str) -> str:
+    """The page's DOM once its scripts, and then `script`, have run in headless Chromium from file://."""
+    driven = page.with_name("driven_" + page.name)
+    driven.write_text(page.read_text().replace("</body>", f"<script>$(function() {{ {script} }});</script></body>"))
+    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=4000",
+                          "--dump-dom", driven.as_uri()], capture_output=True, text=True, timeout=120)
+    return out.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium to drive the page")
+def test_data_docs_controls_work_from_file_in_headless_chromium(scratch, frame, tmp_path):
+    orders = frame("raw.orders")
+    orders.loc[7, "status"] = "shipped"
+    run = validate(scratch({"raw.orders": orders}), "raw_orders", replace(FAST, build_data_docs=True),
+                   docs_root=tmp_path / "quality")
+    page = Path(unquote(urlsplit(run.data_docs).path))
+    # jQuery, Bootstrap and bootstrap-table ran: the result tables are drawn by bootstrap-table
+    dom = _dom_after(page, "document.body.setAttribute('data-jquery', $.fn.jquery);")
+    assert 'data-jquery="3.7.1"' in dom and 'class="bootstrap-table' in dom
+    # "Failed Only" hides the passed expectations and keeps the failed one
+    dom = _dom_after(page, "$.fx.off = true; hideSucceededValidations();"  # no fade: the result at once
+                           " var b = $(document.body), rows = $('.hide-succeeded-validation-target-child').parent();"
+                           " b.attr('data-passed', rows.length); b.attr('data-hidden', rows.filter(':hidden').length);"
+                           " b.attr('data-failed-shown', $('body *:not(script):contains(\"shipped\")').last()"
+                           ".is(':visible'));")
+    passed, hidden = (int(re.search(rf'data-{k}="(\d+)"', dom).group(1)) for k in ("passed", "hidden"))
+    assert passed > 0 and hidden == passed and 'data-failed-shown="true"' in dom
+    # "Show more info..." opens its collapsed block (closed before the click)
+    assert not re.search(r'class="[^"]*\bcollapse show\b', _dom_after(page, ""))
+    dom = _dom_after(page, "$('a[data-toggle=collapse]').first().click();")
+    target = re.search(r'<a data-toggle="collapse" href="#([^"]+)"', dom).group(1)
+    assert re.search(rf'id="{target}" class="[^"]*\bcollapse show\b', dom)
 
 
 def test_index_keeps_the_newest_runs_per_suite_and_deletes_older_pages(tmp_path):

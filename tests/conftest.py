@@ -45,3 +45,30 @@ def pipeline_job(tmp_path, monkeypatch):
         return defs.resolve_job_def(name), data
 
     return make
+
+
+def _shares_a_module_fixture(item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info else ()
+    return any(d[-1].scope in ("module", "class", "package") for d in defs if d)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slowest first, and a module's shared fixture built once.
+
+    With `-n 2 --dist loadgroup` (pyproject.toml) xdist hands out work in
+    this order: the Spark builds, then the other whole-pipeline runs, start
+    first and spread over both workers instead of ending the run on one.
+    The tests of a module that share a module-scoped fixture (a pipeline run,
+    a dbt build) form one group, so that fixture runs on one worker only.
+    """
+    for item in items:
+        if _shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+    def cost(item) -> int:
+        if item.get_closest_marker("spark"):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=cost)  # stable: the collection order within each class

@@ -5,6 +5,7 @@ by a crafted (bad) pandas frame, so every test validates its own data through
 the same engine the asset checks use.
 """
 
+import fcntl
 import json
 import os
 import subprocess
@@ -46,11 +47,20 @@ def build_sample_warehouse(db: Path, orders: int = SAMPLE_ORDERS, with_marts: bo
 
 
 @pytest.fixture(scope="session")
-def sample_wh(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("quality_sample")
-    db = root / "warehouse.duckdb"
-    marts = build_sample_warehouse(db)
-    return {"db": db, "marts": marts}
+def sample_wh(tmp_path_factory, worker_id) -> dict:
+    """Built once per test run, under a lock, and shared read-only by every xdist worker.
+
+    Every reader opens it read-only (`scratch` copies what a test changes).
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if worker_id != "master" else base) / "quality_sample"
+    root.mkdir(exist_ok=True)
+    db, built = root / "warehouse.duckdb", root / "built.json"
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            built.write_text(json.dumps({"marts": build_sample_warehouse(db)}))
+    return {"db": db, "marts": json.loads(built.read_text())["marts"]}
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from assets.settings import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 # package -> the project packages it must never import
 FORBIDDEN: dict[str, set[str]] = {
     "models": {"assets", "orchestration"},

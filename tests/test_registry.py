@@ -8,7 +8,6 @@ and the file, not with a KeyError during a run. docs/architecture.md
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -16,8 +15,9 @@ import yaml
 
 from assets.extraction import sample_shop
 from assets.extraction.contract import DEVICES, ENTITIES, Column, Entity, vocabularies
+from assets.settings import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 DBT_MODELS = ROOT / "dbt_project" / "models"
 CONTRACT_DOC = ROOT / "docs" / "source-contract.md"
 ARCHITECTURE_DOC = ROOT / "docs" / "architecture.md"

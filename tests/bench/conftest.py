@@ -2,11 +2,12 @@
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent.parent / "bench"
+from assets.settings import PROJECT_ROOT
+
+BENCH = PROJECT_ROOT / "bench"
 
 
 def load(name: str):

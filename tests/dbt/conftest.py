@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from assets.settings import PROJECT_ROOT
+
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
 # No phoning home; this checkout's `models` package for the Python model (profiles.yml module_paths).

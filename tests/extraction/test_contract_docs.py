@@ -1,13 +1,13 @@
 """docs/source-contract.md says what the contract does: vocabularies, open sets, file columns."""
 
 import re
-from pathlib import Path
 
 import pytest
 
 from assets.extraction.contract import ENTITIES, SHOP_CURRENCY, STATUS_SYNONYMS
+from assets.settings import PROJECT_ROOT
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "source-contract.md").read_text()
+DOC = (PROJECT_ROOT / "docs" / "source-contract.md").read_text()
 
 
 def entity_rows(entity: str) -> dict[str, list[str]]:

@@ -33,8 +33,9 @@ from assets.extraction.shopify import (
 from assets.extraction.sources import SourceFileError
 from assets.warehouse import connect
 from assets.resources import ShopSourceResource, WarehouseResource
+from assets.settings import PROJECT_ROOT
 
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "shopify" / "orders_export_1.csv"
+FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "shopify" / "orders_export_1.csv"
 SALT = "test-salt"
 PERSONAL_HEADERS = [
     "Email", "Phone", "Billing Name", "Billing Street", "Billing Address1", "Billing City", "Billing Zip",

@@ -4,12 +4,13 @@ tests/fixtures/cdnow, see PROVENANCE.md there; tests never read ../shared)."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 import pytest
 
-CDNOW_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "cdnow"
+from assets.settings import PROJECT_ROOT
+
+CDNOW_DIR = PROJECT_ROOT / "tests" / "fixtures" / "cdnow"
 
 
 @pytest.fixture(scope="session")

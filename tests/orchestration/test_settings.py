@@ -2,12 +2,12 @@ import os
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from assets.extraction.contract import ENTITIES
 from assets.settings import ENV_VARS, PROJECT_ROOT, Settings, SettingsError, redact_url
+from assets.settings import PROJECT_ROOT
 
 
 def test_every_knob_is_documented_in_the_readme():
@@ -144,7 +144,7 @@ def test_definitions_refuse_to_load_with_bad_settings(tmp_path):
     env = {**os.environ, "RETENTION_CHURN_AFTER_DAYS": "0", "RETENTION_SHOP_TIMEZONE": "localtime"}
     out = subprocess.run(
         [sys.executable, "-c", "import orchestration.definitions"], env=env, capture_output=True, text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=PROJECT_ROOT,
     )
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]

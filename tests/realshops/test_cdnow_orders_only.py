@@ -21,9 +21,11 @@ import pytest
 
 from .conftest import assert_published, run_shop
 
+from assets.settings import PROJECT_ROOT
+
 pytestmark = pytest.mark.slow
 
-MASTER = Path(__file__).parents[1] / "fixtures" / "cdnow" / "CDNOW_master.txt"
+MASTER = PROJECT_ROOT / "tests" / "fixtures" / "cdnow" / "CDNOW_master.txt"
 
 
 def expected_cohorts(master: Path) -> pl.DataFrame:

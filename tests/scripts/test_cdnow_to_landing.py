@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from scripts.cdnow_to_landing import cdnow_orders, main, read_cdnow
+from assets.settings import PROJECT_ROOT
 
-MASTER = Path(__file__).parents[1] / "fixtures" / "cdnow" / "CDNOW_master.txt"
+MASTER = PROJECT_ROOT / "tests" / "fixtures" / "cdnow" / "CDNOW_master.txt"
 
 SMALL = """ customer_id  date number_of_cds  dollar_value
  00001 19970101  1   11.77

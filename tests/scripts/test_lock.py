@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -10,8 +9,9 @@ from packaging.utils import canonicalize_name
 
 from tests.spark.markers import SPARK_EXTRA_MISSING
 from scripts.lock import EXTRAS, HEADER, project_requirements, render, resolve_installed
+from assets.settings import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PROJECT_ROOT
 
 
 def _pins(text: str) -> dict[str, str]:

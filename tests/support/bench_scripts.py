@@ -1,4 +1,4 @@
-"""The benchmark scripts live in bench/ (not a package): load them by path."""
+"""The benchmark scripts live in bench/ (not a package): load them by path; fixtures for the bench tests' conftest files."""
 
 import importlib.util
 import sys

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.spark.connect_server import (
+from tests.support.connect_server import (
     SERVER_CLASS,
     ConnectServerError,
     free_port,

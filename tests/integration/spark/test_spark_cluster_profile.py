@@ -5,7 +5,7 @@ folder, on a free port) stands in for a cluster: it owns the master, the
 warehouse and the metastore; dbt runs as a client with only
 RETENTION_SPARK_REMOTE pointing at it. One small sample shop is extracted
 into DuckDB and exported to Parquet for the server to read (`raw`, as in
-tests/dbt/test_spark_parity.py); the required marts and their parents are
+tests/integration/dbt/test_spark_parity.py); the required marts and their parents are
 built on DuckDB and, with their data and unit tests, through the server.
 The server is stopped before the checks run, and whatever happens.
 """
@@ -23,12 +23,12 @@ from assets.extraction.extract import ExtractRequest, run_extraction
 from assets.extraction.sample_shop import ENTITY_NAMES, SampleShopConfig
 from assets.extraction.sources import SampleShopSource
 from assets.warehouse import connect
-from tests.dbt.conftest import DBT, DBT_PROJECT_DIR, run_dbt
-from tests.dbt.test_spark_parity import export_raw_parquet
-from tests.spark.compare import REQUIRED_MARTS, built_mart_differences
-from tests.spark.connect_server import connect_server
-from tests.spark.markers import NEEDS_SPARK
-from tests.spark.test_spark_engine_e2e import PROJECT_ROOT, repository_files
+from tests.integration.dbt.conftest import DBT, DBT_PROJECT_DIR, run_dbt
+from tests.integration.dbt.test_spark_parity import export_raw_parquet
+from tests.support.spark_compare import REQUIRED_MARTS, built_mart_differences
+from tests.support.connect_server import connect_server
+from tests.support.spark_markers import NEEDS_SPARK
+from tests.e2e.test_spark_engine_e2e import PROJECT_ROOT, repository_files
 
 TARGET = "spark_connect"
 VARS = '{"shop_timezone": "America/New_York"}'
@@ -133,7 +133,7 @@ def spark_table(cluster_build, schema: str, table: str) -> str:
 
 
 def needs_spark(test):
-    """The marks of tests/spark/markers.py on one test (the profile checks above need no Spark)."""
+    """The marks of tests/support/spark_markers.py on one test (the profile checks above need no Spark)."""
     for mark in reversed(NEEDS_SPARK):
         test = mark(test)
     return test

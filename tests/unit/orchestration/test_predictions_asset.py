@@ -1,4 +1,4 @@
-"""The nightly prediction step on sample-shop transactions (the model math is tested in tests/models)."""
+"""The nightly prediction step on sample-shop transactions (the model math is tested in tests/unit/models)."""
 
 from datetime import date
 

@@ -7,7 +7,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.spark.markers import SPARK_EXTRA_MISSING
+from tests.support.spark_markers import SPARK_EXTRA_MISSING
 from scripts.lock import EXTRAS, HEADER, project_requirements, render, resolve_installed
 from assets.settings import PROJECT_ROOT
 

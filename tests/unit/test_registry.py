@@ -202,7 +202,7 @@ def test_the_architecture_doc_names_the_files_an_entity_needs():
     doc = ARCHITECTURE_DOC.read_text()
     section = doc.split("## Adding a source entity")[1].split("\n## ")[0]
     for path in ("assets/extraction/contract.py", "dbt_project/models/staging/__sources.yml",
-                 "mart_data_coverage.sql", "docs/source-contract.md", "tests/test_registry.py"):
+                 "mart_data_coverage.sql", "docs/source-contract.md", "tests/unit/test_registry.py"):
         assert path in section, f"docs/architecture.md: 'Adding a source entity' does not name {path}"
 
 

@@ -2,7 +2,7 @@
 
 The frame is the one the dbt Python model mart_customer_predictions writes
 (models/predictions.py); the WARN itself is the dbt test predictions_fitted,
-run end to end in tests/dbt/test_dbt_orders_only.py and tests/realshops.
+run end to end in tests/integration/dbt/test_dbt_orders_only.py and tests/e2e/realshops.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from assets.extraction.postgres import (
 from assets.extraction.sample_shop import SampleShopConfig, generate
 from assets.extraction.sources import LandingSource, write_landing
 from assets.warehouse import connect
-from tests.extraction.pg_server import (
+from tests.support.pg_server import (
     SHOP_PASSWORD,
     SHOP_QUERIES,
     admin,

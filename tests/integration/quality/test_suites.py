@@ -16,7 +16,7 @@ from assets.quality.config import ERROR, WARN, QualityConfig
 from assets.quality.engine import run_suite
 from assets.quality.suites import REQUIRED_MARTS, all_suites, mart_suites, raw_suites
 
-SAMPLE_ORDERS = 20_000  # tests/quality/conftest.py builds the sample shop with this many
+SAMPLE_ORDERS = 20_000  # tests/integration/quality/conftest.py builds the sample shop with this many
 # Data Docs off except where tested (rendering costs ~0.5 s a suite).
 FAST = QualityConfig(build_data_docs=False)
 # Every row rule validated by GX on pandas chunks: the reference for DuckDB's counts.

@@ -20,8 +20,8 @@ from assets.extraction.extract import ExtractRequest, run_extraction
 from assets.extraction.sample_shop import ENTITY_NAMES, SampleShopConfig
 from assets.extraction.sources import SampleShopSource
 from assets.warehouse import connect
-from tests.spark.compare import REQUIRED_MARTS, built_mart_differences
-from tests.spark.markers import NEEDS_SPARK
+from tests.support.spark_compare import REQUIRED_MARTS, built_mart_differences
+from tests.support.spark_markers import NEEDS_SPARK
 
 from .conftest import DBT, DBT_PROJECT_DIR, run_dbt
 

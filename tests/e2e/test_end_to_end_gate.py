@@ -2,7 +2,7 @@
 
 Marked slow (two small dbt builds, ~1-2 min). Builds its own Definitions from
 the real assets (extraction -> dbt -> quality checks -> serving), like
-tests/serving/test_serving_e2e.py.
+tests/e2e/test_serving_e2e.py.
 
 Night 1 extracts up to 2025-03-31 and publishes. Before night 2, three busy
 weekdays of orders inside the already-extracted window disappear from

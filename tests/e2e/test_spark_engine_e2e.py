@@ -19,8 +19,8 @@ import duckdb
 import pytest
 
 from assets.settings import PROJECT_ROOT
-from tests.spark.compare import REQUIRED_MARTS, table_differences
-from tests.spark.markers import NEEDS_SPARK
+from tests.support.spark_compare import REQUIRED_MARTS, table_differences
+from tests.support.spark_markers import NEEDS_SPARK
 
 pytestmark = NEEDS_SPARK
 

@@ -28,6 +28,8 @@ from models.predictions import FIT_METADATA_TABLE
 
 from .conftest import DBT, DBT_ENV, DBT_PROJECT_DIR
 
+pytestmark = pytest.mark.slow  # dbt builds of a 20,000-order shop
+
 VARS = '{"shop_timezone": "America/New_York"}'
 INCREMENTAL = {
     "int_orders": "intermediate", "int_customer_orders": "intermediate",

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.spark.compare import table_differences
+from tests.support.spark_compare import table_differences
 
 COLUMNS = ["month", "customers", "net_revenue", "rate"]
 KEY = ["month"]

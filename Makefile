@@ -69,8 +69,8 @@ run: check-config manifest dagster-home
 test: manifest setup-spark
 	$(BIN)/python -m pytest -n 2
 
-# The unit tests only (pure functions, no dbt, no pipeline run), in one process.
-test-fast: setup
+# The unit tests only (pure functions; they read the dbt manifest but run no dbt), in one process.
+test-fast: manifest
 	$(BIN)/python -m pytest tests/unit -q
 
 dev: check-config manifest dagster-home

@@ -33,7 +33,7 @@ ENGINE_SETUP := $(if $(filter spark,$(RETENTION_ENGINE)),setup-spark,setup)
 # Rewrite constraints.txt from what .venv has installed. To move a version:
 # change its range in pyproject.toml (or not), `.venv/bin/python -m pip install
 # -U -e '.[dev,spark]'`, run `make test`, then `make lock` and commit both files.
-lock:
+lock: setup-spark
 	$(BIN)/python scripts/lock.py
 
 # The dbt manifest is built without a database connection (dbt parse).

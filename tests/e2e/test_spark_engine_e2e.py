@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from assets.settings import PROJECT_ROOT
+from tests.support.repository import repository_files
 from tests.support.spark_compare import REQUIRED_MARTS, table_differences
 from tests.support.spark_markers import NEEDS_SPARK
 
@@ -26,17 +27,6 @@ pytestmark = NEEDS_SPARK
 
 SAMPLE_ORDERS = 2_500
 SAMPLE_END_DATE = "2025-06-30"
-# Caches and the editor's files come and go under the tree; anything else new is a leak.
-IGNORED_PARTS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
-
-
-def repository_files() -> set[str]:
-    out = set()
-    for dirpath, dirnames, filenames in os.walk(PROJECT_ROOT):
-        dirnames[:] = [d for d in dirnames if d not in IGNORED_PARTS]
-        rel = Path(dirpath).relative_to(PROJECT_ROOT)
-        out.update((rel / name).as_posix() for name in dirnames + filenames)
-    return out
 
 
 def run_pipeline(data: Path, engine: str, with_checks: bool):

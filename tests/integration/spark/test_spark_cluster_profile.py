@@ -22,13 +22,14 @@ import yaml
 from assets.extraction.extract import ExtractRequest, run_extraction
 from assets.extraction.sample_shop import ENTITY_NAMES, SampleShopConfig
 from assets.extraction.sources import SampleShopSource
+from assets.settings import PROJECT_ROOT
 from assets.warehouse import connect
 from tests.integration.dbt.conftest import DBT, DBT_PROJECT_DIR, run_dbt
 from tests.integration.dbt.test_spark_parity import export_raw_parquet
-from tests.support.spark_compare import REQUIRED_MARTS, built_mart_differences
 from tests.support.connect_server import connect_server
+from tests.support.repository import repository_files
+from tests.support.spark_compare import REQUIRED_MARTS, built_mart_differences
 from tests.support.spark_markers import NEEDS_SPARK
-from tests.e2e.test_spark_engine_e2e import PROJECT_ROOT, repository_files
 
 TARGET = "spark_connect"
 VARS = '{"shop_timezone": "America/New_York"}'

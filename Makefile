@@ -7,22 +7,33 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup lock manifest check-config dagster-home run test dev docs bench bench-spark where clean
+.PHONY: setup setup-spark lock manifest check-config dagster-home run test test-fast dev docs bench bench-spark where clean
 
 # pyproject.toml says which versions the code supports; constraints.txt pins
 # the ones the tests passed with, so every clone installs the same set.
+# Two stamps: the DuckDB pipeline and the tests' tools (.installed), and the
+# `spark` extra on top (.installed-spark, about 1 GB of PySpark and its JVM
+# jars), which only `make test` and RETENTION_ENGINE=spark need.
 $(BIN)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+$(BIN)/.installed-spark: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	@touch $@
 
 setup: $(BIN)/.installed
+setup-spark: $(BIN)/.installed-spark
+
+# What the configured engine needs: the spark extra only for RETENTION_ENGINE=spark.
+ENGINE_SETUP := $(if $(filter spark,$(RETENTION_ENGINE)),setup-spark,setup)
 
 # Rewrite constraints.txt from what .venv has installed. To move a version:
 # change its range in pyproject.toml (or not), `.venv/bin/python -m pip install
 # -U -e '.[dev,spark]'`, run `make test`, then `make lock` and commit both files.
-lock:
+lock: setup-spark
 	$(BIN)/python scripts/lock.py
 
 # The dbt manifest is built without a database connection (dbt parse).
@@ -31,7 +42,7 @@ manifest: setup
 
 # Bad RETENTION_* values stop here with one line, before Dagster prints its
 # import traceback around the same message.
-check-config: setup
+check-config: $(ENGINE_SETUP)
 	@$(BIN)/python -m assets.settings
 
 # The instance config (run monitoring, one run at a time, no telemetry) lives
@@ -53,8 +64,14 @@ run: check-config manifest dagster-home
 	$(BIN)/python $(QUIET_WARNINGS) -m dagster asset materialize -m orchestration.definitions --select '*' -c orchestration/console.yaml; \
 		status=$$?; $(BIN)/python -m orchestration.where; exit $$status
 
-test: manifest
+# Everything (unit, integration, end to end), Spark included, on two workers;
+# the order and grouping of the slow tests are in tests/conftest.py.
+test: manifest setup-spark
 	$(BIN)/python -m pytest -n 2
+
+# The unit tests only (pure functions; they read the dbt manifest but run no dbt), in one process.
+test-fast: manifest
+	$(BIN)/python -m pytest tests/unit -q
 
 dev: check-config manifest dagster-home
 	$(BIN)/dagster dev
@@ -79,7 +96,7 @@ bench: manifest
 # side by side per stage (docs/benchmarks.md, "Spark local[2] vs DuckDB").
 # The Spark JVM gets the heap DuckDB gets by default (RETENTION_DUCKDB_MEMORY_LIMIT, 3GB).
 BENCH_SPARK_MEMORY ?= 3g
-bench-spark: manifest
+bench-spark: manifest setup-spark
 	$(BIN)/python bench/bench_pipeline.py --orders $(BENCH_ORDERS) --engine both --runs full \
 		--spark-driver-memory $(BENCH_SPARK_MEMORY) $(BENCH_ARGS)
 

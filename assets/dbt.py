@@ -114,7 +114,7 @@ def dbt_build_args(vars_: Mapping[str, Any], full_refresh: bool = False, target:
     """Arguments of the `dbt build` invocation (pure, unit-tested).
 
     Unit tests pin SQL logic on fixed inputs, so they cannot fail on a night's
-    data: they run where the SQL changes (`make test`, tests/dbt), not in every
+    data: they run where the SQL changes (`make test`, tests/integration/dbt), not in every
     nightly build, where they cost 10-15 node-seconds. `target` None is the
     profile's default (DuckDB).
     """

@@ -114,7 +114,7 @@ def spark_unavailable(java: str | None, java_home: str | None, has_adapter: bool
     """
     if not has_adapter:
         return ("RETENTION_ENGINE=spark needs dbt-spark and PySpark, which are not installed: "
-                "install the `spark` extra (`pip install -c constraints.txt -e '.[spark]'`, as `make setup` does)")
+                "install the `spark` extra (`pip install -c constraints.txt -e '.[spark]'`, as `make setup-spark` does)")
     if not java and not java_home:
         return ("RETENTION_ENGINE=spark needs a Java runtime (17 or 21) for PySpark: "
                 "no `java` on PATH and JAVA_HOME is not set")

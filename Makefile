@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 # dbt and Great Expectations must not wait on a closed network for usage statistics.
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# One Dagster instance per data folder (assets/warehouse.py DataLayout.dagster_home):
+# runs, `make where`, the UI and the schedule of one shop never show another's.
+# An explicit DAGSTER_HOME still wins. A relative data folder is relative to here, as in assets/settings.py.
+RETENTION_DATA_DIR ?= data
+export DAGSTER_HOME ?= $(abspath $(RETENTION_DATA_DIR))/dagster_home
 
 .PHONY: setup lock manifest check-config dagster-home run test dev docs bench bench-spark where clean
 
@@ -35,7 +39,7 @@ check-config: setup
 	@$(BIN)/python -m assets.settings
 
 # The instance config (run monitoring, one run at a time, no telemetry) lives
-# in the project's dagster.yaml; Dagster reads it from DAGSTER_HOME.
+# in the project's dagster.yaml; Dagster reads it from DAGSTER_HOME (the data folder's dagster_home/).
 dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)"
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"

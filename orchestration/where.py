@@ -1,7 +1,7 @@
 """`python -m orchestration.where`: how the last run went, and where it left the warehouse, exports and report.
 
 `make run` prints this after the run. The run's outcome comes from the Dagster
-instance (DAGSTER_HOME); quarantine counts, WARN checks and the as-of date come
+instance of the data folder (DAGSTER_HOME, else `<data dir>/dagster_home`); quarantine counts, WARN checks and the as-of date come
 from the build warehouse's own records (raw.quarantine, audit.suite_runs,
 intermediate.int_as_of_date), so the summary says what the data says.
 """
@@ -104,13 +104,19 @@ def warehouse_records(build_db: Path, run_id: str) -> dict:
     return {"quarantined": quarantined, "warn_suites": warn_suites, "as_of_date": as_of[0][0] if as_of else None}
 
 
-def last_run(build_db: Path) -> RunRecord | None:
-    """The newest run of the Dagster instance in DAGSTER_HOME; None without an instance or a run."""
-    if not os.environ.get("DAGSTER_HOME"):
+def instance_home(settings: Settings) -> Path:
+    """The Dagster instance of this data folder: DAGSTER_HOME when set (it wins), else the folder's own."""
+    explicit = os.environ.get("DAGSTER_HOME")
+    return Path(explicit) if explicit else settings.layout.dagster_home
+
+
+def last_run(build_db: Path, home: Path) -> RunRecord | None:
+    """The newest run of the Dagster instance in `home`; None without an instance or a run."""
+    if not home.is_dir():
         return None
     import dagster as dg
 
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(limit=1)
         if not runs:
             return None
@@ -161,6 +167,7 @@ def describe(settings: Settings) -> list[str]:
         else "current build:        none published yet"
     )
     lines.append(f"build warehouse:      {layout.build_db}  (pipeline only)")
+    lines.append(f"dagster instance:     {instance_home(settings)}  (this data folder's runs)")
     manifest = layout.exports_dir / "_manifest.json"
     if manifest.exists():
         m = json.loads(manifest.read_text())
@@ -179,7 +186,7 @@ def describe(settings: Settings) -> list[str]:
 
 def main() -> None:
     settings = Settings.from_env()
-    run = last_run(settings.layout.build_db)
+    run = last_run(settings.layout.build_db, instance_home(settings))
     print("\n".join((summarize_run(run) if run else []) + describe(settings)))
 
 

@@ -60,7 +60,7 @@ from assets.extraction.contract import RAW_SCHEMA
 from assets.quality.manifest import DbtTest
 from assets.resources import WarehouseResource
 from assets.warehouse import quote_ident, quote_literal
-from models.predictions import FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
+from models.predictions import FIT_METADATA_TABLE, FORMER_FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
 
 SPARK_ENGINE = "spark"
 
@@ -356,6 +356,7 @@ def copy_back_from_spark(warehouse: WarehouseResource, paths: SparkPaths, tables
                 f"CREATE OR REPLACE TABLE {quote_ident(schema)}.{quote_ident(table)} AS "
                 "SELECT CAST(? AS VARCHAR) AS metadata", [json.dumps(fit, default=str)]
             )
+            con.execute("DROP TABLE IF EXISTS {}.{}".format(*map(quote_ident, FORMER_FIT_METADATA_TABLE)))
         con.execute("COMMIT")
     finally:
         con.close()

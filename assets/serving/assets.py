@@ -24,6 +24,7 @@ from assets.extraction.assets import build_settings
 from assets.extraction.extract import record_published_state
 from assets.resources import ShopSourceResource, WarehouseResource
 
+from .descriptions import load_table_docs
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (
     EXPORTS_FOLDER,
@@ -78,7 +79,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
     )
     def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         target = warehouse.layout.stage_dir(context.run.run_id) / WAREHOUSE_FILE
-        result = publish_database(warehouse.build_db, target, tag=context.run.run_id)
+        result = publish_database(warehouse.build_db, target, tag=context.run.run_id, docs=load_table_docs())
         context.log.info(f"staged {result.published_db} ({result.bytes:,} bytes, {len(result.mart_tables)} marts)")
         return dg.MaterializeResult(
             metadata={
@@ -112,6 +113,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             run_id=context.run.run_id,
             partition_min_rows=config.partition_min_rows,
             keep=config.keep_versions,
+            docs=load_table_docs(),
         )
         marts = result.manifest["marts"]
         table = "| mart | rows | files | partitioned by |\n|---|---:|---:|---|\n" + "\n".join(

@@ -63,11 +63,11 @@ test: manifest
 dev: check-config manifest dagster-home
 	$(BIN)/dagster dev
 
-# dbt docs site (model and column docs, metric glossary) from the build warehouse of the last run.
-docs: manifest
-	cd dbt_project && RETENTION_BUILD_DB=$${RETENTION_BUILD_DB:-$(CURDIR)/data/build/warehouse.duckdb} \
-		../$(BIN)/dbt docs generate --quiet --profiles-dir . --vars '{"shop_timezone": "America/New_York"}'
-	@echo "docs: dbt_project/target/index.html (serve with: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
+# dbt docs (model and column docs, metric glossary) as one static page that opens from disk,
+# from the build warehouse of RETENTION_DATA_DIR with that shop's time zone and windows
+# (assets/serving/dbt_docs.py); each run rebuilds it too.
+docs: check-config manifest
+	@$(BIN)/python -m assets.serving.dbt_docs
 
 where: setup
 	$(BIN)/python -m orchestration.where

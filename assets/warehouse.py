@@ -53,6 +53,11 @@ class DataLayout:
         return self.data_dir / "quality"
 
     @property
+    def dbt_docs_dir(self) -> Path:
+        """The dbt docs page (index.html, static: opens from disk), built from this folder's build warehouse."""
+        return self.data_dir / "dbt_docs"
+
+    @property
     def dagster_home(self) -> Path:
         """This shop's Dagster instance (runs, event logs, schedule state): one per data folder.
 

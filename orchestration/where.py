@@ -179,6 +179,8 @@ def describe(settings: Settings) -> list[str]:
         lines.append(f"parquet exports:      {layout.exports_dir}  (not exported yet)")
     report = layout.report_dir / "index.html"
     lines.append(f"report:               {report}" + ("" if report.exists() else "  (not built yet)"))
+    dbt_docs = layout.dbt_docs_dir / "index.html"
+    lines.append(f"dbt docs:             {dbt_docs}" + ("" if dbt_docs.exists() else "  (not built yet: make docs)"))
     docs = layout.quality_dir
     lines.append(f"quality data docs:    {docs}" + ("" if docs.exists() else "  (not built yet)"))
     return lines

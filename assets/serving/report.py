@@ -535,8 +535,9 @@ def build_report(
     run_id: str | None = None,
     generated_at: datetime | None = None,
     churn_after_days: int | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole report as one HTML string (no external references)."""
+    """The whole report as one HTML string (no external references but `links`: label -> file:// URL)."""
     sym = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
     generated_at = generated_at or datetime.now(timezone.utc)
     as_of = as_of_date.strftime("%d %B %Y").lstrip("0") if as_of_date else "unknown"
@@ -581,10 +582,16 @@ def build_report(
 <main>
 {''.join(sections)}
 </main>
-<footer>Built nightly from the published warehouse marts. Definitions: docs/serving.md and the dbt docs. Open the warehouse read-only for details: <code>duckdb -readonly data/warehouse.duckdb</code>.</footer>
+<footer>Built nightly from the published warehouse marts. {_links(links)}Open the warehouse read-only for details: <code>duckdb -readonly data/warehouse.duckdb</code>.</footer>
 </body>
 </html>
 """
+
+
+def _links(links: Mapping[str, str] | None) -> str:
+    if not links:
+        return "Definitions: the dbt docs (<code>make docs</code>). "
+    return " · ".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links.items()) + ". "
 
 
 def write_report(html: str, report_dir: Path, name: str = "index.html") -> Path:

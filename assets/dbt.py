@@ -142,6 +142,14 @@ class RetentionDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return _layer(dbt_resource_props) or "dbt"
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # The catalog lists descriptions as plain text: no emphasis markers, and
+        # no "Raw SQL" block (the asset links to its model file instead).
+        text = dbt_resource_props.get("description") or (
+            f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+        )
+        return plain_text(text)
+
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> dg.AssetCheckSpec | None:
         # dagster-dbt describes a data test only from meta.description, so say
         # what the test checks; the name is the short one `with_short_test_names`
@@ -160,6 +168,14 @@ class RetentionDbtTranslator(DagsterDbtTranslator):
         )
 
 
+_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1", re.S)
+
+
+def plain_text(markdown: str) -> str:
+    """A dbt description without markdown emphasis (`**bold**`, `__bold__`), paragraphs kept (pure)."""
+    return _EMPHASIS.sub(r"\2", str(markdown)).strip()
+
+
 def _ref_name(text: str) -> str:
     # "ref('int_orders')" -> "int_orders"
     match = re.search(r"""ref\(\s*['"]([^'"]+)['"]""", str(text))
@@ -174,7 +190,7 @@ def describe_dbt_test(node: Mapping[str, Any]) -> str:
     dbt name.
     """
     if node.get("description"):
-        return " ".join(str(node["description"]).split())
+        return " ".join(plain_text(node["description"]).split())
     test = DbtTest.from_node(node)
     kind, kwargs, column = test.kind, test.kwargs, test.column
     if kind == "unique":

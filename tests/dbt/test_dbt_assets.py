@@ -215,3 +215,14 @@ def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, set
     assert evaluations and all(e.passed for e in evaluations)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select as_of_date::varchar from intermediate.int_as_of_date").fetchall() == [("2025-01-31",)]
+
+
+def test_catalog_descriptions_carry_no_markdown_emphasis_or_raw_sql(dbt_module):
+    assert dbt_module.plain_text("**Churned customer**: last order over __180__ days ago.") == (
+        "Churned customer: last order over 180 days ago.")
+    specs = dbt_module.retention_dbt_assets.specs_by_key
+    raw = {k.to_user_string(): s.description for k, s in specs.items() if "**" in (s.description or "")}
+    assert not raw, f"descriptions with raw ** markdown: {sorted(raw)}"
+    assert not any("Raw SQL" in (s.description or "") for s in specs.values())
+    # The glossary's bold terms are in the source: the test above would see them.
+    assert "**" in (dbt_module.dbt_project().project_dir / "docs" / "metrics.md").read_text()

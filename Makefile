@@ -8,7 +8,10 @@ export GX_ANALYTICS_ENABLED := false
 # One Dagster instance per data folder (assets/warehouse.py DataLayout.dagster_home):
 # runs, `make where`, the UI and the schedule of one shop never show another's.
 # An explicit DAGSTER_HOME still wins. A relative data folder is relative to here, as in assets/settings.py.
-RETENTION_DATA_DIR ?= data
+# `dagster dev` reads .env too: a data folder set only there counts here as well.
+ENV_FILE_DATA_DIR := $(shell test -f .env && sed -n 's/^[[:space:]]*RETENTION_DATA_DIR[[:space:]]*=[[:space:]]*//p' .env | tail -n 1 | tr -d "\"'")
+RETENTION_DATA_DIR ?= $(or $(ENV_FILE_DATA_DIR),data)
+export RETENTION_DATA_DIR
 export DAGSTER_HOME ?= $(abspath $(RETENTION_DATA_DIR))/dagster_home
 
 .PHONY: setup lock manifest check-config dagster-home run test dev docs bench bench-spark where clean

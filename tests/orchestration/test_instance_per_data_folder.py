@@ -53,3 +53,15 @@ def test_an_explicit_dagster_home_still_wins(tmp_path):
     assert not DataLayout(tmp_path / "shop").dagster_home.exists()
     run = _one_run(home)
     assert run in _make("where", _env(tmp_path / "shop", DAGSTER_HOME=str(home)))
+
+
+def test_a_data_folder_set_only_in_dot_env_gets_its_own_instance_too(tmp_path):
+    # `dagster dev` reads .env: make must derive the instance from the same folder.
+    import shutil
+
+    shutil.copy(PROJECT_ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / ".env").write_text(f'RETENTION_SHOP_NAME="A shop"\nRETENTION_DATA_DIR="{tmp_path / "from_env"}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_") and k != "DAGSTER_HOME"}
+    out = subprocess.run(["make", "-s", "-n", "dagster-home"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert f'mkdir -p "{tmp_path / "from_env" / "dagster_home"}"' in out.stdout

@@ -70,7 +70,7 @@ dev: check-config manifest dagster-home
 # from the build warehouse of RETENTION_DATA_DIR with that shop's time zone and windows
 # (assets/serving/dbt_docs.py); each run rebuilds it too.
 docs: check-config manifest
-	@$(BIN)/python -m assets.serving.dbt_docs
+	@$(BIN)/python -m orchestration.docs
 
 where: setup
 	$(BIN)/python -m orchestration.where

@@ -9,7 +9,7 @@ rest of dbt's target folder (compiled SQL, the JSON files) is deleted.
 The catalog is read from the data folder's own build warehouse, with the
 dbt vars of that shop (its time zone, windows, as-of date), so the page shows
 this shop's tables and column types. The pipeline's `dbt_docs` asset builds
-it after each published build; `make docs` (`python -m assets.serving.dbt_docs`)
+it after each published build; `make docs` (`python -m orchestration.docs`)
 builds it on demand.
 """
 
@@ -85,34 +85,3 @@ def build_dbt_docs(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
-
-
-def main() -> int:
-    """`make docs`: the docs page of the data folder RETENTION_DATA_DIR names, with its shop's dbt vars."""
-    import sys
-
-    from assets.dbt import DbtBuildConfig, dbt_executable, dbt_vars
-    from assets.resources import resources_from_settings
-    from assets.settings import Settings, SettingsError
-
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"SettingsError: {exc}", file=sys.stderr)
-        return 2
-    shop = resources_from_settings(settings)["shop_source"]
-    vars_ = dbt_vars(shop, shop.shop_timezone, DbtBuildConfig())
-    try:
-        page = build_dbt_docs(
-            settings.layout.build_db, settings.layout.dbt_docs_dir, vars_, dbt=dbt_executable(),
-            memory_limit=settings.duckdb_memory_limit,
-        )
-    except DocsError as exc:
-        print(f"DocsError: {exc}", file=sys.stderr)
-        return 1
-    print(f"dbt docs: {page}  (open {page.as_uri()}; shop time zone {vars_['shop_timezone']})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -235,9 +235,9 @@ def headline_story(frames: Mapping[str, pl.DataFrame]) -> str:
 
 
 COMPARISON_TEXT = {
-    "rule_churned_model_active": ("churned by the rule but low risk for the model",
+    "rule_churned_model_active": ("churned by the {rule}rule but low risk for the model",
                                   "their usual gap between orders is long, so the model expects them back"),
-    "rule_active_model_churned": ("active by the rule but high risk for the model",
+    "rule_active_model_churned": ("active by the {rule}rule but high risk for the model",
                                   "silent for much longer than their own rhythm"),
 }
 
@@ -254,7 +254,7 @@ def rule_vs_model(frames: Mapping[str, pl.DataFrame], churn_after_days: int | No
         if part.height:
             r = part.row(0, named=True)
             lines.append(f"{svg.number(r['customers'])} customers ({svg.pct(r['customer_share'], 1)}) are "
-                         f"{what.replace('the rule', f'the {rule}rule')}: {why}")
+                         f"{what.format(rule=rule)}: {why}")
     if not lines:
         return "Rule and model agree on every customer they both judge."
     return ("Rule (no order for a fixed time) and model (each customer's own rhythm) disagree on some customers: "

@@ -225,7 +225,8 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         name="dbt_docs",
         group_name=SERVING_GROUP,
         deps=[published_build.key],
-        kinds={"dbt", "html"},
+        # Not "dbt": that kind marks the dbt models themselves.
+        kinds={"html"},
         retry_policy=NO_RETRY,
         description=(
             "The dbt docs (models, columns, tests, lineage, metric glossary) of this build as one static "

@@ -241,6 +241,9 @@ def hbar_chart(
     """Horizontal bars: (label, value, note) per row; the note is printed after the value
     (`right`: room for value and note) and in the bar's tooltip."""
     top, bottom = 8, 8
+    # Room for the longest value and note after a full-length bar (about 6.5 px a character).
+    texts = [x_fmt(v) + (f"  {note}" if note else "") for _, v, note in rows if v is not None]
+    right = max(right, max((round(len(t) * 6.5) + 12 for t in texts), default=0))
     height = top + bottom + row_h * len(rows) + 10 * len(section_breaks)
     pw = width - label_w - right
     vals = [v for _, v, _ in rows if v is not None]

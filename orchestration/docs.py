@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from assets.dbt import DbtBuildConfig, dbt_executable, dbt_vars
+from assets.dbt import DbtBuildConfig, dbt_executable, dbt_runs_dir, dbt_vars, latest_partial_parse
 from assets.resources import resources_from_settings
 from assets.serving.dbt_docs import DocsError, build_dbt_docs
 from assets.settings import Settings, SettingsError
@@ -26,6 +26,7 @@ def main() -> int:
         page = build_dbt_docs(
             settings.layout.build_db, settings.layout.dbt_docs_dir, vars_, dbt=dbt_executable(),
             memory_limit=settings.duckdb_memory_limit,
+            partial_parse=latest_partial_parse(dbt_runs_dir(settings.data_dir)),
         )
     except DocsError as exc:
         print(f"DocsError: {exc}", file=sys.stderr)

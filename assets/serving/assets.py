@@ -237,12 +237,12 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, shop_source: ShopSourceResource
     ) -> dg.MaterializeResult:
         # Imported here: assets.dbt reads nothing at import, but pulls in dagster-dbt.
-        from assets.dbt import DbtBuildConfig, dbt_executable, dbt_vars
+        from assets.dbt import DbtBuildConfig, dbt_executable, dbt_runs_dir, dbt_vars, latest_partial_parse
 
         vars_ = dbt_vars(shop_source, shop_source.shop_timezone, DbtBuildConfig())
         page = build_dbt_docs(
             warehouse.build_db, warehouse.layout.dbt_docs_dir, vars_, dbt=dbt_executable(),
-            memory_limit=warehouse.memory_limit,
+            memory_limit=warehouse.memory_limit, partial_parse=latest_partial_parse(dbt_runs_dir(warehouse.root)),
         )
         context.log.info(f"dbt docs at {page.as_uri()}")
         return dg.MaterializeResult(

@@ -50,13 +50,19 @@ def _last_error_line(output: str) -> str:
 
 
 def build_dbt_docs(
-    build_db: Path, docs_dir: Path, vars_: Mapping[str, Any], dbt: str = "dbt", memory_limit: str = "3GB"
+    build_db: Path,
+    docs_dir: Path,
+    vars_: Mapping[str, Any],
+    dbt: str = "dbt",
+    memory_limit: str = "3GB",
+    partial_parse: Path | None = None,
 ) -> Path:
     """Generate the static docs page from `build_db` into `docs_dir/index.html`; return its path.
 
     The page replaces the previous one atomically. Raises DocsError (one
     line) when there is no build warehouse or dbt fails, e.g. because a run
-    holds the warehouse's write lock.
+    holds the warehouse's write lock. `partial_parse` (the last build's
+    partial_parse.msgpack) spares dbt a full parse when vars and profile match.
     """
     build_db, docs_dir = Path(build_db), Path(docs_dir)
     if not build_db.exists():
@@ -64,6 +70,9 @@ def build_dbt_docs(
     docs_dir.mkdir(parents=True, exist_ok=True)
     work = docs_dir / f".generate-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
+    if partial_parse is not None and Path(partial_parse).exists():
+        work.mkdir()
+        shutil.copyfile(partial_parse, work / Path(partial_parse).name)
     env = {
         **os.environ,
         "RETENTION_BUILD_DB": str(build_db),

@@ -52,6 +52,7 @@ from dagster_dbt import (
 
 from assets.quality.manifest import DbtTest
 from assets.resources import ShopSourceResource, WarehouseResource
+from assets.serving.descriptions import plain_text
 from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
 from models.predictions import FIT_METADATA_TABLE
 
@@ -166,14 +167,6 @@ class RetentionDbtTranslator(DagsterDbtTranslator):
             metadata={**(spec.metadata or {}), "dbt_test": node.get(DBT_TEST_NAME_KEY, node["name"])},
             blocking=spec.blocking,
         )
-
-
-_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1", re.S)
-
-
-def plain_text(markdown: str) -> str:
-    """A dbt description without markdown emphasis (`**bold**`, `__bold__`), paragraphs kept (pure)."""
-    return _EMPHASIS.sub(r"\2", str(markdown)).strip()
 
 
 def _ref_name(text: str) -> str:

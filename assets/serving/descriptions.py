@@ -13,6 +13,7 @@ comments) and a build file made before a description changed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,26 @@ OTHER_TABLE_DOCS: dict[tuple[str, str], TableDoc] = {
 }
 
 
+_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1", re.S)
+# A line that starts a list item or a table row keeps its line break.
+_BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d+\.\s|\|)")
+
+
+def plain_text(markdown: object) -> str:
+    """A dbt description as plain text (pure): no emphasis markers (`**bold**`, `__bold__`),
+    the lines of a wrapped paragraph joined, paragraphs, list items and table rows kept apart."""
+    text = _EMPHASIS.sub(r"\2", str(markdown or "")).strip()
+    out: list[str] = []
+    for line in text.splitlines():
+        if out and line.strip() and out[-1].strip() and not _BLOCK_START.match(line):
+            out[-1] = out[-1].rstrip() + " " + line.strip()
+        else:
+            out.append(line.rstrip())
+    return "\n".join(out)
+
+
 def _text(value: object) -> str:
-    return str(value or "").strip()
+    return plain_text(value)
 
 
 def table_docs(manifest: Mapping) -> dict[tuple[str, str], TableDoc]:

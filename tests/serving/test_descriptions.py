@@ -100,3 +100,13 @@ def test_every_mart_and_mart_column_is_documented_in_dbt():
     assert not missing, f"dbt yml lacks descriptions: {missing}"
     docs = load_table_docs()
     assert ("marts", "mart_aov_by_device") in docs and docs[("marts", "mart_aov_by_device")].columns["aov"]
+
+
+def test_descriptions_are_plain_text_for_sql_clients():
+    from assets.serving.descriptions import plain_text
+
+    text = "**As-of date.** The date a build\ndescribes.\n\nWhen:\n- the var is set\n- otherwise the newest order"
+    assert plain_text(text) == "As-of date. The date a build describes.\n\nWhen:\n- the var is set\n- otherwise the newest order"
+    docs = table_docs({"nodes": {"model.r.m": {"resource_type": "model", "schema": "marts", "name": "m",
+                                               "description": "**Bold** text", "columns": {"c": {"description": "__a__\nb"}}}}})
+    assert docs[("marts", "m")] == TableDoc("Bold text", {"c": "a b"})

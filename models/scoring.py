@@ -144,10 +144,11 @@ def score_customers(
                 ),
             ),
         ]
+    e90, e365 = bgnbd.expected_purchases_at([90.0 / unit_days, 365.0 / unit_days], x, t_x, T)
     scores = distinct.with_columns(
         pl.Series("p_alive", bgnbd.p_alive(x, t_x, T)),
-        pl.Series("expected_purchases_90d", bgnbd.expected_purchases(90.0 / unit_days, x, t_x, T)),
-        pl.Series("expected_purchases_365d", bgnbd.expected_purchases(365.0 / unit_days, x, t_x, T)),
+        pl.Series("expected_purchases_90d", e90),
+        pl.Series("expected_purchases_365d", e365),
         *spend,
     ).with_columns(churn_risk_expr().alias("churn_risk"))
     out = base.join(scores, on=list(cols), how="left", nulls_equal=True)

@@ -128,6 +128,24 @@ def test_a_scoring_night_uses_the_stored_parameters_without_fitting(cdnow, monke
     assert not night.run.scores.equals(refit)  # a refit would have moved the parameters
 
 
+def test_the_drift_check_is_the_holdout_check_since_the_fit(cdnow):
+    from models.predictions import drift_since_fit
+    from models.scoring import holdout_check
+    from models.summary import calibration_and_holdout
+
+    end = cdnow["order_date"].max()
+    fit_as_of = end - dt.timedelta(days=90)
+    bg, _ = stored_models(predict_or_skip(cdnow.filter(pl.col("order_date") <= fit_as_of), fit_as_of).meta)
+    expected = holdout_check(calibration_and_holdout(cdnow, fit_as_of, end), bg).summary
+    # Orders after tonight's as-of date do not count; datetimes count by day.
+    later = pl.DataFrame({"customer_id": ["1"], "order_date": [end + dt.timedelta(days=1)], "amount": [5.0]})
+    drift = drift_since_fit(pl.concat([cdnow, later]).with_columns(pl.col("order_date").cast(pl.Datetime)),
+                            fit_as_of, end, bg)
+    assert drift.actual == expected["actual_total"] > 0
+    assert drift.predicted == pytest.approx(expected["predicted_total"], rel=1e-12)
+    assert drift_since_fit(cdnow, end, end, bg) is None
+
+
 def test_a_drifted_model_is_refitted(cdnow):
     end = cdnow["order_date"].max()
     fit_as_of = end - dt.timedelta(days=120)

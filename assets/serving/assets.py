@@ -33,7 +33,7 @@ from .publish import (
     publish_database,
     switch_build,
 )
-from .report import build_report, load_report_frames, write_report
+from .report import build_report, load_report_frames, models_fitted_text, write_report
 
 SERVING_GROUP = "serving"
 MARTS_PREFIX = "marts"
@@ -155,6 +155,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         try:
             frames = load_report_frames(con)
             as_of = read_as_of_date(con)
+            fitted = models_fitted_text(con)
         finally:
             con.close()
         source = shop_source.source()
@@ -165,6 +166,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             shop_name=shop_source.display_name,
             run_id=context.run.run_id,
             churn_after_days=shop_source.churn_after_days,
+            models_fitted=fitted,
         )
         path = write_report(html, warehouse.layout.stage_dir(context.run.run_id) / REPORT_FOLDER)
         stable = warehouse.report_dir / path.name

@@ -18,7 +18,7 @@ one-row side table that the orchestration attaches to the materialization
 import json
 
 from models.predictions import FIT_METADATA_TABLE, nightly_predictions, published_frame, run_metadata
-from models.refit import POLICY_VARS, append_fit, policy_from_vars, read_last_fit
+from models.refit import append_fit, policy_from_vars, read_last_fit
 
 
 def model(dbt, session):
@@ -33,7 +33,14 @@ def model(dbt, session):
     )
     as_of = dbt.ref("int_as_of_date").pl()["as_of_date"][0]
     # The vars reach a Python model through its config (_marts__predictions.yml).
-    policy = policy_from_vars({var: dbt.config.get(var) for var in POLICY_VARS})
+    # dbt hands a Python model only the config keys it finds as literal
+    # dbt.config.get("...") calls, so each is spelled out.
+    policy = policy_from_vars({
+        "predictions_refit_every_days": dbt.config.get("predictions_refit_every_days"),
+        "predictions_refit_growth": dbt.config.get("predictions_refit_growth"),
+        "predictions_refit_drift": dbt.config.get("predictions_refit_drift"),
+        "predictions_refit": dbt.config.get("predictions_refit"),
+    })
     night = nightly_predictions(transactions, as_of, read_last_fit(session), policy)
     run = night.run
     if night.fit_record is not None:

@@ -289,6 +289,11 @@ def nightly_predictions(transactions: pl.DataFrame, as_of, last: StoredFit | Non
     models in use were fitted (`last_fitted_at`, `last_fit_as_of_date`).
     """
     now = now or datetime.now(timezone.utc)
+    if transactions.height == 0 or as_of is None:
+        # Nothing to fit or score, and no data window to record: say so, store nothing.
+        run = predict_or_skip(transactions, as_of)
+        run.meta.update(refit=False, refit_reason="no qualifying orders: nothing to fit or score")
+        return Night(run, RefitDecision(False, run.meta["refit_reason"]))
     customers = transactions["customer_id"].n_unique()
     decision = refit_decision(policy, last, as_of, customers)
     if not decision.due:

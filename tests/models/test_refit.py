@@ -166,3 +166,11 @@ def test_a_shop_too_small_to_fit_is_recorded_and_tried_again(cdnow):
     assert night.run.skipped and night.fit_record["skipped"] == night.run.skipped
     last = StoredFit(1, "2025-01-01T00:00:00", end, 20, False, FIT_FORMAT, night.fit_record)
     assert nightly_predictions(tiny, end, last, POLICY).decision.due
+
+
+def test_a_shop_without_qualifying_orders_stores_no_fit(cdnow):
+    empty = cdnow.head(0)
+    for as_of in (dt.date(2025, 1, 1), None):
+        night = nightly_predictions(empty, as_of, None, POLICY)
+        assert night.fit_record is None and not night.decision.due
+        assert night.run.skipped and night.run.scores.height == 0

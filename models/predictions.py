@@ -20,7 +20,7 @@ import polars as pl
 from models.bgnbd import BetaGeoModel, fit_bgnbd
 from models.errors import ModelError, ModelFitError
 from models.gamma_gamma import GammaGammaModel, fit_gamma_gamma
-from models.refit import Drift, RefitDecision, RefitPolicy, StoredFit, refit_decision
+from models.refit import Drift, RefitDecision, RefitPolicy, StoredFit, drift_window_open, refit_decision
 from models.scoring import SCORE_COLUMNS, SPEND_COLUMNS, holdout_check, model_metadata, score_customers, unscored_customers
 from models.summary import calibration_and_holdout, customer_summary
 
@@ -296,7 +296,7 @@ def nightly_predictions(transactions: pl.DataFrame, as_of, last: StoredFit | Non
         return Night(run, RefitDecision(False, run.meta["refit_reason"]))
     customers = transactions["customer_id"].n_unique()
     decision = refit_decision(policy, last, as_of, customers)
-    if not decision.due:
+    if not decision.due and drift_window_open(last, as_of):
         try:
             bg, _ = stored_models(last.record.get("meta", {}))
         except ModelError as exc:

@@ -13,8 +13,9 @@ well under a second. So a night refits only when the stored fit is stale:
   (as-of days, not wall-clock days: a re-run of the same night scores);
 * the customer base grew by more than `growth` since the fit;
 * the stored model's prediction of the purchases made since its fit is off
-  by more than `drift` (relative), once that prediction is large enough
-  (`MIN_DRIFT_PURCHASES`) for the difference to be more than noise;
+  by more than `drift` (relative), once the window is a week or more
+  (`MIN_DRIFT_DAYS`) and the prediction large enough (`MIN_DRIFT_PURCHASES`)
+  for the difference to be more than noise;
 * the run asked for it (`force`).
 
 `refit_decision` is the one place that decides, for both engines (the DuckDB
@@ -39,6 +40,12 @@ FIT_FORMAT = 1
 # Below this many predicted purchases since the fit, a relative miss is
 # Poisson noise (sd ~ 1/sqrt(n): 7% at 200), not drift.
 MIN_DRIFT_PURCHASES = 200.0
+# Drift is judged over whole weeks only: the model predicts an average rate,
+# and a window of a few days (a weekend, a holiday, the last day's partial
+# orders) misses it by far more than noise without the model being wrong.
+# With the default weekly refit the check never runs; it matters when
+# refits are rarer (RETENTION_PREDICTIONS_REFIT_DAYS > 7).
+MIN_DRIFT_DAYS = 7
 
 # (schema, table) of the fit history: one row per fit, never rebuilt by dbt.
 # Not an analyst schema: the run's own metadata table says when the models
@@ -159,6 +166,8 @@ def refit_decision(policy: RefitPolicy, last: StoredFit | None, as_of: date, cus
         return RefitDecision(True, f"customer base grew {growth:.1%} since the fit ({last.customers} -> {customers}; "
                                    f"threshold {policy.growth:.0%})")
     since = f"fitted as of {last.as_of_date} ({age} days of data ago), customers {growth:+.1%}"
+    if not drift_window_open(last, as_of):
+        return RefitDecision(False, f"not due: {since}; drift judged from {MIN_DRIFT_DAYS} days after the fit")
     if drift is None:
         return RefitDecision(False, f"not due: {since}")
     if drift.predicted < MIN_DRIFT_PURCHASES:
@@ -171,6 +180,11 @@ def refit_decision(policy: RefitPolicy, last: StoredFit | None, as_of: date, cus
                                    f"{drift.actual:.0f} made ({error:+.1%}; threshold {policy.drift:.0%})")
     return RefitDecision(False, f"not due: {since}; {drift.predicted:.0f} purchases predicted since the fit, "
                                 f"{drift.actual:.0f} made ({error:+.1%})")
+
+
+def drift_window_open(last: StoredFit | None, as_of: date) -> bool:
+    """Whether enough days passed since `last` to judge drift (so: whether to measure it at all)."""
+    return last is not None and (as_of - last.as_of_date).days >= MIN_DRIFT_DAYS
 
 
 def _ident(schema: str, table: str) -> str:

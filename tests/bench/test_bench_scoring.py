@@ -18,5 +18,5 @@ def test_the_synthetic_shop_is_what_the_stored_model_predicts_and_the_table_prin
     out = capsys.readouterr().out
     assert "| scoring night, total |" in out and "scored 3,000 customers" in out
     predicted, actual = map(float, re.search(r"drift: predicted (\d+), actual (\d+);", out).groups())
-    # Drawn from the stored parameters: the model's prediction of the last 6 days is close.
+    # Drawn from the stored parameters: the model's prediction of the days since the fit is close.
     assert abs(predicted - actual) <= 4 * max(predicted, 1.0) ** 0.5

@@ -43,13 +43,16 @@ POLICY = RefitPolicy(every_days=7, growth=0.10, drift=0.20)
         (stored(), FIT_DAY, 1000, None, False, "not due"),
         (stored(), FIT_DAY + dt.timedelta(days=1), 1101, None, True, "grew 10.1%"),
         (stored(), FIT_DAY + dt.timedelta(days=1), 1100, None, False, "not due"),
-        (stored(), FIT_DAY + dt.timedelta(days=3), 1000, Drift(300.0, 200.0), True, "drifted"),
-        (stored(), FIT_DAY + dt.timedelta(days=3), 1000, Drift(300.0, 260.0), False, "+15.4%"),
-        (stored(), FIT_DAY + dt.timedelta(days=3), 1000, Drift(MIN_DRIFT_PURCHASES - 1, 10.0), False, "not judged"),
+        (stored(), FIT_DAY + dt.timedelta(days=3), 1000, Drift(300.0, 200.0), False, "drift judged from 7 days"),
+        (stored(), FIT_DAY + dt.timedelta(days=10), 1000, Drift(300.0, 200.0), True, "drifted"),
+        (stored(), FIT_DAY + dt.timedelta(days=10), 1000, Drift(300.0, 260.0), False, "+15.4%"),
+        (stored(), FIT_DAY + dt.timedelta(days=10), 1000, Drift(MIN_DRIFT_PURCHASES - 1, 10.0), False, "not judged"),
     ],
 )
 def test_refit_decision(last, as_of, customers, drift, due, says):
-    decision = refit_decision(POLICY, last, as_of, customers, drift)
+    # With a drift measured, refits are monthly: drift then has whole weeks to be judged in.
+    policy = RefitPolicy(every_days=30) if drift is not None else POLICY
+    decision = refit_decision(policy, last, as_of, customers, drift)
     assert decision.due is due
     assert says in decision.reason
 
@@ -144,6 +147,18 @@ def test_the_drift_check_is_the_holdout_check_since_the_fit(cdnow):
     assert drift.actual == expected["actual_total"] > 0
     assert drift.predicted == pytest.approx(expected["predicted_total"], rel=1e-12)
     assert drift_since_fit(cdnow, end, end, bg) is None
+
+
+def test_a_few_days_after_the_fit_drift_is_not_even_measured(cdnow, monkeypatch):
+    import models.predictions as predictions
+
+    end = cdnow["order_date"].max()
+    fit_as_of = end - dt.timedelta(days=6)
+    first = nightly_predictions(cdnow.filter(pl.col("order_date") <= fit_as_of), fit_as_of, None, POLICY)
+    last = StoredFit(1, "2025-01-01T00:00:00", fit_as_of, first.run.scores.height, True, FIT_FORMAT, first.fit_record)
+    monkeypatch.setattr(predictions, "drift_since_fit", lambda *a: pytest.fail("drift measured on a 6-day window"))
+    night = nightly_predictions(cdnow, end, last, RefitPolicy(every_days=30))
+    assert not night.decision.due and "drift judged from 7 days" in night.decision.reason
 
 
 def test_a_drifted_model_is_refitted(cdnow):

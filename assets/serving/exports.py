@@ -208,7 +208,6 @@ def carry_mart(previous: dict, previous_dir: Path, out_dir: Path) -> list[dict[s
     files = previous.get("files") or []
     if not files:
         return None
-    made: list[Path] = []
     try:
         for f in files:
             src, dst = previous_dir / str(f["path"]), out_dir / str(f["path"])
@@ -216,10 +215,10 @@ def carry_mart(previous: dict, previous_dir: Path, out_dir: Path) -> list[dict[s
                 raise OSError(f"{src} is not the file its manifest describes")
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.link(src, dst)
-            made.append(dst)
     except OSError:
-        for dst in made:
-            dst.unlink(missing_ok=True)
+        # Leave nothing behind: the mart is written into a clean folder instead.
+        for top in {Path(str(f["path"])).parts[0] for f in files}:
+            shutil.rmtree(out_dir / top, ignore_errors=True)
         return None
     return [dict(f) for f in files]
 

@@ -284,6 +284,21 @@ def test_a_carried_file_that_is_not_what_its_manifest_says_is_rewritten(make_db,
     assert entry["files"] == first.manifest["marts"]["mart_retention_rate"]["files"]  # same bytes, written afresh
 
 
+def test_a_carry_that_fails_half_way_leaves_a_clean_folder_for_the_write(make_db, tmp_path):
+    exports = tmp_path / "exports"
+    db = make_db(tmp_path / "b.duckdb")
+    # Partitioned: several files per mart, so the link can fail after the first ones.
+    first = write_exports(db, exports, run_id="a", partition_min_rows=20)
+    mart, entry = next((m, e) for m, e in first.manifest["marts"].items() if len(e["files"]) > 1)
+    last = exports / "current" / entry["files"][-1]["path"]
+    os.chmod(last, 0o644)
+    last.unlink()
+    second = write_exports(db, exports, run_id="b", partition_min_rows=20)
+    again = second.manifest["marts"][mart]
+    assert again["carried_from"] is None
+    assert sorted((f["path"], f["rows"]) for f in again["files"]) == sorted((f["path"], f["rows"]) for f in entry["files"])
+
+
 def test_personal_data_is_refused_even_when_the_mart_did_not_change(make_db, digest, tmp_path, monkeypatch):
     import assets.serving.exports as exports_module
 

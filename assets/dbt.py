@@ -82,6 +82,8 @@ class DbtBuildConfig(dg.Config):
     """Run-time switches of the dbt build."""
 
     full_refresh: bool = False
+    # Refit the predictions tonight whatever the stored fit (models/refit.py).
+    refit_predictions: bool = False
     # YYYY-MM-DD; overrides RETENTION_AS_OF_DATE for this run. None: settings, else newest order.
     as_of_date: str | None = None
 
@@ -109,6 +111,10 @@ def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, co
         "shop_timezone": shop_timezone or "UTC",
         "active_window_days": rules.active_window_days,
         "churn_after_days": rules.churn_after_days,
+        "predictions_refit_every_days": rules.predictions_refit_days,
+        "predictions_refit_growth": rules.predictions_refit_growth,
+        "predictions_refit_drift": rules.predictions_refit_drift,
+        "predictions_refit": config.refit_predictions,
     }
 
 

@@ -14,6 +14,7 @@ with the reason the predictions asset gave.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from html import escape
@@ -23,6 +24,8 @@ import duckdb
 import polars as pl
 
 from assets.extraction.contract import ENTITIES, OTHER, UNKNOWN
+
+from models.predictions import FIT_METADATA_TABLE
 
 from . import svg
 
@@ -93,6 +96,26 @@ def load_report_frames(con: duckdb.DuckDBPyConnection, schema: str = "marts") ->
         if name in present:
             frames[name] = con.sql(f'SELECT * FROM "{schema}"."{name}"').pl()
     return frames
+
+
+def models_fitted_text(con: duckdb.DuckDBPyConnection) -> str | None:
+    """When the predictions' models were last fitted, from the build's fit metadata; None without it."""
+    schema, table = FIT_METADATA_TABLE
+    try:
+        row = con.execute(f'SELECT metadata FROM "{schema}"."{table}"').fetchone()
+    except duckdb.Error:
+        return None
+    return fitted_sentence(json.loads(row[0])) if row else None
+
+
+def fitted_sentence(fit: Mapping) -> str | None:
+    """'Models last fitted ...' from a fit's run metadata (models.predictions.run_metadata); None if not said."""
+    as_of, at = fit.get("last_fit_as_of_date"), fit.get("last_fitted_at")
+    if not as_of:
+        return None
+    when = f" on {str(at)[:16].replace('T', ' ')} UTC" if at else ""
+    tonight = "refitted tonight" if fit.get("refit") else "scored tonight with that fit"
+    return f"Models last fitted on orders up to {as_of}{when}; {tonight}."
 
 
 def _month_label(d: date) -> str:
@@ -487,7 +510,7 @@ def section_clv(df: pl.DataFrame | None, sym: str, margin_tracked: bool = True) 
     return _card(title, sub + " " + escape(counts) + ".", body)
 
 
-def section_predictions(row: dict | None, note: str | None) -> str:
+def section_predictions(row: dict | None, note: str | None, fitted: str | None = None) -> str:
     title = "Predicted churn risk"
     sub = ("Customers by the model's probability that they are still active (BG/NBD): "
            "low risk ≥ 70%, medium 30–70%, high below 30%.")
@@ -501,6 +524,8 @@ def section_predictions(row: dict | None, note: str | None) -> str:
     body = svg.hbar_chart(rows, lambda v: svg.number(v), label="Predicted churn risk", right=180)
     if note:
         sub += f" {escape(note)}."
+    if fitted:
+        sub += f" {escape(fitted)}"
     return _card(title, sub, body)
 
 
@@ -634,8 +659,12 @@ def build_report(
     generated_at: datetime | None = None,
     churn_after_days: int | None = None,
     links: Mapping[str, str] | None = None,
+    models_fitted: str | None = None,
 ) -> str:
-    """The whole report as one HTML string (no external references but `links`: label -> file:// URL)."""
+    """The whole report as one HTML string (no external references but `links`: label -> file:// URL).
+
+    `models_fitted`: when the predictions' models were last fitted (`models_fitted_text`).
+    """
     sym = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
     generated_at = generated_at or datetime.now(timezone.utc)
     as_of = as_of_date.strftime("%d %B %Y").lstrip("0") if as_of_date else "unknown"
@@ -660,7 +689,7 @@ def build_report(
         section_carts(_usable(frames, "mart_cart_abandonment_monthly"), sym, tracked="carts" not in untracked),
         section_support(_usable(frames, "mart_support_retention"), tracked=support_tracked),
         section_support_kpis(_usable(frames, "mart_support_kpis"), tracked=support_tracked),
-        section_predictions(row, prediction_note(frames)),
+        section_predictions(row, prediction_note(frames), models_fitted),
         section_clv_curves(_usable(frames, "mart_cohort_revenue_curves"), sym),
     ]
     run = f" · run {escape(run_id[:8])}" if run_id else ""

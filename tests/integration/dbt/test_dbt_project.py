@@ -152,3 +152,15 @@ def test_retention_rate_at_most_one_is_an_error_test(project_manifest):
                   for t in mart_contract(_manifest(project_manifest), mart).tests
                   if t.kind == "accepted_range" and t.column == "retention_rate"]
         assert bounds == [(0, 1, "error")], mart
+
+
+def test_the_predictions_model_receives_every_refit_var(project_manifest):
+    """dbt hands a Python model only the config keys it calls dbt.config.get("...") with, literally."""
+    from models.refit import POLICY_VARS
+
+    node = next(n for n in _manifest(project_manifest)["nodes"].values() if n["name"] == "mart_customer_predictions")
+    assert set(node["config"].get("config_keys_used") or []) >= set(POLICY_VARS)
+    assert {k: node["config"][k] for k in POLICY_VARS} == {
+        "predictions_refit_every_days": 7, "predictions_refit_growth": 0.1,
+        "predictions_refit_drift": 0.2, "predictions_refit": False,
+    }

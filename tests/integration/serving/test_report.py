@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 from datetime import date, datetime, timezone
 
@@ -443,3 +445,23 @@ def test_every_support_bar_says_what_it_shows(frames):
     assert "Slowest resolution: Ticket still open" in support
     assert "100%  not churned, of n=35" in support
     assert "at least one of their tickets has no resolution yet" in support
+
+
+def test_the_predictions_card_says_when_the_models_were_last_fitted(frames):
+    import duckdb
+
+    from assets.serving.report import fitted_sentence, models_fitted_text
+
+    scored = {"refit": False, "last_fit_as_of_date": "2025-06-10", "last_fitted_at": "2025-06-11T02:00:07"}
+    sentence = fitted_sentence(scored)
+    assert sentence == "Models last fitted on orders up to 2025-06-10 on 2025-06-11 02:00 UTC; scored tonight with that fit."
+    assert "refitted tonight" in fitted_sentence({**scored, "refit": True})
+    assert fitted_sentence({"prediction_note": "no predictions"}) is None
+    html = build_report(frames, as_of_date=None, models_fitted=sentence)
+    assert sentence in _card(html, "Predicted churn risk")
+
+    con = duckdb.connect()
+    assert models_fitted_text(con) is None  # a build without predictions
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute("CREATE TABLE intermediate.int_customer_predictions_fit AS SELECT ? AS metadata", [json.dumps(scored)])
+    assert models_fitted_text(con) == sentence

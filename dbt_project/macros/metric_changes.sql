@@ -1,0 +1,387 @@
+{#
+    CTEs of int_metric_segments, kept apart so the model reads as one list
+    of metrics. Both expect the model's `sides` (period, period_start, side,
+    side_start, side_end) and `attrs` (one row per customer) CTEs, and end
+    with a comma.
+#}
+
+{#
+    `activity_sides`: per month side and customer segment, the customers
+    active at the month's start and end, new customers and churned
+    customers, with the definitions of int_monthly_customer_activity (a
+    data test checks the `total` segment against mart_retention_rate and
+    mart_churn_monthly). Active customers per segment are running sums of
+    +1 / -1 events: each qualifying order keeps its customer active from its
+    date until the next order or `active_window_days` later, whichever
+    comes first, so a customer's intervals never overlap. The month
+    boundaries are added as zero events so the running sum is read off on
+    exactly those days.
+#}
+{% macro metric_segments_activity(customer_dimensions) %}
+activity_months as (
+
+    select distinct side_start as month, side_end as month_end
+    from sides
+    where period like 'month%'
+
+),
+
+activity_customers as (
+
+    {%- for dimension, expression in [('total', "'all'")] + customer_dimensions %}
+    select attrs.customer_id, '{{ dimension }}' as dimension, cast({{ expression }} as {{ dbt.type_string() }}) as segment
+    from attrs
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+activity_segments as (
+
+    select distinct dimension, segment from activity_customers
+
+),
+
+activity_intervals as (
+
+    select
+        customer_id,
+        order_date as opens_on,
+        case
+            when next_order_date is not null
+                and next_order_date < {{ add_days(var('active_window_days'), 'order_date') }}
+                then next_order_date
+            else {{ add_days(var('active_window_days'), 'order_date') }}
+        end as closes_on
+    from {{ ref('int_customer_orders') }}
+
+),
+
+activity_daily as (
+
+    select dims.dimension, dims.segment, events.event_date, sum(events.change) as change
+    from (
+        select customer_id, opens_on as event_date, 1 as change from activity_intervals
+        union all
+        select customer_id, closes_on as event_date, -1 as change from activity_intervals
+    ) as events
+    inner join activity_customers as dims
+        on events.customer_id = dims.customer_id
+    group by dims.dimension, dims.segment, events.event_date
+
+),
+
+activity_running as (
+
+    select
+        dimension,
+        segment,
+        event_date,
+        is_boundary,
+        sum(change) over (
+            partition by dimension, segment order by event_date
+            range between unbounded preceding and current row
+        ) as active
+    from (
+        select dimension, segment, event_date, change, 0 as is_boundary from activity_daily
+        union all
+        select activity_segments.dimension, activity_segments.segment, boundaries.day, 0, 1
+        from activity_segments
+        cross join (
+            select {{ add_days(-1, 'month') }} as day from activity_months
+            union
+            select month_end as day from activity_months
+        ) as boundaries
+    ) as events
+
+),
+
+active_on as (
+
+    select distinct dimension, segment, event_date as day, active
+    from activity_running
+    where is_boundary = 1
+
+),
+
+activity_new as (
+
+    select dims.dimension, dims.segment, attrs.cohort_month as month, count(*) as customers
+    from attrs
+    inner join activity_customers as dims
+        on attrs.customer_id = dims.customer_id
+    group by dims.dimension, dims.segment, attrs.cohort_month
+
+),
+
+activity_churned as (
+
+    select dims.dimension, dims.segment, churn.month, count(distinct churn.customer_id) as customers
+    from (
+        select customer_id, {{ month_start('churned_on') }} as month
+        from {{ ref('int_customer_orders') }}
+        where churned_on is not null
+    ) as churn
+    inner join activity_customers as dims
+        on churn.customer_id = dims.customer_id
+    group by dims.dimension, dims.segment, churn.month
+
+),
+
+activity_sides as (
+
+    select
+        sides.period,
+        sides.period_start,
+        sides.side,
+        segs.dimension,
+        segs.segment,
+        coalesce(at_start.active, 0) as customers_at_start,
+        coalesce(at_end.active, 0) as customers_at_end,
+        coalesce(new_customers.customers, 0) as new_customers,
+        coalesce(churned.customers, 0) as churned_customers
+    from sides
+    cross join activity_segments as segs
+    left join active_on as at_start
+        on at_start.dimension = segs.dimension and at_start.segment = segs.segment
+        and at_start.day = {{ add_days(-1, 'sides.side_start') }}
+    left join active_on as at_end
+        on at_end.dimension = segs.dimension and at_end.segment = segs.segment
+        and at_end.day = sides.side_end
+    left join activity_new as new_customers
+        on new_customers.dimension = segs.dimension and new_customers.segment = segs.segment
+        and new_customers.month = sides.side_start
+    left join activity_churned as churned
+        on churned.dimension = segs.dimension and churned.segment = segs.segment
+        and churned.month = sides.side_start
+    where sides.period like 'month%'
+
+),
+{% endmacro %}
+
+{#
+    `carts_tracked` (one row) and `cart_totals`: per side, in total and by
+    device, the carts abandoned, closed (not open) and recovered, with the
+    definitions of mart_cart_abandonment. A shop that does not track carts
+    has no cart rows at all.
+#}
+{% macro metric_segments_carts() %}
+carts_tracked as (
+
+    select coalesce(max(case when is_tracked then 1 else 0 end), 0) = 1 as is_tracked
+    from {{ ref('mart_data_coverage') }}
+    where entity = 'carts'
+
+),
+
+cart_sides as (
+
+    select
+        sides.period,
+        sides.period_start,
+        sides.side,
+        coalesce(carts.device, 'unknown') as device,
+        -- a recovered cart was abandoned first, whatever status it carries now
+        case when carts.status = 'abandoned' or carts.is_recovered then 1 else 0 end as is_abandoned,
+        case when carts.status = 'open' and not carts.is_recovered then 0 else 1 end as is_closed,
+        case when carts.is_recovered then 1 else 0 end as is_recovered
+    from {{ ref('stg_shop__carts') }} as carts
+    inner join sides
+        on carts.cart_date >= sides.side_start and carts.cart_date <= sides.side_end
+
+),
+
+cart_totals as (
+
+    select period, period_start, side, dimension, segment,
+        sum(is_abandoned) as abandoned_carts, sum(is_closed) as closed_carts, sum(is_recovered) as recovered_carts
+    from (
+        select period, period_start, side, 'total' as dimension, 'all' as segment, is_abandoned, is_closed, is_recovered
+        from cart_sides
+        union all
+        select period, period_start, side, 'device', device, is_abandoned, is_closed, is_recovered
+        from cart_sides
+    ) as by_segment
+    group by period, period_start, side, dimension, segment
+
+),
+{% endmacro %}
+
+{#
+    CTEs of mart_metric_changes.
+
+    `factor_effects`: net revenue = guest revenue + known customers' revenue,
+    and the latter = customers x orders per customer x AOV. The product is
+    split with the logarithmic mean Divisia index (LMDI-I): with
+    L = (K1 - K0) / ln(K1 / K0) (L = K1 when equal), a factor x moves
+    revenue by L x ln(x1 / x0); the three effects sum to K1 - K0 exactly
+    because the logs of the factors sum to ln(K1 / K0). When either period
+    has no known-customer revenue the logs do not exist and the whole
+    change is the customers effect (from or to no customers at all). Guest
+    revenue adds its own change. Ends with a comma.
+#}
+{% macro revenue_factors(totals, valued) %}
+revenue_inputs as (
+
+    select
+        period,
+        period_start,
+        sum(case when metric = 'net_revenue' and dimension = 'total' then numerator else 0 end)
+            - sum(case when metric = 'net_revenue' and dimension <> 'total' then numerator else 0 end) as known_revenue,
+        sum(case when metric = 'net_revenue' and dimension = 'total' then previous_numerator else 0 end)
+            - sum(case when metric = 'net_revenue' and dimension <> 'total' then previous_numerator else 0 end)
+            as previous_known_revenue,
+        sum(case when metric = 'net_revenue' and dimension <> 'total' then numerator else 0 end) as guest_revenue,
+        sum(case when metric = 'net_revenue' and dimension <> 'total' then previous_numerator else 0 end)
+            as previous_guest_revenue,
+        sum(case when metric = 'orders' and dimension = 'total' then numerator else 0 end)
+            - sum(case when metric = 'orders' and dimension <> 'total' then numerator else 0 end) as known_orders,
+        sum(case when metric = 'orders' and dimension = 'total' then previous_numerator else 0 end)
+            - sum(case when metric = 'orders' and dimension <> 'total' then previous_numerator else 0 end)
+            as previous_known_orders,
+        sum(case when metric = 'customers_ordering' then numerator else 0 end) as customers,
+        sum(case when metric = 'customers_ordering' then previous_numerator else 0 end) as previous_customers
+    from {{ valued }}
+    where (metric in ('net_revenue', 'orders')
+            and (dimension = 'total' or (dimension = 'new_vs_returning' and segment = 'guest')))
+        or (metric = 'customers_ordering' and dimension = 'total')
+    group by period, period_start
+
+),
+
+revenue_log_mean as (
+
+    select
+        *,
+        case when known_revenue > 0 and previous_known_revenue > 0 then
+            case when known_revenue = previous_known_revenue then known_revenue
+                else (known_revenue - previous_known_revenue) / ln(known_revenue / previous_known_revenue)
+            end
+        end as log_mean
+    from revenue_inputs
+
+),
+
+factor_values as (
+
+    select period, period_start, 'customers' as segment, customers as value, previous_customers as previous_value,
+        coalesce(log_mean * ln(customers / previous_customers), known_revenue - previous_known_revenue) as effect
+    from revenue_log_mean
+    union all
+    select period, period_start, 'orders_per_customer',
+        known_orders / nullif(customers, 0), previous_known_orders / nullif(previous_customers, 0),
+        coalesce(log_mean * ln((known_orders / customers) / (previous_known_orders / previous_customers)), 0)
+    from revenue_log_mean
+    union all
+    select period, period_start, 'aov',
+        known_revenue / nullif(known_orders, 0), previous_known_revenue / nullif(previous_known_orders, 0),
+        coalesce(log_mean * ln((known_revenue / known_orders) / (previous_known_revenue / previous_known_orders)), 0)
+    from revenue_log_mean
+    union all
+    select period, period_start, 'guest_revenue', guest_revenue, previous_guest_revenue,
+        guest_revenue - previous_guest_revenue
+    from revenue_log_mean
+
+),
+
+factor_effects as (
+
+    select
+        period, period_start, 'net_revenue' as metric, 'revenue_factors' as dimension, segment,
+        'factor' as effect_type, value, previous_value,
+        cast(null as {{ type_double() }}) as weight,
+        cast(null as {{ type_double() }}) as previous_weight,
+        effect
+    from factor_values
+
+),
+{% endmacro %}
+
+{#
+    `scores`: per period pair and metric, the robust z-score of its movement
+    against the same metric's movements in the earlier pairs of the same
+    period kind: (movement - median) / (1.4826 x MAD), the median absolute
+    deviation scaled to a standard deviation for normal data. When over half
+    the history is identical (MAD 0) the mean absolute deviation x 1.2533
+    stands in; with no spread at all, or fewer than `change_min_history`
+    earlier movements, there is no score. Ends with a comma.
+#}
+{% macro robust_z_scores(movements) %}
+history as (
+
+    select current_pair.period, current_pair.period_start, current_pair.metric, earlier.movement
+    from {{ movements }} as current_pair
+    inner join {{ movements }} as earlier
+        on earlier.period = current_pair.period and earlier.metric = current_pair.metric
+        and earlier.period_start < current_pair.period_start
+    where earlier.movement is not null
+
+),
+
+history_median as (
+
+    select period, period_start, metric, count(*) as history_periods, {{ median('movement') }} as median_movement
+    from history
+    group by period, period_start, metric
+
+),
+
+history_spread as (
+
+    select
+        history.period, history.period_start, history.metric,
+        {{ median('abs(history.movement - history_median.median_movement)') }} as mad,
+        avg(abs(history.movement - history_median.median_movement)) as mean_absolute_deviation
+    from history
+    inner join history_median
+        on history.period = history_median.period and history.period_start = history_median.period_start
+        and history.metric = history_median.metric
+    group by history.period, history.period_start, history.metric
+
+),
+
+scores as (
+
+    select
+        {{ movements }}.period,
+        {{ movements }}.period_start,
+        {{ movements }}.metric,
+        coalesce(history_median.history_periods, 0) as history_periods,
+        case when history_median.history_periods >= {{ var('change_min_history') }} then
+            case
+                when history_spread.mad > 0
+                    then ({{ movements }}.movement - history_median.median_movement) / (1.4826 * history_spread.mad)
+                when history_spread.mean_absolute_deviation > 0
+                    then ({{ movements }}.movement - history_median.median_movement)
+                        / (1.2533 * history_spread.mean_absolute_deviation)
+            end
+        end as robust_z
+    from {{ movements }}
+    left join history_median
+        on {{ movements }}.period = history_median.period and {{ movements }}.period_start = history_median.period_start
+        and {{ movements }}.metric = history_median.metric
+    left join history_spread
+        on {{ movements }}.period = history_spread.period and {{ movements }}.period_start = history_spread.period_start
+        and {{ movements }}.metric = history_spread.metric
+
+),
+{% endmacro %}
+
+{# Text of a number for the change notes, the same on every engine: rounded, then cast. #}
+{% macro note_integer(expression, signed=false) -%}
+    {%- if signed -%}
+    {{ dbt.concat(["case when round(" ~ expression ~ ") > 0 then '+' else '' end",
+                   "cast(cast(round(" ~ expression ~ ") as bigint) as " ~ dbt.type_string() ~ ")"]) }}
+    {%- else -%}
+    cast(cast(round({{ expression }}) as bigint) as {{ dbt.type_string() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro note_decimal(expression, signed=false) -%}
+    {%- set text = "cast(cast(" ~ round_decimals(expression, 1) ~ " as decimal(18,1)) as " ~ dbt.type_string() ~ ")" -%}
+    {%- if signed -%}
+    {{ dbt.concat(["case when " ~ round_decimals(expression, 1) ~ " > 0 then '+' else '' end", text]) }}
+    {%- else -%}
+    {{ text }}
+    {%- endif -%}
+{%- endmacro %}

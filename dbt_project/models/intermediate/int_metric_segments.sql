@@ -1,0 +1,299 @@
+{#-
+    The customer attributes a change can be explained by, as (dimension,
+    expression) pairs over `attrs` (one row per customer with a qualifying
+    order). A missing attribute (no customers export, an empty field) is the
+    segment 'unknown', so a shop without it gets one segment, not a failure.
+-#}
+{%- set customer_dimensions = [
+    ('acquisition_channel', "coalesce(attrs.acquisition_channel, 'unknown')"),
+    ('country', "coalesce(attrs.country, 'unknown')"),
+    ('loyalty_tier', "coalesce(attrs.loyalty_tier, 'unknown')"),
+    ('rfm_segment', "coalesce(attrs.rfm_segment, 'unknown')"),
+    ('cohort_year', "cast(cast(extract(year from attrs.cohort_month) as integer) as " ~ dbt.type_string() ~ ")"),
+] -%}
+{%- set string = dbt.type_string() -%}
+-- For each period pair of int_change_periods, side (current / previous),
+-- metric, dimension and segment: the numerator and denominator of the
+-- metric in that segment. Additive metrics (net revenue, orders, customer
+-- counts) have no denominator; a ratio metric is numerator / denominator.
+-- mart_metric_changes decomposes the movement from these.
+--
+-- Dimensions: `total` (segment `all`), `new_vs_returning`, `device` (order
+-- and cart metrics), the customer attributes above, and `cohort_month`: the
+-- three latest first-order months up to the current period's end, each its
+-- own segment, every older cohort `earlier`. Guest orders are the segment
+-- `guest` of every customer dimension. Retention and churn (complete months
+-- only) are split by the customer attributes; their cohort_month split is
+-- left out (a new cohort has no customers at a month's start).
+with periods as (
+
+    select * from {{ ref('int_change_periods') }}
+
+),
+
+sides as (
+
+    select period, period_start, 'current' as side, period_start as side_start, period_end as side_end,
+        period_end as anchor_end
+    from periods
+    union all
+    select period, period_start, 'previous' as side, previous_start as side_start, previous_end as side_end,
+        period_end as anchor_end
+    from periods
+
+),
+
+attrs as (
+
+    select
+        summary.customer_id,
+        summary.cohort_month,
+        customers.country,
+        customers.acquisition_channel,
+        customers.loyalty_tier,
+        segments.segment as rfm_segment
+    from {{ ref('int_customer_order_summary') }} as summary
+    left join {{ ref('int_customers') }} as customers
+        on summary.customer_id = customers.customer_id
+    left join {{ ref('mart_customer_segments') }} as segments
+        on summary.customer_id = segments.customer_id
+
+),
+
+orders as (
+
+    select
+        orders.order_id,
+        orders.order_date,
+        orders.customer_id,
+        orders.device,
+        orders.net_revenue,
+        case
+            when orders.customer_id is null then 'guest'
+            when customer_orders.is_first_order then 'new'
+            else 'returning'
+        end as order_type
+    from {{ ref('int_orders') }} as orders
+    left join {{ ref('int_customer_orders') }} as customer_orders
+        on orders.order_id = customer_orders.order_id
+    where orders.is_qualifying
+
+),
+
+order_sides as (
+
+    select
+        sides.period,
+        sides.period_start,
+        sides.side,
+        sides.anchor_end,
+        orders.customer_id,
+        orders.device,
+        orders.net_revenue,
+        orders.order_type,
+        attrs.cohort_month,
+        attrs.country,
+        attrs.acquisition_channel,
+        attrs.loyalty_tier,
+        attrs.rfm_segment
+    from orders
+    inner join sides
+        on orders.order_date >= sides.side_start and orders.order_date <= sides.side_end
+    left join attrs
+        on orders.customer_id = attrs.customer_id
+
+),
+
+customer_sides as (
+
+    select
+        period,
+        period_start,
+        side,
+        anchor_end,
+        customer_id,
+        cohort_month,
+        country,
+        acquisition_channel,
+        loyalty_tier,
+        rfm_segment,
+        -- new in the period: their first qualifying order falls in it
+        max(case when order_type = 'new' then 1 else 0 end) as is_new
+    from order_sides
+    where customer_id is not null
+    group by period, period_start, side, anchor_end, customer_id, cohort_month, country,
+        acquisition_channel, loyalty_tier, rfm_segment
+
+),
+
+order_segments as (
+
+    {% set order_dimensions = [
+        ('total', "'all'"),
+        ('new_vs_returning', 'attrs.order_type'),
+        ('device', "coalesce(attrs.device, 'unknown')"),
+        ('cohort_month', "case when attrs.cohort_month >= " ~ add_months(-2, month_start('attrs.anchor_end'))
+            ~ " then cast(attrs.cohort_month as " ~ string ~ ") else 'earlier' end"),
+    ] + customer_dimensions %}
+    {%- for dimension, expression in order_dimensions %}
+    select
+        attrs.period,
+        attrs.period_start,
+        attrs.side,
+        '{{ dimension }}' as dimension,
+        case when attrs.customer_id is null and '{{ dimension }}' not in ('total', 'new_vs_returning', 'device')
+            then 'guest' else cast({{ expression }} as {{ string }}) end as segment,
+        attrs.net_revenue,
+        1 as orders
+    from order_sides as attrs
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+customer_segments as (
+
+    {% set dims = [
+        ('total', "'all'"),
+        ('new_vs_returning', "case when attrs.is_new = 1 then 'new' else 'returning' end"),
+        ('cohort_month', "case when attrs.cohort_month >= " ~ add_months(-2, month_start('attrs.anchor_end'))
+            ~ " then cast(attrs.cohort_month as " ~ string ~ ") else 'earlier' end"),
+    ] + customer_dimensions %}
+    {%- for dimension, expression in dims %}
+    select
+        attrs.period,
+        attrs.period_start,
+        attrs.side,
+        '{{ dimension }}' as dimension,
+        cast({{ expression }} as {{ string }}) as segment,
+        attrs.is_new
+    from customer_sides as attrs
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+order_totals as (
+
+    select period, period_start, side, dimension, segment,
+        sum(net_revenue) as net_revenue, sum(orders) as orders
+    from order_segments
+    group by period, period_start, side, dimension, segment
+
+),
+
+customer_totals as (
+
+    select period, period_start, side, dimension, segment,
+        count(*) as customers, sum(is_new) as new_customers
+    from customer_segments
+    group by period, period_start, side, dimension, segment
+
+),
+
+{{ metric_segments_activity(customer_dimensions) }}
+
+{{ metric_segments_carts() }}
+
+measured as (
+
+    select period, period_start, side, 'net_revenue' as metric, dimension, segment,
+        cast(net_revenue as {{ type_double() }}) as numerator, cast(null as {{ type_double() }}) as denominator
+    from order_totals
+    union all
+    select period, period_start, side, 'orders', dimension, segment, orders, null
+    from order_totals
+    union all
+    select period, period_start, side, 'aov', dimension, segment, net_revenue, orders
+    from order_totals
+    union all
+    select period, period_start, side, 'customers_ordering', dimension, segment, customers, null
+    from customer_totals
+    union all
+    select period, period_start, side, 'new_customers', dimension, segment, new_customers, null
+    from customer_totals
+    where dimension <> 'new_vs_returning'
+    union all
+    select period, period_start, side, 'returning_customers', dimension, segment, customers - new_customers, null
+    from customer_totals
+    where dimension <> 'new_vs_returning'
+    union all
+    select period, period_start, side, 'repeat_rate', dimension, segment, customers - new_customers, customers
+    from customer_totals
+    where dimension <> 'new_vs_returning'
+    union all
+    select period, period_start, side, 'retention_rate', dimension, segment,
+        customers_at_end - new_customers, customers_at_start
+    from activity_sides
+    union all
+    select period, period_start, side, 'churn_rate', dimension, segment, churned_customers, customers_at_start
+    from activity_sides
+    union all
+    select period, period_start, side, 'cart_abandonment_rate', dimension, segment, abandoned_carts, closed_carts
+    from cart_totals
+    union all
+    select period, period_start, side, 'cart_recovery_rate', dimension, segment, recovered_carts, abandoned_carts
+    from cart_totals
+
+),
+
+-- Every period has a total row of each metric it measures, zero when
+-- neither side has any data (a quiet week is 0 against 0, not missing).
+spine as (
+
+    select periods.period, periods.period_start, metrics.metric
+    from periods
+    cross join (
+        select 'net_revenue' as metric union all select 'orders' union all select 'aov'
+        union all select 'customers_ordering' union all select 'new_customers'
+        union all select 'returning_customers' union all select 'repeat_rate'
+    ) as metrics
+    union all
+    select periods.period, periods.period_start, metrics.metric
+    from periods
+    cross join (select 'retention_rate' as metric union all select 'churn_rate') as metrics
+    where periods.period like 'month%'
+    union all
+    select periods.period, periods.period_start, metrics.metric
+    from periods
+    cross join (select 'cart_abandonment_rate' as metric union all select 'cart_recovery_rate') as metrics
+    cross join carts_tracked
+    where carts_tracked.is_tracked
+
+),
+
+combined as (
+
+    select period, period_start, metric, dimension, segment, side, numerator, denominator
+    from measured
+    union all
+    select period, period_start, metric, 'total', 'all', 'current', 0, 0
+    from spine
+
+)
+
+select
+    periods.period,
+    periods.period_start,
+    periods.period_end,
+    periods.previous_start,
+    periods.previous_end,
+    periods.periods_back,
+    cast(combined.metric as {{ string }}) as metric,
+    cast(combined.dimension as {{ string }}) as dimension,
+    cast(combined.segment as {{ string }}) as segment,
+    cast(case when combined.metric in ('net_revenue', 'orders', 'customers_ordering', 'new_customers',
+        'returning_customers') then 'additive' else 'ratio' end as {{ string }}) as metric_kind,
+    cast(coalesce(sum(case when combined.side = 'current' then combined.numerator end), 0) as {{ type_double() }})
+        as numerator,
+    cast(coalesce(sum(case when combined.side = 'current' then combined.denominator end), 0) as {{ type_double() }})
+        as denominator,
+    cast(coalesce(sum(case when combined.side = 'previous' then combined.numerator end), 0) as {{ type_double() }})
+        as previous_numerator,
+    cast(coalesce(sum(case when combined.side = 'previous' then combined.denominator end), 0) as {{ type_double() }})
+        as previous_denominator
+from combined
+inner join periods
+    on combined.period = periods.period and combined.period_start = periods.period_start
+group by periods.period, periods.period_start, periods.period_end, periods.previous_start, periods.previous_end,
+    periods.periods_back, combined.metric, combined.dimension, combined.segment

@@ -146,12 +146,15 @@ phrased as (
         {% for n in [1, 2] %}
         case when driver_{{ n }}_effect is null then null
             else {{ dbt.concat([
-                "case driver_" ~ n ~ "_segment when 'customers' then 'customers ordering'"
+                "case when driver_" ~ n ~ "_dimension = 'revenue_factors' then"
+                    ~ " case driver_" ~ n ~ "_segment when 'customers' then 'customers ordering'"
                     ~ " when 'orders_per_customer' then 'orders per customer'"
                     ~ " when 'aov' then 'average order value' when 'guest_revenue' then 'guest orders'"
-                    ~ " else " ~ dbt.concat(["replace(driver_" ~ n ~ "_dimension, '_', ' ')", "' '", "driver_" ~ n ~ "_segment"])
+                    ~ " else driver_" ~ n ~ "_segment end"
+                    ~ " else " ~ dbt.concat(["driver_" ~ n ~ "_segment", "' ('", "replace(driver_" ~ n ~ "_dimension, '_', ' ')",
+                        "case driver_" ~ n ~ "_effect_type when 'mix' then ', mix' when 'rate' then ', rate' else '' end",
+                        "')'"])
                     ~ " end",
-                "case driver_" ~ n ~ "_effect_type when 'mix' then ' (mix)' when 'rate' then ' (rate)' else '' end",
                 "' '",
                 "case when is_points then " ~ dbt.concat([note_decimal('driver_' ~ n ~ '_effect * 100', signed=true), "' pts'"])
                     ~ " else " ~ note_integer('driver_' ~ n ~ '_effect', signed=true) ~ " end",

@@ -90,9 +90,10 @@ mix_and_rate as (
         ratio_parts.value, ratio_parts.previous_value, ratio_parts.weight, ratio_parts.previous_weight,
         -- no decomposition when either period has no denominator at all (its total is unknown)
         case when ratio_parts.total_value is not null and ratio_parts.total_previous_value is not null then
+            -- (+ 0.0: an unchanged weight times a negative gap is -0.0, shown as 0)
             case when kinds.effect_type = 'mix'
                 then (ratio_parts.weight - ratio_parts.previous_weight)
-                    * (ratio_parts.mean_ratio - (ratio_parts.total_value + ratio_parts.total_previous_value) / 2)
+                    * (ratio_parts.mean_ratio - (ratio_parts.total_value + ratio_parts.total_previous_value) / 2) + 0.0
                 else (ratio_parts.part - ratio_parts.previous_part)
                     - (ratio_parts.weight - ratio_parts.previous_weight) * ratio_parts.mean_ratio
             end

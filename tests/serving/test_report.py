@@ -123,6 +123,11 @@ def frames() -> dict[str, pl.DataFrame]:
              "median_days_to_second_order": [30.0, 41.0], "repeat_customer_revenue_share": [0.5, 0.62]}
         ),
         "mart_data_coverage": coverage(),
+        "mart_change_notes": pl.DataFrame(
+            {"period": ["month_vs_previous_month", "last_7_days"], "rank": [1, 1],
+             "sentence": ["In 2025-05, net revenue rose 3% (+300) against 2025-04, nothing moved unusually.",
+                          "In the last 7 days, orders fell 2% (-4) against the days before, nothing moved unusually."]}
+        ),
     }
 
 

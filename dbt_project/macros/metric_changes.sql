@@ -265,17 +265,23 @@ revenue_log_mean as (
 factor_values as (
 
     select period, period_start, 'customers' as segment, customers as value, previous_customers as previous_value,
-        coalesce(log_mean * ln(customers / previous_customers), known_revenue - previous_known_revenue) as effect
+        -- (logs only under a log mean: both periods have known revenue, so every factor is > 0)
+        case when log_mean is not null then log_mean * ln(customers / previous_customers)
+            else known_revenue - previous_known_revenue end as effect
     from revenue_log_mean
     union all
     select period, period_start, 'orders_per_customer',
         known_orders / nullif(customers, 0), previous_known_orders / nullif(previous_customers, 0),
-        coalesce(log_mean * ln((known_orders / customers) / (previous_known_orders / previous_customers)), 0)
+        case when log_mean is not null
+            then log_mean * ln((known_orders / customers) / (previous_known_orders / previous_customers))
+            else 0 end
     from revenue_log_mean
     union all
     select period, period_start, 'aov',
         known_revenue / nullif(known_orders, 0), previous_known_revenue / nullif(previous_known_orders, 0),
-        coalesce(log_mean * ln((known_revenue / known_orders) / (previous_known_revenue / previous_known_orders)), 0)
+        case when log_mean is not null
+            then log_mean * ln((known_revenue / known_orders) / (previous_known_revenue / previous_known_orders))
+            else 0 end
     from revenue_log_mean
     union all
     select period, period_start, 'guest_revenue', guest_revenue, previous_guest_revenue,

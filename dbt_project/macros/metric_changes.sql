@@ -1,8 +1,8 @@
 {#
     CTEs of int_metric_segments, kept apart so the model reads as one list
-    of metrics. Both expect the model's `sides` (period, period_start, side,
-    side_start, side_end) and `attrs` (one row per customer) CTEs, and end
-    with a comma.
+    of metrics. They expect the model's `sides` (period, period_start, side,
+    side_start, side_end), `side_days` (a side's days) and `attrs` (one row
+    per customer) CTEs, and end with a comma.
 #}
 
 {#
@@ -177,17 +177,17 @@ carts_tracked as (
 cart_sides as (
 
     select
-        sides.period,
-        sides.period_start,
-        sides.side,
+        side_days.period,
+        side_days.period_start,
+        side_days.side,
         coalesce(carts.device, 'unknown') as device,
         -- a recovered cart was abandoned first, whatever status it carries now
         case when carts.status = 'abandoned' or carts.is_recovered then 1 else 0 end as is_abandoned,
         case when carts.status = 'open' and not carts.is_recovered then 0 else 1 end as is_closed,
         case when carts.is_recovered then 1 else 0 end as is_recovered
     from {{ ref('stg_shop__carts') }} as carts
-    inner join sides
-        on carts.cart_date >= sides.side_start and carts.cart_date <= sides.side_end
+    inner join side_days
+        on carts.cart_date = side_days.day
 
 ),
 

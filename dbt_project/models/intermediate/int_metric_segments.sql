@@ -43,6 +43,29 @@ sides as (
 
 ),
 
+series as (
+
+    {{ integer_series() }}
+
+),
+
+-- Each side as its days, so orders and carts find their sides by an equi-join
+-- on the date (a range join of every order against every side is a nested
+-- loop on some engines). A day belongs to at most eight sides.
+side_days as (
+
+    select
+        sides.period,
+        sides.period_start,
+        sides.side,
+        sides.anchor_end,
+        {{ add_days('series.n', 'sides.side_start') }} as day
+    from sides
+    cross join series
+    where series.n <= {{ dbt.datediff('sides.side_start', 'sides.side_end', 'day') }}
+
+),
+
 attrs as (
 
     select
@@ -83,10 +106,10 @@ orders as (
 order_sides as (
 
     select
-        sides.period,
-        sides.period_start,
-        sides.side,
-        sides.anchor_end,
+        side_days.period,
+        side_days.period_start,
+        side_days.side,
+        side_days.anchor_end,
         orders.customer_id,
         orders.device,
         orders.net_revenue,
@@ -97,8 +120,8 @@ order_sides as (
         attrs.loyalty_tier,
         attrs.rfm_segment
     from orders
-    inner join sides
-        on orders.order_date >= sides.side_start and orders.order_date <= sides.side_end
+    inner join side_days
+        on orders.order_date = side_days.day
     left join attrs
         on orders.customer_id = attrs.customer_id
 

@@ -218,45 +218,83 @@ customer_totals as (
 
 {{ metric_segments_carts() }}
 
+-- The four sources of counts side by side, so each is read once (engines
+-- that inline CTEs would recompute a source for every metric read from it).
+sourced as (
+
+    select 'orders' as source, period, period_start, side, dimension, segment,
+        cast(net_revenue as {{ type_double() }}) as a, cast(orders as {{ type_double() }}) as b,
+        cast(null as {{ type_double() }}) as c
+    from order_totals
+    union all
+    select 'customers', period, period_start, side, dimension, segment, customers, new_customers, null
+    from customer_totals
+    union all
+    select 'activity', period, period_start, side, dimension, segment,
+        customers_at_start, customers_at_end - new_customers, churned_customers
+    from activity_sides
+    union all
+    select 'carts', period, period_start, side, dimension, segment, abandoned_carts, closed_carts, recovered_carts
+    from cart_totals
+
+),
+
+metric_sources as (
+
+    select 'net_revenue' as metric, 'orders' as source
+    union all select 'orders', 'orders'
+    union all select 'aov', 'orders'
+    union all select 'customers_ordering', 'customers'
+    union all select 'new_customers', 'customers'
+    union all select 'returning_customers', 'customers'
+    union all select 'repeat_rate', 'customers'
+    union all select 'retention_rate', 'activity'
+    union all select 'churn_rate', 'activity'
+    union all select 'cart_abandonment_rate', 'carts'
+    union all select 'cart_recovery_rate', 'carts'
+
+),
+
+-- numerator and denominator of each metric from its source's counts:
+-- orders (a = net revenue, b = orders), customers (a = ordering, b = new),
+-- activity (a = active at start, b = at end - new, c = churned),
+-- carts (a = abandoned, b = closed, c = recovered)
 measured as (
 
-    select period, period_start, side, 'net_revenue' as metric, dimension, segment,
-        cast(net_revenue as {{ type_double() }}) as numerator, cast(null as {{ type_double() }}) as denominator
-    from order_totals
-    union all
-    select period, period_start, side, 'orders', dimension, segment, orders, null
-    from order_totals
-    union all
-    select period, period_start, side, 'aov', dimension, segment, net_revenue, orders
-    from order_totals
-    union all
-    select period, period_start, side, 'customers_ordering', dimension, segment, customers, null
-    from customer_totals
-    union all
-    select period, period_start, side, 'new_customers', dimension, segment, new_customers, null
-    from customer_totals
-    where dimension <> 'new_vs_returning'
-    union all
-    select period, period_start, side, 'returning_customers', dimension, segment, customers - new_customers, null
-    from customer_totals
-    where dimension <> 'new_vs_returning'
-    union all
-    select period, period_start, side, 'repeat_rate', dimension, segment, customers - new_customers, customers
-    from customer_totals
-    where dimension <> 'new_vs_returning'
-    union all
-    select period, period_start, side, 'retention_rate', dimension, segment,
-        customers_at_end - new_customers, customers_at_start
-    from activity_sides
-    union all
-    select period, period_start, side, 'churn_rate', dimension, segment, churned_customers, customers_at_start
-    from activity_sides
-    union all
-    select period, period_start, side, 'cart_abandonment_rate', dimension, segment, abandoned_carts, closed_carts
-    from cart_totals
-    union all
-    select period, period_start, side, 'cart_recovery_rate', dimension, segment, recovered_carts, abandoned_carts
-    from cart_totals
+    select
+        sourced.period,
+        sourced.period_start,
+        sourced.side,
+        metric_sources.metric,
+        sourced.dimension,
+        sourced.segment,
+        case metric_sources.metric
+            when 'net_revenue' then sourced.a
+            when 'orders' then sourced.b
+            when 'aov' then sourced.a
+            when 'customers_ordering' then sourced.a
+            when 'new_customers' then sourced.b
+            when 'returning_customers' then sourced.a - sourced.b
+            when 'repeat_rate' then sourced.a - sourced.b
+            when 'retention_rate' then sourced.b
+            when 'churn_rate' then sourced.c
+            when 'cart_abandonment_rate' then sourced.a
+            when 'cart_recovery_rate' then sourced.c
+        end as numerator,
+        case metric_sources.metric
+            when 'aov' then sourced.b
+            when 'repeat_rate' then sourced.a
+            when 'retention_rate' then sourced.a
+            when 'churn_rate' then sourced.a
+            when 'cart_abandonment_rate' then sourced.b
+            when 'cart_recovery_rate' then sourced.a
+        end as denominator
+    from sourced
+    inner join metric_sources
+        on sourced.source = metric_sources.source
+    -- new / returning customers split by new vs returning would only restate themselves
+    where not (sourced.dimension = 'new_vs_returning'
+        and metric_sources.metric in ('new_customers', 'returning_customers', 'repeat_rate'))
 
 ),
 
@@ -264,24 +302,12 @@ measured as (
 -- neither side has any data (a quiet week is 0 against 0, not missing).
 spine as (
 
-    select periods.period, periods.period_start, metrics.metric
+    select periods.period, periods.period_start, metric_sources.metric
     from periods
-    cross join (
-        select 'net_revenue' as metric union all select 'orders' union all select 'aov'
-        union all select 'customers_ordering' union all select 'new_customers'
-        union all select 'returning_customers' union all select 'repeat_rate'
-    ) as metrics
-    union all
-    select periods.period, periods.period_start, metrics.metric
-    from periods
-    cross join (select 'retention_rate' as metric union all select 'churn_rate') as metrics
-    where periods.period like 'month%'
-    union all
-    select periods.period, periods.period_start, metrics.metric
-    from periods
-    cross join (select 'cart_abandonment_rate' as metric union all select 'cart_recovery_rate') as metrics
+    cross join metric_sources
     cross join carts_tracked
-    where carts_tracked.is_tracked
+    where (metric_sources.source <> 'activity' or periods.period like 'month%')
+        and (metric_sources.source <> 'carts' or carts_tracked.is_tracked)
 
 ),
 

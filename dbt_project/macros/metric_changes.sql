@@ -1,162 +1,24 @@
 {#
-    CTEs of int_metric_segments, kept apart so the model reads as one list
-    of metrics. They expect the model's `sides` (period, period_start, side,
-    side_start, side_end), `side_days` (a side's days) and `attrs` (one row
-    per customer) CTEs, and end with a comma.
+    Pieces of int_metric_segments and int_change_segment_activity.
+    `metric_segments_carts` expects the model's `side_days` CTE (the days of
+    each period side) and ends with a comma.
 #}
 
 {#
-    `activity_sides`: per month side and customer segment, the customers
-    active at the month's start and end, new customers and churned
-    customers, with the definitions of int_monthly_customer_activity (a
-    data test checks the `total` segment against mart_retention_rate and
-    mart_churn_monthly). Active customers per segment are running sums of
-    +1 / -1 events: each qualifying order keeps its customer active from its
-    date until the next order or `active_window_days` later, whichever
-    comes first, so a customer's intervals never overlap. The month
-    boundaries are added as zero events so the running sum is read off on
-    exactly those days.
+    The customer attributes a change can be explained by, as (dimension,
+    expression) pairs over `attrs` (int_change_customer_attributes, one row
+    per customer with a qualifying order). A missing attribute (no customers
+    export, an empty field) is the segment 'unknown', so a shop without it
+    gets one segment, not a failure.
 #}
-{% macro metric_segments_activity(customer_dimensions) %}
-activity_months as (
-
-    select distinct side_start as month, side_end as month_end
-    from sides
-    where period like 'month%'
-
-),
-
-activity_customers as (
-
-    {%- for dimension, expression in [('total', "'all'")] + customer_dimensions %}
-    select attrs.customer_id, '{{ dimension }}' as dimension, cast({{ expression }} as {{ dbt.type_string() }}) as segment
-    from attrs
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
-
-),
-
-activity_segments as (
-
-    select distinct dimension, segment from activity_customers
-
-),
-
-activity_intervals as (
-
-    select
-        customer_id,
-        order_date as opens_on,
-        case
-            when next_order_date is not null
-                and next_order_date < {{ add_days(var('active_window_days'), 'order_date') }}
-                then next_order_date
-            else {{ add_days(var('active_window_days'), 'order_date') }}
-        end as closes_on
-    from {{ ref('int_customer_orders') }}
-
-),
-
-activity_daily as (
-
-    select dims.dimension, dims.segment, events.event_date, sum(events.change) as change
-    from (
-        select customer_id, opens_on as event_date, 1 as change from activity_intervals
-        union all
-        select customer_id, closes_on as event_date, -1 as change from activity_intervals
-    ) as events
-    inner join activity_customers as dims
-        on events.customer_id = dims.customer_id
-    group by dims.dimension, dims.segment, events.event_date
-
-),
-
-activity_running as (
-
-    select
-        dimension,
-        segment,
-        event_date,
-        is_boundary,
-        sum(change) over (
-            partition by dimension, segment order by event_date
-            range between unbounded preceding and current row
-        ) as active
-    from (
-        select dimension, segment, event_date, change, 0 as is_boundary from activity_daily
-        union all
-        select activity_segments.dimension, activity_segments.segment, boundaries.day, 0, 1
-        from activity_segments
-        cross join (
-            select {{ add_days(-1, 'month') }} as day from activity_months
-            union
-            select month_end as day from activity_months
-        ) as boundaries
-    ) as events
-
-),
-
-active_on as (
-
-    select distinct dimension, segment, event_date as day, active
-    from activity_running
-    where is_boundary = 1
-
-),
-
-activity_new as (
-
-    select dims.dimension, dims.segment, attrs.cohort_month as month, count(*) as customers
-    from attrs
-    inner join activity_customers as dims
-        on attrs.customer_id = dims.customer_id
-    group by dims.dimension, dims.segment, attrs.cohort_month
-
-),
-
-activity_churned as (
-
-    select dims.dimension, dims.segment, churn.month, count(distinct churn.customer_id) as customers
-    from (
-        select customer_id, {{ month_start('churned_on') }} as month
-        from {{ ref('int_customer_orders') }}
-        where churned_on is not null
-    ) as churn
-    inner join activity_customers as dims
-        on churn.customer_id = dims.customer_id
-    group by dims.dimension, dims.segment, churn.month
-
-),
-
-activity_sides as (
-
-    select
-        sides.period,
-        sides.period_start,
-        sides.side,
-        segs.dimension,
-        segs.segment,
-        coalesce(at_start.active, 0) as customers_at_start,
-        coalesce(at_end.active, 0) as customers_at_end,
-        coalesce(new_customers.customers, 0) as new_customers,
-        coalesce(churned.customers, 0) as churned_customers
-    from sides
-    cross join activity_segments as segs
-    left join active_on as at_start
-        on at_start.dimension = segs.dimension and at_start.segment = segs.segment
-        and at_start.day = {{ add_days(-1, 'sides.side_start') }}
-    left join active_on as at_end
-        on at_end.dimension = segs.dimension and at_end.segment = segs.segment
-        and at_end.day = sides.side_end
-    left join activity_new as new_customers
-        on new_customers.dimension = segs.dimension and new_customers.segment = segs.segment
-        and new_customers.month = sides.side_start
-    left join activity_churned as churned
-        on churned.dimension = segs.dimension and churned.segment = segs.segment
-        and churned.month = sides.side_start
-    where sides.period like 'month%'
-
-),
+{% macro change_customer_dimensions() %}
+    {{ return([
+        ('acquisition_channel', "coalesce(attrs.acquisition_channel, 'unknown')"),
+        ('country', "coalesce(attrs.country, 'unknown')"),
+        ('loyalty_tier', "coalesce(attrs.loyalty_tier, 'unknown')"),
+        ('rfm_segment', "coalesce(attrs.rfm_segment, 'unknown')"),
+        ('cohort_year', "cast(cast(extract(year from attrs.cohort_month) as integer) as " ~ dbt.type_string() ~ ")"),
+    ]) }}
 {% endmacro %}
 
 {#

@@ -1,16 +1,4 @@
-{#-
-    The customer attributes a change can be explained by, as (dimension,
-    expression) pairs over `attrs` (one row per customer with a qualifying
-    order). A missing attribute (no customers export, an empty field) is the
-    segment 'unknown', so a shop without it gets one segment, not a failure.
--#}
-{%- set customer_dimensions = [
-    ('acquisition_channel', "coalesce(attrs.acquisition_channel, 'unknown')"),
-    ('country', "coalesce(attrs.country, 'unknown')"),
-    ('loyalty_tier', "coalesce(attrs.loyalty_tier, 'unknown')"),
-    ('rfm_segment', "coalesce(attrs.rfm_segment, 'unknown')"),
-    ('cohort_year', "cast(cast(extract(year from attrs.cohort_month) as integer) as " ~ dbt.type_string() ~ ")"),
-] -%}
+{%- set customer_dimensions = change_customer_dimensions() -%}
 {%- set string = dbt.type_string() -%}
 -- For each period pair of int_change_periods, side (current / previous),
 -- metric, dimension and segment: the numerator and denominator of the
@@ -19,7 +7,8 @@
 -- mart_metric_changes decomposes the movement from these.
 --
 -- Dimensions: `total` (segment `all`), `new_vs_returning`, `device` (order
--- and cart metrics), the customer attributes above, and `cohort_month`: the
+-- and cart metrics), the customer attributes of change_customer_dimensions
+-- (macros/metric_changes.sql), and `cohort_month`: the
 -- three latest first-order months up to the current period's end, each its
 -- own segment, every older cohort `earlier`. Guest orders are the segment
 -- `guest` of every customer dimension. Retention and churn (complete months
@@ -68,18 +57,7 @@ side_days as (
 
 attrs as (
 
-    select
-        summary.customer_id,
-        summary.cohort_month,
-        customers.country,
-        customers.acquisition_channel,
-        customers.loyalty_tier,
-        segments.segment as rfm_segment
-    from {{ ref('int_customer_order_summary') }} as summary
-    left join {{ ref('int_customers') }} as customers
-        on summary.customer_id = customers.customer_id
-    left join {{ ref('mart_customer_segments') }} as segments
-        on summary.customer_id = segments.customer_id
+    select * from {{ ref('int_change_customer_attributes') }}
 
 ),
 
@@ -214,7 +192,24 @@ customer_totals as (
 
 ),
 
-{{ metric_segments_activity(customer_dimensions) }}
+activity_sides as (
+
+    select
+        sides.period,
+        sides.period_start,
+        sides.side,
+        activity.dimension,
+        activity.segment,
+        activity.customers_at_start,
+        activity.customers_at_end,
+        activity.new_customers,
+        activity.churned_customers
+    from sides
+    inner join {{ ref('int_change_segment_activity') }} as activity
+        on activity.month = sides.side_start
+    where sides.period like 'month%'
+
+),
 
 {{ metric_segments_carts() }}
 

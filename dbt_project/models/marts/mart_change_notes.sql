@@ -54,6 +54,22 @@ noted as (
 
 ),
 
+-- The parts in driver order, cohort months left out: month on month the
+-- newest cohort always "drives" (it had no customers the month before),
+-- which new vs returning already says.
+parts as (
+
+    select
+        latest.*,
+        row_number() over (
+            partition by latest.period, latest.metric, latest.dimension = 'revenue_factors'
+            order by latest.driver_rank
+        ) as note_driver_rank
+    from latest
+    where latest.effect_type <> 'total' and latest.driver_rank is not null and latest.dimension <> 'cohort_month'
+
+),
+
 -- Driver 1: net revenue's largest factor (customers, orders per customer,
 -- AOV, guests), else the top segment effect; driver 2: the next segment effect.
 drivers as (
@@ -61,34 +77,34 @@ drivers as (
     select
         noted.period,
         noted.metric,
-        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.driver_rank = 1)
-            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.driver_rank = 1)
+        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.note_driver_rank = 1)
+            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.note_driver_rank = 1)
             then parts.dimension end) as driver_1_dimension,
-        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.driver_rank = 1)
-            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.driver_rank = 1)
+        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.note_driver_rank = 1)
+            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.note_driver_rank = 1)
             then parts.segment end) as driver_1_segment,
-        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.driver_rank = 1)
-            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.driver_rank = 1)
+        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.note_driver_rank = 1)
+            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.note_driver_rank = 1)
             then parts.effect_type end) as driver_1_effect_type,
-        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.driver_rank = 1)
-            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.driver_rank = 1)
+        max(case when (noted.metric = 'net_revenue' and parts.dimension = 'revenue_factors' and parts.note_driver_rank = 1)
+            or (noted.metric <> 'net_revenue' and parts.dimension <> 'revenue_factors' and parts.note_driver_rank = 1)
             then parts.effect end) as driver_1_effect,
         max(case when parts.dimension <> 'revenue_factors'
-            and parts.driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
+            and parts.note_driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
             then parts.dimension end) as driver_2_dimension,
         max(case when parts.dimension <> 'revenue_factors'
-            and parts.driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
+            and parts.note_driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
             then parts.segment end) as driver_2_segment,
         max(case when parts.dimension <> 'revenue_factors'
-            and parts.driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
+            and parts.note_driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
             then parts.effect_type end) as driver_2_effect_type,
         max(case when parts.dimension <> 'revenue_factors'
-            and parts.driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
+            and parts.note_driver_rank = case when noted.metric = 'net_revenue' then 1 else 2 end
             then parts.effect end) as driver_2_effect
     from noted
-    inner join latest as parts
+    inner join parts
         on noted.period = parts.period and noted.metric = parts.metric
-        and parts.effect_type <> 'total' and parts.driver_rank <= 2
+        and parts.note_driver_rank <= 2
     group by noted.period, noted.metric
 
 ),

@@ -30,6 +30,7 @@ from models.predictions import FIT_METADATA_TABLE
 from . import svg
 
 REPORT_MARTS = (
+    "mart_change_notes",
     "mart_kpis",
     "mart_cohort_retention",
     "mart_cohort_revenue_curves",
@@ -311,6 +312,26 @@ def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, s
             else:
                 out.append(("Predicted 12-month CLV", "not available", note or "no spend prediction"))
     return out
+
+
+# The notes the report opens with: the latest complete month and the last 7 days.
+CHANGE_NOTE_PERIODS = [("month_vs_previous_month", "Latest complete month"), ("last_7_days", "Last 7 days")]
+
+
+def section_change_notes(df: pl.DataFrame | None) -> str:
+    """The sentences of `mart_change_notes` for the latest complete month and the last 7 days, as written."""
+    title = "What changed"
+    sub = ("Changes the shop's own history calls unusual (robust z-score), with the segments and factors "
+           "that drove them; otherwise that nothing moved unusually. The numbers are in marts.mart_metric_changes.")
+    if df is None or df.height == 0:
+        return _card(title, sub, _missing("mart_change_notes"), wide=True)
+    blocks = []
+    for period, label in CHANGE_NOTE_PERIODS:
+        notes = df.filter(pl.col("period") == period).sort("rank")["sentence"].to_list()
+        if notes:
+            items = "".join(f"<li>{escape(n)}</li>" for n in notes)
+            blocks.append(f"<h3>{escape(label)}</h3><ul>{items}</ul>")
+    return _card(title, sub, "".join(blocks) or _missing("mart_change_notes"), wide=True)
 
 
 def section_cohort_heatmap(df: pl.DataFrame | None, max_cohorts: int = 24) -> str:
@@ -678,6 +699,7 @@ def build_report(
     first_row = headline_html(frames, churn_after_days or (row["churn_after_days"] if row else None))
     support_tracked = "support_tickets" not in untracked
     sections = [
+        section_change_notes(_usable(frames, "mart_change_notes")),
         section_cohort_heatmap(_usable(frames, "mart_cohort_retention")),
         section_retention_trend(_usable(frames, "mart_retention_rate"), window),
         section_churn_trend(_usable(frames, "mart_churn_monthly"),

@@ -22,6 +22,8 @@ REQUIRED_MARTS = {
     "mart_customer_clv": ("customer_id",),
     "mart_clv_summary": ("cohort",),
     "mart_aov_by_device": ("order_month", "device"),
+    "mart_metric_changes": ("period", "period_start", "metric", "dimension", "segment", "effect_type"),
+    "mart_change_notes": ("period", "rank"),
 }
 # Columns filled by the predictions. A dbt build on Spark by hand has none (the
 # pipeline fits them between two Spark builds, docs/spark.md): the parity test

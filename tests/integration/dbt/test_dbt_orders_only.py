@@ -17,13 +17,14 @@ from assets.extraction.contract import ENTITIES, OTHER, create_raw_schema, track
 from assets.serving.report import build_report, load_report_frames
 from assets.resources import WarehouseResource
 
+from tests.support.change_marts import change_mart_problems
 from .test_dbt_build import LOADED, RAW_ROWS, VARS
 
 MARTS = {
     "mart_cohort_retention", "mart_retention_rate", "mart_customer_churn", "mart_churn_monthly",
     "mart_customer_clv", "mart_clv_summary", "mart_aov_by_device", "mart_repeat_purchase_funnel",
     "mart_cart_abandonment", "mart_support_kpis", "mart_support_retention", "mart_customer_segments",
-    "mart_data_coverage",
+    "mart_data_coverage", "mart_metric_changes", "mart_change_notes",
 }
 # C5 orders on a smart TV: a device outside the contract's list.
 OTHER_DEVICE_ORDER = ("('O10', 'C5', '2025-04-15 12:00:00', '2025-04-15 12:00:00', 'fulfilled', 'other', 'web', 'USD', "
@@ -126,3 +127,14 @@ def test_the_report_says_what_the_shop_does_not_track(orders_only):
     assert "Not tracked by this shop (no support tickets data)" in html
     assert "not tracked by this shop (no order lines data)" in html
     assert "Not available (no predictions: 4 customers with a qualifying order" in html
+
+
+def test_change_marts_explain_an_orders_only_shop(orders_only):
+    warehouse, statuses = orders_only
+    assert change_mart_problems(lambda sql: query(warehouse, sql), statuses) == []
+    # no customers export: every customer attribute is one segment, 'unknown' (guests apart)
+    segments = query(warehouse, "select distinct segment from marts.mart_metric_changes "
+                                "where dimension in ('country', 'acquisition_channel', 'loyalty_tier') order by 1")
+    assert segments == [("guest",), ("unknown",)]
+    # no carts: no cart metric at all
+    assert query(warehouse, "select count(*) from marts.mart_metric_changes where metric like 'cart%'") == [(0,)]

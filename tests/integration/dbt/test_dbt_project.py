@@ -11,6 +11,7 @@ MARTS = {
     "mart_cart_abandonment", "mart_support_kpis", "mart_support_retention", "mart_customer_segments",
     "mart_data_coverage", "mart_kpis", "mart_aov_by_device_12m", "mart_cart_abandonment_monthly",
     "mart_cohort_revenue_curves", "mart_segment_summary", "mart_churn_rule_vs_model",
+    "mart_metric_changes", "mart_change_notes",
 }
 ENTITIES = {"customers", "orders", "order_lines", "carts", "support_tickets"}
 

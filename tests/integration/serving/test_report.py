@@ -130,6 +130,11 @@ def frames() -> dict[str, pl.DataFrame]:
              "comparison": ["rule_churned_model_active", "rule_active_model_churned", "both_churned", "both_active"],
              "customers": [752, 261, 1100, 1423], "customer_share": [0.176, 0.061, 0.258, 0.333]}
         ),
+        "mart_change_notes": pl.DataFrame(
+            {"period": ["month_vs_previous_month", "last_7_days"], "rank": [1, 1],
+             "sentence": ["In 2025-05, net revenue rose 3% (+300) against 2025-04, nothing moved unusually.",
+                          "In the last 7 days, orders fell 2% (-4) against the days before, nothing moved unusually."]}
+        ),
     }
 
 

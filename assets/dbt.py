@@ -49,6 +49,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from assets.audiences import audience_vars
 from assets.quality.manifest import DbtTest
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
@@ -84,8 +85,12 @@ class DbtBuildConfig(dg.Config):
     as_of_date: str | None = None
 
 
-def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
+def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig,
+             audiences: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The `--vars` of a dbt build, from the shop's rules, its resolved time zone and the run config.
+
+    `audiences`: the audience thresholds the shop's retention.yml sets
+    (assets/audiences.py `audience_vars`); the others keep dbt_project.yml's defaults.
 
     `rules` carries as_of_date, active_window_days and churn_after_days: the
     `shop_source` resource at run time, Settings in tests. `shop_timezone`
@@ -107,6 +112,7 @@ def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, co
         "shop_timezone": shop_timezone or "UTC",
         "active_window_days": rules.active_window_days,
         "churn_after_days": rules.churn_after_days,
+        **(audiences or {}),
     }
 
 
@@ -238,7 +244,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # The Python model mart_customer_predictions imports this repository's
         # `models` package (profiles.yml `module_paths`).
         os.environ["RETENTION_CODE_DIR"] = str(PROJECT_ROOT)
-        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config)
+        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config, audience_vars(shop_source.user_config()))
         context.log.info(f"dbt vars: {vars_}")
         # dbt's artefacts and its log file go under the data folder, one folder per
         # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.

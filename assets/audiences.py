@@ -64,6 +64,7 @@ THRESHOLDS: dict[tuple[str, str], Threshold] = {
     ("win_back", "max_p_alive"): Threshold(float, 0, 1, "a probability"),
     ("win_back", "gap_multiple"): Threshold(float, 1, None, "times the customer's usual gap"),
     ("win_back", "min_value_share"): Threshold(float, 0, 1, "top share of customers by net revenue"),
+    ("win_back", "min_days_since_last_order"): Threshold(int, 0, None, "days"),
     ("vip_at_risk", "top_share"): Threshold(float, 0, 1, "top share of customers by predicted CLV"),
     ("cart_recovery", "within_hours"): Threshold(int, 24, 24 * 60, "hours, whole days are compared"),
     ("after_bad_support", "lookback_days"): Threshold(int, 1, 365, "days"),

@@ -211,7 +211,8 @@ members as (
     where revenue_top_share <= {{ var(v ~ 'win_back__min_value_share') }}
         and (p_alive < {{ var(v ~ 'win_back__max_p_alive') }}
             or (cadence_method = 'personal'
-                and days_since_last_order > {{ var(v ~ 'win_back__gap_multiple') }} * typical_days_between_orders))
+                and days_since_last_order > {{ var(v ~ 'win_back__gap_multiple') }} * typical_days_between_orders
+                and days_since_last_order >= {{ var(v ~ 'win_back__min_days_since_last_order') }}))
 
     union all
 

@@ -65,13 +65,13 @@ def read_members(con: duckdb.DuckDBPyConnection) -> tuple[date | None, pl.DataFr
     """(as-of date, members) from mart_audience_members; None when the build has no such table."""
     schema, table = MEMBERS_TABLE
     found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                        [schema, table]).fetchone()[0]
+                        [schema, table]).fetchall()[0][0]
     if not found:
         return None
-    members = con.execute(f"SELECT audience, {', '.join(MEMBER_COLUMNS)}, as_of_date FROM {schema}.{table}").pl()
+    members = con.sql(f"SELECT audience, {', '.join(MEMBER_COLUMNS)}, as_of_date FROM {schema}.{table}").pl()
     as_of = members["as_of_date"].max() if members.height else None
     if as_of is None:
-        as_of = con.execute("SELECT max(as_of_date) FROM intermediate.int_as_of_date").fetchone()[0]
+        as_of = con.execute("SELECT max(as_of_date) FROM intermediate.int_as_of_date").fetchall()[0][0]
     return as_of, members.drop("as_of_date")
 
 

@@ -4,17 +4,15 @@
 -- has stayed in the audience since. The rules are macros/audiences.sql.
 --
 -- entered_on needs the previous build: this model is incremental and reads
--- its own rows before replacing them. A pair that was in the previous build
--- keeps its entered_on; a new pair enters on the as-of date; pairs that left
--- are deleted by the post-hook. A re-run for the same as-of date keeps both
--- entered_on and is_new, so it writes the same rows. A full refresh (or a
--- Spark build, where this is a plain table) starts every pair on the as-of date.
+-- its own rows before replacing all of them (strategy replace_all,
+-- macros/incremental.sql). A pair that was in the previous build keeps its
+-- entered_on; a new pair enters on the as-of date; pairs that left are gone.
+-- A re-run for the same as-of date keeps both entered_on and is_new, so it
+-- writes the same rows. A full refresh starts every pair on the as-of date.
 {{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key=['customer_id', 'audience'],
+    materialized='incremental',
+    incremental_strategy='replace_all',
     on_schema_change='fail',
-    post_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date <> (select as_of_date from {{ ref('int_as_of_date') }}){% endif %}",
 ) }}
 
 with today as (

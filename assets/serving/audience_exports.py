@@ -9,10 +9,10 @@ rest of the build by publish.switch_build; docs/serving.md):
       <audience>/entered.parquet|csv     in tonight, not in the baseline
       <audience>/left.parquet|csv        in the baseline, not tonight
 
-The baseline is the audience list of the last published build with an
-earlier as-of date. A re-run for the same as-of date finds tonight's lists
-already published and rebuilds their baseline from them (members - entered
-+ left), so it writes the same files, byte for byte: nothing in them
+The baseline is the audience list of the last published build. A re-run
+for the same as-of date finds tonight's lists already published and
+rebuilds their own baseline from them (members - entered + left), so it
+writes the same files, byte for byte: nothing in them
 depends on the run (no run id, no clock), rows are sorted, and Parquet and
 CSV are written by the same library with fixed options.
 

@@ -47,3 +47,11 @@ def test_a_bad_threshold_is_one_line_naming_the_file_and_key(tmp_path, text, mes
         audience_vars(config(tmp_path, text))
     assert message in str(exc.value) and "retention.yml" in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_the_python_list_of_audiences_is_the_dbt_one():
+    import re
+    from pathlib import Path
+
+    macro = (Path(__file__).resolve().parents[1] / "dbt_project" / "macros" / "audience_list.sql").read_text()
+    assert tuple(re.findall(r"\('(\w+)', ", macro)) == AUDIENCES

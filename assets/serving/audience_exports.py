@@ -32,6 +32,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from assets.audiences import AUDIENCES
+
 from .exports import EMAIL_VALUE_REGEX, PersonalDataError, is_personal_column, sha256_file
 
 AUDIENCES_FOLDER = "audiences"
@@ -144,10 +146,10 @@ def write_audience_exports(db_path: Path, exports_dir: Path, published_exports: 
         if found is None:
             return None
         as_of, members = found
-        audiences = con.execute("SELECT DISTINCT audience FROM marts.mart_audience_summary ORDER BY 1").fetchall()
     finally:
         con.close()
-    names = sorted({a for (a,) in audiences} | set(members["audience"].unique().to_list()))
+    # Every audience gets its folder, an empty one included (a sync tool then empties its list).
+    names = sorted(set(AUDIENCES) | set(members["audience"].unique().to_list()))
     check_no_personal_values(members, "mart_audience_members")
     published = Path(published_exports) / AUDIENCES_FOLDER if published_exports else None
     baseline = published_baseline(published if published and published.exists() else None, as_of)

@@ -11,10 +11,10 @@ import duckdb
 import polars as pl
 import pytest
 
+from assets.audiences import AUDIENCES
 from assets.serving.audience_exports import AUDIENCES_FOLDER, write_audience_exports
 from assets.serving.exports import PersonalDataError
 
-AUDIENCES = ("cart_recovery", "win_back")
 
 
 def warehouse(path: Path, as_of: dt.date, members: list[tuple[str, str, dt.date]], reason: str = "why") -> Path:
@@ -29,8 +29,6 @@ def warehouse(path: Path, as_of: dt.date, members: list[tuple[str, str, dt.date]
     for customer, audience, entered in members:
         con.execute("insert into marts.mart_audience_members values (?, ?, ?, true, ?, 1.5, 100.25, 0.5, ?, ?, null, ?)",
                     [customer, audience, entered, reason, as_of + dt.timedelta(days=3), as_of - dt.timedelta(days=40), as_of])
-    con.execute("create table marts.mart_audience_summary (as_of_date date, audience varchar)")
-    con.executemany("insert into marts.mart_audience_summary values (?, ?)", [(as_of, a) for a in AUDIENCES])
     con.close()
     return path
 
@@ -67,6 +65,8 @@ def test_entered_and_left_are_the_changes_since_the_published_build_and_reruns_w
     left = pl.read_parquet(out / AUDIENCES_FOLDER / "cart_recovery" / "left.parquet")
     assert left.to_dicts() == [{"customer_id": "c1", "entered_on": D1, "left_on": D2}]
     assert ids(out, "win_back", "members") == [] and ids(out, "win_back", "left") == ["c9"]
+    assert set(second["audiences"]) == set(AUDIENCES)  # every audience has its folder, empty ones too
+    assert ids(out, "vip_at_risk", "members") == []
     assert second["audiences"]["cart_recovery"] | {"files": None} == {"members": 2, "entered": 1, "left": 1, "files": None}
     # Re-run of night 2 with night 2 published: its own baseline is rebuilt, nothing changes.
     write_audience_exports(db, tmp_path / "n2b" / "exports", out)

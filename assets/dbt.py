@@ -50,6 +50,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from assets.audiences import audience_vars
 from assets.quality.manifest import DbtTest
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.serving.descriptions import plain_text
@@ -88,8 +89,12 @@ class DbtBuildConfig(dg.Config):
     as_of_date: str | None = None
 
 
-def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
+def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig,
+             audiences: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The `--vars` of a dbt build, from the shop's rules, its resolved time zone and the run config.
+
+    `audiences`: the audience thresholds the shop's retention.yml sets
+    (assets/audiences.py `audience_vars`); the others keep dbt_project.yml's defaults.
 
     `rules` carries as_of_date, active_window_days and churn_after_days: the
     `shop_source` resource at run time, Settings in tests. `shop_timezone`
@@ -115,6 +120,7 @@ def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, co
         "predictions_refit_growth": rules.predictions_refit_growth,
         "predictions_refit_drift": rules.predictions_refit_drift,
         "predictions_refit": config.refit_predictions,
+        **(audiences or {}),
     }
 
 
@@ -343,7 +349,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # The Python model mart_customer_predictions imports this repository's
         # `models` package (profiles.yml `module_paths`).
         os.environ["RETENTION_CODE_DIR"] = str(PROJECT_ROOT)
-        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config)
+        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config, audience_vars(shop_source.user_config()))
         context.log.info(f"dbt vars: {vars_}")
         # dbt's artefacts and its log file go under the data folder, one folder per
         # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.

@@ -12,12 +12,13 @@ hold back the marts and the report.
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
 from models.bgnbd import BetaGeoModel, fit_bgnbd
+from models.cadence import CADENCE_COLUMNS, expected_next_orders
 from models.errors import ModelError, ModelFitError
 from models.gamma_gamma import GammaGammaModel, fit_gamma_gamma
 from models.refit import Drift, RefitDecision, RefitPolicy, StoredFit, drift_window_open, refit_decision
@@ -51,6 +52,10 @@ class Predictions:
     by_frequency: pl.DataFrame = field(default_factory=pl.DataFrame)
     skipped: str | None = None
     spend_skipped: str | None = None
+    # The fitted BG/NBD (None when skipped) and each customer's cadence and
+    # expected next order (models/cadence.py), filled by predict_or_skip.
+    bgnbd: BetaGeoModel | None = None
+    cadence: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def note(self) -> str | None:
@@ -86,12 +91,23 @@ def _finite_scores(scores: pl.DataFrame, columns: tuple[str, ...], name: str) ->
         raise ModelFitError(f"{name} gave non-finite predictions in {dict(zip(columns, bad))}; expected finite numbers")
 
 
-def predict_or_skip(transactions: pl.DataFrame, as_of) -> Predictions:
+def predict_or_skip(transactions: pl.DataFrame, as_of, holdout: bool = True) -> Predictions:
     """Fit on everything up to `as_of` and score every customer; check on a holdout split.
 
     Never raises a model error: what cannot be fitted is null (BG/NBD: every
     prediction; Gamma-Gamma alone: the spend columns) and the reason is kept.
+    Every customer also gets a cadence and an expected next order
+    (models/cadence.py): personal where they have enough orders, whatever
+    the models did. `holdout` False skips the holdout check (a second BG/NBD
+    fit), for callers that only need the scores (the audience backtest).
     """
+    run = _fit_and_score(transactions, as_of, holdout)
+    if transactions.height == 0:
+        return run
+    return replace(run, cadence=expected_next_orders(transactions, as_of, run.bgnbd))
+
+
+def _fit_and_score(transactions: pl.DataFrame, as_of, holdout: bool) -> Predictions:
     customers = transactions["customer_id"]
     t0 = time.perf_counter()
     if transactions.height == 0:
@@ -134,6 +150,8 @@ def predict_or_skip(transactions: pl.DataFrame, as_of) -> Predictions:
     fit_seconds = time.perf_counter() - t0
 
     meta = {**model_metadata(bg, gg), "fit_seconds": round(fit_seconds, 3), "customers_scored": scores.height}
+    if not holdout:
+        return Predictions(scores, meta, spend_skipped=spend_skipped, bgnbd=bg)
     calibration_end = as_of - timedelta(days=HOLDOUT_DAYS)
     by_freq = pl.DataFrame()
     try:
@@ -146,7 +164,7 @@ def predict_or_skip(transactions: pl.DataFrame, as_of) -> Predictions:
     except ModelError as exc:
         # Too little history for a holdout is worth saying, not failing the night.
         meta["holdout_skipped"] = str(exc)
-    return Predictions(scores, meta, by_freq, spend_skipped=spend_skipped)
+    return Predictions(scores, meta, by_freq, spend_skipped=spend_skipped, bgnbd=bg)
 
 
 def predict(transactions: pl.DataFrame, as_of) -> tuple[pl.DataFrame, dict, pl.DataFrame]:
@@ -161,8 +179,17 @@ def predict(transactions: pl.DataFrame, as_of) -> tuple[pl.DataFrame, dict, pl.D
 
 
 def published_frame(run: Predictions, as_of) -> pl.DataFrame:
-    """The mart's rows: the scores, `prediction_note`, `as_of_date` (same types whatever was fitted)."""
-    return run.scores.with_columns(
+    """The mart's rows: the scores, the cadence columns, `prediction_note`, `as_of_date`.
+
+    Same columns and types whatever was fitted.
+    """
+    cadence = run.cadence if run.cadence.width else pl.DataFrame(
+        schema={"customer_id": pl.String, "last_order_date": pl.Date, "typical_days_between_orders": pl.Float64,
+                "expected_next_order_date": pl.Date, "cadence_method": pl.String})
+    cadence = cadence.select(c for c in CADENCE_COLUMNS if c != "last_order_date").with_columns(
+        pl.col("customer_id").cast(run.scores.schema["customer_id"]))
+    scores = run.scores.join(cadence, on="customer_id", how="left")
+    return scores.with_columns(
         pl.lit(run.note, dtype=pl.String).alias(NOTE_COLUMN),
         pl.lit(as_of, dtype=pl.Date).alias("as_of_date"),
     )

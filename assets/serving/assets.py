@@ -31,6 +31,7 @@ from assets.extraction.assets import build_settings
 from assets.extraction.extract import record_published_state
 from assets.resources import ShopSourceResource, WarehouseResource
 
+from .audience_exports import write_audience_exports
 from .dbt_docs import build_dbt_docs
 from .descriptions import load_table_docs
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
@@ -129,6 +130,10 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             docs=load_table_docs(),
             previous_exports=published / EXPORTS_FOLDER if published else None,
         )
+        # The audiences' lists and their changes since the published build (assets/serving/audience_exports.py).
+        audiences = write_audience_exports(warehouse.build_db, exports_dir, warehouse.exports_dir)
+        if audiences is None:
+            context.log.info("no mart_audience_members in this build (a Spark build): no audience lists exported")
         marts = result.manifest["marts"]
         table = "| mart | rows | files | partitioned by | carried |\n|---|---:|---:|---|---|\n" + "\n".join(
             f"| {name} | {m['rows']:,} | {len(m['files'])} | {m['partitioned_by'] or '–'} | "
@@ -146,6 +151,10 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
                 "marts": dg.MetadataValue.md(table),
                 "total_rows": sum(m["rows"] for m in marts.values()),
                 "marts_carried": dg.MetadataValue.json(carried),
+                "audiences": dg.MetadataValue.json(
+                    {a: {k: e[k] for k in ("members", "entered", "left")} for a, e in audiences["audiences"].items()}
+                    if audiences else {}
+                ),
             }
         )
 

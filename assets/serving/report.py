@@ -45,6 +45,8 @@ REPORT_MARTS = (
     "mart_repeat_purchase_funnel",
     "mart_data_coverage",
     "mart_churn_rule_vs_model",
+    "mart_audience_summary",
+    "mart_audience_backtest",
 )
 # The churn-risk bands and the note of a skipped fit are columns of mart_kpis.
 PREDICTIONS_MART = "mart_customer_predictions"
@@ -638,6 +640,57 @@ def section_support_kpis(df: pl.DataFrame | None, tracked: bool = True) -> str:
     return _card(title, f"{sub} {escape(month.strftime('%B %Y'))}.", table)
 
 
+AUDIENCE_LABELS = {
+    "second_order_nudge": "Second-order nudge",
+    "due_for_next_order": "Due for next order",
+    "win_back": "Win back",
+    "vip_at_risk": "VIP at risk",
+    "cart_recovery": "Cart recovery",
+    "after_bad_support": "After bad support",
+}
+
+
+def _change(entered, left) -> str:
+    return f"+{svg.number(entered)} / −{svg.number(left)}" if left is not None else f"+{svg.number(entered)} (first build)"
+
+
+def section_audiences(summary: pl.DataFrame | None, backtest: pl.DataFrame | None, sym: str) -> str:
+    """"Who to contact this week": tonight's audiences (mart_audience_summary) with their backtested lift."""
+    title = "Who to contact this week"
+    sub = ("Customers to contact, per audience (lists: exports/audiences/, rules: docs/metrics.md). "
+           "Value at stake: the members' predicted 12-month CLV. Backtest: the latest month-end rebuilt from "
+           "what was known then; share of members who ordered in the next 30 days vs all active customers.")
+    if summary is None or summary.height == 0:
+        return _card(title, sub, _missing("mart_audience_summary"), wide=True)
+    latest = summary.filter(pl.col("as_of_date") == summary["as_of_date"].max())
+    tested = {}
+    if backtest is not None and backtest.height:
+        last = backtest.filter(pl.col("cutoff_date") == backtest["cutoff_date"].max())
+        tested = {r["audience"]: r for r in last.iter_rows(named=True)}
+        sub += f" Backtest month-end: {escape(last['cutoff_date'][0].isoformat())}."
+    rows = []
+    order = {a: i for i, a in enumerate(AUDIENCE_LABELS)}
+    for r in sorted(latest.iter_rows(named=True), key=lambda r: order.get(r["audience"], len(order))):
+        label = escape(AUDIENCE_LABELS.get(r["audience"], r["audience"]))
+        if not r["is_tracked"]:
+            rows.append(f'<tr><th>{label}</th><td colspan="4" class="na">{escape(r["note"] or "not tracked")}</td></tr>')
+            continue
+        bt = tested.get(r["audience"])
+        if bt is None or not bt["members"]:
+            proof = "no members then" if bt is not None else "not backtested yet"
+        else:
+            proof = (f"{svg.pct(_f(bt['member_order_rate_30d']), 1)} vs {svg.pct(_f(bt['active_order_rate_30d']), 1)}"
+                     f" (×{svg.number(_f(bt['order_rate_lift_30d']), 2)}, n={svg.number(bt['members'])})")
+        rows.append(
+            f"<tr><th>{label}</th><td>{escape(svg.number(r['members']))}</td>"
+            f"<td>{escape(_change(r['entered_since_previous'], r['left_since_previous']))}</td>"
+            f"<td>{escape(svg.money(_f(r['value_at_stake']), sym))}</td><td>{escape(proof)}</td></tr>"
+        )
+    head = "<th>Audience</th><th>Members</th><th>Change since previous build</th><th>Value at stake</th><th>Backtest: ordered within 30 days</th>"
+    table = f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return _card(title, sub, table, wide=True)
+
+
 CSS = """
 *{box-sizing:border-box}
 body{margin:0;background:#f8fafc;color:#0f172a;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
@@ -713,6 +766,7 @@ def build_report(
         section_support_kpis(_usable(frames, "mart_support_kpis"), tracked=support_tracked),
         section_predictions(row, prediction_note(frames), models_fitted),
         section_clv_curves(_usable(frames, "mart_cohort_revenue_curves"), sym),
+        section_audiences(_usable(frames, "mart_audience_summary"), _usable(frames, "mart_audience_backtest"), sym),
     ]
     run = f" · run {escape(run_id[:8])}" if run_id else ""
     return f"""<!DOCTYPE html>

@@ -135,3 +135,23 @@ def test_cdnow_change_marts_build_and_add_up(cdnow_run):
             (select count(*) from marts.mart_metric_changes where metric like 'cart%'),
             (select count(*) from marts.mart_change_notes where period = 'month_vs_same_month_last_year')""")
     assert got == [(["unknown"], 0, 1)]
+
+
+def test_cdnow_audiences_backtest_and_lists_are_built_and_agree(cdnow_run):
+    import json
+
+    db = cdnow_run.published_db
+    assert db.exists(), f"{db} was not published: {cdnow_run.step_failures()}"
+    # Every customer gets an expected next order (CDNOW's models fit).
+    customers, dated = cdnow_run.query(
+        db, "SELECT count(*), count(expected_next_order_date) FROM marts.mart_customer_predictions")[0]
+    assert customers == dated > 0, f"{dated} of {customers} customers have an expected next order date"
+    # CDNOW ends 1998-06-30: the six latest month-ends with 90 days after them (1998-03-31 + 90 = 1998-06-29).
+    cutoffs = [r[0].isoformat() for r in cdnow_run.query(
+        db, "SELECT DISTINCT cutoff_date FROM marts.mart_audience_backtest ORDER BY 1")]
+    assert cutoffs == ["1997-10-31", "1997-11-30", "1997-12-31", "1998-01-31", "1998-02-28", "1998-03-31"], cutoffs
+    rows = dict(cdnow_run.query(db, "SELECT audience, members FROM marts.mart_audience_summary"))
+    assert rows["cart_recovery"] == rows["after_bad_support"] == 0  # orders only: not tracked, empty
+    assert rows["win_back"] > 0 and rows["vip_at_risk"] > 0, rows
+    manifest = json.loads((cdnow_run.exports / "audiences" / "_manifest.json").read_text())
+    assert {a: e["members"] for a, e in manifest["audiences"].items()} == rows

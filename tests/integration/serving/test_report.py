@@ -135,6 +135,14 @@ def frames() -> dict[str, pl.DataFrame]:
              "sentence": ["In 2025-05, net revenue rose 3% (+300) against 2025-04, nothing moved unusually.",
                           "In the last 7 days, orders fell 2% (-4) against the days before, nothing moved unusually."]}
         ),
+        "mart_audience_summary": pl.DataFrame(
+            {"as_of_date": [date(2025, 6, 14)], "audience": ["win_back"], "is_tracked": [True], "note": [None],
+             "members": [12], "entered_since_previous": [2], "left_since_previous": [1], "value_at_stake": [900.0]}
+        ),
+        "mart_audience_backtest": pl.DataFrame(
+            {"audience": ["win_back"], "cutoff_date": [date(2025, 2, 28)], "members": [10], "member_order_rate_30d": [0.1],
+             "active_order_rate_30d": [0.2], "order_rate_lift_30d": [0.5]}
+        ),
     }
 
 
@@ -145,12 +153,12 @@ def test_report_has_every_section_and_no_external_reference(frames, tmp_path):
     titles = ["Cohort retention", "Retention rate by month", "Churn rate by month", "Average order value by device",
               "Customer lifetime value by cohort", "Customer segments (RFM)", "Repeat-purchase funnel",
               "Cart abandonment and recovery", "Support experience vs retention", "Support KPIs",
-              "Predicted churn risk", "Revenue per customer as cohorts age"]
+              "Predicted churn risk", "Revenue per customer as cohorts age", "Who to contact this week"]
     for title in titles:
         assert f"<h2>{title}</h2>" in html
     assert "14 June 2025" in html and "as of" in html
-    # one chart per section, two for carts, none for the support KPI table
-    assert html.count("<svg") == len(titles)
+    # one chart per section, two for carts, none for the support KPI table and the audiences table
+    assert html.count("<svg") == len(titles) - 1
     assert "Not available" not in html and "not available" not in html and "Not tracked" not in html
     assert "Margin CLV" in html
     # self-contained: no script, no stylesheet link, no external src/href; only the SVG namespace URI

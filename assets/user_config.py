@@ -14,7 +14,8 @@ validates its own section (`section(config, name)`):
 - `landing`: how the landing folder's files are read (CSV dialect) and, per
   entity, where they are and the query that maps them (extraction/mapping.py);
 - `shopify`: options of the Shopify orders-export source;
-- `postgres`: the per-entity queries of the PostgreSQL source.
+- `postgres`: the per-entity queries of the PostgreSQL source;
+- `audiences`: thresholds of the daily audiences (assets/audiences.py).
 
 An unknown top-level key is an error (a typo must not be ignored silently).
 """
@@ -28,7 +29,7 @@ import yaml
 
 CONFIG_ENV = "RETENTION_CONFIG_FILE"
 FILE_NAME = "retention.yml"
-SECTIONS = ("quality", "landing", "shopify", "postgres")
+SECTIONS = ("quality", "landing", "shopify", "postgres", "audiences")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

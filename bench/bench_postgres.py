@@ -1,6 +1,6 @@
 """Benchmark: extraction from a PostgreSQL shop database vs the landing folder, and the client libraries.
 
-Starts a throwaway PostgreSQL server (tests/extraction/pg_server.py), seeds it
+Starts a throwaway PostgreSQL server (tests/support/pg_server.py), seeds it
 with the sample shop (the generic schema of docs/postgres.md), writes the
 same rows as a Parquet landing folder, then measures, each in a fresh
 subprocess (so that its peak RSS is its own):
@@ -39,7 +39,7 @@ def _child(kind: str, db: str, url: str, landing: str, batch_rows: str) -> None:
     from assets.extraction.postgres import PostgresSettings, PostgresSource
     from assets.extraction.sources import LandingSource
     from assets.warehouse import connect
-    from tests.extraction.pg_server import SHOP_QUERIES
+    from tests.support.pg_server import SHOP_QUERIES
 
     source = (
         LandingSource(Path(landing))
@@ -63,7 +63,7 @@ def _child(kind: str, db: str, url: str, landing: str, batch_rows: str) -> None:
 def _client_child(client: str, url: str, batch_rows: int) -> None:
     import polars as pl
 
-    from tests.extraction.pg_server import SHOP_QUERIES
+    from tests.support.pg_server import SHOP_QUERIES
 
     query = f"SELECT * FROM ({SHOP_QUERIES['orders']}) q ORDER BY q.updated_at"
     t0 = time.perf_counter()
@@ -113,7 +113,7 @@ def _measure(args: list[str]) -> dict:
 def _seed(url: str, orders: int, landing: Path) -> dict[str, int]:
     """The sample shop into PostgreSQL and, block by block, the same rows as Parquet files."""
     from assets.extraction.sample_shop import SampleShopConfig, iter_blocks
-    from tests.extraction.pg_server import SHOP_TABLES, admin, insert_rows
+    from tests.support.pg_server import SHOP_TABLES, admin, insert_rows
 
     counts = dict.fromkeys(ENTITY_ORDER, 0)
     with admin(url) as cur:
@@ -133,7 +133,7 @@ def _seed(url: str, orders: int, landing: Path) -> dict[str, int]:
 
 def _nightly_changes(url: str, orders: int) -> None:
     """1% of orders refunded or cancelled after the last run, 0.2% new orders."""
-    from tests.extraction.pg_server import admin
+    from tests.support.pg_server import admin
 
     with admin(url) as cur:
         cur.execute("SELECT max(updated_at) FROM shop_order")
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=50_000)
     args = parser.parse_args()
 
-    from tests.extraction.pg_server import throwaway_postgres
+    from tests.support.pg_server import throwaway_postgres
 
     with throwaway_postgres() as server, tempfile.TemporaryDirectory() as tmp:
         tmp_path, url = Path(tmp), server.url()

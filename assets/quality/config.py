@@ -209,7 +209,7 @@ def setting_hint(suite: str, rule_id: str, kind: str, severity: str = ERROR,
     """The `retention.yml` keys that change a failed rule: its threshold when it has one, always its severity.
 
     `days`: the days a daily rule named (offered as `closed_days`). Every key
-    named here is one `quality_config` reads (tests/quality/test_config.py).
+    named here is one `quality_config` reads (tests/unit/quality/test_config.py).
     """
     entity = suite.removeprefix("raw_") if suite.startswith("raw_") else None
     threshold = {

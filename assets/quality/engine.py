@@ -17,10 +17,10 @@ For one suite (`suites.Suite`):
    batch would report them);
 4. the results go to `audit.validation_results` / `audit.suite_runs` and, as
    one GX suite validation result, to the GX project and its Data Docs page
-   (offline: `offline_docs.py`).
+   (`data_docs.py`; offline: `offline_docs.py`).
 
-Great Expectations is imported here, lazily (`_gx()`), never at module import:
-`orchestration.definitions` must not pay for it.
+Great Expectations is imported lazily (`gx_runtime._gx()`), never at module
+import: `orchestration.definitions` must not pay for it.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,8 @@ from typing import Any
 from assets.extraction.contract import tracked_entities
 
 from . import audit, rowsql
-from .offline_docs import IndexEntry, offline_page, write_index
+from .data_docs import docs_context, docs_index, store_and_build_docs  # noqa: F401 - docs_index: the checks' link
+from .gx_runtime import _gx, validation_context  # noqa: F401 - _gx: the benchmark times the import
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
 from .results import RuleResult, SuiteRun
 from .suites import MART_AS_OF_SQL, ROWS, STAGING_REFERENCE, STAGING_REFERENCE_SQL, Rule, Suite
@@ -47,78 +47,6 @@ from .suites import MART_AS_OF_SQL, ROWS, STAGING_REFERENCE, STAGING_REFERENCE_S
 log = logging.getLogger(__name__)
 
 GX_DATASOURCE = "duckdb_batches"
-DATA_DOCS_SITE = "local_site"
-
-
-# --- Great Expectations, lazily ---------------------------------------------------------
-
-
-def _gx():
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    import great_expectations as gx  # noqa: PLC0415 - kept off the Definitions import path
-
-    for name in ("great_expectations", "great_expectations.core", "great_expectations.expectations"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    return gx
-
-
-def _quiet(ctx) -> None:
-    from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415
-
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-
-
-_CONTEXTS: dict[str, Any] = {}
-
-
-def validation_context():
-    """The in-memory context that evaluates batches (one per process, reused)."""
-    if "ephemeral" not in _CONTEXTS:
-        ctx = _gx().get_context(mode="ephemeral")
-        _quiet(ctx)
-        _CONTEXTS["ephemeral"] = ctx
-    return _CONTEXTS["ephemeral"]
-
-
-def docs_context(docs_root: Path):
-    """A file-backed context under `docs_root`: suites, validation results, the Data Docs site.
-
-    It holds no data source (batches are validated in `validation_context()`),
-    which keeps its YAML small and its start fast.
-    """
-    key = str(docs_root.resolve())
-    if key not in _CONTEXTS or not (docs_root / "gx").exists():
-        _CONTEXTS[key] = _open_docs_context(docs_root)
-    return _CONTEXTS[key]
-
-
-def _open_docs_context(docs_root: Path):
-    gx = _gx()
-    docs_root.mkdir(parents=True, exist_ok=True)
-    ctx = gx.get_context(mode="file", project_root_dir=str(docs_root))
-    site_dir = str((docs_root / "data_docs").resolve())
-    site = {
-        "class_name": "SiteBuilder",
-        "show_how_to_buttons": False,
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": site_dir},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }
-    sites = ctx.list_data_docs_sites()
-    if sites.get(DATA_DOCS_SITE, {}).get("store_backend", {}).get("base_directory") != site_dir:
-        for name in list(sites):
-            if name != DATA_DOCS_SITE:
-                continue
-            ctx.update_data_docs_site(DATA_DOCS_SITE, site)
-            break
-        else:
-            ctx.add_data_docs_site(DATA_DOCS_SITE, site)
-    bars = ctx.variables.progress_bars
-    on = bars is None or (bars.get("globally", True) if isinstance(bars, dict) else bars.globally)
-    if on:
-        _quiet(ctx)
-        ctx.variables.save()
-    return ctx
 
 
 # One dataframe asset serves every batch: each new asset rewrites the context's
@@ -601,111 +529,3 @@ def _days_covered(stats, as_of) -> tuple[date | None, date | None]:
     if newest is not None and as_of is not None:
         newest = min(newest, as_of)
     return first, newest
-
-
-def store_and_build_docs(ctx, suite: Suite, evrs: list, expectations: list, run: SuiteRun,
-                         config: QualityConfig) -> str | None:
-    """Store the merged result as one GX validation result and render its Data Docs page."""
-    import great_expectations as gx  # noqa: PLC0415
-    from great_expectations.core import ExpectationSuiteValidationResult  # noqa: PLC0415
-    from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
-    from great_expectations.data_context.types.resource_identifiers import (  # noqa: PLC0415
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    gsuite = gx.ExpectationSuite(name=suite.name, expectations=[e.copy() for e in expectations],
-                                 meta={"notes": suite.description, "table": suite.table})
-    _store_suite(ctx, gsuite)
-    run_time = run.validated_at.replace(tzinfo=timezone.utc)
-    run_identifier = RunIdentifier(run_name=run.run_id, run_time=run_time)
-    n_ok = sum(1 for e in evrs if e.success)
-    result = ExpectationSuiteValidationResult(
-        success=run.passed,
-        results=evrs,
-        suite_name=suite.name,
-        statistics={
-            "evaluated_expectations": len(evrs),
-            "successful_expectations": n_ok,
-            "unsuccessful_expectations": len(evrs) - n_ok,
-            "success_percent": 100.0 * n_ok / len(evrs) if evrs else 100.0,
-        },
-        meta={
-            "great_expectations_version": gx.__version__,
-            "run_id": run_identifier,
-            "validation_time": run_time,
-            "active_batch_definition": {
-                "datasource_name": "duckdb",
-                "data_connector_name": "chunks",
-                "data_asset_name": suite.table,
-                "batch_identifiers": {"as_of": str(run.as_of), "chunks": run.chunks},
-            },
-            "batch_spec": {"data_asset_name": suite.table, "rows": run.row_count, "chunks": run.chunks,
-                           "as_of": str(run.as_of)},
-        },
-    )
-    vrid = ValidationResultIdentifier(
-        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
-        run_id=run_identifier,
-        batch_identifier=suite.table,
-    )
-    store = ctx.validation_results_store
-    store.store_validation_results(
-        suite_validation_result=result,
-        suite_validation_result_identifier=vrid,
-        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
-    )
-    _prune(store, suite.name, config.data_docs_keep_runs)
-    return render_page(Path(ctx.root_directory).parent / "data_docs", suite, result, run, config)
-
-
-def _store_suite(ctx, gsuite) -> None:
-    """Store the suite in the GX project when it differs from the stored one (a sidecar digest tells)."""
-    import hashlib  # noqa: PLC0415
-    import json  # noqa: PLC0415
-
-    digest = hashlib.sha1(json.dumps(gsuite.to_json_dict(), sort_keys=True, default=str).encode()).hexdigest()
-    marker = Path(ctx.root_directory) / "expectations" / f".{gsuite.name}.sha1"
-    if marker.exists() and marker.read_text() == digest:
-        return
-    ctx.suites.add_or_update(gsuite)  # ~0.1-0.3 s: GX compares every expectation with the stored ones
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(digest)
-
-
-def render_page(site_dir: Path, suite: Suite, result, run: SuiteRun, config: QualityConfig) -> str:
-    """This validation's Data Docs page, rendered by GX's own renderer and view, and the site's index.
-
-    GX's SiteBuilder would also rebuild its index from every stored result (a
-    read of each, on every suite run) and copy its static assets; the page is
-    the same, and the index is `offline_docs.write_index`'s static table.
-    """
-    from great_expectations.render.renderer import ValidationResultsPageRenderer  # noqa: PLC0415
-    from great_expectations.render.view import DefaultJinjaPageView  # noqa: PLC0415
-
-    run_time = run.validated_at.replace(tzinfo=timezone.utc)
-    rel = (Path("validations") / suite.name / re.sub(r"[^A-Za-z0-9_.-]", "_", run.run_id)
-           / run_time.strftime("%Y%m%dT%H%M%S.%fZ") / f"{suite.table}.html")
-    page = site_dir / rel
-    page.parent.mkdir(parents=True, exist_ok=True)
-    html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
-    page.write_text(offline_page(html, root="/".join([".."] * (len(rel.parts) - 1))), encoding="utf-8")
-    entry = IndexEntry(suite=suite.name, asset=suite.table, run_name=run.run_id,
-                      run_time=run_time.strftime("%Y-%m-%d %H:%M:%S UTC"), success=run.passed, path=rel.as_posix())
-    write_index(site_dir, entry, config.data_docs_keep_runs)
-    return page.resolve().as_uri()
-
-
-def _prune(store, suite_name: str, keep: int) -> None:
-    keys = [k for k in store.list_keys()
-            if k.expectation_suite_identifier.name == suite_name]
-    keys.sort(key=lambda k: str(k.run_id.run_time))
-    for k in keys[:-keep] if keep > 0 else []:
-        try:
-            store.remove_key(k)
-        except Exception:  # noqa: BLE001 - pruning is best effort
-            pass
-
-
-def docs_index(docs_root: Path) -> Path:
-    return docs_root / "data_docs" / "index.html"

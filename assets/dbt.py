@@ -49,7 +49,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from assets.quality.manifest import DbtTest
+from assets.manifest import DbtTest
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
 from models.predictions import FIT_METADATA_TABLE

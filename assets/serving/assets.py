@@ -20,9 +20,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
-from assets.extraction.assets import build_settings
-from assets.extraction.extract import record_published_state
 from assets.resources import ShopSourceResource, WarehouseResource
+from assets.run_state import build_settings, record_published_state
 
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (

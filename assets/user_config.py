@@ -26,9 +26,12 @@ from typing import Any
 
 import yaml
 
+from assets.source_kinds import SOURCE_KINDS
+
 CONFIG_ENV = "RETENTION_CONFIG_FILE"
 FILE_NAME = "retention.yml"
-SECTIONS = ("quality", "landing", "shopify", "postgres")
+# `quality`, then each source kind's section (assets/source_kinds.py).
+SECTIONS = ("quality", *(k.config_section for k in SOURCE_KINDS.values() if k.config_section))
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

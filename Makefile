@@ -5,7 +5,14 @@ BIN := $(VENV)/bin
 # dbt and Great Expectations must not wait on a closed network for usage statistics.
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# One Dagster instance per data folder (assets/warehouse.py DataLayout.dagster_home):
+# runs, `make where`, the UI and the schedule of one shop never show another's.
+# An explicit DAGSTER_HOME still wins. A relative data folder is relative to here, as in assets/settings.py.
+# `dagster dev` reads .env too: a data folder set only there counts here as well.
+ENV_FILE_DATA_DIR := $(shell test -f .env && sed -n 's/^[[:space:]]*RETENTION_DATA_DIR[[:space:]]*=[[:space:]]*//p' .env | tail -n 1 | tr -d "\"'")
+RETENTION_DATA_DIR ?= $(or $(ENV_FILE_DATA_DIR),data)
+export RETENTION_DATA_DIR
+export DAGSTER_HOME ?= $(abspath $(RETENTION_DATA_DIR))/dagster_home
 
 .PHONY: setup setup-spark lock manifest check-config dagster-home run test test-fast dev docs bench bench-spark where clean
 
@@ -46,7 +53,7 @@ check-config: $(ENGINE_SETUP)
 	@$(BIN)/python -m assets.settings
 
 # The instance config (run monitoring, one run at a time, no telemetry) lives
-# in the project's dagster.yaml; Dagster reads it from DAGSTER_HOME.
+# in the project's dagster.yaml; Dagster reads it from DAGSTER_HOME (the data folder's dagster_home/).
 dagster-home:
 	@mkdir -p "$(DAGSTER_HOME)"
 	@cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
@@ -76,11 +83,11 @@ test-fast: manifest
 dev: check-config manifest dagster-home
 	$(BIN)/dagster dev
 
-# dbt docs site (model and column docs, metric glossary) from the build warehouse of the last run.
-docs: manifest
-	cd dbt_project && RETENTION_BUILD_DB=$${RETENTION_BUILD_DB:-$(CURDIR)/data/build/warehouse.duckdb} \
-		../$(BIN)/dbt docs generate --quiet --profiles-dir . --vars '{"shop_timezone": "America/New_York"}'
-	@echo "docs: dbt_project/target/index.html (serve with: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
+# dbt docs (model and column docs, metric glossary) as one static page that opens from disk,
+# from the build warehouse of RETENTION_DATA_DIR with that shop's time zone and windows
+# (assets/serving/dbt_docs.py); each run rebuilds it too.
+docs: check-config manifest
+	@$(BIN)/python -m orchestration.docs
 
 where: setup
 	$(BIN)/python -m orchestration.where

@@ -44,6 +44,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
+from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY as DAGSTER_DBT_UNIQUE_ID
 
 from assets.dbt import (
     PREDICTIONS_KEY,
@@ -60,7 +61,7 @@ from assets.extraction.contract import RAW_SCHEMA
 from assets.manifest import DbtTest
 from assets.resources import WarehouseResource
 from assets.warehouse import quote_ident, quote_literal
-from models.predictions import FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
+from models.predictions import FIT_METADATA_TABLE, FORMER_FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
 
 SPARK_ENGINE = "spark"
 
@@ -292,14 +293,15 @@ def predictions_check_results(context: dg.AssetExecutionContext, warehouse: Ware
     Without results their blocking checks would not gate publishing, and
     Dagster would say so once per downstream step.
     """
-    tests = {n["name"]: n for n in (manifest.get("nodes") or {}).values() if n.get("resource_type") == "test"}
+    # A check names its dbt test by unique id (its name is a short one, assets/dbt.py).
+    nodes = manifest.get("nodes") or {}
     selected = context.selected_asset_check_keys
     relation = ".".join(quote_ident(part) for part in PREDICTIONS_KEY.path)
     results: list[dg.AssetCheckResult] = []
     con = warehouse.connect(read_only=True)
     try:
         for spec in context.assets_def.check_specs:
-            node = tests.get(spec.name)
+            node = nodes.get((spec.metadata or {}).get(DAGSTER_DBT_UNIQUE_ID))
             sql = failing_rows_sql(node, PREDICTIONS_KEY.path[-1], relation) if node and spec.asset_key == PREDICTIONS_KEY else None
             if sql is None or spec.key not in selected:
                 continue
@@ -356,6 +358,7 @@ def copy_back_from_spark(warehouse: WarehouseResource, paths: SparkPaths, tables
                 f"CREATE OR REPLACE TABLE {quote_ident(schema)}.{quote_ident(table)} AS "
                 "SELECT CAST(? AS VARCHAR) AS metadata", [json.dumps(fit, default=str)]
             )
+            con.execute("DROP TABLE IF EXISTS {}.{}".format(*map(quote_ident, FORMER_FIT_METADATA_TABLE)))
         con.execute("COMMIT")
     finally:
         con.close()

@@ -52,6 +52,20 @@ class DataLayout:
     def quality_dir(self) -> Path:
         return self.data_dir / "quality"
 
+    @property
+    def dbt_docs_dir(self) -> Path:
+        """The dbt docs page (index.html, static: opens from disk), built from this folder's build warehouse."""
+        return self.data_dir / "dbt_docs"
+
+    @property
+    def dagster_home(self) -> Path:
+        """This shop's Dagster instance (runs, event logs, schedule state): one per data folder.
+
+        The Makefile derives DAGSTER_HOME from RETENTION_DATA_DIR the same way,
+        so two shops run from one clone never see each other's runs.
+        """
+        return self.data_dir / "dagster_home"
+
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600

@@ -169,7 +169,11 @@ def published_frame(run: Predictions, as_of) -> pl.DataFrame:
 
 # Where the dbt model leaves `run_metadata` for the orchestration to show
 # with the materialization (schema, table): a Python model cannot emit it.
-FIT_METADATA_TABLE = ("intermediate", "mart_customer_predictions_fit")
+# An intermediate, named like one: analysts see it among the intermediates.
+FIT_METADATA_TABLE = ("intermediate", "int_customer_predictions_fit")
+# Its name before it was renamed: a build file from then still holds it, and
+# publishing copies every intermediate table, so the writers drop it.
+FORMER_FIT_METADATA_TABLE = ("intermediate", "mart_customer_predictions_fit")
 
 
 def run_metadata(run: Predictions) -> dict:

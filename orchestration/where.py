@@ -1,11 +1,12 @@
 """`python -m orchestration.where`: how the last run went, and where it left the warehouse, exports and report.
 
 `make run` prints this after the run. The run's outcome comes from the Dagster
-instance (DAGSTER_HOME); quarantine counts, WARN checks, every failed quality
-rule (ERROR in full, WARN in one line) and the as-of date come from the build
-warehouse's own records (raw.quarantine, audit.suite_runs,
-audit.validation_results, intermediate.int_as_of_date), so the summary says
-what the data says - after a failed run too.
+instance of the data folder (DAGSTER_HOME, else `<data dir>/dagster_home`);
+quarantine counts, WARN checks, every failed quality rule (ERROR in full, WARN
+in one line) and the as-of date come from the build warehouse's own records
+(raw.quarantine, audit.suite_runs, audit.validation_results,
+intermediate.int_as_of_date), so the summary says what the data says - after
+a failed run too.
 """
 
 from __future__ import annotations
@@ -135,13 +136,19 @@ def failed_rule_lines(rows: Sequence[tuple]) -> list[str]:
     return lines
 
 
-def last_run(build_db: Path) -> RunRecord | None:
-    """The newest run of the Dagster instance in DAGSTER_HOME; None without an instance or a run."""
-    if not os.environ.get("DAGSTER_HOME"):
+def instance_home(settings: Settings) -> Path:
+    """The Dagster instance of this data folder: DAGSTER_HOME when set (it wins), else the folder's own."""
+    explicit = os.environ.get("DAGSTER_HOME")
+    return Path(explicit) if explicit else settings.layout.dagster_home
+
+
+def last_run(build_db: Path, home: Path) -> RunRecord | None:
+    """The newest run of the Dagster instance in `home`; None without an instance or a run."""
+    if not home.is_dir():
         return None
     import dagster as dg
 
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(limit=1)
         if not runs:
             return None
@@ -192,6 +199,7 @@ def describe(settings: Settings) -> list[str]:
         else "current build:        none published yet"
     )
     lines.append(f"build warehouse:      {layout.build_db}  (pipeline only)")
+    lines.append(f"dagster instance:     {instance_home(settings)}  (this data folder's runs)")
     manifest = layout.exports_dir / "_manifest.json"
     if manifest.exists():
         m = json.loads(manifest.read_text())
@@ -203,6 +211,8 @@ def describe(settings: Settings) -> list[str]:
         lines.append(f"parquet exports:      {layout.exports_dir}  (not exported yet)")
     report = layout.report_dir / "index.html"
     lines.append(f"report:               {report}" + ("" if report.exists() else "  (not built yet)"))
+    dbt_docs = layout.dbt_docs_dir / "index.html"
+    lines.append(f"dbt docs:             {dbt_docs}" + ("" if dbt_docs.exists() else "  (not built yet: make docs)"))
     docs = layout.quality_dir
     lines.append(f"quality data docs:    {docs}" + ("" if docs.exists() else "  (not built yet)"))
     return lines
@@ -210,7 +220,7 @@ def describe(settings: Settings) -> list[str]:
 
 def main() -> None:
     settings = Settings.from_env()
-    run = last_run(settings.layout.build_db)
+    run = last_run(settings.layout.build_db, instance_home(settings))
     print("\n".join((summarize_run(run) if run else []) + describe(settings)))
 
 

@@ -8,6 +8,13 @@ in the same run. Each STAGES its output in the run's folder
 analysts, BI and the report switch to the new build together, or (a step
 failed, the run was killed) not at all.
 
+After the switch, `dbt_docs` rebuilds the dbt docs page of this data folder
+(assets/serving/dbt_docs.py) that the report links to.
+
+Paths in the metadata are `MetadataValue.path` (shown with a copy button):
+a browser does not follow a `file://` link from a page served over http, so
+a URL value would not open from the UI anyway.
+
 `build_serving_assets(mart_keys)` makes them for whatever mart assets the
 Definitions hold (dbt marts, the predictions mart); `mart_asset_keys(defs)`
 picks those keys (asset keys `marts/<model>`).
@@ -21,8 +28,10 @@ import dagster as dg
 import duckdb
 
 from assets.resources import ShopSourceResource, WarehouseResource
-from assets.run_state import build_settings, record_published_state
+from assets.run_state import DbtBuildConfig, build_settings, dbt_vars, record_published_state
 
+from .dbt_docs import build_dbt_docs
+from assets.descriptions import load_table_docs
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (
     EXPORTS_FOLDER,
@@ -71,13 +80,14 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         retry_policy=NO_RETRY,
         description=(
             "The analysts' warehouse, staged: marts, intermediate and the redacted quarantine written "
-            "into a new read-only DuckDB file (never a copy of the build file). Visible as "
+            "into a new read-only DuckDB file (never a copy of the build file), every table and column "
+            "described (its dbt description as a comment). Visible as "
             "data/warehouse.duckdb after the build switch; open it read-only, reconnect to see a new build."
         ),
     )
     def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         target = warehouse.layout.stage_dir(context.run.run_id) / WAREHOUSE_FILE
-        result = publish_database(warehouse.build_db, target, tag=context.run.run_id)
+        result = publish_database(warehouse.build_db, target, tag=context.run.run_id, docs=load_table_docs())
         context.log.info(f"staged {result.published_db} ({result.bytes:,} bytes, {len(result.mart_tables)} marts)")
         return dg.MaterializeResult(
             metadata={
@@ -98,7 +108,8 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         retry_policy=NO_RETRY,
         description=(
             "Every mart as zstd Parquet plus _manifest.json, staged; visible under "
-            "data/exports/<mart>/ after the build switch."
+            "data/exports/<mart>/ after the build switch. Each file and the manifest carry the mart's and "
+            "its columns' dbt descriptions."
         ),
     )
     def parquet_exports(
@@ -111,6 +122,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             run_id=context.run.run_id,
             partition_min_rows=config.partition_min_rows,
             keep=config.keep_versions,
+            docs=load_table_docs(),
         )
         marts = result.manifest["marts"]
         table = "| mart | rows | files | partitioned by |\n|---|---:|---:|---|\n" + "\n".join(
@@ -156,6 +168,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             shop_name=shop_source.display_name,
             run_id=context.run.run_id,
             churn_after_days=shop_source.churn_after_days,
+            links=report_links(warehouse.layout),
         )
         path = write_report(html, warehouse.layout.stage_dir(context.run.run_id) / REPORT_FOLDER)
         stable = warehouse.report_dir / path.name
@@ -163,7 +176,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(stable)),
-                "url": dg.MetadataValue.url(stable.absolute().as_uri()),
+                "open": dg.MetadataValue.text(stable.absolute().as_uri()),
                 "as_of_date": as_of.isoformat() if as_of else "unknown",
                 "marts_shown": dg.MetadataValue.json(sorted(frames)),
                 "bytes": path.stat().st_size,
@@ -207,4 +220,45 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             }
         )
 
-    return [*staged, published_build]
+    @dg.asset(
+        name="dbt_docs",
+        group_name=SERVING_GROUP,
+        deps=[published_build.key],
+        # Not "dbt": that kind marks the dbt models themselves.
+        kinds={"html"},
+        retry_policy=NO_RETRY,
+        description=(
+            "The dbt docs (models, columns, tests, lineage, metric glossary) of this build as one static "
+            "page that opens from disk: data/dbt_docs/index.html. The report links to it."
+        ),
+    )
+    def dbt_docs(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, shop_source: ShopSourceResource
+    ) -> dg.MaterializeResult:
+        # Imported here: assets.dbt reads nothing at import, but pulls in dagster-dbt.
+        from assets.dbt import dbt_executable, dbt_runs_dir, latest_partial_parse
+
+        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, DbtBuildConfig())
+        page = build_dbt_docs(
+            warehouse.build_db, warehouse.layout.dbt_docs_dir, vars_, dbt=dbt_executable(),
+            memory_limit=warehouse.memory_limit, partial_parse=latest_partial_parse(dbt_runs_dir(warehouse.root)),
+        )
+        context.log.info(f"dbt docs at {page.as_uri()}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(page)),
+                "open": dg.MetadataValue.text(page.as_uri()),
+                "shop_timezone": vars_["shop_timezone"],
+                "bytes": page.stat().st_size,
+            }
+        )
+
+    return [*staged, published_build, dbt_docs]
+
+
+def report_links(layout) -> dict[str, str]:
+    """Label -> file:// URL of the pages the report links to, at their stable paths in the data folder."""
+    return {
+        "Metric and column definitions (dbt docs)": (layout.dbt_docs_dir / "index.html").absolute().as_uri(),
+        "Quality checks (Data Docs)": (layout.quality_dir / "data_docs" / "index.html").absolute().as_uri(),
+    }

@@ -23,6 +23,12 @@ one (a DATE column named `month` or `*_month`), is not customer-grain
 columns are also written inside the files (WRITE_PARTITION_COLUMNS), so
 every file is self-describing with the warehouse's exact types.
 
+Every file describes itself: the mart's dbt description is the Parquet
+key-value metadata `description` and each column's is its Arrow field
+metadata `description` (pyarrow, Polars and pandas read it through the
+`ARROW:schema` entry) and the JSON `column_descriptions`; `_manifest.json`
+carries the same text per mart and column.
+
 Every file is read-only (mode 0444). In the pipeline, `exports_dir` is the
 run's staging folder (`builds/.stage-<run id>/exports`): the build switch
 (publish.switch_build) makes it visible together with the warehouse and report.
@@ -34,6 +40,7 @@ makes the export fail before anything is swapped in.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -45,9 +52,12 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from assets.warehouse import quote_ident as _qi, quote_literal as _ql
 
+from assets.descriptions import TableDoc
 from .publish import READ_ONLY_FILE_MODE, fsync_dir, replace_symlink
 
 VERSIONS_DIR = ".versions"
@@ -133,6 +143,52 @@ class MartExport:
     partitioned_by: str | None
     schema: list[dict[str, str]]
     files: list[dict[str, object]] = field(default_factory=list)
+    description: str = ""
+
+
+def table_metadata(schema: pa.Schema, doc: TableDoc) -> dict[str, str]:
+    """The file-level description keys: the table's text and its columns' as JSON (pure)."""
+    columns = {f.name: doc.columns[f.name] for f in schema if doc.columns.get(f.name)}
+    return {"description": doc.description, "column_descriptions": json.dumps(columns, ensure_ascii=False)}
+
+
+def described_schema(schema: pa.Schema, doc: TableDoc) -> pa.Schema:
+    """`schema` with the table's descriptions on it and each column's on its field (pure)."""
+    fields = [
+        f.with_metadata({"description": doc.columns[f.name]}) if doc.columns.get(f.name) else f for f in schema
+    ]
+    return pa.schema(fields, metadata=table_metadata(schema, doc))
+
+
+def parquet_kv_metadata(schema: pa.Schema, doc: TableDoc) -> dict[str, str]:
+    """The Parquet key-value metadata that carries `doc` (pure).
+
+    `schema` must be the Arrow schema of the file as DuckDB writes it: Arrow
+    readers take the columns' types, and the schema's metadata, from
+    `ARROW:schema` when it is there; other readers see the plain keys.
+    """
+    described = described_schema(schema, doc)
+    return {
+        "ARROW:schema": base64.b64encode(described.serialize().to_pybytes()).decode("ascii"),
+        **table_metadata(schema, doc),
+    }
+
+
+def _kv_option(con: duckdb.DuckDBPyConnection, src: str, doc: TableDoc | None, scratch: Path) -> str:
+    """`, KV_METADATA {...}` for a COPY of `src`, or "" without a doc.
+
+    The Arrow schema is read from a zero-row file DuckDB writes the same way,
+    so the types readers see are exactly the ones DuckDB writes.
+    """
+    if doc is None:
+        return ""
+    con.execute(f"COPY ({src} LIMIT 0) TO {_ql(str(scratch))} (FORMAT parquet)")
+    try:
+        schema = pq.read_schema(scratch)
+    finally:
+        scratch.unlink(missing_ok=True)
+    pairs = ", ".join(f"{_ql(k)}: {_ql(v)}" for k, v in parquet_kv_metadata(schema, doc).items())
+    return f", KV_METADATA {{{pairs}}}"
 
 
 @dataclass(frozen=True)
@@ -170,7 +226,12 @@ def _fsync_file(path: Path) -> None:
 
 
 def export_mart(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, out_dir: Path, partition_min_rows: int
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    out_dir: Path,
+    partition_min_rows: int,
+    doc: TableDoc | None = None,
 ) -> MartExport:
     check_no_personal_data(con, schema, table)
     columns = con.execute(
@@ -182,19 +243,26 @@ def export_mart(
     part = partition_column(table, columns, rows, partition_min_rows)
     mart_dir = out_dir / table
     src = f"SELECT * FROM {_qi(schema)}.{_qi(table)}"
+    kv = _kv_option(con, src, doc, out_dir / f".schema-{table}.parquet")
     if part:
         con.execute(
             f"COPY ({src} ORDER BY {_qi(part)}) TO {_ql(str(mart_dir))} "
-            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({_qi(part)}), WRITE_PARTITION_COLUMNS true)"
+            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({_qi(part)}), WRITE_PARTITION_COLUMNS true{kv})"
         )
     else:
         mart_dir.mkdir(parents=True)
-        con.execute(f"COPY ({src}) TO {_ql(str(mart_dir / (table + '.parquet')))} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(
+            f"COPY ({src}) TO {_ql(str(mart_dir / (table + '.parquet')))} (FORMAT parquet, COMPRESSION zstd{kv})"
+        )
+    described = doc.columns if doc else {}
     export = MartExport(
         name=table,
         rows=rows,
         partitioned_by=part,
-        schema=[{"name": c, "type": t} for c, t in columns],
+        schema=[
+            {"name": c, "type": t, **({"description": described[c]} if described.get(c) else {})} for c, t in columns
+        ],
+        description=doc.description if doc else "",
     )
     for f in sorted(mart_dir.rglob("*.parquet")):
         _fsync_file(f)
@@ -248,11 +316,13 @@ def write_exports(
     partition_min_rows: int = DEFAULT_PARTITION_MIN_ROWS,
     keep: int = KEEP_VERSIONS,
     on_mart_written: Callable[[str], None] | None = None,
+    docs: dict[tuple[str, str], TableDoc] | None = None,
 ) -> ExportResult:
     """Export every table of `schema` in `db_path` (opened read-only) and swap the set in.
 
     Raises before the swap on any problem (including personal data): the
-    previous export set then stays in place, unchanged.
+    previous export set then stays in place, unchanged. `docs` ((schema,
+    table) -> descriptions) go into the files' metadata and the manifest.
     """
     exports_dir = Path(exports_dir)
     versions = exports_dir / VERSIONS_DIR
@@ -279,7 +349,7 @@ def write_exports(
                 as_of_date = read_as_of_date(con)
             marts = {}
             for t in tables:
-                marts[t] = export_mart(con, schema, t, tmp_dir, partition_min_rows)
+                marts[t] = export_mart(con, schema, t, tmp_dir, partition_min_rows, (docs or {}).get((schema, t)))
                 if on_mart_written is not None:
                     on_mart_written(t)
         finally:
@@ -294,6 +364,7 @@ def write_exports(
             "compression": "zstd",
             "marts": {
                 m.name: {
+                    **({"description": m.description} if m.description else {}),
                     "rows": m.rows,
                     "partitioned_by": m.partitioned_by,
                     "schema": m.schema,

@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from assets.extraction.contract import ENTITIES, RAW_SCHEMA, Entity
+from assets.descriptions import TableDoc
 from assets.warehouse import DataLayout, make_private, quote_ident as _qi, quote_literal as _ql
 
 TMP_PREFIX = ".publish-"
@@ -169,8 +170,28 @@ def analyst_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]
     return out
 
 
-def write_analyst_database(build_db: Path, dst: Path) -> None:
-    """Write the tables analysts may read from `build_db` into the new database file `dst`."""
+def comment_sql(catalog: str, schema: str, table: str, columns: list[str], doc: TableDoc | None) -> list[str]:
+    """COMMENT ON statements giving `catalog.schema.table` and its `columns` their descriptions (pure).
+
+    A SQL client (DBeaver, the duckdb shell's `duckdb_columns()`) then shows
+    what each table and column means. Columns `doc` does not describe get none.
+    """
+    if doc is None:
+        return []
+    name = f"{_qi(catalog)}.{_qi(schema)}.{_qi(table)}"
+    out = [f"COMMENT ON TABLE {name} IS {_ql(doc.description)}"] if doc.description else []
+    out += [f"COMMENT ON COLUMN {name}.{_qi(c)} IS {_ql(doc.columns[c])}" for c in columns if doc.columns.get(c)]
+    return out
+
+
+def write_analyst_database(
+    build_db: Path, dst: Path, docs: dict[tuple[str, str], TableDoc] | None = None
+) -> None:
+    """Write the tables analysts may read from `build_db` into the new database file `dst`.
+
+    `docs` ((schema, table) -> descriptions, assets/descriptions.py)
+    become the tables' and columns' comments: CREATE TABLE AS carries none.
+    """
     if dst.exists():
         raise PublishError(f"{dst} already exists; the analysts' file is always written fresh")
     con = duckdb.connect(str(build_db))
@@ -180,6 +201,11 @@ def write_analyst_database(build_db: Path, dst: Path) -> None:
             for schema, table, select in analyst_tables(con):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS analyst_copy.{_qi(schema)}")
                 con.execute(f"CREATE TABLE analyst_copy.{_qi(schema)}.{_qi(table)} AS {select}")
+                columns = [r[0] for r in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = 'analyst_copy' "
+                    "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()]
+                for sql in comment_sql("analyst_copy", schema, table, columns, (docs or {}).get((schema, table))):
+                    con.execute(sql)
             con.execute("CHECKPOINT analyst_copy")
         finally:
             con.execute("DETACH analyst_copy")
@@ -223,12 +249,14 @@ def remove_stale_wal(db_path: Path) -> bool:
     return False
 
 
-def publish_database(build_db: Path, published_db: Path, tag: str = "run") -> PublishResult:
+def publish_database(
+    build_db: Path, published_db: Path, tag: str = "run", docs: dict[tuple[str, str], TableDoc] | None = None
+) -> PublishResult:
     """Write the analysts' tables of `build_db` into a new file that atomically replaces `published_db`.
 
     `tag` (the run id) names the temporary file, so two publishers never
     share one. Raises before the replace on any problem: `published_db` is
-    then byte-for-byte what it was.
+    then byte-for-byte what it was. `docs` become the tables' comments.
     """
     build_db = Path(build_db)
     published_db = Path(published_db)
@@ -244,7 +272,7 @@ def publish_database(build_db: Path, published_db: Path, tag: str = "run") -> Pu
 
     tmp = published_db.parent / f"{TMP_PREFIX}{published_db.name}.{tag}"
     try:
-        write_analyst_database(build_db, tmp)
+        write_analyst_database(build_db, tmp, docs=docs)
         os.chmod(tmp, READ_ONLY_FILE_MODE)
         size, digest = tmp.stat().st_size, _sha256(tmp)
         # The new file must open as a database before it replaces anything.

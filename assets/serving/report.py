@@ -30,6 +30,8 @@ from . import svg
 # The churn-risk bands and the note of a skipped fit are columns of mart_kpis.
 PREDICTIONS_MART = "mart_customer_predictions"
 PREDICTION_BANDS = ("low", "medium", "high")
+# What each band means (mart_customer_predictions.churn_risk).
+RISK_BANDS = {"low": "P(alive) 70% or more", "medium": "P(alive) 30–70%", "high": "P(alive) under 30%"}
 SEGMENT_ORDER = ["champions", "loyal", "promising", "new", "at_risk", "hibernating"]
 SUPPORT_CHANNEL_COLUMNS = [
     ("Tickets", "tickets", "number"),
@@ -54,7 +56,7 @@ GROUP_LABELS = {
     "4h_to_24h": "4–24 h",
     "1d_to_3d": "1–3 days",
     "over_3d": "Over 3 days",
-    "unresolved": "Unresolved",
+    "unresolved": "Ticket still open",
     "high_4_5": "High (4–5)",
     "neutral_3": "Neutral (3)",
     "low_1_2": "Low (1–2)",
@@ -154,28 +156,109 @@ def _warming(note: str, warming: bool | None) -> str:
     return f"{note} · {WARMING_UP}" if warming else note
 
 
+def _long_month(d: date) -> str:
+    return d.strftime("%B %Y")
+
+
+def _day(d: date) -> str:
+    return d.strftime("%d %B %Y").lstrip("0")
+
+
+def headline(frames: Mapping[str, pl.DataFrame]) -> list[tuple[str, str, str, str]]:
+    """The first row: (label, value, what it measures, over which window) for the retention,
+    churn and month-1 measures and the model's churn risk, all from the `mart_kpis` row."""
+    row = kpi_row(frames)
+    if row is None:
+        return []
+    window, churn_days, as_of = row["active_window_days"], row["churn_after_days"], row["as_of_date"]
+    out = []
+    if row["retention_rate"] is not None:
+        out.append(("Retention rate", svg.pct(row["retention_rate"], 1),
+                    _warming("of the customers active when the month began, the share still active at its end "
+                             "(customers new in the month left out)", row["is_retention_window_warming_up"]),
+                    f"one month, {_long_month(row['retention_month'])}; active = an order in the trailing "
+                    f"{window} days"))
+    out.append(("Churned", svg.pct(row["churned_share"], 1),
+                f"of all {svg.number(row['customers'])} customers who ever ordered, the share whose last order "
+                f"is over {churn_days} days old ({svg.number(row['churned_customers'])} customers)",
+                f"as of {_day(as_of)}, every customer since the shop's first order"))
+    if row["month1_retention_rate"] is not None:
+        out.append(("Month-1 retention", svg.pct(row["month1_retention_rate"], 1),
+                    "of new customers, the share who ordered again in the calendar month after their first order",
+                    f"customers whose first order fell in {_month_label(row['month1_first_cohort'])}–"
+                    f"{_month_label(row['month1_last_cohort'])}"))
+    if predictions_written(frames):
+        if not predictions_available(frames):
+            out.append(("High churn risk", "not available", row["prediction_note"] or "no prediction",
+                        f"as of {_day(as_of)}"))
+        else:
+            out.append(("High churn risk", svg.number(row["high_churn_risk_customers"]),
+                        f"{svg.pct(row['high_churn_risk_share'], 1)} of customers: the BG/NBD model gives them under "
+                        "30% chance of still being customers, judging each by their own order rhythm",
+                        f"as of {_day(as_of)}, from each customer's whole order history"))
+    return out
+
+
+def headline_story(frames: Mapping[str, pl.DataFrame]) -> str:
+    """How the first row's numbers relate, in words, with the windows from `mart_kpis` (plain text)."""
+    row = kpi_row(frames)
+    if row is None:
+        return ""
+    window, churn_days = row["active_window_days"], row["churn_after_days"]
+    parts = [
+        "Three measures of three different groups. "
+        f"The retention rate follows the customers active at the start of one month ({window}-day window) "
+        "through that month; the churned share counts every customer who ever ordered, "
+        f"by the {churn_days}-day rule; month-1 retention follows only new customers into their next month. "
+        "Customers who churned in earlier months are no longer in the retention rate's base, "
+        "so a high retention rate can sit beside a high churned share."
+    ]
+    if window > churn_days:
+        parts.append(f"A customer silent for {churn_days}–{window} days counts as churned and, "
+                     "for the retention rate, as still active.")
+    return " ".join(parts)
+
+
+COMPARISON_TEXT = {
+    "rule_churned_model_active": ("churned by the {rule}rule but low risk for the model",
+                                  "their usual gap between orders is long, so the model expects them back"),
+    "rule_active_model_churned": ("active by the {rule}rule but high risk for the model",
+                                  "silent for much longer than their own rhythm"),
+}
+
+
+def rule_vs_model(frames: Mapping[str, pl.DataFrame], churn_after_days: int | None) -> str:
+    """Where rule-based churn and the model's churn risk disagree, from `mart_churn_rule_vs_model` (plain text)."""
+    df = _usable(frames, "mart_churn_rule_vs_model")
+    if df is None or not predictions_available(frames):
+        return ""
+    rule = f"{churn_after_days}-day " if churn_after_days else ""
+    lines = []
+    for comparison, (what, why) in COMPARISON_TEXT.items():
+        part = df.filter(pl.col("comparison") == comparison)
+        if part.height:
+            r = part.row(0, named=True)
+            lines.append(f"{svg.number(r['customers'])} customers ({svg.pct(r['customer_share'], 1)}) are "
+                         f"{what.format(rule=rule)}: {why}")
+    if not lines:
+        return "Rule and model agree on every customer they both judge."
+    return ("Rule (no order for a fixed time) and model (each customer's own rhythm) disagree on some customers: "
+            + "; ".join(lines) + ".")
+
+
 def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, str]]:
-    """(label, value, note) tiles from the `mart_kpis` row; says what the shop does not track."""
+    """(label, value, note) tiles of the second row from the `mart_kpis` row; says what the shop does not track."""
     row = kpi_row(frames)
     if row is None:
         return []
     out = []
-    window, churn_days = row["active_window_days"], row["churn_after_days"]
+    window = row["active_window_days"]
     out.append(("Customers", svg.number(row["customers"]), "with at least one qualifying order"))
     out.append(("Active customers", svg.number(row["active_customers"]), f"ordered in the last {window} days"))
-    out.append(("Churned", svg.pct(row["churned_share"], 1),
-                f"no order for over {churn_days} days: {svg.number(row['churned_customers'])}"))
-    if row["retention_rate"] is not None:
-        out.append(("Retention rate", svg.pct(row["retention_rate"], 1),
-                    _warming(f"in {_month_label(row['retention_month'])}, {window}-day window",
-                             row["is_retention_window_warming_up"])))
     if row["churn_rate"] is not None:
         out.append(("Monthly churn", svg.pct(row["churn_rate"], 1),
-                    _warming(f"went silent in {_month_label(row['churn_month'])}", row["is_churn_window_warming_up"])))
-    if row["month1_retention_rate"] is not None:
-        cohorts = f"{_month_label(row['month1_first_cohort'])}–{_month_label(row['month1_last_cohort'])}"
-        out.append(("Month-1 retention", svg.pct(row["month1_retention_rate"], 1),
-                    f"new customers back the next month, cohorts {cohorts}"))
+                    _warming(f"of customers active at its start, churned in {_month_label(row['churn_month'])}",
+                             row["is_churn_window_warming_up"])))
     if row["aov_12m"] is not None:
         out.append(("Average order value", svg.money(_f(row["aov_12m"]), sym, 2), "last 12 months"))
     if not row["is_carts_tracked"]:
@@ -184,11 +267,7 @@ def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, s
         out.append(("Recovered revenue", svg.money(_f(row["recovered_revenue_12m"]), sym), "from abandoned carts, last 12 months"))
     if predictions_written(frames):
         note = row["prediction_note"]
-        if not predictions_available(frames):
-            out.append(("High churn risk", "not available", note or "no prediction"))
-        else:
-            out.append(("High churn risk", svg.number(row["high_churn_risk_customers"]),
-                        f"{svg.pct(row['high_churn_risk_share'], 1)} of customers (model)"))
+        if predictions_available(frames):
             if row["predicted_clv_12m"] is not None:
                 out.append(("Predicted 12-month CLV", svg.money(_f(row["predicted_clv_12m"]), sym), "all customers (model)"))
             else:
@@ -342,8 +421,11 @@ def section_carts(df: pl.DataFrame | None, sym: str, tracked: bool = True) -> st
 
 def section_support(df: pl.DataFrame | None, tracked: bool = True) -> str:
     title = "Support experience vs retention"
-    sub = ("Share of customers not churned, by their support experience. "
-           "n = customers in the group; a customer counts once per block (in each channel they used).")
+    sub = ("Each bar: the share of the customers in a group who are not churned, of n customers in that group. "
+           "Groups: whether the customer opened a ticket; their slowest ticket's resolution time "
+           "(\u201cticket still open\u201d: at least one of their tickets has no resolution yet); "
+           "the lowest satisfaction score they gave; each channel they used. "
+           "A customer counts once per block (in each channel they used).")
     if not tracked:
         return _card(title, sub, _not_tracked("support_tickets"))
     if df is None or df.height == 0:
@@ -360,9 +442,9 @@ def section_support(df: pl.DataFrame | None, tracked: bool = True) -> str:
         for g in ordered:
             r = part.filter(pl.col("support_group") == g).row(0, named=True)
             label = f"{dim_label}: {GROUP_LABELS.get(g, g.replace('_', ' '))}"
-            rows.append((label, r["not_churned_rate"], f"n={r['customers']:,}"))
+            rows.append((label, r["not_churned_rate"], f"not churned, of n={r['customers']:,}"))
     body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label_w=250, label="Support vs retention",
-                          section_breaks=breaks)
+                          section_breaks=breaks, width=720, right=170)
     return _card(title, sub, body)
 
 
@@ -399,8 +481,9 @@ def section_predictions(row: dict | None, note: str | None) -> str:
     if not row["scored_customers"]:
         reason = f" ({escape(note)})" if note else ""
         return _card(title, sub, f'<p class="na">Not available{reason}.</p>')
-    rows = [(f"{band.capitalize()} risk", row[f"{band}_churn_risk_customers"], "") for band in PREDICTION_BANDS]
-    body = svg.hbar_chart(rows, lambda v: svg.number(v), label="Predicted churn risk")
+    rows = [(f"{band.capitalize()} risk", row[f"{band}_churn_risk_customers"], f"customers, {RISK_BANDS[band]}")
+            for band in PREDICTION_BANDS]
+    body = svg.hbar_chart(rows, lambda v: svg.number(v), label="Predicted churn risk", right=180)
     if note:
         sub += f" {escape(note)}."
     return _card(title, sub, body)
@@ -441,16 +524,17 @@ def section_segments(df: pl.DataFrame | None, sym: str) -> str:
     for g in ordered:
         r = df.filter(pl.col("segment") == g).row(0, named=True)
         label = g.replace("_", " ").capitalize()
-        rows.append((f"{label}: customers", r["customer_share"], f"n={r['customers']:,}"))
-        rows.append((f"{label}: revenue", r["revenue_share"], svg.money(_f(r["net_revenue"]), sym)))
+        rows.append((f"{label}: customers", r["customer_share"], f"of customers, n={r['customers']:,}"))
+        rows.append((f"{label}: revenue", r["revenue_share"], f"of revenue, {svg.money(_f(r['net_revenue']), sym)}"))
     body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label_w=220, label="Customer segments",
-                          section_breaks=list(range(2, len(rows), 2)))
+                          section_breaks=list(range(2, len(rows), 2)), right=170)
     return _card(title, sub, body)
 
 
 def section_funnel(df: pl.DataFrame | None) -> str:
     title = "Repeat-purchase funnel"
-    sub = "All customers: share of those with an order who placed the next one (n = customers who did)."
+    sub = ("All customers: of those who placed an order, the share who placed the next one "
+           "(n = customers who did, of those who could).")
     if df is None or df.height == 0:
         return _card(title, sub, _missing("mart_repeat_purchase_funnel"))
     everyone = df.filter(pl.col("cohort") == "all")
@@ -459,8 +543,10 @@ def section_funnel(df: pl.DataFrame | None) -> str:
     r = everyone.row(0, named=True)
     rows = [
         ("1st → 2nd order", r["conversion_1_to_2"], f"n={r['customers_with_2_orders']:,} of {r['customers']:,}"),
-        ("2nd → 3rd order", r["conversion_2_to_3"], f"n={r['customers_with_3_orders']:,}"),
-        ("3rd → 4th order", r["conversion_3_to_4"], f"n={r['customers_with_4_orders']:,}"),
+        ("2nd → 3rd order", r["conversion_2_to_3"],
+         f"n={r['customers_with_3_orders']:,} of {r['customers_with_2_orders']:,}"),
+        ("3rd → 4th order", r["conversion_3_to_4"],
+         f"n={r['customers_with_4_orders']:,} of {r['customers_with_3_orders']:,}"),
     ]
     body = svg.hbar_chart(rows, lambda v: svg.pct(v), x_max=1.0, label="Repeat-purchase funnel")
     days = r["median_days_to_second_order"]
@@ -502,6 +588,10 @@ h1{margin:0 0 4px;font-size:24px}
 .kpi .v{font-size:22px;font-weight:650}
 .kpi .l{color:#475569;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .kpi .n{color:#64748b;font-size:12px}
+.kpi .w{color:#334155;font-size:12px;margin-top:4px;border-top:1px solid #e2e8f0;padding-top:4px}
+.headline{padding:8px 0 0}
+.headline .kpis{padding-top:4px;padding-bottom:4px}
+.story{margin:0;padding:0 32px;color:#334155;max-width:1100px}
 main{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:16px;padding:8px 32px 32px}
 .card{background:#fff;border:1px solid #e2e8f0;border-radius:10px;padding:16px 18px}
 .card.wide{grid-column:1/-1}
@@ -528,8 +618,9 @@ def build_report(
     run_id: str | None = None,
     generated_at: datetime | None = None,
     churn_after_days: int | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole report as one HTML string (no external references)."""
+    """The whole report as one HTML string (no external references but `links`: label -> file:// URL)."""
     sym = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
     generated_at = generated_at or datetime.now(timezone.utc)
     as_of = as_of_date.strftime("%d %B %Y").lstrip("0") if as_of_date else "unknown"
@@ -540,6 +631,7 @@ def build_report(
     untracked = untracked_entities(frames)
     row = kpi_row(frames)
     window = row["active_window_days"] if row else None
+    first_row = headline_html(frames, churn_after_days or (row["churn_after_days"] if row else None))
     support_tracked = "support_tickets" not in untracked
     sections = [
         section_cohort_heatmap(_usable(frames, "mart_cohort_retention")),
@@ -570,20 +662,47 @@ def build_report(
 <h1>{escape(shop_name)} – customer retention</h1>
 <p class="meta">Data as of <strong>{escape(as_of)}</strong> (shop time zone) · money in {escape(currency.upper())} net of discounts and refunds · generated {generated_at:%Y-%m-%d %H:%M} UTC{run}</p>
 </header>
+{first_row}
 <div class="kpis">{tiles}</div>
 <main>
 {''.join(sections)}
 </main>
-<footer>Built nightly from the published warehouse marts. Definitions: docs/serving.md and the dbt docs. Open the warehouse read-only for details: <code>duckdb -readonly data/warehouse.duckdb</code>.</footer>
+<footer>Built nightly from the published warehouse marts. {_links(links)}Open the warehouse read-only for details: <code>duckdb -readonly data/warehouse.duckdb</code>.</footer>
 </body>
 </html>
 """
+
+
+def headline_html(frames: Mapping[str, pl.DataFrame], churn_after_days: int | None) -> str:
+    """The first row: how the headline measures relate, their tiles (what each measures, over which
+    window), and where rule-based churn and the model disagree."""
+    tiles = headline(frames)
+    if not tiles:
+        return ""
+    cells = "".join(
+        f'<div class="kpi"><div class="l">{escape(l)}</div><div class="v">{escape(v)}</div>'
+        f'<div class="n">{escape(m)}</div><div class="w">{escape(w)}</div></div>'
+        for l, v, m, w in tiles
+    )
+    disagreement = rule_vs_model(frames, churn_after_days)
+    return (f'<section class="headline"><p class="story">{escape(headline_story(frames))}</p>'
+            f'<div class="kpis">{cells}</div>'
+            + (f'<p class="story disagree">{escape(disagreement)}</p>' if disagreement else "")
+            + "</section>")
+
+
+def _links(links: Mapping[str, str] | None) -> str:
+    if not links:
+        return "Definitions: the dbt docs (<code>make docs</code>). "
+    return " · ".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links.items()) + ". "
 
 
 # Report section -> the function that draws it. A mart's yml names the sections
 # that read it (`meta.retention.report`); tests/unit/test_marts_registry.py
 # fails when a section named there has no function here, or the reverse.
 SECTIONS = {
+    "headline": headline,
+    "rule_vs_model": rule_vs_model,
     "kpi_tiles": kpis,
     "coverage": untracked_entities,
     "cohort_heatmap": section_cohort_heatmap,

@@ -236,9 +236,14 @@ def hbar_chart(
     label: str = "bar chart",
     color: str = PALETTE[0],
     section_breaks: Sequence[int] = (),
+    right: int = 120,
 ) -> str:
-    """Horizontal bars: (label, value, note) per row; the note is printed after the value."""
-    top, bottom, right = 8, 8, 120
+    """Horizontal bars: (label, value, note) per row; the note is printed after the value
+    (`right`: room for value and note) and in the bar's tooltip."""
+    top, bottom = 8, 8
+    # Room for the longest value and note after a full-length bar (about 6.5 px a character).
+    texts = [x_fmt(v) + (f"  {note}" if note else "") for _, v, note in rows if v is not None]
+    right = max(right, max((round(len(t) * 6.5) + 12 for t in texts), default=0))
     height = top + bottom + row_h * len(rows) + 10 * len(section_breaks)
     pw = width - label_w - right
     vals = [v for _, v, _ in rows if v is not None]
@@ -254,7 +259,7 @@ def hbar_chart(
             w = max(pw * v / hi, 1)
             out.append(
                 f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{color}" rx="2">'
-                f"<title>{escape(name)}: {escape(x_fmt(v))}</title></rect>"
+                f"<title>{escape(name)}: {escape(x_fmt(v))}{escape(' ' + note if note else '')}</title></rect>"
             )
             txt = x_fmt(v) + (f"  {note}" if note else "")
             out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + row_h / 2 + 4:.1f}">{escape(txt)}</text>')

@@ -34,6 +34,15 @@
     add_months(cast({{ date_expression }} as date), cast({{ months }} as int))
 {%- endmacro %}
 
+{#
+    Whether the month starting on `month_expression` has ended by `as_of_expression`:
+    false for the as-of month unless the as-of date is its last day. Monthly marts
+    carry it so a partial last month is never read as a drop.
+#}
+{% macro is_complete_month(month_expression, as_of_expression) -%}
+    {{ add_days(-1, add_months(1, month_expression)) }} <= {{ as_of_expression }}
+{%- endmacro %}
+
 {# First day of the month of a date, as a date. #}
 {% macro month_start(date_expression) -%}
     cast({{ dbt.date_trunc('month', date_expression) }} as date)

@@ -140,6 +140,27 @@ def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, pipelin
                 assert got.sort(cols, nulls_last=True).equals(expected.sort(cols, nulls_last=True)), (m, name)
     finally:
         con.close()
+    # Self-describing: a SQL client sees every mart and column described, and so does a Parquet reader.
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        bare = con.execute(
+            "SELECT table_name || '.' || column_name FROM duckdb_columns() "
+            "WHERE schema_name IN ('marts', 'intermediate') AND coalesce(comment, '') = ''").fetchall()
+        bare += con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' AND coalesce(comment, '') = ''"
+        ).fetchall()
+        mart_columns = con.execute(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = 'marts'").fetchall()
+    finally:
+        con.close()
+    assert not bare, f"published without a description: {bare}"
+    for table, column, comment in mart_columns:
+        schema = pq.read_schema(next((exports / table).rglob("*.parquet")))
+        assert schema.field(column).metadata[b"description"].decode() == comment, (table, column)
+        assert schema.metadata[b"description"], table
+        described = {c["name"]: c.get("description") for c in manifest["marts"][table]["schema"]}
+        assert described[column] == comment, (table, column)
+
     html = (data / "report" / "index.html").read_text()
     assert "30 June 2025" in html and "<script" not in html
 

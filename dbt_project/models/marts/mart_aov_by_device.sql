@@ -7,6 +7,12 @@ with orders as (
 
 ),
 
+as_of as (
+
+    select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
 customer_orders as (
 
     select order_id, customer_order_number from {{ ref('int_customer_orders') }}
@@ -51,8 +57,9 @@ aggregated as (
 )
 
 select
-    order_month,
-    device,
+    aggregated.order_month,
+    aggregated.device,
+    {{ is_complete_month('aggregated.order_month', 'as_of.as_of_date') }} as is_complete_month,
     cast(orders as bigint) as orders,
     cast(customers as bigint) as customers,
     cast(net_revenue as {{ type_money() }}) as net_revenue,
@@ -66,3 +73,4 @@ select
     cast(guest_orders as bigint) as guest_orders,
     cast({{ safe_ratio('guest_net_revenue', 'guest_orders') }} as {{ type_double() }}) as guest_aov
 from aggregated
+cross join as_of

@@ -62,8 +62,9 @@ aggregated as (
 )
 
 select
-    cart_month,
-    device,
+    aggregated.cart_month,
+    aggregated.device,
+    {{ is_complete_month('aggregated.cart_month', 'as_of.as_of_date') }} as is_complete_month,
     cast(customer_type as {{ dbt.type_string() }}) as customer_type,
     cast(carts as bigint) as carts,
     cast(open_carts as bigint) as open_carts,
@@ -78,3 +79,4 @@ select
     cast(recovered_revenue as {{ type_money() }}) as recovered_revenue,
     cast(recovered_cart_value as {{ type_money() }}) as recovered_cart_value
 from aggregated
+cross join as_of

@@ -6,18 +6,21 @@ with carts as (
 
     select
         cart_month,
+        -- a function of the month: grouping by it keeps one row per month
+        is_complete_month,
         sum(carts) as carts,
         sum(open_carts) as open_carts,
         sum(abandoned_carts) as abandoned_carts,
         sum(recovered_carts) as recovered_carts,
         sum(recovered_revenue) as recovered_revenue
     from {{ ref('mart_cart_abandonment') }}
-    group by cart_month
+    group by cart_month, is_complete_month
 
 )
 
 select
     cart_month,
+    is_complete_month,
     cast(carts as bigint) as carts,
     cast(open_carts as bigint) as open_carts,
     cast(abandoned_carts as bigint) as abandoned_carts,

@@ -14,7 +14,7 @@ customer_orders as (
 
 months as (
 
-    select month from {{ ref('int_months') }}
+    select month, is_complete_month from {{ ref('int_months') }}
 
 ),
 
@@ -32,6 +32,7 @@ grid as (
         cohorts.cohort_month,
         cohorts.cohort_size,
         months.month as activity_month,
+        months.is_complete_month,
         {{ dbt.datediff('cohorts.cohort_month', 'months.month', 'month') }} as months_since_first_order
     from cohorts
     inner join months
@@ -57,6 +58,7 @@ joined as (
         grid.cohort_month,
         grid.months_since_first_order,
         grid.activity_month,
+        grid.is_complete_month,
         grid.cohort_size,
         coalesce(activity.active_customers, 0) as active_customers,
         coalesce(activity.net_revenue, 0) as net_revenue
@@ -71,6 +73,7 @@ select
     cohort_month,
     cast(months_since_first_order as integer) as months_since_first_order,
     activity_month,
+    is_complete_month,
     cast(cohort_size as bigint) as cohort_size,
     cast(active_customers as bigint) as active_customers,
     cast({{ safe_ratio('active_customers', 'cohort_size') }} as {{ type_double() }}) as retention_rate,

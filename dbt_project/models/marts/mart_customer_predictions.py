@@ -12,7 +12,7 @@ orchestration attaches to the materialization (assets/dbt.py).
 
 import json
 
-from models.predictions import FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
+from models.predictions import FIT_METADATA_TABLE, FORMER_FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
 
 
 def model(dbt, session):
@@ -33,4 +33,5 @@ def model(dbt, session):
         f"create or replace table {schema}.{table} as select cast(? as varchar) as metadata",
         [json.dumps(run_metadata(run), default=str)],
     )
+    session.execute("drop table if exists {}.{}".format(*FORMER_FIT_METADATA_TABLE))
     return published_frame(run, as_of)

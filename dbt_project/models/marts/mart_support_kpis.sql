@@ -8,6 +8,12 @@ with tickets as (
 
 ),
 
+as_of as (
+
+    select as_of_date from {{ ref('int_as_of_date') }}
+
+),
+
 customer_channels_in_month as (
 
     select
@@ -46,8 +52,9 @@ aggregated as (
 )
 
 select
-    ticket_month,
-    channel,
+    aggregated.ticket_month,
+    aggregated.channel,
+    {{ is_complete_month('aggregated.ticket_month', 'as_of.as_of_date') }} as is_complete_month,
     cast(tickets as bigint) as tickets,
     cast(customers as bigint) as customers,
     cast(multichannel_customers as bigint) as multichannel_customers,
@@ -62,3 +69,4 @@ select
     cast(csat_responses as bigint) as csat_responses,
     cast(csat_average as {{ type_double() }}) as csat_average
 from aggregated
+cross join as_of

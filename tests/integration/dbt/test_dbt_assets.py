@@ -99,18 +99,60 @@ def test_the_prediction_fit_check_warns_and_never_blocks(dbt_module):
     assert "Gamma-Gamma" in specs["predictions_fitted"].description
 
 
-def test_dbt_data_tests_become_asset_checks(dbt_module):
-    checks = {(c.asset_key.to_user_string(), c.name) for c in dbt_module.retention_dbt_assets.check_specs}
-    assert ("marts/mart_cohort_retention", "accepted_range_mart_cohort_retention_retention_rate__1__0") in checks
-    assert ("marts/mart_customer_churn", "unique_mart_customer_churn_customer_id") in checks
+def test_dbt_data_tests_become_asset_checks_with_short_names_and_dbt_names_in_metadata(dbt_module):
+    specs = {(c.asset_key.to_user_string(), c.name): c for c in dbt_module.retention_dbt_assets.check_specs}
+    range_check = specs[("marts/mart_cohort_retention", "range_retention_rate")]
+    assert range_check.metadata["dbt_test"] == "accepted_range_mart_cohort_retention_retention_rate__1__0"
+    assert ("marts/mart_customer_churn", "unique_customer_id") in specs
 
 
 def test_every_dbt_check_says_what_it_checks(dbt_module):
     specs = {(c.asset_key.to_user_string(), c.name): c for c in dbt_module.retention_dbt_assets.check_specs}
     assert all(c.description for c in specs.values()), [k for k, c in specs.items() if not c.description]
-    assert specs[("marts/mart_customer_churn", "unique_mart_customer_churn_customer_id")].description == (
-        "customer_id is unique"
-    )
+    assert specs[("marts/mart_customer_churn", "unique_customer_id")].description == "customer_id is unique"
+
+
+def _test_node(name, kind, column=None, model="mart_a", uid=None, **kwargs):
+    return {"resource_type": "test", "name": name, "unique_id": uid or f"test.retention.{name}.x",
+            "attached_node": f"model.retention.{model}", "column_name": column,
+            "test_metadata": {"name": kind, "kwargs": kwargs} if kind else None, "config": {"severity": "ERROR"},
+            "depends_on": {"nodes": [f"model.retention.{model}"]}}
+
+
+@pytest.mark.parametrize(
+    ("node", "expected"),
+    [
+        (_test_node("not_null_mart_a_customer_id", "not_null", "customer_id"), "not_null_customer_id"),
+        (_test_node("accepted_range_mart_a_rate__1__0", "accepted_range", "rate", min_value=0, max_value=1), "range_rate"),
+        (_test_node("relationships_mart_a_customer_id__customer_id__ref_int_customers_", "relationships",
+                    "customer_id", to="ref('int_customers')", field="customer_id"), "references_customer_id_in_int_customers"),
+        (_test_node("unique_combination_of_columns_mart_a_month__device", "unique_combination_of_columns",
+                    combination_of_columns=["month", "device"]), "unique_month_device"),
+        (_test_node("mart_a_rate_at_most_one", "accepted_range", "rate", max_value=1), "rate_at_most_one"),
+        (_test_node("predictions_fitted", None), "predictions_fitted"),
+    ],
+)
+def test_check_names_say_the_kind_and_the_column(dbt_module, node, expected):
+    assert dbt_module.short_check_name(node) == expected
+
+
+def test_long_check_names_are_cut_with_a_hash_and_clashes_within_an_asset_are_told_apart(dbt_module):
+    long = _test_node("expression_is_true_mart_a_x", "expression_is_true",
+                      expression="orders = new_customer_orders + returning_customer_orders + guest_orders")
+    name = dbt_module.short_check_name(long)
+    assert len(name) == 40 and name.startswith("rule_orders_new_customer_orders")
+    twins = {
+        "test.retention.a.1": _test_node("accepted_range_mart_a_rate__0", "accepted_range", "rate", uid="test.retention.a.1"),
+        "test.retention.a.2": _test_node("accepted_range_mart_a_rate__1", "accepted_range", "rate", uid="test.retention.a.2"),
+        "test.retention.b.1": _test_node("accepted_range_mart_b_rate__0", "accepted_range", "rate", model="mart_b",
+                                         uid="test.retention.b.1"),
+    }
+    renamed = dbt_module.with_short_test_names({"nodes": twins})["nodes"]
+    a1, a2, b1 = (renamed[k]["name"] for k in twins)
+    assert a1 != a2 and a1.startswith("range_rate_") and a2.startswith("range_rate_")
+    assert b1 == "range_rate"  # another asset: no clash
+    assert renamed["test.retention.a.1"]["dbt_test_name"] == "accepted_range_mart_a_rate__0"
+    assert twins["test.retention.a.1"]["name"] == "accepted_range_mart_a_rate__0"  # the input is left alone
 
 
 def test_dbt_assets_carry_owners_and_a_link_to_their_model_file(dbt_module):
@@ -173,3 +215,14 @@ def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, set
     assert evaluations and all(e.passed for e in evaluations)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select as_of_date::varchar from intermediate.int_as_of_date").fetchall() == [("2025-01-31",)]
+
+
+def test_catalog_descriptions_carry_no_markdown_emphasis_or_raw_sql(dbt_module):
+    assert dbt_module.plain_text("**Churned customer**: last order over __180__ days ago.") == (
+        "Churned customer: last order over 180 days ago.")
+    specs = dbt_module.retention_dbt_assets.specs_by_key
+    raw = {k.to_user_string(): s.description for k, s in specs.items() if "**" in (s.description or "")}
+    assert not raw, f"descriptions with raw ** markdown: {sorted(raw)}"
+    assert not any("Raw SQL" in (s.description or "") for s in specs.values())
+    # The glossary's bold terms are in the source: the test above would see them.
+    assert "**" in (dbt_module.dbt_project().project_dir / "docs" / "metrics.md").read_text()

@@ -103,8 +103,10 @@ def test_nightly_tick_extracts_only_the_new_day(tmp_path):
 
 def test_serving_assets_depend_on_every_mart_and_the_switch_on_every_staged_part():
     keys = [dg.AssetKey(["marts", "mart_a"]), dg.AssetKey(["marts", "mart_customer_predictions"])]
-    *staged, switch = build_serving_assets(keys)
+    *staged, switch, docs = build_serving_assets(keys)
     for a in staged:
         assert set(a.asset_deps[a.key]) == set(keys)
     assert switch.key == dg.AssetKey("published_build")
     assert set(switch.asset_deps[switch.key]) == {a.key for a in staged}
+    # The dbt docs page is rebuilt once the build is published.
+    assert set(docs.asset_deps[docs.key]) == {switch.key}

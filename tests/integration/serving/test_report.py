@@ -123,6 +123,11 @@ def frames() -> dict[str, pl.DataFrame]:
              "median_days_to_second_order": [30.0, 41.0], "repeat_customer_revenue_share": [0.5, 0.62]}
         ),
         "mart_data_coverage": coverage(),
+        "mart_churn_rule_vs_model": pl.DataFrame(
+            {"is_churned": [True, False, True, False], "churn_risk": ["low", "high", "high", "low"],
+             "comparison": ["rule_churned_model_active", "rule_active_model_churned", "both_churned", "both_active"],
+             "customers": [752, 261, 1100, 1423], "customer_share": [0.176, 0.061, 0.258, 0.333]}
+        ),
     }
 
 
@@ -315,7 +320,7 @@ def test_spend_not_fitted_keeps_churn_risk_and_says_why(frames):
     frames["mart_kpis"] = kpi_frame(predicted_clv_12m=None, prediction_note=reason)
     html = build_report(frames, as_of_date=None)
     section = _card(html, "Predicted churn risk")
-    assert "<svg" in section and reason in section and ">20<" in section
+    assert "<svg" in section and reason in section and ">20  customers, P(alive) under 30%<" in section
     assert tile(html, "High churn risk")[0] == "20"
     assert tile(html, "Predicted 12-month CLV")[0] == "not available"
 
@@ -384,3 +389,57 @@ def test_load_report_frames_reads_the_kpi_row_and_coverage(build_db):
     html = build_report(frames, as_of_date=None)
     assert "Not available (no predictions: too few customers)" in html
     assert "Not tracked by this shop (no carts data)" in html
+
+
+def first_row(html: str) -> tuple[str, list[dict[str, str]], str]:
+    """The page's first row as a reader sees it: the story above, each tile's parts, the note below."""
+    section = re.search(r'<section class="headline">(.*?)</section>', html, re.S)
+    assert section, "no headline row"
+    assert html.index('<section class="headline">') < html.index('<div class="kpis">' + "<div"), "headline is not first"
+    body = section.group(1)
+    story = re.search(r'<p class="story">([^<]*)</p>', body).group(1)
+    tiles = [dict(zip(("label", "value", "measures", "window"), m)) for m in re.findall(
+        r'<div class="l">([^<]*)</div><div class="v">([^<]*)</div><div class="n">([^<]*)</div><div class="w">([^<]*)</div>',
+        body)]
+    disagree = re.search(r'<p class="story disagree">([^<]*)</p>', body)
+    return html_unescape(story), tiles, html_unescape(disagree.group(1)) if disagree else ""
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def test_first_row_says_what_each_number_measures_and_over_which_window(frames):
+    row = frames["mart_kpis"].row(0, named=True)
+    story, tiles, disagree = first_row(build_report(frames, as_of_date=row["as_of_date"]))
+    by_label = {t["label"]: t for t in tiles}
+    assert list(by_label) == ["Retention rate", "Churned", "Month-1 retention", "High churn risk"]
+    for t in tiles:
+        assert t["measures"].strip() and t["window"].strip(), t
+    retention, churned, month1 = by_label["Retention rate"], by_label["Churned"], by_label["Month-1 retention"]
+    assert retention["value"] == svg.pct(row["retention_rate"], 1)
+    assert "still active" in retention["measures"]
+    assert row["retention_month"].strftime("%B %Y") in retention["window"]
+    assert f"trailing {row['active_window_days']} days" in retention["window"]
+    assert churned["value"] == svg.pct(row["churned_share"], 1)
+    assert f"over {row['churn_after_days']} days" in churned["measures"] and "as of" in churned["window"]
+    assert "new customers" in month1["measures"] and "month after their first order" in month1["measures"]
+    assert row["month1_first_cohort"].strftime("%b %y") in month1["window"]
+    assert "BG/NBD" in by_label["High churn risk"]["measures"]
+    # The story says how the three relate, with the windows of this build.
+    assert f"{row['active_window_days']}-day window" in story and f"{row['churn_after_days']}-day rule" in story
+    assert "month-1 retention follows only new customers" in story
+    # Rule and model side by side: the disagreements are the mart's rows, as they are.
+    assert "752 customers (17.6%) are churned by the" in disagree and "low risk for the model" in disagree
+    assert "261 customers (6.1%) are active by the" in disagree and "high risk for the model" in disagree
+
+
+def test_every_support_bar_says_what_it_shows(frames):
+    frames["mart_support_retention"] = pl.DataFrame(
+        {"dimension": ["resolution_time"], "support_group": ["unresolved"], "customers": [35], "not_churned_rate": [1.0]})
+    support = _card(build_report(frames, as_of_date=None), "Support experience vs retention")
+    assert "Slowest resolution: Ticket still open" in support
+    assert "100%  not churned, of n=35" in support
+    assert "at least one of their tickets has no resolution yet" in support

@@ -1,0 +1,96 @@
+"""The dbt docs site (models, columns, tests, lineage, the metric glossary) as one page that opens from disk.
+
+`dbt docs generate` writes an index.html that fetches manifest.json and
+catalog.json: a browser refuses those fetches on a `file://` page, so it
+hangs on "loading". With `--static` dbt inlines both into
+static_index.html, which is kept as `<data dir>/dbt_docs/index.html`; the
+rest of dbt's target folder (compiled SQL, the JSON files) is deleted.
+
+The catalog is read from the data folder's own build warehouse, with the
+dbt vars of that shop (its time zone, windows, as-of date), so the page shows
+this shop's tables and column types. The pipeline's `dbt_docs` asset builds
+it after each published build; `make docs` (`python -m orchestration.docs`)
+builds it on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+
+DOCS_PAGE = "index.html"
+STATIC_PAGE = "static_index.html"
+
+
+class DocsError(RuntimeError):
+    """dbt could not build the docs; one line saying why."""
+
+
+def docs_generate_args(vars_: Mapping[str, Any], target_path: Path) -> list[str]:
+    """Arguments of the `dbt docs generate` invocation (pure)."""
+    return [
+        "docs", "generate", "--static", "--quiet",
+        "--vars", json.dumps(dict(vars_), sort_keys=True),
+        "--target-path", str(target_path),
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    ]
+
+
+def _last_error_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["no output"])[-1]
+
+
+def build_dbt_docs(
+    build_db: Path,
+    docs_dir: Path,
+    vars_: Mapping[str, Any],
+    dbt: str = "dbt",
+    memory_limit: str = "3GB",
+    partial_parse: Path | None = None,
+) -> Path:
+    """Generate the static docs page from `build_db` into `docs_dir/index.html`; return its path.
+
+    The page replaces the previous one atomically. Raises DocsError (one
+    line) when there is no build warehouse or dbt fails, e.g. because a run
+    holds the warehouse's write lock. `partial_parse` (the last build's
+    partial_parse.msgpack) spares dbt a full parse when vars and profile match.
+    """
+    build_db, docs_dir = Path(build_db), Path(docs_dir)
+    if not build_db.exists():
+        raise DocsError(f"{build_db}: no build warehouse yet; run the pipeline for this data folder first (make run)")
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    work = docs_dir / f".generate-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    if partial_parse is not None and Path(partial_parse).exists():
+        work.mkdir()
+        shutil.copyfile(partial_parse, work / Path(partial_parse).name)
+    env = {
+        **os.environ,
+        "RETENTION_BUILD_DB": str(build_db),
+        "RETENTION_CODE_DIR": str(PROJECT_ROOT),
+        "RETENTION_DUCKDB_MEMORY_LIMIT": memory_limit,
+    }
+    try:
+        proc = subprocess.run(
+            [dbt, *docs_generate_args(vars_, work)], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
+        )
+        page = work / STATIC_PAGE
+        if proc.returncode != 0 or not page.exists():
+            raise DocsError(
+                f"dbt docs generate failed (exit {proc.returncode}) on {build_db}: "
+                f"{_last_error_line(proc.stdout + proc.stderr)}"
+            )
+        target = docs_dir / DOCS_PAGE
+        os.replace(page, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target

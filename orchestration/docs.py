@@ -1,0 +1,40 @@
+"""`python -m orchestration.docs` (`make docs`): the dbt docs page of the data folder RETENTION_DATA_DIR names.
+
+Built from that folder's build warehouse with its shop's dbt vars (time zone,
+windows), into `<data dir>/dbt_docs/index.html` (assets/serving/dbt_docs.py).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from assets.dbt import dbt_executable, dbt_runs_dir, latest_partial_parse
+from assets.run_state import DbtBuildConfig, dbt_vars
+from assets.resources import resources_from_settings
+from assets.serving.dbt_docs import DocsError, build_dbt_docs
+from assets.settings import Settings, SettingsError
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"SettingsError: {exc}", file=sys.stderr)
+        return 2
+    shop = resources_from_settings(settings)["shop_source"]
+    vars_ = dbt_vars(shop, shop.shop_timezone, DbtBuildConfig())
+    try:
+        page = build_dbt_docs(
+            settings.layout.build_db, settings.layout.dbt_docs_dir, vars_, dbt=dbt_executable(),
+            memory_limit=settings.duckdb_memory_limit,
+            partial_parse=latest_partial_parse(dbt_runs_dir(settings.data_dir)),
+        )
+    except DocsError as exc:
+        print(f"DocsError: {exc}", file=sys.stderr)
+        return 1
+    print(f"dbt docs: {page}  (open {page.as_uri()}; shop time zone {vars_['shop_timezone']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -629,29 +629,44 @@ def _latest(*cols_and_times: pl.Expr) -> pl.Expr:
     return pl.max_horizontal(*cols_and_times)
 
 
+def _seen(as_of_us: int, col: str) -> pl.Expr:
+    """The event in `col` (-1: never) has happened by the as-of time."""
+    return (pl.col(col) >= 0) & (pl.col(col) <= as_of_us)
+
+
+def _when_seen(as_of_us: int, col: str) -> pl.Expr:
+    return pl.when(_seen(as_of_us, col)).then(pl.col(col))
+
+
 def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame]:
-    def seen(col: str) -> pl.Expr:
-        return (pl.col(col) >= 0) & (pl.col(col) <= as_of_us)
+    """Each entity as the shop's systems hold it at `as_of_us`: what exists by then, in its latest version."""
+    placed = block.orders.filter(pl.col("created_us") <= as_of_us)
+    return {
+        "customers": _customers_view(block, placed, as_of_us),
+        "orders": _orders_view(placed, as_of_us, currency),
+        "order_lines": _order_lines_view(block, as_of_us),
+        "carts": _carts_view(block, as_of_us, currency),
+        "support_tickets": _tickets_view(block, as_of_us),
+    }
 
-    def when_seen(col: str) -> pl.Expr:
-        return pl.when(seen(col)).then(pl.col(col))
 
-    # Orders: status and amounts as of the date.
-    o = block.orders.filter(pl.col("created_us") <= as_of_us)
+def _orders_view(o: pl.DataFrame, as_of_us: int, currency: str) -> pl.DataFrame:
+    """Orders placed by the as-of time: status and amounts as of then."""
     status = (
-        pl.when(seen("cancel_us")).then(pl.lit(CANCELLED))
-        .when(seen("refund_us")).then(pl.col("final_status"))
-        .when(seen("fulfil_us")).then(pl.lit(FULFILLED))
+        pl.when(_seen(as_of_us, "cancel_us")).then(pl.lit(CANCELLED))
+        .when(_seen(as_of_us, "refund_us")).then(pl.col("final_status"))
+        .when(_seen(as_of_us, "fulfil_us")).then(pl.lit(FULFILLED))
         .otherwise(pl.lit(PLACED))
     )
-    orders = o.select(
+    return o.select(
         order_id=pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9),
         customer_id=pl.when(pl.col("customer_num") > 0).then(
             pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8)
         ),
         created_at=_ts("created_us"),
         updated_at=pl.from_epoch(
-            _latest(pl.col("created_us"), when_seen("cancel_us"), when_seen("fulfil_us"), when_seen("refund_us")),
+            _latest(pl.col("created_us"), _when_seen(as_of_us, "cancel_us"), _when_seen(as_of_us, "fulfil_us"),
+                    _when_seen(as_of_us, "refund_us")),
             time_unit="us",
         ),
         status=status,
@@ -662,11 +677,13 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         discount=_money("discount_c"),
         shipping=_money("shipping_c"),
         tax=_money("tax_c"),
-        refunded_amount=pl.when(seen("refund_us")).then(_money("refund_c")).otherwise(0.0),
+        refunded_amount=pl.when(_seen(as_of_us, "refund_us")).then(_money("refund_c")).otherwise(0.0),
         coupon_code=pl.col("coupon_code"),
     )
 
-    lines = block.order_lines.filter(pl.col("created_us") <= as_of_us).select(
+
+def _order_lines_view(block: _Block, as_of_us: int) -> pl.DataFrame:
+    return block.order_lines.filter(pl.col("created_us") <= as_of_us).select(
         order_id=pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9),
         line_number=pl.col("line_number"),
         product_id=pl.col("product_id"),
@@ -677,6 +694,8 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         updated_at=_ts("created_us"),
     )
 
+
+def _carts_view(block: _Block, as_of_us: int, currency: str) -> pl.DataFrame:
     # Carts: open -> abandoned after an hour idle -> e-mails at once and +24 h.
     c = block.carts.filter(pl.col("created_us") <= as_of_us)
     abandoned_us = pl.col("created_us") + HOUR_US
@@ -706,7 +725,7 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         .when(pl.col("abandoned_us") <= as_of_us).then(pl.lit(CART_ABANDONED))
         .otherwise(pl.lit(CART_OPEN))
     )
-    carts = c.select(
+    return c.select(
         cart_id=pl.lit("K") + pl.col("cart_num").cast(pl.String).str.zfill(10),
         customer_id=pl.when(pl.col("customer_num") > 0).then(
             pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8)
@@ -735,14 +754,16 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         recovered=pl.col("recovered") & pl.col("converted_now"),
     )
 
+
+def _tickets_view(block: _Block, as_of_us: int) -> pl.DataFrame:
     t = block.support_tickets.filter(pl.col("created_us") <= as_of_us)
     ticket_status = (
-        pl.when(seen("closed_us")).then(pl.lit(TICKET_CLOSED))
-        .when(seen("resolved_us")).then(pl.lit(TICKET_RESOLVED))
-        .when(seen("first_response_us")).then(pl.lit(TICKET_PENDING))
+        pl.when(_seen(as_of_us, "closed_us")).then(pl.lit(TICKET_CLOSED))
+        .when(_seen(as_of_us, "resolved_us")).then(pl.lit(TICKET_RESOLVED))
+        .when(_seen(as_of_us, "first_response_us")).then(pl.lit(TICKET_PENDING))
         .otherwise(pl.lit(TICKET_OPEN))
     )
-    tickets = t.select(
+    return t.select(
         ticket_id=pl.lit("T") + pl.col("ticket_num").cast(pl.String).str.zfill(9),
         customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8),
         order_id=pl.when(pl.col("order_num") > 0).then(
@@ -751,26 +772,29 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         channel=pl.col("channel"),
         category=pl.col("category"),
         created_at=_ts("created_us"),
-        first_response_at=pl.from_epoch(when_seen("first_response_us"), time_unit="us"),
-        resolved_at=pl.from_epoch(when_seen("resolved_us"), time_unit="us"),
+        first_response_at=pl.from_epoch(_when_seen(as_of_us, "first_response_us"), time_unit="us"),
+        resolved_at=pl.from_epoch(_when_seen(as_of_us, "resolved_us"), time_unit="us"),
         status=ticket_status,
-        csat_score=pl.when(seen("resolved_us") & (pl.col("csat") > 0)).then(pl.col("csat").cast(pl.Int32)),
-        reopened_count=pl.when(seen("resolved_us")).then(pl.col("reopened_count")).otherwise(0).cast(pl.Int32),
+        csat_score=pl.when(_seen(as_of_us, "resolved_us") & (pl.col("csat") > 0)).then(pl.col("csat").cast(pl.Int32)),
+        reopened_count=pl.when(_seen(as_of_us, "resolved_us")).then(pl.col("reopened_count"))
+        .otherwise(0).cast(pl.Int32),
         updated_at=pl.from_epoch(
             _latest(
                 pl.col("created_us"),
-                when_seen("first_response_us"),
-                when_seen("resolved_us"),
-                when_seen("closed_us"),
+                _when_seen(as_of_us, "first_response_us"),
+                _when_seen(as_of_us, "resolved_us"),
+                _when_seen(as_of_us, "closed_us"),
             ),
             time_unit="us",
         ),
     )
 
+
+def _customers_view(block: _Block, placed: pl.DataFrame, as_of_us: int) -> pl.DataFrame:
     # Customers: loyalty tier follows the number of orders placed so far, and
     # the record changes (updated_at) when the tier does.
     counts = (
-        o.filter(pl.col("customer_num") > 0)
+        placed.filter(pl.col("customer_num") > 0)
         .sort("created_us")
         .group_by("customer_num", maintain_order=True)
         .agg(
@@ -782,7 +806,7 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
     )
     cu = block.customers.filter(pl.col("created_us") <= as_of_us).join(counts, on="customer_num", how="left")
     n = pl.col("n").fill_null(0)
-    customers = cu.select(
+    return cu.select(
         customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8),
         email=pl.lit("customer") + pl.col("customer_num").cast(pl.String) + pl.lit("@example.com"),
         created_at=_ts("created_us"),
@@ -800,13 +824,6 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
             time_unit="us",
         ),
     )
-    return {
-        "customers": customers,
-        "orders": orders,
-        "order_lines": lines,
-        "carts": carts,
-        "support_tickets": tickets,
-    }
 
 
 def _duplicate_some(df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:

@@ -151,3 +151,6 @@ def test_a_seed_still_gives_the_same_shop():
     history = {f.name: getattr(block, f.name) for f in dataclasses.fields(block)}
     assert _digest(history) == "375882cb21dbf4cc0c791cc653b8db903417fe30638f9de9e182c3c86d9e6340"
     assert _digest(generate(SMALL)) == "60accd0e1ffb7d2c5d9daa93f28478d1fee4de7e338ab0bfd2f2a9094bcf992f"
+    # Mid-history, records carry the versions of that date (placed, not yet refunded, ...).
+    mid = generate(SMALL, as_of=datetime(2025, 1, 15, 12))
+    assert _digest(mid) == "f83bd85b7d142f408b7d7d756561e3856500e246ff7a27cc415fb11838d71f49"

@@ -43,9 +43,18 @@ ENGINE_SETUP := $(if $(filter spark,$(RETENTION_ENGINE)),setup-spark,setup)
 lock: setup-spark
 	$(BIN)/python scripts/lock.py
 
-# The dbt manifest is built without a database connection (dbt parse).
-manifest: setup
+# The dbt manifest is built without a database connection (dbt parse), and
+# only when a file of the dbt project (or the installed packages) changed
+# since the last parse: `make run` otherwise pays a parse on every call.
+DBT_PROJECT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \
+	-o -path dbt_project/dbt_packages \) -prune -o -type f -print)
+MANIFEST := dbt_project/target/manifest.json
+
+$(MANIFEST): $(BIN)/.installed $(DBT_PROJECT_FILES)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir .
+	@touch $@
+
+manifest: $(MANIFEST)
 
 # Bad RETENTION_* values stop here with one line, before Dagster prints its
 # import traceback around the same message.

@@ -49,6 +49,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from assets.audiences import audience_vars
 from assets.manifest import DbtTest
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import DbtBuildConfig, dbt_vars
@@ -303,7 +304,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # The Python model mart_customer_predictions imports this repository's
         # `models` package (profiles.yml `module_paths`).
         os.environ["RETENTION_CODE_DIR"] = str(PROJECT_ROOT)
-        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config)
+        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config, audience_vars(shop_source.user_config()))
         context.log.info(f"dbt vars: {vars_}")
         # dbt's artefacts and its log file go under the data folder, one folder per
         # run, not into the source tree; dagster-dbt points DBT_LOG_PATH at it too.

@@ -91,6 +91,10 @@ class ShopSourceResource(dg.ConfigurableResource):
     as_of_date: str | None = None
     active_window_days: int = _default_days("RETENTION_ACTIVE_WINDOW_DAYS")
     churn_after_days: int = _default_days("RETENTION_CHURN_AFTER_DAYS")
+    # When the predictions are refitted rather than scored with the stored fit (models/refit.py).
+    predictions_refit_days: int = _default_days("RETENTION_PREDICTIONS_REFIT_DAYS")
+    predictions_refit_growth: float = float(ENV_VARS["RETENTION_PREDICTIONS_REFIT_GROWTH"][0])
+    predictions_refit_drift: float = float(ENV_VARS["RETENTION_PREDICTIONS_REFIT_DRIFT"][0])
 
     def as_of(self) -> date | None:
         """The configured as-of date, None when the newest order decides."""
@@ -183,5 +187,8 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
             active_window_days=settings.active_window_days,
             churn_after_days=settings.churn_after_days,
+            predictions_refit_days=settings.predictions_refit_days,
+            predictions_refit_growth=settings.predictions_refit_growth,
+            predictions_refit_drift=settings.predictions_refit_drift,
         ),
     }

@@ -104,12 +104,18 @@ class DbtBuildConfig(dg.Config):
     """Run-time switches of the dbt build."""
 
     full_refresh: bool = False
+    # Refit the predictions tonight whatever the stored fit (models/refit.py).
+    refit_predictions: bool = False
     # YYYY-MM-DD; overrides RETENTION_AS_OF_DATE for this run. None: settings, else newest order.
     as_of_date: str | None = None
 
 
-def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig) -> dict[str, Any]:
+def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig,
+             audiences: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The `--vars` of a dbt build, from the shop's rules, its resolved time zone and the run config.
+
+    `audiences`: the audience thresholds the shop's retention.yml sets
+    (assets/audiences.py `audience_vars`); the others keep dbt_project.yml's defaults.
 
     `rules` carries as_of_date, active_window_days and churn_after_days: the
     `shop_source` resource at run time, Settings in tests. `shop_timezone`
@@ -131,6 +137,11 @@ def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, co
         "shop_timezone": shop_timezone or "UTC",
         "active_window_days": rules.active_window_days,
         "churn_after_days": rules.churn_after_days,
+        "predictions_refit_every_days": rules.predictions_refit_days,
+        "predictions_refit_growth": rules.predictions_refit_growth,
+        "predictions_refit_drift": rules.predictions_refit_drift,
+        "predictions_refit": config.refit_predictions,
+        **(audiences or {}),
     }
 
 

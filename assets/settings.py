@@ -7,6 +7,7 @@ checks that every variable here is documented there.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import zoneinfo
@@ -40,6 +41,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_ACTIVE_WINDOW_DAYS": ("365", "A customer is active with a qualifying order in this many trailing days."),
     "RETENTION_CHURN_AFTER_DAYS": ("180", "A customer is churned when their last qualifying order is older than this."),
     "RETENTION_AS_OF_DATE": ("", "Build the marts as of this date (YYYY-MM-DD). Default: date of the newest order."),
+    "RETENTION_PREDICTIONS_REFIT_DAYS": ("7", "Refit BG/NBD and Gamma-Gamma when the stored fit is this many days of data old; other nights score with the stored parameters."),
+    "RETENTION_PREDICTIONS_REFIT_GROWTH": ("0.10", "Refit sooner when the customer base grew by more than this fraction since the fit."),
+    "RETENTION_PREDICTIONS_REFIT_DRIFT": ("0.20", "Refit sooner when the stored model's prediction of the purchases since its fit is off by more than this fraction."),
     "RETENTION_SCHEDULE_CRON": ("0 2 * * *", "Cron of the nightly run."),
     "RETENTION_SCHEDULE_TIMEZONE": ("", "Time zone of the nightly cron. Default: the shop time zone."),
     "RETENTION_WEBHOOK_URL": ("", "If set, run failures are posted here as Slack-compatible JSON."),
@@ -102,6 +106,16 @@ def parse_positive_int(raw: str) -> int:
         raise ValueError("expected a whole number greater than 0") from None
     if value <= 0:
         raise ValueError("expected a whole number greater than 0")
+    return value
+
+
+def parse_positive_fraction(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number greater than 0, e.g. 0.1 for 10%") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError("expected a number greater than 0, e.g. 0.1 for 10%")
     return value
 
 
@@ -235,6 +249,9 @@ class Settings:
     config_file: Path | None = None
     engine: str = "duckdb"
     duckdb_memory_limit: str = "3GB"
+    predictions_refit_days: int = 7
+    predictions_refit_growth: float = 0.10
+    predictions_refit_drift: float = 0.20
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -270,6 +287,9 @@ class Settings:
             active_window_days=c.get("RETENTION_ACTIVE_WINDOW_DAYS", parse_positive_int),
             churn_after_days=c.get("RETENTION_CHURN_AFTER_DAYS", parse_positive_int),
             as_of_date=c.get("RETENTION_AS_OF_DATE", parse_date),
+            predictions_refit_days=c.get("RETENTION_PREDICTIONS_REFIT_DAYS", parse_positive_int),
+            predictions_refit_growth=c.get("RETENTION_PREDICTIONS_REFIT_GROWTH", parse_positive_fraction),
+            predictions_refit_drift=c.get("RETENTION_PREDICTIONS_REFIT_DRIFT", parse_positive_fraction),
             schedule_cron=c.get("RETENTION_SCHEDULE_CRON", parse_cron),
             schedule_timezone=c.get("RETENTION_SCHEDULE_TIMEZONE", parse_time_zone),
             webhook_url=c.get(

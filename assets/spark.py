@@ -8,14 +8,15 @@ already run in the DuckDB build file. This step
 2. runs `dbt build --target spark` for every selected model that does not
    read the predictions, through a launcher script in a scratch folder, so
    the JVM's files stay out of the source tree;
-3. fits the predictions in this process (BG/NBD + Gamma-Gamma, the
-   `models` package) on the orders Spark just built, read from Spark's
-   Parquet files: one row per order of three columns, which fits one machine
-   long after the history no longer does, and writes them as Parquet;
+3. scores the predictions in this process (BG/NBD + Gamma-Gamma, the
+   `models` package), refitting them when models/refit.py says the stored
+   fit is due, on the orders Spark just built, read from Spark's Parquet
+   files: one row per order of three columns, which fits one machine long
+   after the history no longer does, and writes them as Parquet;
 4. runs a second `dbt build --target spark` for the marts that read the
    predictions, with the fit registered as `marts.mart_customer_predictions`;
 5. copies every table Spark built, and the predictions with their fit
-   metadata, into the build file, so the quality checks, publish, exports
+   metadata (and a refit's row of the fit history), into the build file, so the quality checks, publish, exports
    and report after this step run unchanged.
 
 dbt-spark's `session` method runs no dbt Python models, which is why the fit
@@ -61,7 +62,8 @@ from assets.extraction.contract import RAW_SCHEMA
 from assets.manifest import DbtTest
 from assets.resources import WarehouseResource
 from assets.warehouse import quote_ident, quote_literal
-from models.predictions import FIT_METADATA_TABLE, FORMER_FIT_METADATA_TABLE, predict_or_skip, published_frame, run_metadata
+from models.predictions import FIT_METADATA_TABLE, FORMER_FIT_METADATA_TABLE, nightly_predictions, published_frame, run_metadata
+from models.refit import RefitPolicy, StoredFit, append_fit, policy_from_vars, read_last_fit
 
 SPARK_ENGINE = "spark"
 
@@ -235,8 +237,13 @@ def fit_input_sql(orders_files: Path, as_of_files: Path) -> tuple[str, str]:
     return transactions, as_of
 
 
-def fit_predictions(paths: SparkPaths) -> dict[str, Any]:
-    """Fit on Spark's int_customer_orders, write the mart to `paths.predictions`; returns the fit metadata."""
+def fit_predictions(paths: SparkPaths, policy: RefitPolicy, last: StoredFit | None) -> tuple[dict[str, Any], dict | None]:
+    """Refit or score (models/refit.py) on Spark's int_customer_orders, write the mart to `paths.predictions`.
+
+    Returns the night's metadata and, after a refit, the `append_fit` arguments
+    of the fit to store (None on a scoring night): the copy back stores it in
+    the same transaction as the predictions.
+    """
     files = {name: paths.table_files(*table) for name, table in FIT_INPUTS.items()}
     missing = [str(f.parent) for f in files.values() if not any(f.parent.glob(f.name))]
     if missing:
@@ -251,11 +258,16 @@ def fit_predictions(paths: SparkPaths) -> dict[str, Any]:
         as_of = con.execute(as_of_sql).fetchone()[0]
     finally:
         con.close()
-    run = predict_or_skip(transactions, as_of)
+    night = nightly_predictions(transactions, as_of, last, policy)
+    run = night.run
     shutil.rmtree(paths.predictions, ignore_errors=True)
     paths.predictions.mkdir(parents=True)
     published_frame(run, as_of).write_parquet(paths.predictions / "part-0.parquet")
-    return run_metadata(run)
+    pending = None
+    if night.fit_record is not None:
+        pending = dict(fitted_at=run.meta["last_fitted_at"], as_of=as_of, customers=run.scores.height,
+                       fitted=run.skipped is None, reason=night.decision.reason, record=night.fit_record)
+    return run_metadata(run), pending
 
 
 def failing_rows_sql(node: Mapping[str, Any], model: str, relation: str) -> str | None:
@@ -339,8 +351,11 @@ def export_raw_for_spark(warehouse: WarehouseResource, paths: SparkPaths) -> lis
 
 
 def copy_back_from_spark(warehouse: WarehouseResource, paths: SparkPaths, tables: list[tuple[str, str]],
-                         fit: Mapping[str, Any] | None) -> None:
-    """Spark's tables into the build warehouse, in one transaction; with `fit`, the predictions and their metadata."""
+                         fit: Mapping[str, Any] | None, new_fit: Mapping[str, Any] | None = None) -> None:
+    """Spark's tables into the build warehouse, in one transaction; with `fit`, the predictions and their metadata.
+
+    `new_fit` (the `append_fit` arguments of a refit) is added to the fit history in the same transaction.
+    """
     # The predictions are never a Spark table: they come from the fit's own folder.
     copies = [(schema, table, paths.table_files(schema, table)) for schema, table in tables
               if (schema, table) != tuple(PREDICTIONS_KEY.path)]
@@ -352,6 +367,8 @@ def copy_back_from_spark(warehouse: WarehouseResource, paths: SparkPaths, tables
         for sql in copy_back_sql(copies):
             con.execute(sql)
         if fit is not None:
+            if new_fit is not None:
+                fit = {**fit, "fit_id": append_fit(con, **new_fit)}
             schema, table = FIT_METADATA_TABLE
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
             con.execute(
@@ -398,6 +415,7 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     paths.work.mkdir(parents=True, exist_ok=True)
     events: list = []
     fit: dict[str, Any] | None = None
+    new_fit: dict[str, Any] | None = None
 
     def build(phase: int, excluded: Iterable[str], with_predictions: bool) -> None:
         launcher = paths.launcher(phase)
@@ -427,10 +445,16 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
         if plan.first:
             build(1, plan.second, with_predictions=False)
         if plan.fit:
+            con = warehouse.connect(read_only=True)
+            try:
+                last = read_last_fit(con)
+            finally:
+                con.close()
             with timed(seconds, "fit"):
-                fit = fit_predictions(paths)
+                fit, new_fit = fit_predictions(paths, policy_from_vars(dict(vars_)), last)
             context.log.info(
-                f"predictions fitted for {fit.get('customers', 0)} customers from Spark's int_customer_orders"
+                f"predictions {'refitted' if fit.get('refit') else 'scored'} for {fit.get('customers', 0)} customers "
+                f"from Spark's int_customer_orders ({fit.get('refit_reason')})"
                 + (f" ({fit['prediction_note']})" if fit.get("prediction_note") else "")
             )
             events.append(dg.Output(
@@ -446,12 +470,12 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
                 )
             build(2, models - set(plan.second), with_predictions=True)
     except BaseException:
-        copy_back_from_spark(warehouse, paths, built_tables(events, context.asset_key_for_output), fit)
+        copy_back_from_spark(warehouse, paths, built_tables(events, context.asset_key_for_output), fit, new_fit)
         yield from events
         raise
     built = built_tables(events, context.asset_key_for_output)
     with timed(seconds, "copy_back"):
-        copy_back_from_spark(warehouse, paths, built, fit)
+        copy_back_from_spark(warehouse, paths, built, fit, new_fit)
     context.log.info(f"copied {len(built)} Spark tables into {warehouse.build_db}")
     context.log.info(f"spark step seconds: {json.dumps(seconds)}")
     if fit is not None:

@@ -14,7 +14,8 @@ validates its own section (`section(config, name)`):
 - `landing`: how the landing folder's files are read (CSV dialect) and, per
   entity, where they are and the query that maps them (extraction/mapping.py);
 - `shopify`: options of the Shopify orders-export source;
-- `postgres`: the per-entity queries of the PostgreSQL source.
+- `postgres`: the per-entity queries of the PostgreSQL source;
+- `audiences`: thresholds of the daily audiences (assets/audiences.py).
 
 An unknown top-level key is an error (a typo must not be ignored silently).
 """
@@ -30,8 +31,8 @@ from assets.source_kinds import SOURCE_KINDS
 
 CONFIG_ENV = "RETENTION_CONFIG_FILE"
 FILE_NAME = "retention.yml"
-# `quality`, then each source kind's section (assets/source_kinds.py).
-SECTIONS = ("quality", *(k.config_section for k in SOURCE_KINDS.values() if k.config_section))
+# `quality` and `audiences`, and each source kind's section (assets/source_kinds.py).
+SECTIONS = ("quality", *(k.config_section for k in SOURCE_KINDS.values() if k.config_section), "audiences")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

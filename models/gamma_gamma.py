@@ -329,8 +329,9 @@ def customer_lifetime_value(
     period = days_per_month / time_unit_days
     clv = np.zeros_like(spend)
     previous = np.zeros_like(spend)
-    for i in range(1, int(horizon_months) + 1):
-        cumulative = bgnbd_model.expected_purchases(i * period, x, t_x, T)
+    months = range(1, int(horizon_months) + 1)
+    # All horizons at once: the hypergeometric once per distinct (x, T) and month.
+    for i, cumulative in zip(months, bgnbd_model.expected_purchases_at([i * period for i in months], x, t_x, T)):
         clv += (cumulative - previous) * spend / (1.0 + monthly_discount_rate) ** i
         previous = cumulative
     return ensure_finite_output("customer_lifetime_value", clv)

@@ -12,14 +12,16 @@ hold back the marts and the report.
 
 import math
 import time
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 
 from models.bgnbd import BetaGeoModel, fit_bgnbd
+from models.cadence import CADENCE_COLUMNS, expected_next_orders
 from models.errors import ModelError, ModelFitError
 from models.gamma_gamma import GammaGammaModel, fit_gamma_gamma
+from models.refit import Drift, RefitDecision, RefitPolicy, StoredFit, drift_window_open, refit_decision
 from models.scoring import SCORE_COLUMNS, SPEND_COLUMNS, holdout_check, model_metadata, score_customers, unscored_customers
 from models.summary import calibration_and_holdout, customer_summary
 
@@ -50,6 +52,10 @@ class Predictions:
     by_frequency: pl.DataFrame = field(default_factory=pl.DataFrame)
     skipped: str | None = None
     spend_skipped: str | None = None
+    # The fitted BG/NBD (None when skipped) and each customer's cadence and
+    # expected next order (models/cadence.py), filled by predict_or_skip.
+    bgnbd: BetaGeoModel | None = None
+    cadence: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def note(self) -> str | None:
@@ -85,12 +91,23 @@ def _finite_scores(scores: pl.DataFrame, columns: tuple[str, ...], name: str) ->
         raise ModelFitError(f"{name} gave non-finite predictions in {dict(zip(columns, bad))}; expected finite numbers")
 
 
-def predict_or_skip(transactions: pl.DataFrame, as_of) -> Predictions:
+def predict_or_skip(transactions: pl.DataFrame, as_of, holdout: bool = True) -> Predictions:
     """Fit on everything up to `as_of` and score every customer; check on a holdout split.
 
     Never raises a model error: what cannot be fitted is null (BG/NBD: every
     prediction; Gamma-Gamma alone: the spend columns) and the reason is kept.
+    Every customer also gets a cadence and an expected next order
+    (models/cadence.py): personal where they have enough orders, whatever
+    the models did. `holdout` False skips the holdout check (a second BG/NBD
+    fit), for callers that only need the scores (the audience backtest).
     """
+    run = _fit_and_score(transactions, as_of, holdout)
+    if transactions.height == 0:
+        return run
+    return replace(run, cadence=expected_next_orders(transactions, as_of, run.bgnbd))
+
+
+def _fit_and_score(transactions: pl.DataFrame, as_of, holdout: bool) -> Predictions:
     customers = transactions["customer_id"]
     t0 = time.perf_counter()
     if transactions.height == 0:
@@ -133,6 +150,8 @@ def predict_or_skip(transactions: pl.DataFrame, as_of) -> Predictions:
     fit_seconds = time.perf_counter() - t0
 
     meta = {**model_metadata(bg, gg), "fit_seconds": round(fit_seconds, 3), "customers_scored": scores.height}
+    if not holdout:
+        return Predictions(scores, meta, spend_skipped=spend_skipped, bgnbd=bg)
     calibration_end = as_of - timedelta(days=HOLDOUT_DAYS)
     by_freq = pl.DataFrame()
     try:
@@ -145,7 +164,7 @@ def predict_or_skip(transactions: pl.DataFrame, as_of) -> Predictions:
     except ModelError as exc:
         # Too little history for a holdout is worth saying, not failing the night.
         meta["holdout_skipped"] = str(exc)
-    return Predictions(scores, meta, by_freq, spend_skipped=spend_skipped)
+    return Predictions(scores, meta, by_freq, spend_skipped=spend_skipped, bgnbd=bg)
 
 
 def predict(transactions: pl.DataFrame, as_of) -> tuple[pl.DataFrame, dict, pl.DataFrame]:
@@ -160,8 +179,17 @@ def predict(transactions: pl.DataFrame, as_of) -> tuple[pl.DataFrame, dict, pl.D
 
 
 def published_frame(run: Predictions, as_of) -> pl.DataFrame:
-    """The mart's rows: the scores, `prediction_note`, `as_of_date` (same types whatever was fitted)."""
-    return run.scores.with_columns(
+    """The mart's rows: the scores, the cadence columns, `prediction_note`, `as_of_date`.
+
+    Same columns and types whatever was fitted.
+    """
+    cadence = run.cadence if run.cadence.width else pl.DataFrame(
+        schema={"customer_id": pl.String, "last_order_date": pl.Date, "typical_days_between_orders": pl.Float64,
+                "expected_next_order_date": pl.Date, "cadence_method": pl.String})
+    cadence = cadence.select(c for c in CADENCE_COLUMNS if c != "last_order_date").with_columns(
+        pl.col("customer_id").cast(run.scores.schema["customer_id"]))
+    scores = run.scores.join(cadence, on="customer_id", how="left")
+    return scores.with_columns(
         pl.lit(run.note, dtype=pl.String).alias(NOTE_COLUMN),
         pl.lit(as_of, dtype=pl.Date).alias("as_of_date"),
     )
@@ -187,3 +215,141 @@ def run_metadata(run: Predictions) -> dict:
     if run.by_frequency.height:
         md["holdout_by_frequency"] = run.by_frequency.to_dicts()
     return md
+
+
+@dataclass(frozen=True)
+class Night:
+    """One night's predictions: the scores, whether they came from a refit and why, and the fit to store."""
+
+    run: Predictions
+    decision: RefitDecision
+    # What a refit stores (models.refit.append_fit's `record`); None on a scoring night.
+    fit_record: dict | None = None
+
+
+def stored_models(meta: dict) -> tuple[BetaGeoModel, GammaGammaModel | None]:
+    """The fitted models back from a fit's metadata (`model_metadata` keys); Gamma-Gamma None if it was not fitted."""
+    try:
+        bg = BetaGeoModel(
+            r=meta["bgnbd_r"], alpha=meta["bgnbd_alpha"], a=meta["bgnbd_a"], b=meta["bgnbd_b"],
+            log_likelihood=meta["bgnbd_log_likelihood"], n_customers=meta["bgnbd_n_customers"],
+            n_fit_rows=meta["bgnbd_n_fit_rows"], n_iterations=meta["bgnbd_iterations"],
+            optimizer_message="stored", gradient_inf_norm=float("nan"),
+        )
+    except KeyError as exc:
+        raise ModelFitError(f"stored fit lacks BG/NBD parameter {exc}; expected the keys of model_metadata") from None
+    if "gg_p" not in meta:
+        return bg, None
+    gg = GammaGammaModel(
+        p=meta["gg_p"], q=meta["gg_q"], gamma=meta["gg_gamma"], log_likelihood=meta["gg_log_likelihood"],
+        n_customers=meta["gg_n_customers"], n_fit_rows=0, n_iterations=0, optimizer_message="stored",
+        gradient_inf_norm=float("nan"), frequency_monetary_corr=meta["gg_frequency_monetary_corr"],
+    )
+    return bg, gg
+
+
+def drift_since_fit(transactions: pl.DataFrame, fit_as_of: date, as_of: date, bg: BetaGeoModel) -> Drift | None:
+    """The stored BG/NBD's prediction of repeat purchases in (fit_as_of, as_of] against the actual ones.
+
+    The totals of `calibration_and_holdout` + `holdout_check` (calibration
+    end = the fit's as-of date), in one unsorted pass over purchase days
+    instead of two sorted summaries: this runs every scoring night, on
+    every customer. Only customers known at the fit count (later ones have
+    no prediction). None when it cannot be measured (no day since the fit,
+    no customer then, or unusable input, which the scoring then reports).
+    """
+    if as_of <= fit_as_of or transactions.height == 0:
+        return None
+    day = pl.col("order_date")
+    if isinstance(transactions.schema["order_date"], pl.Datetime):
+        day = day.dt.date()
+    calibration = pl.col("day") <= fit_as_of
+    per_customer = (
+        transactions.lazy()
+        .select(pl.col("customer_id"), day.alias("day"))
+        .filter(pl.col("day") <= as_of)
+        .unique()
+        .group_by("customer_id")
+        .agg(
+            pl.col("day").min().alias("first_day"),
+            calibration.sum().alias("calibration_days"),
+            pl.col("day").filter(calibration).max().alias("last_calibration_day"),
+            (~calibration).sum().alias("holdout_days"),
+        )
+        .filter(pl.col("first_day") <= fit_as_of)
+        .select(
+            (pl.col("calibration_days") - 1).cast(pl.Float64).alias("x"),
+            (pl.col("last_calibration_day") - pl.col("first_day")).dt.total_days().cast(pl.Float64).alias("t_x"),
+            (pl.lit(fit_as_of) - pl.col("first_day")).dt.total_days().cast(pl.Float64).alias("T"),
+            pl.col("holdout_days"),
+        )
+        .collect()
+    )
+    if per_customer.height == 0:
+        return None
+    try:
+        (predicted,) = bg.expected_purchases_at(
+            [float((as_of - fit_as_of).days)], *(per_customer[c].to_numpy() for c in ("x", "t_x", "T"))
+        )
+    except ModelError:
+        return None
+    # fsum: the same total whatever order group_by returned the customers in.
+    return Drift(predicted=math.fsum(predicted), actual=float(per_customer["holdout_days"].sum()))
+
+
+def score_stored(transactions: pl.DataFrame, as_of, last: StoredFit) -> Predictions:
+    """Every customer scored with the stored parameters (no fit); raises ModelError if they cannot score."""
+    meta = dict(last.record.get("meta", {}))
+    bg, gg = stored_models(meta)
+    t0 = time.perf_counter()
+    summary = customer_summary(transactions, observation_end=as_of, time_unit="days")
+    scores = score_customers(summary, bg, gg, time_unit="days")
+    _finite_scores(scores, SCORE_COLUMNS[1:4], "BG/NBD")
+    if gg is not None:
+        _finite_scores(scores, SPEND_COLUMNS, "Gamma-Gamma")
+    meta.update(score_seconds=round(time.perf_counter() - t0, 3), customers_scored=scores.height)
+    by_frequency = pl.DataFrame(last.record.get("by_frequency") or [])
+    return Predictions(scores, meta, by_frequency, spend_skipped=last.record.get("spend_skipped"))
+
+
+def nightly_predictions(transactions: pl.DataFrame, as_of, last: StoredFit | None, policy: RefitPolicy,
+                        now: datetime | None = None) -> Night:
+    """Refit when `models.refit.refit_decision` says so, else score with `last`; never raises a model error.
+
+    The metadata says which it was (`refit`, `refit_reason`) and when the
+    models in use were fitted (`last_fitted_at`, `last_fit_as_of_date`).
+    """
+    now = now or datetime.now(timezone.utc)
+    if transactions.height == 0 or as_of is None:
+        # Nothing to fit or score, and no data window to record: say so, store nothing.
+        run = predict_or_skip(transactions, as_of)
+        run.meta.update(refit=False, refit_reason="no qualifying orders: nothing to fit or score")
+        return Night(run, RefitDecision(False, run.meta["refit_reason"]))
+    customers = transactions["customer_id"].n_unique()
+    decision = refit_decision(policy, last, as_of, customers)
+    if not decision.due and drift_window_open(last, as_of):
+        try:
+            bg, _ = stored_models(last.record.get("meta", {}))
+        except ModelError as exc:
+            decision = RefitDecision(True, f"the stored fit cannot be read: {exc}")
+        else:
+            decision = refit_decision(policy, last, as_of, customers,
+                                      drift_since_fit(transactions, last.as_of_date, as_of, bg))
+    if not decision.due:
+        try:
+            run = score_stored(transactions, as_of, last)
+        except ModelError as exc:
+            decision = RefitDecision(True, f"the stored parameters could not score: {exc}")
+        else:
+            run.meta.update(refit=False, refit_reason=decision.reason, fit_id=last.fit_id,
+                            last_fitted_at=last.fitted_at, last_fit_as_of_date=last.as_of_date.isoformat())
+            return Night(run, decision)
+    run = predict_or_skip(transactions, as_of)
+    fitted_at = now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+    if transactions.height:
+        run.meta["first_order_date"] = str(transactions["order_date"].min())
+    run.meta.update(refit=True, refit_reason=decision.reason, last_fitted_at=fitted_at,
+                    last_fit_as_of_date=as_of.isoformat())
+    record = {"meta": dict(run.meta), "note": run.note, "skipped": run.skipped, "spend_skipped": run.spend_skipped,
+              "by_frequency": run.by_frequency.to_dicts()}
+    return Night(run, decision, record)

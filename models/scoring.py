@@ -144,10 +144,11 @@ def score_customers(
                 ),
             ),
         ]
+    e90, e365 = bgnbd.expected_purchases_at([90.0 / unit_days, 365.0 / unit_days], x, t_x, T)
     scores = distinct.with_columns(
         pl.Series("p_alive", bgnbd.p_alive(x, t_x, T)),
-        pl.Series("expected_purchases_90d", bgnbd.expected_purchases(90.0 / unit_days, x, t_x, T)),
-        pl.Series("expected_purchases_365d", bgnbd.expected_purchases(365.0 / unit_days, x, t_x, T)),
+        pl.Series("expected_purchases_90d", e90),
+        pl.Series("expected_purchases_365d", e365),
         *spend,
     ).with_columns(churn_risk_expr().alias("churn_risk"))
     out = base.join(scores, on=list(cols), how="left", nulls_equal=True)
@@ -179,12 +180,13 @@ def holdout_check(cal_holdout: pl.DataFrame, bgnbd: BetaGeoModel, *, top_bucket:
         cal_holdout, ("frequency", "recency", "T", "frequency_holdout", "duration_holdout"), "cal_holdout"
     )
     x = cal_holdout["frequency"].to_numpy().astype(float)
-    pred = bgnbd.expected_purchases(
-        cal_holdout["duration_holdout"].to_numpy().astype(float),
-        x,
-        cal_holdout["recency"].to_numpy().astype(float),
-        cal_holdout["T"].to_numpy().astype(float),
-    )
+    duration = cal_holdout["duration_holdout"].to_numpy().astype(float)
+    t_x, T = cal_holdout["recency"].to_numpy().astype(float), cal_holdout["T"].to_numpy().astype(float)
+    if duration.size and (duration == duration[0]).all():
+        # One holdout length (calibration_and_holdout's): the 2F1 once per distinct (x, T).
+        (pred,) = bgnbd.expected_purchases_at([duration[0]], x, t_x, T)
+    else:
+        pred = bgnbd.expected_purchases(duration, x, t_x, T)
     frame = pl.DataFrame(
         {
             "bucket_order": np.minimum(x, top_bucket).astype(np.int64),

@@ -30,6 +30,7 @@ import duckdb
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import DbtBuildConfig, build_settings, dbt_vars, record_published_state
 
+from .audience_exports import write_audience_exports
 from .dbt_docs import build_dbt_docs
 from assets.descriptions import load_table_docs
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
@@ -37,10 +38,11 @@ from .publish import (
     EXPORTS_FOLDER,
     REPORT_FOLDER,
     WAREHOUSE_FILE,
+    current_build_dir,
     publish_database,
     switch_build,
 )
-from .report import build_report, load_report_frames, write_report
+from .report import build_report, load_report_frames, models_fitted_text, write_report
 
 SERVING_GROUP = "serving"
 MARTS_PREFIX = "marts"
@@ -116,6 +118,8 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         context: dg.AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         exports_dir = warehouse.layout.stage_dir(context.run.run_id) / EXPORTS_FOLDER
+        # The published build's exports: marts whose content did not change are hard-linked from there.
+        published = current_build_dir(warehouse.layout)
         result = write_exports(
             warehouse.build_db,
             exports_dir,
@@ -123,12 +127,20 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             partition_min_rows=config.partition_min_rows,
             keep=config.keep_versions,
             docs=load_table_docs(),
+            previous_exports=published / EXPORTS_FOLDER if published else None,
         )
+        # The audiences' lists and their changes since the published build (assets/serving/audience_exports.py).
+        audiences = write_audience_exports(warehouse.build_db, exports_dir, warehouse.exports_dir)
+        if audiences is None:
+            context.log.info("no mart_audience_members in this build (a Spark build): no audience lists exported")
         marts = result.manifest["marts"]
-        table = "| mart | rows | files | partitioned by |\n|---|---:|---:|---|\n" + "\n".join(
-            f"| {name} | {m['rows']:,} | {len(m['files'])} | {m['partitioned_by'] or '–'} |" for name, m in marts.items()
+        table = "| mart | rows | files | partitioned by | carried |\n|---|---:|---:|---|---|\n" + "\n".join(
+            f"| {name} | {m['rows']:,} | {len(m['files'])} | {m['partitioned_by'] or '–'} | "
+            f"{'unchanged' if m.get('carried_from') else 'written'} |" for name, m in marts.items()
         )
-        context.log.info(f"exported {len(marts)} marts as version {result.version} (pruned {list(result.pruned)})")
+        carried = sorted(name for name, m in marts.items() if m.get("carried_from"))
+        context.log.info(f"exported {len(marts)} marts as version {result.version}, {len(carried)} unchanged "
+                         f"and hard-linked from the published build (pruned {list(result.pruned)})")
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(warehouse.exports_dir)),
@@ -137,6 +149,11 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
                 "as_of_date": result.manifest["as_of_date"] or "unknown",
                 "marts": dg.MetadataValue.md(table),
                 "total_rows": sum(m["rows"] for m in marts.values()),
+                "marts_carried": dg.MetadataValue.json(carried),
+                "audiences": dg.MetadataValue.json(
+                    {a: {k: e[k] for k in ("members", "entered", "left")} for a, e in audiences["audiences"].items()}
+                    if audiences else {}
+                ),
             }
         )
 
@@ -158,6 +175,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         try:
             frames = load_report_frames(con)
             as_of = read_as_of_date(con)
+            fitted = models_fitted_text(con)
         finally:
             con.close()
         source = shop_source.source()
@@ -169,6 +187,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             run_id=context.run.run_id,
             churn_after_days=shop_source.churn_after_days,
             links=report_links(warehouse.layout),
+            models_fitted=fitted,
         )
         path = write_report(html, warehouse.layout.stage_dir(context.run.run_id) / REPORT_FOLDER)
         stable = warehouse.report_dir / path.name

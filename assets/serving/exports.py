@@ -29,6 +29,14 @@ metadata `description` (pyarrow, Polars and pandas read it through the
 `ARROW:schema` entry) and the JSON `column_descriptions`; `_manifest.json`
 carries the same text per mart and column.
 
+Carried, not rewritten: each mart's manifest entry has a content
+fingerprint (row count and order-independent hashes of every row, the
+schema, the partitioning, DuckDB's version). A mart whose fingerprint equals
+the one in the previous export set is hard-linked from that set's files
+into the new version (same bytes, same read-only inode) instead of being
+written again; `carried_from` names the version. Only when the link cannot
+be made (another file system, a file gone or of another size) is it written.
+
 Every file is read-only (mode 0444). In the pipeline, `exports_dir` is the
 run's staging folder (`builds/.stage-<run id>/exports`): the build switch
 (publish.switch_build) makes it visible together with the warehouse and report.
@@ -144,6 +152,9 @@ class MartExport:
     schema: list[dict[str, str]]
     files: list[dict[str, object]] = field(default_factory=list)
     description: str = ""
+    fingerprint: str | None = None
+    # The export version whose files were hard-linked instead of written; None: written.
+    carried_from: str | None = None
 
 
 def table_metadata(schema: pa.Schema, doc: TableDoc) -> dict[str, str]:
@@ -225,6 +236,52 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def mart_fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str,
+                     columns: list[tuple[str, str]], partitioned_by: str | None,
+                     doc: TableDoc | None = None) -> tuple[int, str]:
+    """(rows, fingerprint) of a mart's content as it would be exported (one scan, no write).
+
+    Row hashes are combined by XOR and by sum, so row order does not matter
+    and duplicated rows still count; the schema, the partitioning, the
+    descriptions written into the files and DuckDB's version (its hash
+    function) are part of the fingerprint.
+    """
+    rows, xor_hash, sum_hash = con.execute(
+        f"SELECT count(*), coalesce(bit_xor(hash(t)), 0), coalesce(sum(hash(t)::HUGEINT), 0) "
+        f"FROM {_qi(schema)}.{_qi(table)} AS t"
+    ).fetchone()
+    described = json.dumps({
+        "format": MANIFEST_FORMAT, "duckdb": duckdb.__version__, "table": table, "columns": columns,
+        "partitioned_by": partitioned_by, "rows": rows, "xor": int(xor_hash), "sum": int(sum_hash),
+        "description": doc.description if doc else None, "column_descriptions": dict(doc.columns) if doc else None,
+    }, sort_keys=True)
+    return rows, hashlib.sha256(described.encode()).hexdigest()
+
+
+def carry_mart(previous: dict, previous_dir: Path, out_dir: Path) -> list[dict[str, object]] | None:
+    """Hard-link a previous export's files (its manifest entry `previous`) into `out_dir`; their entries, or None.
+
+    None when a file is missing, of another size than its manifest says, or
+    cannot be linked (e.g. another file system): the caller writes the mart.
+    """
+    files = previous.get("files") or []
+    if not files:
+        return None
+    try:
+        for f in files:
+            src, dst = previous_dir / str(f["path"]), out_dir / str(f["path"])
+            if src.is_symlink() or not src.is_file() or src.stat().st_size != f["bytes"]:
+                raise OSError(f"{src} is not the file its manifest describes")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, dst)
+    except OSError:
+        # Leave nothing behind: the mart is written into a clean folder instead.
+        for top in {Path(str(f["path"])).parts[0] for f in files}:
+            shutil.rmtree(out_dir / top, ignore_errors=True)
+        return None
+    return [dict(f) for f in files]
+
+
 def export_mart(
     con: duckdb.DuckDBPyConnection,
     schema: str,
@@ -232,7 +289,12 @@ def export_mart(
     out_dir: Path,
     partition_min_rows: int,
     doc: TableDoc | None = None,
+    previous: tuple[dict, Path, str] | None = None,
 ) -> MartExport:
+    """Export one mart into `out_dir`; `previous` = (its entry in the previous manifest, that set's folder, version).
+
+    The personal-data check runs whether the mart is written or carried.
+    """
     check_no_personal_data(con, schema, table)
     columns = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -241,6 +303,33 @@ def export_mart(
     ).fetchall()
     rows = con.execute(f"SELECT count(*) FROM {_qi(schema)}.{_qi(table)}").fetchone()[0]
     part = partition_column(table, columns, rows, partition_min_rows)
+    described = doc.columns if doc else {}
+    # The descriptions are written into the files, so they are part of what must match to carry them.
+    rows, fingerprint = mart_fingerprint(con, schema, table, [list(c) for c in columns], part, doc)
+    export = MartExport(
+        name=table,
+        rows=rows,
+        partitioned_by=part,
+        schema=[
+            {"name": c, "type": t, **({"description": described[c]} if described.get(c) else {})} for c, t in columns
+        ],
+        description=doc.description if doc else "",
+        fingerprint=fingerprint,
+    )
+    if previous is not None and previous[0].get("fingerprint") == fingerprint:
+        carried = carry_mart(previous[0], previous[1], out_dir)
+        if carried is not None:
+            export.files, export.carried_from = carried, previous[2]
+            return export
+    _write_mart_files(con, schema, table, out_dir, part, doc, export)
+    written = sum(int(f["rows"]) for f in export.files)
+    if written != rows:
+        raise ExportError(f"{table}: wrote {written} rows, the warehouse has {rows}")
+    return export
+
+
+def _write_mart_files(con: duckdb.DuckDBPyConnection, schema: str, table: str, out_dir: Path,
+                      part: str | None, doc: TableDoc | None, export: MartExport) -> None:
     mart_dir = out_dir / table
     src = f"SELECT * FROM {_qi(schema)}.{_qi(table)}"
     kv = _kv_option(con, src, doc, out_dir / f".schema-{table}.parquet")
@@ -254,16 +343,6 @@ def export_mart(
         con.execute(
             f"COPY ({src}) TO {_ql(str(mart_dir / (table + '.parquet')))} (FORMAT parquet, COMPRESSION zstd{kv})"
         )
-    described = doc.columns if doc else {}
-    export = MartExport(
-        name=table,
-        rows=rows,
-        partitioned_by=part,
-        schema=[
-            {"name": c, "type": t, **({"description": described[c]} if described.get(c) else {})} for c, t in columns
-        ],
-        description=doc.description if doc else "",
-    )
     for f in sorted(mart_dir.rglob("*.parquet")):
         _fsync_file(f)
         os.chmod(f, READ_ONLY_FILE_MODE)  # a published file is never edited in place
@@ -271,10 +350,6 @@ def export_mart(
         export.files.append(
             {"path": f.relative_to(out_dir).as_posix(), "rows": n, "bytes": f.stat().st_size, "sha256": sha256_file(f)}
         )
-    written = sum(int(f["rows"]) for f in export.files)
-    if written != rows:
-        raise ExportError(f"{table}: wrote {written} rows, the warehouse has {rows}")
-    return export
 
 
 def new_version_id(run_id: str, now: datetime | None = None) -> str:
@@ -317,9 +392,12 @@ def write_exports(
     keep: int = KEEP_VERSIONS,
     on_mart_written: Callable[[str], None] | None = None,
     docs: dict[tuple[str, str], TableDoc] | None = None,
+    previous_exports: Path | None = None,
 ) -> ExportResult:
     """Export every table of `schema` in `db_path` (opened read-only) and swap the set in.
 
+    Marts whose fingerprint matches the current set of `previous_exports`
+    (default: `exports_dir` itself) are hard-linked from it, not rewritten.
     Raises before the swap on any problem (including personal data): the
     previous export set then stays in place, unchanged. `docs` ((schema,
     table) -> descriptions) go into the files' metadata and the manifest.
@@ -329,6 +407,7 @@ def write_exports(
     versions.mkdir(parents=True, exist_ok=True)
     prune_versions(exports_dir, keep=keep)  # leftovers of killed runs
 
+    previous = previous_export_set(previous_exports if previous_exports is not None else exports_dir)
     version = new_version_id(run_id)
     tmp_dir = versions / f".tmp-{version}"
     final_dir = versions / version
@@ -349,7 +428,9 @@ def write_exports(
                 as_of_date = read_as_of_date(con)
             marts = {}
             for t in tables:
-                marts[t] = export_mart(con, schema, t, tmp_dir, partition_min_rows, (docs or {}).get((schema, t)))
+                entry = previous[0].get(t) if previous else None
+                marts[t] = export_mart(con, schema, t, tmp_dir, partition_min_rows, (docs or {}).get((schema, t)),
+                                       (entry, previous[1], previous[2]) if entry else None)
                 if on_mart_written is not None:
                     on_mart_written(t)
         finally:
@@ -369,6 +450,8 @@ def write_exports(
                     "partitioned_by": m.partitioned_by,
                     "schema": m.schema,
                     "files": m.files,
+                    "fingerprint": m.fingerprint,
+                    "carried_from": m.carried_from,
                 }
                 for m in marts.values()
             },
@@ -401,6 +484,18 @@ def write_exports(
     fsync_dir(exports_dir)
     pruned = prune_versions(exports_dir, keep=keep)
     return ExportResult(version=version, version_dir=final_dir, manifest=manifest, pruned=tuple(pruned))
+
+
+def previous_export_set(exports_dir: Path) -> tuple[dict, Path, str] | None:
+    """(marts of its manifest, version folder, version) of `exports_dir`'s current set; None if it has none."""
+    current = current_version_dir(Path(exports_dir))
+    if current is None or not (current / MANIFEST).is_file():
+        return None
+    try:
+        manifest = json.loads((current / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None  # unreadable: every mart is written afresh
+    return manifest.get("marts") or {}, current, str(manifest.get("version") or current.name)
 
 
 def read_as_of_date(con: duckdb.DuckDBPyConnection) -> date | None:

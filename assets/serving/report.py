@@ -14,6 +14,7 @@ with the reason the predictions asset gave.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from html import escape
@@ -24,6 +25,8 @@ import polars as pl
 
 from assets.extraction.contract import ENTITIES, OTHER, UNKNOWN
 from assets.marts import report_marts
+
+from models.predictions import FIT_METADATA_TABLE
 
 from . import svg
 
@@ -78,6 +81,26 @@ def load_report_frames(con: duckdb.DuckDBPyConnection, schema: str = "marts") ->
         if name in present:
             frames[name] = con.sql(f'SELECT * FROM "{schema}"."{name}"').pl()
     return frames
+
+
+def models_fitted_text(con: duckdb.DuckDBPyConnection) -> str | None:
+    """When the predictions' models were last fitted, from the build's fit metadata; None without it."""
+    schema, table = FIT_METADATA_TABLE
+    try:
+        row = con.execute(f'SELECT metadata FROM "{schema}"."{table}"').fetchone()
+    except duckdb.Error:
+        return None
+    return fitted_sentence(json.loads(row[0])) if row else None
+
+
+def fitted_sentence(fit: Mapping) -> str | None:
+    """'Models last fitted ...' from a fit's run metadata (models.predictions.run_metadata); None if not said."""
+    as_of, at = fit.get("last_fit_as_of_date"), fit.get("last_fitted_at")
+    if not as_of:
+        return None
+    when = f" on {str(at)[:16].replace('T', ' ')} UTC" if at else ""
+    tonight = "refitted tonight" if fit.get("refit") else "scored tonight with that fit"
+    return f"Models last fitted on orders up to {as_of}{when}; {tonight}."
 
 
 def _month_label(d: date) -> str:
@@ -273,6 +296,26 @@ def kpis(frames: Mapping[str, pl.DataFrame], sym: str) -> list[tuple[str, str, s
             else:
                 out.append(("Predicted 12-month CLV", "not available", note or "no spend prediction"))
     return out
+
+
+# The notes the report opens with: the latest complete month and the last 7 days.
+CHANGE_NOTE_PERIODS = [("month_vs_previous_month", "Latest complete month"), ("last_7_days", "Last 7 days")]
+
+
+def section_change_notes(df: pl.DataFrame | None) -> str:
+    """The sentences of `mart_change_notes` for the latest complete month and the last 7 days, as written."""
+    title = "What changed"
+    sub = ("Changes the shop's own history calls unusual (robust z-score), with the segments and factors "
+           "that drove them; otherwise that nothing moved unusually. The numbers are in marts.mart_metric_changes.")
+    if df is None or df.height == 0:
+        return _card(title, sub, _missing("mart_change_notes"), wide=True)
+    blocks = []
+    for period, label in CHANGE_NOTE_PERIODS:
+        notes = df.filter(pl.col("period") == period).sort("rank")["sentence"].to_list()
+        if notes:
+            items = "".join(f"<li>{escape(n)}</li>" for n in notes)
+            blocks.append(f"<h3>{escape(label)}</h3><ul>{items}</ul>")
+    return _card(title, sub, "".join(blocks) or _missing("mart_change_notes"), wide=True)
 
 
 def section_cohort_heatmap(df: pl.DataFrame | None, max_cohorts: int = 24) -> str:
@@ -472,7 +515,7 @@ def section_clv(df: pl.DataFrame | None, sym: str, margin_tracked: bool = True) 
     return _card(title, sub + " " + escape(counts) + ".", body)
 
 
-def section_predictions(row: dict | None, note: str | None) -> str:
+def section_predictions(row: dict | None, note: str | None, fitted: str | None = None) -> str:
     title = "Predicted churn risk"
     sub = ("Customers by the model's probability that they are still active (BG/NBD): "
            "low risk ≥ 70%, medium 30–70%, high below 30%.")
@@ -486,6 +529,8 @@ def section_predictions(row: dict | None, note: str | None) -> str:
     body = svg.hbar_chart(rows, lambda v: svg.number(v), label="Predicted churn risk", right=180)
     if note:
         sub += f" {escape(note)}."
+    if fitted:
+        sub += f" {escape(fitted)}"
     return _card(title, sub, body)
 
 
@@ -577,6 +622,57 @@ def section_support_kpis(df: pl.DataFrame | None, tracked: bool = True) -> str:
     return _card(title, f"{sub} {escape(month.strftime('%B %Y'))}.", table)
 
 
+AUDIENCE_LABELS = {
+    "second_order_nudge": "Second-order nudge",
+    "due_for_next_order": "Due for next order",
+    "win_back": "Win back",
+    "vip_at_risk": "VIP at risk",
+    "cart_recovery": "Cart recovery",
+    "after_bad_support": "After bad support",
+}
+
+
+def _change(entered, left) -> str:
+    return f"+{svg.number(entered)} / −{svg.number(left)}" if left is not None else f"+{svg.number(entered)} (first build)"
+
+
+def section_audiences(summary: pl.DataFrame | None, backtest: pl.DataFrame | None, sym: str) -> str:
+    """"Who to contact this week": tonight's audiences (mart_audience_summary) with their backtested lift."""
+    title = "Who to contact this week"
+    sub = ("Customers to contact, per audience (lists: exports/audiences/, rules: docs/metrics.md). "
+           "Value at stake: the members' predicted 12-month CLV. Backtest: the latest month-end rebuilt from "
+           "what was known then; share of members who ordered in the next 30 days vs all active customers.")
+    if summary is None or summary.height == 0:
+        return _card(title, sub, _missing("mart_audience_summary"), wide=True)
+    latest = summary.filter(pl.col("as_of_date") == summary["as_of_date"].max())
+    tested = {}
+    if backtest is not None and backtest.height:
+        last = backtest.filter(pl.col("cutoff_date") == backtest["cutoff_date"].max())
+        tested = {r["audience"]: r for r in last.iter_rows(named=True)}
+        sub += f" Backtest month-end: {escape(last['cutoff_date'][0].isoformat())}."
+    rows = []
+    order = {a: i for i, a in enumerate(AUDIENCE_LABELS)}
+    for r in sorted(latest.iter_rows(named=True), key=lambda r: order.get(r["audience"], len(order))):
+        label = escape(AUDIENCE_LABELS.get(r["audience"], r["audience"]))
+        if not r["is_tracked"]:
+            rows.append(f'<tr><th>{label}</th><td colspan="4" class="na">{escape(r["note"] or "not tracked")}</td></tr>')
+            continue
+        bt = tested.get(r["audience"])
+        if bt is None or not bt["members"]:
+            proof = "no members then" if bt is not None else "not backtested yet"
+        else:
+            proof = (f"{svg.pct(_f(bt['member_order_rate_30d']), 1)} vs {svg.pct(_f(bt['active_order_rate_30d']), 1)}"
+                     f" (×{svg.number(_f(bt['order_rate_lift_30d']), 2)}, n={svg.number(bt['members'])})")
+        rows.append(
+            f"<tr><th>{label}</th><td>{escape(svg.number(r['members']))}</td>"
+            f"<td>{escape(_change(r['entered_since_previous'], r['left_since_previous']))}</td>"
+            f"<td>{escape(svg.money(_f(r['value_at_stake']), sym))}</td><td>{escape(proof)}</td></tr>"
+        )
+    head = "<th>Audience</th><th>Members</th><th>Change since previous build</th><th>Value at stake</th><th>Backtest: ordered within 30 days</th>"
+    table = f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return _card(title, sub, table, wide=True)
+
+
 CSS = """
 *{box-sizing:border-box}
 body{margin:0;background:#f8fafc;color:#0f172a;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
@@ -619,8 +715,12 @@ def build_report(
     generated_at: datetime | None = None,
     churn_after_days: int | None = None,
     links: Mapping[str, str] | None = None,
+    models_fitted: str | None = None,
 ) -> str:
-    """The whole report as one HTML string (no external references but `links`: label -> file:// URL)."""
+    """The whole report as one HTML string (no external references but `links`: label -> file:// URL).
+
+    `models_fitted`: when the predictions' models were last fitted (`models_fitted_text`).
+    """
     sym = CURRENCY_SYMBOLS.get(currency.upper(), currency.upper() + " ")
     generated_at = generated_at or datetime.now(timezone.utc)
     as_of = as_of_date.strftime("%d %B %Y").lstrip("0") if as_of_date else "unknown"
@@ -634,6 +734,7 @@ def build_report(
     first_row = headline_html(frames, churn_after_days or (row["churn_after_days"] if row else None))
     support_tracked = "support_tickets" not in untracked
     sections = [
+        section_change_notes(_usable(frames, "mart_change_notes")),
         section_cohort_heatmap(_usable(frames, "mart_cohort_retention")),
         section_retention_trend(_usable(frames, "mart_retention_rate"), window),
         section_churn_trend(_usable(frames, "mart_churn_monthly"),
@@ -645,8 +746,9 @@ def build_report(
         section_carts(_usable(frames, "mart_cart_abandonment_monthly"), sym, tracked="carts" not in untracked),
         section_support(_usable(frames, "mart_support_retention"), tracked=support_tracked),
         section_support_kpis(_usable(frames, "mart_support_kpis"), tracked=support_tracked),
-        section_predictions(row, prediction_note(frames)),
+        section_predictions(row, prediction_note(frames), models_fitted),
         section_clv_curves(_usable(frames, "mart_cohort_revenue_curves"), sym),
+        section_audiences(_usable(frames, "mart_audience_summary"), _usable(frames, "mart_audience_backtest"), sym),
     ]
     run = f" · run {escape(run_id[:8])}" if run_id else ""
     return f"""<!DOCTYPE html>
@@ -701,6 +803,7 @@ def _links(links: Mapping[str, str] | None) -> str:
 # that read it (`meta.retention.report`); tests/unit/test_marts_registry.py
 # fails when a section named there has no function here, or the reverse.
 SECTIONS = {
+    "change_notes": section_change_notes,
     "headline": headline,
     "rule_vs_model": rule_vs_model,
     "kpi_tiles": kpis,
@@ -717,6 +820,7 @@ SECTIONS = {
     "support_kpis": section_support_kpis,
     "predictions": section_predictions,
     "clv_curves": section_clv_curves,
+    "audiences": section_audiences,
 }
 
 

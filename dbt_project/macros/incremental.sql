@@ -78,3 +78,19 @@
 {% macro staging_loaded_after(relation) -%}
     {{ incremental_loaded_after(relation, staging_build_key()) }}
 {%- endmacro %}
+
+{#
+    Incremental strategy `replace_all`: the model's new rows replace every
+    stored row, in one transaction. For models that are incremental only to
+    read their own previous rows (`{{ this }}`) while computing the new ones
+    (mart_audience_members keeps each member's entered_on): the new rows are
+    computed into the temporary relation first, from the old table, then the
+    old rows go. Unlike delete+insert on a key, rows that no longer qualify
+    never linger, even when a re-run of the same night has fewer of them.
+#}
+{% macro get_incremental_replace_all_sql(arg_dict) -%}
+    {%- set columns = arg_dict["dest_columns"] | map(attribute="quoted") | join(", ") -%}
+    delete from {{ arg_dict["target_relation"] }};
+    insert into {{ arg_dict["target_relation"] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict["temp_relation"] }}
+{%- endmacro %}

@@ -119,3 +119,39 @@ def test_cdnow_month1_retention_matches_the_raw_file(cdnow_run):
     )
     for month, rate, want in zip(got["cohort_month"], got["retention_rate"], expected["month1_retention"]):
         assert rate == pytest.approx(want, abs=1e-12), f"month-1 retention of cohort {month}: {rate}, expected {want}"
+
+
+def test_cdnow_change_marts_build_and_add_up(cdnow_run):
+    from tests.support.change_marts import change_mart_problems, dbt_statuses
+
+    (run_results,) = cdnow_run.data.glob("dbt/runs/*/retention_dbt/run_results.json")
+    statuses = dbt_statuses(run_results)
+    assert change_mart_problems(lambda sql: cdnow_run.query(cdnow_run.build_db, sql), statuses) == []
+    # orders only: customer attributes are 'unknown', carts give no rows, and the 18 months of
+    # CDNOW give a year-on-year comparison of the last complete month
+    got = cdnow_run.query(cdnow_run.build_db, """
+        select
+            (select list(distinct segment order by segment) from marts.mart_metric_changes where dimension = 'country'),
+            (select count(*) from marts.mart_metric_changes where metric like 'cart%'),
+            (select count(*) from marts.mart_change_notes where period = 'month_vs_same_month_last_year')""")
+    assert got == [(["unknown"], 0, 1)]
+
+
+def test_cdnow_audiences_backtest_and_lists_are_built_and_agree(cdnow_run):
+    import json
+
+    db = cdnow_run.published_db
+    assert db.exists(), f"{db} was not published: {cdnow_run.step_failures()}"
+    # Every customer gets an expected next order (CDNOW's models fit).
+    customers, dated = cdnow_run.query(
+        db, "SELECT count(*), count(expected_next_order_date) FROM marts.mart_customer_predictions")[0]
+    assert customers == dated > 0, f"{dated} of {customers} customers have an expected next order date"
+    # CDNOW ends 1998-06-30: the six latest month-ends with 90 days after them (1998-03-31 + 90 = 1998-06-29).
+    cutoffs = [r[0].isoformat() for r in cdnow_run.query(
+        db, "SELECT DISTINCT cutoff_date FROM marts.mart_audience_backtest ORDER BY 1")]
+    assert cutoffs == ["1997-10-31", "1997-11-30", "1997-12-31", "1998-01-31", "1998-02-28", "1998-03-31"], cutoffs
+    rows = dict(cdnow_run.query(db, "SELECT audience, members FROM marts.mart_audience_summary"))
+    assert rows["cart_recovery"] == rows["after_bad_support"] == 0  # orders only: not tracked, empty
+    assert rows["win_back"] > 0 and rows["vip_at_risk"] > 0, rows
+    manifest = json.loads((cdnow_run.exports / "audiences" / "_manifest.json").read_text())
+    assert {a: e["members"] for a, e in manifest["audiences"].items()} == rows

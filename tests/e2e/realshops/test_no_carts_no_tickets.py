@@ -57,3 +57,12 @@ def test_order_marts_are_filled_without_carts_and_tickets(no_carts_run):
         f"mart_cohort_retention counts {cohort_total} customers in cohorts, expected between 1 and the {customers} "
         "customers of raw.orders"
     )
+
+
+def test_audiences_of_untracked_entities_are_empty_and_say_so(no_carts_run):
+    assert no_carts_run.published_db.exists(), f"nothing published: {no_carts_run.step_failures()}"
+    rows = no_carts_run.query(no_carts_run.published_db, "SELECT audience, is_tracked, members, note "
+                              "FROM marts.mart_audience_summary WHERE audience IN ('cart_recovery', 'after_bad_support') "
+                              "ORDER BY 1")
+    assert rows == [("after_bad_support", False, 0, "not tracked by this shop (no support_tickets data)"),
+                    ("cart_recovery", False, 0, "not tracked by this shop (no carts data)")], rows

@@ -22,7 +22,9 @@ def dbt_module(project_manifest):
 
 @pytest.fixture
 def settings(monkeypatch, tmp_path) -> Settings:
-    for name in ("RETENTION_AS_OF_DATE", "RETENTION_ACTIVE_WINDOW_DAYS", "RETENTION_CHURN_AFTER_DAYS"):
+    for name in ("RETENTION_AS_OF_DATE", "RETENTION_ACTIVE_WINDOW_DAYS", "RETENTION_CHURN_AFTER_DAYS",
+                 "RETENTION_PREDICTIONS_REFIT_DAYS", "RETENTION_PREDICTIONS_REFIT_GROWTH",
+                 "RETENTION_PREDICTIONS_REFIT_DRIFT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RETENTION_DATA_DIR", str(tmp_path))
     return Settings.from_env()
@@ -34,6 +36,10 @@ def test_vars_default_to_settings_and_utc(dbt_module, settings):
         "shop_timezone": "UTC",
         "active_window_days": 365,
         "churn_after_days": 180,
+        "predictions_refit_every_days": 7,
+        "predictions_refit_growth": 0.10,
+        "predictions_refit_drift": 0.20,
+        "predictions_refit": False,
     }
 
 
@@ -45,6 +51,10 @@ def test_vars_take_the_resolved_time_zone_and_settings_windows(dbt_module, setti
         "shop_timezone": "America/New_York",
         "active_window_days": 90,
         "churn_after_days": 60,
+        "predictions_refit_every_days": 7,
+        "predictions_refit_growth": 0.10,
+        "predictions_refit_drift": 0.20,
+        "predictions_refit": False,
     }
 
 
@@ -52,6 +62,17 @@ def test_run_config_as_of_date_wins_over_settings(dbt_module, settings):
     custom = replace(settings, as_of_date=date(2025, 6, 30))
     got = dbt_module.dbt_vars(custom, "UTC", dbt_module.DbtBuildConfig(as_of_date="2024-12-31"))
     assert got["as_of_date"] == "2024-12-31"
+
+
+def test_vars_carry_the_refit_policy_and_a_forced_refit(dbt_module, settings):
+    custom = replace(settings, predictions_refit_days=30, predictions_refit_growth=0.5, predictions_refit_drift=0.3)
+    got = dbt_module.dbt_vars(custom, "UTC", dbt_module.DbtBuildConfig(refit_predictions=True))
+    assert {k: v for k, v in got.items() if k.startswith("predictions_")} == {
+        "predictions_refit_every_days": 30,
+        "predictions_refit_growth": 0.5,
+        "predictions_refit_drift": 0.3,
+        "predictions_refit": True,
+    }
 
 
 def test_bad_as_of_date_is_refused_before_dbt_runs(dbt_module, settings):

@@ -19,6 +19,8 @@ No order at all falls in March (NY time).
 """
 
 
+import math
+
 import duckdb
 import pytest
 
@@ -276,6 +278,39 @@ def test_support_kpis_and_retention_by_experience(built_shop):
         ("ticket", "no_ticket", 1, 1.0),
         ("ticket", "ticket", 2, 0.5),
     ]
+
+
+def test_revenue_change_factors_worked_out_by_hand(built_shop):
+    # February vs January (NY): C1's 100 -> C1's 50 + C2's 100 (known: 1 customer, 1 order -> 2 and 2,
+    # AOV 100 -> 75) and a 30 guest order: +80. LMDI with L = 50 / ln 1.5: customers L x ln 2,
+    # AOV L x ln 0.75, orders per customer 0, guests +30.
+    got = dict(rows(built_shop, """
+        select segment, effect from marts.mart_metric_changes
+        where period = 'month_vs_previous_month' and period_start = '2025-02-01' and metric = 'net_revenue'
+            and dimension in ('total', 'revenue_factors')"""))
+    assert got["all"] == pytest.approx(80)
+    assert got["customers"] == pytest.approx(50 * math.log(2) / math.log(1.5))
+    assert got["aov"] == pytest.approx(50 * math.log(0.75) / math.log(1.5))
+    assert got["orders_per_customer"] == pytest.approx(0, abs=1e-12)
+    assert got["guest_revenue"] == pytest.approx(30)
+    # April vs an orderless March: no logarithm, the whole known change (80 + 40) is customers.
+    april = dict(rows(built_shop, """
+        select segment, effect from marts.mart_metric_changes
+        where period = 'month_vs_previous_month' and period_start = '2025-04-01' and metric = 'net_revenue'
+            and dimension = 'revenue_factors'"""))
+    assert april == {"customers": 120, "orders_per_customer": 0, "aov": 0, "guest_revenue": 0}
+
+
+def test_change_notes_cover_the_latest_periods(built_shop):
+    # Four months of history are too short to call anything unusual: one quiet note per period kind.
+    got = rows(built_shop, "select period, rank, is_headline, metric from marts.mart_change_notes order by 1")
+    assert got == [
+        ("last_28_days", 1, False, "net_revenue"),
+        ("last_7_days", 1, False, "net_revenue"),
+        ("month_vs_previous_month", 1, False, "net_revenue"),
+    ]
+    sentence = rows(built_shop, "select sentence from marts.mart_change_notes where period = 'month_vs_previous_month'")
+    assert sentence[0][0].startswith("In 2025-04, net revenue rose from 0 to 120 against 2025-03, nothing moved unusually")
 
 
 def test_rfm_segments(built_shop):

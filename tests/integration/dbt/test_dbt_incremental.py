@@ -190,3 +190,21 @@ def test_an_order_moved_to_another_customer_leaves_its_old_owner(nightly_and_ful
     order_id, new_owner = nightly_and_full["moved_order"]
     assert order_id is not None and new_owner is not None
     assert con.execute("SELECT customer_id FROM inc.intermediate.int_customer_orders WHERE order_id = ?", [order_id]).fetchall() == [(new_owner,)]
+
+
+def test_the_night_scored_with_the_stored_fit_in_both_builds(nightly_and_full):
+    """The first build fitted and stored the models; the night (incremental or rebuilt) scored with that fit.
+
+    The fit history is no dbt model: a full refresh keeps it, so both builds
+    decide alike and their predictions match (test above).
+    """
+    import json
+
+    con = nightly_and_full["con"]
+    schema, table = FIT_METADATA_TABLE
+    for db in ("inc", "rebuilt"):
+        fits = con.execute(f"SELECT fit_id, fitted, refit_reason FROM {db}.model_state.prediction_fits").fetchall()
+        assert fits == [(1, True, "no stored fit")], (db, fits)
+        meta = json.loads(con.execute(f"SELECT metadata FROM {db}.{schema}.{table}").fetchone()[0])
+        assert (meta["refit"], meta["fit_id"]) == (False, 1), (db, meta.get("refit_reason"))
+        assert meta["refit_reason"].startswith("not due"), meta["refit_reason"]

@@ -18,6 +18,7 @@ from assets.marts import marts
 from assets.serving.report import build_report, load_report_frames
 from assets.resources import WarehouseResource
 
+from tests.support.change_marts import change_mart_problems
 from .test_dbt_build import LOADED, RAW_ROWS, VARS
 
 # Every mart of the registry (assets/marts.py) builds, even from orders alone.
@@ -123,3 +124,14 @@ def test_the_report_says_what_the_shop_does_not_track(orders_only):
     assert "Not tracked by this shop (no support tickets data)" in html
     assert "not tracked by this shop (no order lines data)" in html
     assert "Not available (no predictions: 4 customers with a qualifying order" in html
+
+
+def test_change_marts_explain_an_orders_only_shop(orders_only):
+    warehouse, statuses = orders_only
+    assert change_mart_problems(lambda sql: query(warehouse, sql), statuses) == []
+    # no customers export: every customer attribute is one segment, 'unknown' (guests apart)
+    segments = query(warehouse, "select distinct segment from marts.mart_metric_changes "
+                                "where dimension in ('country', 'acquisition_channel', 'loyalty_tier') order by 1")
+    assert segments == [("guest",), ("unknown",)]
+    # no carts: no cart metric at all
+    assert query(warehouse, "select count(*) from marts.mart_metric_changes where metric like 'cart%'") == [(0,)]

@@ -10,6 +10,8 @@ from assets.marts import marts
 # Every SQL mart of the registry (assets/marts.py): a new mart is checked without editing this file.
 # The one Python model (mart_customer_predictions) has no enforced contract: dbt enforces none on Python.
 MARTS = {name for name, mart in marts().items() if mart.language == "sql"}
+# Marts that read their own previous build (entered_on, the daily history): incremental, still contracted.
+INCREMENTAL_MARTS = {"mart_audience_members", "mart_audience_summary"}
 ENTITIES = {"customers", "orders", "order_lines", "carts", "support_tickets"}
 
 
@@ -27,11 +29,11 @@ def test_parse_builds_the_manifest_without_a_database(project_manifest):
     assert {m["config"]["schema"] for m in models.values()} == {"staging", "intermediate", "marts"}
 
 
-def test_every_mart_is_a_table_with_an_enforced_contract(project_manifest):
+def test_every_mart_is_a_table_or_documented_incremental_with_an_enforced_contract(project_manifest):
     models = _models(_manifest(project_manifest))
     for name in MARTS:
         config = models[name]["config"]
-        assert config["materialized"] == "table", name
+        assert config["materialized"] == ("incremental" if name in INCREMENTAL_MARTS else "table"), name
         assert config["contract"]["enforced"], name
         assert all(c.get("data_type") for c in models[name]["columns"].values()), name
 
@@ -150,3 +152,15 @@ def test_retention_rate_at_most_one_is_an_error_test(project_manifest):
                   for t in mart_contract(_manifest(project_manifest), mart).tests
                   if t.kind == "accepted_range" and t.column == "retention_rate"]
         assert bounds == [(0, 1, "error")], mart
+
+
+def test_the_predictions_model_receives_every_refit_var(project_manifest):
+    """dbt hands a Python model only the config keys it calls dbt.config.get("...") with, literally."""
+    from models.refit import POLICY_VARS
+
+    node = next(n for n in _manifest(project_manifest)["nodes"].values() if n["name"] == "mart_customer_predictions")
+    assert set(node["config"].get("config_keys_used") or []) >= set(POLICY_VARS)
+    assert {k: node["config"][k] for k in POLICY_VARS} == {
+        "predictions_refit_every_days": 7, "predictions_refit_growth": 0.1,
+        "predictions_refit_drift": 0.2, "predictions_refit": False,
+    }

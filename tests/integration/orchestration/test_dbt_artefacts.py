@@ -89,4 +89,8 @@ def test_dbt_vars_take_the_rules_from_the_shop_source_resource():
         "shop_timezone": "UTC",
         "active_window_days": 90,
         "churn_after_days": 60,
+        "predictions_refit_every_days": 7,
+        "predictions_refit_growth": 0.10,
+        "predictions_refit_drift": 0.20,
+        "predictions_refit": False,
     }

@@ -32,6 +32,17 @@ def test_defaults_run_the_sample_shop(monkeypatch):
     assert s.layout.build_db != s.layout.published_db
 
 
+def test_the_refit_policy_settings_reach_the_shop_source(monkeypatch):
+    from assets.resources import resources_from_settings
+
+    _clean(monkeypatch)
+    monkeypatch.setenv("RETENTION_PREDICTIONS_REFIT_DAYS", "30")
+    monkeypatch.setenv("RETENTION_PREDICTIONS_REFIT_GROWTH", "0.25")
+    monkeypatch.setenv("RETENTION_PREDICTIONS_REFIT_DRIFT", "0.5")
+    shop = resources_from_settings(Settings.from_env())["shop_source"]
+    assert (shop.predictions_refit_days, shop.predictions_refit_growth, shop.predictions_refit_drift) == (30, 0.25, 0.5)
+
+
 def test_landing_source_needs_a_landing_folder(monkeypatch):
     monkeypatch.setenv("RETENTION_SOURCE", "landing")
     monkeypatch.delenv("RETENTION_LANDING_DIR", raising=False)
@@ -57,6 +68,10 @@ def _clean(monkeypatch):
         ("RETENTION_ACTIVE_WINDOW_DAYS", "-30", "expected a whole number greater than 0"),
         ("RETENTION_SAMPLE_ORDERS", "lots", "expected a whole number greater than 0"),
         ("RETENTION_SAMPLE_SEED", "-1", "expected a whole number, 0 or more"),
+        ("RETENTION_PREDICTIONS_REFIT_DAYS", "0", "expected a whole number greater than 0"),
+        ("RETENTION_PREDICTIONS_REFIT_GROWTH", "ten percent", "expected a number greater than 0, e.g. 0.1 for 10%"),
+        ("RETENTION_PREDICTIONS_REFIT_DRIFT", "-0.2", "expected a number greater than 0, e.g. 0.1 for 10%"),
+        ("RETENTION_PREDICTIONS_REFIT_DRIFT", "nan", "expected a number greater than 0, e.g. 0.1 for 10%"),
         ("RETENTION_SCHEDULE_CRON", "0 25 * * *", "expected a cron expression"),
         ("RETENTION_SCHEDULE_CRON", "nightly", "expected a cron expression"),
         ("RETENTION_SOURCE", "ftp", "expected one of sample_shop, landing"),

@@ -231,3 +231,83 @@ def test_manifest_is_json_next_to_the_marts(build_db, tmp_path):
     m = json.loads((exports / "_manifest.json").read_text())
     assert m["compression"] == "zstd"
     assert {c["type"] for c in m["marts"]["mart_aov_by_device"]["schema"]} >= {"DATE", "DECIMAL(18,2)", "BIGINT"}
+
+
+def _mart_files(exports: Path, mart: str) -> dict[str, os.stat_result]:
+    folder = (exports / mart).resolve()
+    return {p.relative_to(folder).as_posix(): p.stat() for p in folder.rglob("*.parquet")}
+
+
+def test_unchanged_marts_are_hard_linked_changed_ones_rewritten(make_db, tmp_path):
+    exports = tmp_path / "exports"
+    db = make_db(tmp_path / "b.duckdb")
+    first = write_exports(db, exports, run_id="a", partition_min_rows=20)
+    before = {m: _mart_files(exports, m) for m in first.manifest["marts"]}
+    con = duckdb.connect(str(db))
+    # Same rows in another physical order: unchanged content. One changed cell elsewhere: changed.
+    con.execute("CREATE OR REPLACE TABLE marts.mart_retention_rate AS SELECT * FROM marts.mart_retention_rate ORDER BY random()")
+    changed = "mart_customer_churn"
+    con.execute(f"UPDATE marts.{changed} SET as_of_date = as_of_date + 1 WHERE customer_id = (SELECT min(customer_id) FROM marts.{changed})")
+    con.close()
+    second = write_exports(db, exports, run_id="b", partition_min_rows=20)
+    marts = second.manifest["marts"]
+    assert marts[changed]["carried_from"] is None
+    assert marts[changed]["fingerprint"] != first.manifest["marts"][changed]["fingerprint"]
+    carried = {m for m, e in marts.items() if e["carried_from"] == first.version}
+    assert carried == set(marts) - {changed}
+    assert any(e["partitioned_by"] for m, e in marts.items() if m in carried)  # hive folders are carried too
+    for mart in carried:
+        after = _mart_files(exports, mart)
+        assert after.keys() == before[mart].keys()
+        for rel, st in after.items():
+            assert (st.st_ino, st.st_nlink >= 2) == (before[mart][rel].st_ino, True), (mart, rel)
+            assert st.st_mode & 0o222 == 0
+        assert marts[mart]["files"] == first.manifest["marts"][mart]["files"]
+    assert {p.st_ino for p in _mart_files(exports, changed).values()}.isdisjoint(
+        {p.st_ino for p in before[changed].values()})
+    # Readers see the same rows through the carried files.
+    got = read_three_ways(exports, "mart_retention_rate")["duckdb"]
+    assert got.height == warehouse_frame(db, "mart_retention_rate").height
+
+
+def test_a_carried_file_that_is_not_what_its_manifest_says_is_rewritten(make_db, tmp_path):
+    exports = tmp_path / "exports"
+    db = make_db(tmp_path / "b.duckdb")
+    first = write_exports(db, exports, run_id="a")
+    victim = exports / "current" / "mart_retention_rate" / "mart_retention_rate.parquet"
+    os.chmod(victim, 0o644)
+    with open(victim, "ab") as f:
+        f.write(b"x")  # another size than the manifest's: never carried
+    second = write_exports(db, exports, run_id="b")
+    entry = second.manifest["marts"]["mart_retention_rate"]
+    assert entry["carried_from"] is None
+    assert entry["files"] == first.manifest["marts"]["mart_retention_rate"]["files"]  # same bytes, written afresh
+
+
+def test_a_carry_that_fails_half_way_leaves_a_clean_folder_for_the_write(make_db, tmp_path):
+    exports = tmp_path / "exports"
+    db = make_db(tmp_path / "b.duckdb")
+    # Partitioned: several files per mart, so the link can fail after the first ones.
+    first = write_exports(db, exports, run_id="a", partition_min_rows=20)
+    mart, entry = next((m, e) for m, e in first.manifest["marts"].items() if len(e["files"]) > 1)
+    last = exports / "current" / entry["files"][-1]["path"]
+    os.chmod(last, 0o644)
+    last.unlink()
+    second = write_exports(db, exports, run_id="b", partition_min_rows=20)
+    again = second.manifest["marts"][mart]
+    assert again["carried_from"] is None
+    assert sorted((f["path"], f["rows"]) for f in again["files"]) == sorted((f["path"], f["rows"]) for f in entry["files"])
+
+
+def test_personal_data_is_refused_even_when_the_mart_did_not_change(make_db, digest, tmp_path, monkeypatch):
+    import assets.serving.exports as exports_module
+
+    exports = tmp_path / "exports"
+    db = make_db(tmp_path / "b.duckdb", "CREATE TABLE marts.mart_contacts AS SELECT 'c1' AS customer_id, 'a@b.co' AS note")
+    monkeypatch.setattr(exports_module, "check_no_personal_data", lambda *a: None)
+    write_exports(db, exports, run_id="a")
+    monkeypatch.undo()
+    before = digest(exports)
+    with pytest.raises(PersonalDataError, match="mart_contacts"):
+        write_exports(db, exports, run_id="b")
+    assert digest(exports) == before

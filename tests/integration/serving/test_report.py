@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 from datetime import date, datetime, timezone
 
@@ -128,6 +130,19 @@ def frames() -> dict[str, pl.DataFrame]:
              "comparison": ["rule_churned_model_active", "rule_active_model_churned", "both_churned", "both_active"],
              "customers": [752, 261, 1100, 1423], "customer_share": [0.176, 0.061, 0.258, 0.333]}
         ),
+        "mart_change_notes": pl.DataFrame(
+            {"period": ["month_vs_previous_month", "last_7_days"], "rank": [1, 1],
+             "sentence": ["In 2025-05, net revenue rose 3% (+300) against 2025-04, nothing moved unusually.",
+                          "In the last 7 days, orders fell 2% (-4) against the days before, nothing moved unusually."]}
+        ),
+        "mart_audience_summary": pl.DataFrame(
+            {"as_of_date": [date(2025, 6, 14)], "audience": ["win_back"], "is_tracked": [True], "note": [None],
+             "members": [12], "entered_since_previous": [2], "left_since_previous": [1], "value_at_stake": [900.0]}
+        ),
+        "mart_audience_backtest": pl.DataFrame(
+            {"audience": ["win_back"], "cutoff_date": [date(2025, 2, 28)], "members": [10], "member_order_rate_30d": [0.1],
+             "active_order_rate_30d": [0.2], "order_rate_lift_30d": [0.5]}
+        ),
     }
 
 
@@ -138,12 +153,12 @@ def test_report_has_every_section_and_no_external_reference(frames, tmp_path):
     titles = ["Cohort retention", "Retention rate by month", "Churn rate by month", "Average order value by device",
               "Customer lifetime value by cohort", "Customer segments (RFM)", "Repeat-purchase funnel",
               "Cart abandonment and recovery", "Support experience vs retention", "Support KPIs",
-              "Predicted churn risk", "Revenue per customer as cohorts age"]
+              "Predicted churn risk", "Revenue per customer as cohorts age", "Who to contact this week"]
     for title in titles:
         assert f"<h2>{title}</h2>" in html
     assert "14 June 2025" in html and "as of" in html
-    # one chart per section, two for carts, none for the support KPI table
-    assert html.count("<svg") == len(titles)
+    # one chart per section, two for carts, none for the support KPI table and the audiences table
+    assert html.count("<svg") == len(titles) - 1
     assert "Not available" not in html and "not available" not in html and "Not tracked" not in html
     assert "Margin CLV" in html
     # self-contained: no script, no stylesheet link, no external src/href; only the SVG namespace URI
@@ -443,3 +458,23 @@ def test_every_support_bar_says_what_it_shows(frames):
     assert "Slowest resolution: Ticket still open" in support
     assert "100%  not churned, of n=35" in support
     assert "at least one of their tickets has no resolution yet" in support
+
+
+def test_the_predictions_card_says_when_the_models_were_last_fitted(frames):
+    import duckdb
+
+    from assets.serving.report import fitted_sentence, models_fitted_text
+
+    scored = {"refit": False, "last_fit_as_of_date": "2025-06-10", "last_fitted_at": "2025-06-11T02:00:07"}
+    sentence = fitted_sentence(scored)
+    assert sentence == "Models last fitted on orders up to 2025-06-10 on 2025-06-11 02:00 UTC; scored tonight with that fit."
+    assert "refitted tonight" in fitted_sentence({**scored, "refit": True})
+    assert fitted_sentence({"prediction_note": "no predictions"}) is None
+    html = build_report(frames, as_of_date=None, models_fitted=sentence)
+    assert sentence in _card(html, "Predicted churn risk")
+
+    con = duckdb.connect()
+    assert models_fitted_text(con) is None  # a build without predictions
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute("CREATE TABLE intermediate.int_customer_predictions_fit AS SELECT ? AS metadata", [json.dumps(scored)])
+    assert models_fitted_text(con) == sentence

@@ -345,3 +345,56 @@ def test_a_singular_test_reading_another_model_or_with_other_jinja_is_left_to_db
     assert failing_rows_sql(other, "mart_customer_predictions", "p") is None
     logic = {"raw_code": "{% if true %}select 1{% endif %}"}
     assert failing_rows_sql(logic, "mart_customer_predictions", "p") is None
+
+
+@pytest.fixture(scope="module")
+def cdnow_orders():
+    """CDNOW's orders (tests/fixtures/cdnow) as int_customer_orders' three columns."""
+    import polars as pl
+
+    rows = [line.split() for line in (Path(__file__).parents[1] / "fixtures" / "cdnow" / "CDNOW_sample.txt").read_text().splitlines()]
+    return pl.DataFrame({
+        "customer_id": [r[1] for r in rows],
+        "order_date": [date(int(r[2][:4]), int(r[2][4:6]), int(r[2][6:])) for r in rows],
+        "amount": [float(r[4]) for r in rows],
+    })
+
+
+def _write_fit_inputs(paths: SparkPaths, orders, as_of: date) -> None:
+    import polars as pl
+
+    for schema, table in (("intermediate", "int_customer_orders"), ("intermediate", "int_as_of_date")):
+        paths.table_files(schema, table).parent.mkdir(parents=True, exist_ok=True)
+    orders.rename({"amount": "net_revenue"}).write_parquet(
+        paths.table_files("intermediate", "int_customer_orders").parent / "part-0.parquet")
+    pl.DataFrame({"as_of_date": [as_of]}).write_parquet(
+        paths.table_files("intermediate", "int_as_of_date").parent / "part-0.parquet")
+
+
+def test_the_spark_step_refits_when_due_and_scores_otherwise(tmp_path, cdnow_orders):
+    """The same decision as the DuckDB model: the first night fits and stores, the next one scores."""
+    from datetime import timedelta
+
+    from assets.resources import WarehouseResource
+    from assets.spark import copy_back_from_spark, fit_predictions
+    from models.predictions import FIT_METADATA_TABLE
+    from models.refit import RefitPolicy, read_last_fit
+
+    warehouse = WarehouseResource(data_dir=str(tmp_path / "data"))
+    paths = SparkPaths.under(warehouse.root)
+    end = cdnow_orders["order_date"].max()
+    metas = []
+    for as_of in (end - timedelta(days=2), end):
+        _write_fit_inputs(paths, cdnow_orders.filter(cdnow_orders["order_date"] <= as_of), as_of)
+        con = warehouse.connect()
+        last = read_last_fit(con)
+        con.close()
+        meta, new_fit = fit_predictions(paths, RefitPolicy(), last)
+        copy_back_from_spark(warehouse, paths, [], meta, new_fit)
+        con = warehouse.connect(read_only=True)
+        stored = json.loads(con.execute(f"SELECT metadata FROM {'.'.join(FIT_METADATA_TABLE)}").fetchone()[0])
+        fits = con.execute("SELECT count(*) FROM model_state.prediction_fits").fetchone()[0]
+        scored = con.execute("SELECT count(*) FROM marts.mart_customer_predictions").fetchone()[0]
+        con.close()
+        metas.append((meta["refit"], new_fit is not None, stored["fit_id"], fits, scored > 0))
+    assert metas == [(True, True, 1, 1, True), (False, False, 1, 1, True)]

@@ -152,3 +152,23 @@ def test_gradient_and_fit_without_one_time_buyers(cdnow_summary):
         epsilon=1e-7,
     )
     assert err < 1e-5
+
+
+def test_expected_purchases_at_many_horizons_is_expected_purchases_element_for_element():
+    import numpy as np
+
+    from models.bgnbd import expected_purchases, expected_purchases_at
+    from models.errors import InvalidInputError
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    T = rng.integers(1, 400, n) / 7.0  # weeks: fractional T
+    x = rng.poisson(2.0, n).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.random(n) * T * 7) / 7.0, 0.0)
+    params = (0.24, 4.41, 0.79, 2.43)
+    horizons = [0.0, 13.0, 52.0, 400.0]
+    got = expected_purchases_at(params, horizons, x, t_x, T)
+    for h, values in zip(horizons, got):
+        assert np.array_equal(values, expected_purchases(params, h, x, t_x, T)), h
+    with pytest.raises(InvalidInputError, match="scalar horizons"):
+        expected_purchases_at(params, [[1.0, 2.0]], x, t_x, T)

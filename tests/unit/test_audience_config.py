@@ -7,6 +7,7 @@ import pytest
 from assets.audiences import AUDIENCES, THRESHOLDS, audience_vars, default_vars, var_name
 from assets.run_state import DbtBuildConfig, dbt_vars
 from assets.resources import ShopSourceResource
+from assets.settings import PROJECT_ROOT
 from assets.user_config import UserConfigError, load_user_config
 
 
@@ -51,7 +52,6 @@ def test_a_bad_threshold_is_one_line_naming_the_file_and_key(tmp_path, text, mes
 
 def test_the_python_list_of_audiences_is_the_dbt_one():
     import re
-    from pathlib import Path
 
-    macro = (Path(__file__).resolve().parents[2] / "dbt_project" / "macros" / "audience_list.sql").read_text()
+    macro = (PROJECT_ROOT / "dbt_project" / "macros" / "audience_list.sql").read_text()
     assert tuple(re.findall(r"\('(\w+)', ", macro)) == AUDIENCES

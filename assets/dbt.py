@@ -36,7 +36,6 @@ import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,10 +50,11 @@ from dagster_dbt import (
 )
 
 from assets.audiences import audience_vars
-from assets.quality.manifest import DbtTest
+from assets.manifest import DbtTest
 from assets.resources import ShopSourceResource, WarehouseResource
-from assets.serving.descriptions import plain_text
-from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, Settings
+from assets.run_state import DbtBuildConfig, dbt_vars
+from assets.descriptions import plain_text
+from assets.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT
 from models.predictions import FIT_METADATA_TABLE
 
 
@@ -77,51 +77,6 @@ def dbt_project() -> DbtProject:
 
 # Layers, in dbt folder order; each becomes the first part of the asset key and the group.
 DBT_LAYERS = ("staging", "intermediate", "marts")
-
-
-class DbtBuildConfig(dg.Config):
-    """Run-time switches of the dbt build."""
-
-    full_refresh: bool = False
-    # Refit the predictions tonight whatever the stored fit (models/refit.py).
-    refit_predictions: bool = False
-    # YYYY-MM-DD; overrides RETENTION_AS_OF_DATE for this run. None: settings, else newest order.
-    as_of_date: str | None = None
-
-
-def dbt_vars(rules: Settings | ShopSourceResource, shop_timezone: str | None, config: DbtBuildConfig,
-             audiences: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The `--vars` of a dbt build, from the shop's rules, its resolved time zone and the run config.
-
-    `audiences`: the audience thresholds the shop's retention.yml sets
-    (assets/audiences.py `audience_vars`); the others keep dbt_project.yml's defaults.
-
-    `rules` carries as_of_date, active_window_days and churn_after_days: the
-    `shop_source` resource at run time, Settings in tests. `shop_timezone`
-    None means the source did not say: dbt's own default, UTC. The run
-    config's as-of date wins over the rules' one; null lets dbt use the date
-    of the newest order.
-    """
-    as_of: date | None = rules.as_of() if isinstance(rules, ShopSourceResource) else rules.as_of_date
-    if config.as_of_date:
-        try:
-            as_of = date.fromisoformat(config.as_of_date)
-        except ValueError as exc:
-            raise ValueError(f"as_of_date must be YYYY-MM-DD, got {config.as_of_date!r}") from exc
-    for name in ("active_window_days", "churn_after_days"):
-        if getattr(rules, name) <= 0:
-            raise ValueError(f"{name} must be a positive number of days, got {getattr(rules, name)}")
-    return {
-        "as_of_date": as_of.isoformat() if as_of else None,
-        "shop_timezone": shop_timezone or "UTC",
-        "active_window_days": rules.active_window_days,
-        "churn_after_days": rules.churn_after_days,
-        "predictions_refit_every_days": rules.predictions_refit_days,
-        "predictions_refit_growth": rules.predictions_refit_growth,
-        "predictions_refit_drift": rules.predictions_refit_drift,
-        "predictions_refit": config.refit_predictions,
-        **(audiences or {}),
-    }
 
 
 def dbt_build_args(vars_: Mapping[str, Any], full_refresh: bool = False, target: str | None = None) -> list[str]:

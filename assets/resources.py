@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from assets.extraction.postgres import URL_ENV, postgres_source
 from assets.extraction.sample_shop import SampleShopConfig
 from assets.extraction.shopify import ShopifyExportSource
 from assets.extraction.sources import LandingSource, SampleShopSource, Source
+from assets.source_kinds import SOURCE_KINDS, kind_list
 from assets.user_config import load_user_config
 from assets.warehouse import DataLayout, connect
 
@@ -110,30 +112,10 @@ class ShopSourceResource(dg.ConfigurableResource):
         return load_user_config(self.config_file)
 
     def source(self) -> Source:
-        if self.kind == "sample_shop":
-            src = SampleShopSource(
-                SampleShopConfig(
-                    orders=self.sample_orders,
-                    seed=self.sample_seed,
-                    end_date=date.fromisoformat(self.sample_end_date),
-                )
-            )
-        elif self.kind == "landing":
-            if not self.landing_dir:
-                raise ValueError("the landing source needs landing_dir (RETENTION_LANDING_DIR)")
-            # CSV dialect and per-entity options: the `landing` section of retention.yml.
-            src = LandingSource(Path(self.landing_dir), options=landing_options(self.user_config()))
-        elif self.kind == "shopify_csv":
-            if not self.landing_dir:
-                raise ValueError("the shopify_csv source needs landing_dir (RETENTION_LANDING_DIR, the folder of orders_export*.csv files)")
-            src = ShopifyExportSource.from_folder(
-                Path(self.landing_dir), Path(self.data_dir) if self.data_dir else None
-            )
-        elif self.kind == "postgres":
-            # Read from the environment here, not held in resource config: Dagster shows config in its UI.
-            src = postgres_source(os.environ.get(URL_ENV), self.user_config())
-        else:
-            raise ValueError(f"unknown source kind {self.kind!r}: use 'sample_shop', 'landing', 'shopify_csv' or 'postgres'")
+        build = SOURCE_BUILDERS.get(self.kind)
+        if build is None:
+            raise ValueError(f"unknown source kind {self.kind!r}: use {kind_list()}")
+        src = build(self)
         if self.currency:
             src.currency = self.currency.upper()
         if self.timezone:
@@ -147,6 +129,43 @@ class ShopSourceResource(dg.ConfigurableResource):
     @property
     def shop_timezone(self) -> str:
         return self.source().timezone
+
+
+def _sample_shop(r: ShopSourceResource) -> Source:
+    return SampleShopSource(
+        SampleShopConfig(orders=r.sample_orders, seed=r.sample_seed, end_date=date.fromisoformat(r.sample_end_date))
+    )
+
+
+def _needs_landing_dir(r: ShopSourceResource) -> Path:
+    if not r.landing_dir:
+        raise ValueError(
+            f"the {r.kind} source needs landing_dir (RETENTION_LANDING_DIR, {SOURCE_KINDS[r.kind].landing_dir})")
+    return Path(r.landing_dir)
+
+
+def _landing(r: ShopSourceResource) -> Source:
+    # CSV dialect and per-entity options: the `landing` section of retention.yml.
+    return LandingSource(_needs_landing_dir(r), options=landing_options(r.user_config()))
+
+
+def _shopify_csv(r: ShopSourceResource) -> Source:
+    return ShopifyExportSource.from_folder(_needs_landing_dir(r), Path(r.data_dir) if r.data_dir else None)
+
+
+def _postgres(r: ShopSourceResource) -> Source:
+    # Read from the environment here, not held in resource config: Dagster shows config in its UI.
+    return postgres_source(os.environ.get(URL_ENV), r.user_config())
+
+
+# Kind (assets/source_kinds.py) -> the constructor of its source; tests/unit/test_source_kinds.py
+# fails when a kind has no constructor here or the reverse.
+SOURCE_BUILDERS: dict[str, Callable[[ShopSourceResource], Source]] = {
+    "sample_shop": _sample_shop,
+    "landing": _landing,
+    "shopify_csv": _shopify_csv,
+    "postgres": _postgres,
+}
 
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from assets.secrets import redact_url
+from assets.source_kinds import SOURCE_KINDS, kind_list
 from assets.user_config import find_config_file
 from assets.warehouse import DataLayout
 
@@ -29,7 +30,7 @@ ENV_PREFIX = "RETENTION_"
 # name -> (default, help). The README table is generated from / checked against this.
 ENV_VARS: dict[str, tuple[str, str]] = {
     "RETENTION_DATA_DIR": ("./data", "Folder for the warehouse, exports, report and quality docs."),
-    "RETENTION_SOURCE": ("sample_shop", "Where data comes from: `sample_shop`, `landing`, `shopify_csv` or `postgres`."),
+    "RETENTION_SOURCE": ("sample_shop", f"Where data comes from: {kind_list()}."),
     "RETENTION_LANDING_DIR": ("", "Landing-zone folder (one sub-folder per entity) when RETENTION_SOURCE=landing; the folder of Shopify orders exports when RETENTION_SOURCE=shopify_csv."),
     "RETENTION_SHOP_NAME": ("", "The shop's name on the report. Default: \"Sample shop\" or \"Landing\"."),
     "RETENTION_SHOP_CURRENCY": ("", "The shop's currency code; rows in another currency are quarantined. Default: the source's own (sample shop: USD; landing: USD; shopify_csv: the exports' Currency column)."),
@@ -57,15 +58,6 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 class SettingsError(ValueError):
     """Bad configuration, found when the definitions load, before any work: one line naming every bad variable."""
 
-
-# Source kinds and whether each reads files from RETENTION_LANDING_DIR. A new
-# kind is one entry here (and its source in assets/resources.py).
-SOURCE_KINDS: dict[str, bool] = {
-    "sample_shop": False,
-    "landing": True,
-    "shopify_csv": True,
-    "postgres": False,
-}
 
 # Engines the dbt step can build on. Extraction, the quality gates and
 # serving run on DuckDB either way (docs/spark.md).
@@ -272,23 +264,17 @@ class Settings:
         c = _Collector()
         source = c.get("RETENTION_SOURCE", parse_source)
         landing_dir = None
-        if source is not None and SOURCE_KINDS[source]:
+        kind = SOURCE_KINDS.get(source) if source is not None else None
+        if kind is not None and kind.landing_dir:
             if not env("RETENTION_LANDING_DIR"):
-                c.fail(
-                    "RETENTION_LANDING_DIR",
-                    f"RETENTION_SOURCE={source} needs it: expected "
-                    + ("the folder of Shopify orders_export*.csv files" if source == "shopify_csv"
-                       else "a folder with one sub-folder per entity"),
-                )
+                c.fail("RETENTION_LANDING_DIR", f"RETENTION_SOURCE={source} needs it: expected {kind.landing_dir}")
             else:
                 landing_dir = c.get("RETENTION_LANDING_DIR", parse_existing_dir)
         elif env("RETENTION_LANDING_DIR"):
             landing_dir = Path(env("RETENTION_LANDING_DIR")).resolve()
-        if source == "postgres" and not env("RETENTION_POSTGRES_URL"):
-            c.fail(
-                "RETENTION_POSTGRES_URL",
-                "RETENTION_SOURCE=postgres needs it: expected postgresql://user:password@host:port/database",
-            )
+        if kind is not None and kind.required_env and not env(kind.required_env[0]):
+            name, expected = kind.required_env
+            c.fail(name, f"RETENTION_SOURCE={source} needs it: expected {expected}")
         data_dir = c.get("RETENTION_DATA_DIR", parse_data_dir)
         values = dict(
             engine=c.get("RETENTION_ENGINE", parse_engine),

@@ -59,7 +59,7 @@ from assets.dbt import (
     with_row_counts,
 )
 from assets.extraction.contract import RAW_SCHEMA
-from assets.quality.manifest import DbtTest
+from assets.manifest import DbtTest
 from assets.resources import WarehouseResource
 from assets.warehouse import quote_ident, quote_literal
 from models.predictions import FIT_METADATA_TABLE, FORMER_FIT_METADATA_TABLE, nightly_predictions, published_frame, run_metadata

@@ -27,9 +27,12 @@ from typing import Any
 
 import yaml
 
+from assets.source_kinds import SOURCE_KINDS
+
 CONFIG_ENV = "RETENTION_CONFIG_FILE"
 FILE_NAME = "retention.yml"
-SECTIONS = ("quality", "landing", "shopify", "postgres", "audiences")
+# `quality` and `audiences`, and each source kind's section (assets/source_kinds.py).
+SECTIONS = ("quality", *(k.config_section for k in SOURCE_KINDS.values() if k.config_section), "audiences")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from assets.dbt import DbtBuildConfig, dbt_executable, dbt_runs_dir, dbt_vars, latest_partial_parse
+from assets.dbt import dbt_executable, dbt_runs_dir, latest_partial_parse
+from assets.run_state import DbtBuildConfig, dbt_vars
 from assets.resources import resources_from_settings
 from assets.serving.dbt_docs import DocsError, build_dbt_docs
 from assets.settings import Settings, SettingsError

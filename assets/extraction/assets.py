@@ -10,21 +10,20 @@ skippable), so Dagster skips everything downstream: the marts are current.
 """
 
 
-import hashlib
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timezone
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 import dagster as dg
 
-from assets.settings import PROJECT_ROOT
 from assets.user_config import UserConfigError
 from assets.warehouse import quote_literal
 from assets.resources import ShopSourceResource, WarehouseResource
+from assets.run_state import build_settings, parse_bound, unchanged_since_publish
 
 from .contract import ENTITIES, RAW_SCHEMA
-from .extract import ExtractRequest, run_extraction, stats_metadata, unchanged_since_publish
+from .extract import ExtractRequest, run_extraction, stats_metadata
 from .load import LoadStats, MissingColumnsError
 from .sources import LandingSource, SourceFileError
 
@@ -127,79 +126,6 @@ class ExtractConfig(dg.Config):
     """Read changes up to this date/time (ISO; a date means the end of that day). Default: now."""
     full_refresh: bool = False
     """Ignore the high-water mark / ingested-file list and read everything again."""
-
-
-def parse_bound(value: str | None, end_of_day: bool) -> datetime | None:
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            d = date.fromisoformat(value)
-            return datetime.combine(d, time.max.replace(microsecond=999999) if end_of_day else time.min)
-        parsed = datetime.fromisoformat(value)
-        # raw holds naive UTC: an explicit offset is converted, not dropped.
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-        return parsed
-    except ValueError as exc:
-        raise ValueError(f"cannot read {value!r} as a date (YYYY-MM-DD) or ISO date-time") from exc
-
-
-DBT_OP_PREFIX = "retention_dbt"
-
-
-# The code that turns `raw` into published marts: a deploy that changes any of
-# it must rebuild on the next night even when no new data arrived.
-CODE_GLOBS = (
-    "assets/**/*.py",
-    "models/**/*.py",
-    "dbt_project/dbt_project.yml",
-    "dbt_project/models/**/*",
-    "dbt_project/macros/**/*",
-    "dbt_project/tests/**/*",
-)
-
-
-def code_fingerprint(root: Path = PROJECT_ROOT, globs: Iterable[str] = CODE_GLOBS) -> str:
-    """A hash of the pipeline's code files (relative path and bytes), stable across machines."""
-    digest = hashlib.sha256()
-    files = sorted({p for g in globs for p in root.glob(g) if p.is_file() and "__pycache__" not in p.parts})
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def build_settings(
-    shop_source: ShopSourceResource,
-    run_config: Mapping | None,
-    shop_timezone: str | None = None,
-    engine: str = "duckdb",
-) -> dict:
-    """What, besides `raw`, decides the marts of a run: dbt's vars, retention.yml, the shop's settings, the code.
-
-    The dbt vars come from the shop source and the dbt step's run config
-    (`ops.retention_dbt*.config`), exactly as the dbt step computes them, so
-    a moving as-of date (set per run or in the settings) means a rebuild.
-    `shop_timezone`: the source's, when the caller already has the source.
-    """
-    from assets.dbt import DbtBuildConfig, dbt_vars
-
-    dbt_config: dict = {}
-    for op, value in ((run_config or {}).get("ops") or {}).items():
-        if op.startswith(DBT_OP_PREFIX):
-            dbt_config.update((value or {}).get("config") or {})
-    config = DbtBuildConfig(**dbt_config)
-    return {
-        "dbt_vars": dbt_vars(shop_source, shop_timezone or shop_source.shop_timezone, config),
-        "dbt_full_refresh": config.full_refresh,
-        "user_config": shop_source.user_config(),
-        # Any other setting of the shop (windows, names, folders) counts too.
-        "shop_source": shop_source.model_dump(),
-        "code": code_fingerprint(),
-        # The engine that built the marts (RETENTION_ENGINE): switching it rebuilds.
-        "engine": engine,
-    }
 
 
 def quiet_since(

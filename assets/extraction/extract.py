@@ -14,9 +14,8 @@ read again and upserted; nothing outside it is touched.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -199,74 +198,3 @@ def stats_metadata(stats: LoadStats) -> dict[str, object]:
         "extra_columns": list(stats.extra_columns),
         "max_updated_at": stats.max_cursor.isoformat() if stats.max_cursor else None,
     }
-
-
-# The build a run published: what `raw` held and the settings the marts were
-# built with. A later run whose extraction loads nothing and whose settings
-# are the same would rebuild identical marts, so it can stop after extraction.
-PUBLISHED_STATE = f"{RAW_SCHEMA}._published_state"
-PUBLISHED_STATE_DDL = f"""
-CREATE TABLE IF NOT EXISTS {PUBLISHED_STATE} (
-  run_id VARCHAR NOT NULL,
-  published_at TIMESTAMP NOT NULL,
-  raw_state VARCHAR NOT NULL,
-  settings VARCHAR NOT NULL
-)
-"""
-
-
-def raw_state(con) -> dict[str, list]:
-    """Per raw table (entities and the quarantine): [rows, newest load time as ISO text].
-
-    Every upsert stamps the rows it writes with the load time (an update is
-    a delete plus an insert), and quarantining adds rows, so any change a
-    run makes to `raw` changes this state.
-    """
-    state: dict[str, list] = {}
-    for table, stamp in [*((name, "_loaded_at") for name in ENTITIES), ("quarantine", "quarantined_at")]:
-        rows, newest = con.execute(f"SELECT count(*), max({stamp}) FROM {RAW_SCHEMA}.{table}").fetchall()[0]
-        state[table] = [int(rows), newest.isoformat() if newest else None]
-    return state
-
-
-def _canonical(value: Mapping) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def record_published_state(con, settings: Mapping, run_id: str) -> None:
-    """Remember `raw`'s state and the build settings of the build just published (one row)."""
-    create_raw_schema(con)
-    con.execute(PUBLISHED_STATE_DDL)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM {PUBLISHED_STATE}")
-        con.execute(
-            f"INSERT INTO {PUBLISHED_STATE} VALUES (?, ?, ?, ?)",
-            [run_id, _utcnow(), _canonical(raw_state(con)), _canonical(settings)],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-
-
-def unchanged_since_publish(con, settings: Mapping) -> datetime | None:
-    """When the last published build was made from exactly this `raw` and these settings; else None.
-
-    None also when nothing was published yet. A run that changed `raw` and
-    then failed (dbt, a blocking check) did not publish, so the state still
-    differs from the recorded one and the next run rebuilds.
-    """
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = '_published_state'",
-        [RAW_SCHEMA],
-    ).fetchall()[0][0]
-    if not exists:
-        return None
-    rows = con.execute(f"SELECT published_at, raw_state, settings FROM {PUBLISHED_STATE}").fetchall()
-    if len(rows) != 1:
-        return None
-    published_at, state, recorded = rows[0]
-    if state != _canonical(raw_state(con)) or recorded != _canonical(settings):
-        return None
-    return published_at

@@ -462,6 +462,57 @@ def contested_sql(
     """
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One batch's temporary tables and the SQL fragments its load steps share."""
+
+    entity: Entity
+    source_file: str
+    combined: bool  # several files (`combine_files`): rows carry _source_file and _batch_row
+    inp: str  # the registered input frame
+    typed: str  # the typed rows with their quarantine reasons
+    contested: str  # keys repeated in the batch or already stored, ranked
+    run_id: str
+    in_window: str  # SQL: the row's cursor is inside since/until
+
+    @property
+    def target(self) -> str:
+        return f"{RAW_SCHEMA}.{self.entity.name}"
+
+    @property
+    def seq(self) -> str:
+        return SEQ_COL if self.combined else ROW_COL
+
+    @property
+    def carry(self) -> tuple[str, ...]:
+        return (SEQ_COL, FILE_COL) if self.combined else ()
+
+    def src(self, alias: str) -> str:
+        """SQL of the source file of a row of table `alias`."""
+        return f"{alias}.{FILE_COL}" if self.combined else _lit(self.source_file)
+
+    def record_of(self, columns: list[str]) -> tuple[str, str]:
+        """(join of a row with its record as read, SQL of that record as JSON)."""
+        if not self.combined:
+            return f"{self.inp} b ON b.{ROW_COL} = x.{ROW_COL}", "to_json(b)"
+        # The record as read from its own file: without the batch's columns.
+        record_cols = [c for c in columns if c not in (SEQ_COL, FILE_COL)]
+        return (
+            f"(SELECT {SEQ_COL}, struct_pack({', '.join(f'{_q(c)} := {_q(c)}' for c in record_cols)}) AS r "
+            f"FROM {self.inp}) b ON b.{SEQ_COL} = x.{SEQ_COL}",
+            "to_json(b.r)",
+        )
+
+
+def _window_sql(cursor: str, since: datetime | None, until: datetime | None) -> str:
+    window = []
+    if since is not None:
+        window.append(f"g.{cursor} > TIMESTAMP '{since.isoformat(sep=' ')}'")
+    if until is not None:
+        window.append(f"g.{cursor} <= TIMESTAMP '{until.isoformat(sep=' ')}'")
+    return " AND ".join(window) or "TRUE"
+
+
 def load_batch(
     con,
     entity: Entity,
@@ -487,124 +538,112 @@ def load_batch(
     stats = LoadStats(rows_read=frame.height, extra_columns=extra_columns(entity, frame.columns))
     if frame.height == 0:
         return stats
-    combined = FILE_COL in frame.columns
-    seq = SEQ_COL if combined else ROW_COL
-    carry = (SEQ_COL, FILE_COL) if combined else ()
     tag = uuid.uuid4().hex[:8]
-    inp, typed, contested = f"_in_{tag}", f"_typed_{tag}", f"_contested_{tag}"
-    con.register(inp, frame)
-    target = f"{RAW_SCHEMA}.{entity.name}"
-    pk = list(entity.primary_key)
-    cols = [name for name, _ in entity.raw_columns]
-    cur = _q(entity.cursor)
-    col_list = ", ".join(_q(c) for c in cols)
-    pk_list = ", ".join(_q(c) for c in pk)
-    join_on = " AND ".join(f"t.{_q(c)} = g.{_q(c)}" for c in pk)
-    run_lit = _lit(run_id)
-    src = (lambda alias: f"{alias}.{FILE_COL}") if combined else (lambda alias: _lit(source_file))  # noqa: E731
-    if combined:
-        # The record as read from its own file: without the batch's columns.
-        record_cols = [c for c in frame.columns if c not in (SEQ_COL, FILE_COL)]
-        record_of = (
-            f"(SELECT {SEQ_COL}, struct_pack({', '.join(f'{_q(c)} := {_q(c)}' for c in record_cols)}) AS r "
-            f"FROM {inp}) b ON b.{SEQ_COL} = x.{SEQ_COL}"
-        )
-        record = "to_json(b.r)"
-    else:
-        record_of, record = f"{inp} b ON b.{ROW_COL} = x.{ROW_COL}", "to_json(b)"
-
-    window = []
-    if since is not None:
-        window.append(f"g.{cur} > TIMESTAMP '{since.isoformat(sep=' ')}'")
-    if until is not None:
-        window.append(f"g.{cur} <= TIMESTAMP '{until.isoformat(sep=' ')}'")
-    in_window = " AND ".join(window) or "TRUE"
-    # Joining a parent table costs a scan of it: only when some row lacks the value.
-    needs_lookup = any(_lookup_entity(c) and _has_blanks(frame, c.name) for c in entity.columns)
-
-    def quarantine(select_reason: str, table: str, where: str) -> None:
-        con.execute(
-            f"""
-            INSERT INTO {RAW_SCHEMA}.quarantine
-            SELECT '{entity.name}', {select_reason}, {src('x')}, x.{ROW_COL}, {record}, {run_lit},
-                   {LOAD_TIME_SQL}
-            FROM {table} x JOIN {record_of}
-            WHERE {where}
-            """
-        )
-
+    batch = _Batch(entity, source_file, FILE_COL in frame.columns, f"_in_{tag}", f"_typed_{tag}",
+                   f"_contested_{tag}", run_id, _window_sql(_q(entity.cursor), since, until))
+    con.register(batch.inp, frame)
     try:
         con.execute("BEGIN TRANSACTION")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {typed} AS "
-            + typed_select_sql(entity, frame.schema, inp, shop_currency, lookups=needs_lookup, carry=carry)
-        )
-        quarantine("x._reasons", typed, "x._reasons <> ''")
-        for reason, n in con.execute(
-            f"SELECT _reasons, count(*) FROM {typed} WHERE _reasons <> '' GROUP BY 1"
-        ).fetchall():
-            for r in reason.split(";"):
-                key = r.split("=")[0]
-                stats.reasons[key] = stats.reasons.get(key, 0) + n
-            stats.quarantined += n
-        if entity.open_set_columns:
-            originals = [c.original_column for c in entity.open_set_columns]
-            counts = con.execute(
-                f"SELECT {', '.join(f'count({_q(o)})' for o in originals)} FROM {typed}"
-            ).fetchall()[0]
-            stats.other_values = {
-                c.name: int(n) for c, n in zip(entity.open_set_columns, counts) if n
-            }
-
-        # Most keys occur once in the batch and not yet in raw: they are
-        # inserted as they are. Only the others ("contested": repeated in the
-        # batch, or already stored) need the ranking window and the stored
-        # version, so its cost follows the overlap, not the batch or the table.
-        stored_any = bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchall()[0][0])
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {contested} AS "
-            + contested_sql(entity, typed, target if stored_any else None, in_window, seq, carry)
-        )
-        if combined and con.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {contested} GROUP BY {pk_list} HAVING count(DISTINCT {FILE_COL}) > 1)"
-        ).fetchall()[0][0]:
-            raise CrossFileKeys(f"{entity.name}: a key occurs in more than one file of the batch {source_file}")
-        kind = f"coalesce(c._kind, CASE WHEN NOT ({in_window}) THEN 'outside_window' ELSE 'inserted' END)"
-        good = f"{typed} g LEFT JOIN {contested} c ON c.{seq} = g.{seq} WHERE g._reasons = ''"
-        quarantine(f"'{CONFLICT_REASON}'", contested, "x._kind = 'conflict'")
-        counts = {}
-        for k, n, top in con.execute(
-            f"SELECT {kind} AS _kind, count(*), max(g.{cur}) FROM {good} GROUP BY 1"
-        ).fetchall():
-            counts[k] = int(n)
-            if k not in ("conflict", "outside_window") and top is not None:
-                stats.max_cursor = top if stats.max_cursor is None else max(stats.max_cursor, top)
-        if counts.get("conflict"):
-            stats.reasons[CONFLICT_REASON] = int(counts["conflict"])
-            stats.quarantined += int(counts["conflict"])
-        stats.duplicates = int(counts.get("duplicate", 0))
-        stats.outside_window = int(counts.get("outside_window", 0))
-        stats.inserted = int(counts.get("inserted", 0))
-        stats.updated = int(counts.get("updated", 0))
-        stats.unchanged = int(counts.get("unchanged", 0))
-        stats.stale = int(counts.get("stale", 0))
-        if stats.updated:
-            con.execute(
-                f"DELETE FROM {target} t USING {contested} g WHERE {join_on} AND g._kind = 'updated'"
-            )
-        if stats.inserted or stats.updated:
-            con.execute(
-                f"INSERT INTO {target} ({col_list}, _source_file, _source_row, _loaded_at) "
-                f"SELECT {', '.join('g.' + _q(c) for c in cols)}, {src('g')}, g.{ROW_COL}, {LOAD_TIME_SQL} "
-                f"FROM {good} AND {kind} IN ('inserted', 'updated')"
-            )
+        _type_and_quarantine(con, batch, frame, shop_currency, stats)
+        _upsert(con, batch, frame.columns, stats)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {typed}")
-        con.execute(f"DROP TABLE IF EXISTS {contested}")
-        con.unregister(inp)
+        con.execute(f"DROP TABLE IF EXISTS {batch.typed}")
+        con.execute(f"DROP TABLE IF EXISTS {batch.contested}")
+        con.unregister(batch.inp)
     stats.check()
     return stats
+
+
+def _quarantine(con, batch: _Batch, columns: list[str], select_reason: str, table: str, where: str) -> None:
+    """Copy the rows of `table` matching `where` to raw.quarantine, each with its record as read."""
+    record_of, record = batch.record_of(columns)
+    con.execute(
+        f"""
+        INSERT INTO {RAW_SCHEMA}.quarantine
+        SELECT '{batch.entity.name}', {select_reason}, {batch.src('x')}, x.{ROW_COL}, {record}, {_lit(batch.run_id)},
+               {LOAD_TIME_SQL}
+        FROM {table} x JOIN {record_of}
+        WHERE {where}
+        """
+    )
+
+
+def _type_and_quarantine(con, batch: _Batch, frame: pl.DataFrame, shop_currency: str, stats: LoadStats) -> None:
+    """Type the batch's rows, quarantine the invalid ones and count them by reason."""
+    entity = batch.entity
+    # Joining a parent table costs a scan of it: only when some row lacks the value.
+    needs_lookup = any(_lookup_entity(c) and _has_blanks(frame, c.name) for c in entity.columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {batch.typed} AS "
+        + typed_select_sql(entity, frame.schema, batch.inp, shop_currency, lookups=needs_lookup, carry=batch.carry)
+    )
+    _quarantine(con, batch, frame.columns, "x._reasons", batch.typed, "x._reasons <> ''")
+    for reason, n in con.execute(
+        f"SELECT _reasons, count(*) FROM {batch.typed} WHERE _reasons <> '' GROUP BY 1"
+    ).fetchall():
+        for r in reason.split(";"):
+            key = r.split("=")[0]
+            stats.reasons[key] = stats.reasons.get(key, 0) + n
+        stats.quarantined += n
+    if entity.open_set_columns:
+        originals = [c.original_column for c in entity.open_set_columns]
+        counts = con.execute(
+            f"SELECT {', '.join(f'count({_q(o)})' for o in originals)} FROM {batch.typed}"
+        ).fetchall()[0]
+        stats.other_values = {
+            c.name: int(n) for c, n in zip(entity.open_set_columns, counts) if n
+        }
+
+
+def _upsert(con, batch: _Batch, columns: list[str], stats: LoadStats) -> None:
+    """Insert new keys, replace older stored versions, quarantine conflicts; count each kind."""
+    entity, typed, contested, seq, target = batch.entity, batch.typed, batch.contested, batch.seq, batch.target
+    cols = [name for name, _ in entity.raw_columns]
+    cur = _q(entity.cursor)
+    # Most keys occur once in the batch and not yet in raw: they are
+    # inserted as they are. Only the others ("contested": repeated in the
+    # batch, or already stored) need the ranking window and the stored
+    # version, so its cost follows the overlap, not the batch or the table.
+    stored_any = bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchall()[0][0])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {contested} AS "
+        + contested_sql(entity, typed, target if stored_any else None, batch.in_window, seq, batch.carry)
+    )
+    pk_list = ", ".join(_q(c) for c in entity.primary_key)
+    if batch.combined and con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {contested} GROUP BY {pk_list} HAVING count(DISTINCT {FILE_COL}) > 1)"
+    ).fetchall()[0][0]:
+        raise CrossFileKeys(f"{entity.name}: a key occurs in more than one file of the batch {batch.source_file}")
+    kind = f"coalesce(c._kind, CASE WHEN NOT ({batch.in_window}) THEN 'outside_window' ELSE 'inserted' END)"
+    good = f"{typed} g LEFT JOIN {contested} c ON c.{seq} = g.{seq} WHERE g._reasons = ''"
+    _quarantine(con, batch, columns, f"'{CONFLICT_REASON}'", contested, "x._kind = 'conflict'")
+    counts = {}
+    for k, n, top in con.execute(
+        f"SELECT {kind} AS _kind, count(*), max(g.{cur}) FROM {good} GROUP BY 1"
+    ).fetchall():
+        counts[k] = int(n)
+        if k not in ("conflict", "outside_window") and top is not None:
+            stats.max_cursor = top if stats.max_cursor is None else max(stats.max_cursor, top)
+    if counts.get("conflict"):
+        stats.reasons[CONFLICT_REASON] = int(counts["conflict"])
+        stats.quarantined += int(counts["conflict"])
+    stats.duplicates = int(counts.get("duplicate", 0))
+    stats.outside_window = int(counts.get("outside_window", 0))
+    stats.inserted = int(counts.get("inserted", 0))
+    stats.updated = int(counts.get("updated", 0))
+    stats.unchanged = int(counts.get("unchanged", 0))
+    stats.stale = int(counts.get("stale", 0))
+    if stats.updated:
+        join_on = " AND ".join(f"t.{_q(c)} = g.{_q(c)}" for c in entity.primary_key)
+        con.execute(f"DELETE FROM {target} t USING {contested} g WHERE {join_on} AND g._kind = 'updated'")
+    if stats.inserted or stats.updated:
+        col_list = ", ".join(_q(c) for c in cols)
+        con.execute(
+            f"INSERT INTO {target} ({col_list}, _source_file, _source_row, _loaded_at) "
+            f"SELECT {', '.join('g.' + _q(c) for c in cols)}, {batch.src('g')}, g.{ROW_COL}, {LOAD_TIME_SQL} "
+            f"FROM {good} AND {kind} IN ('inserted', 'updated')"
+        )

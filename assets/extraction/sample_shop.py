@@ -218,33 +218,131 @@ class _Block:
     carts: pl.DataFrame
     support_tickets: pl.DataFrame
 
+@dataclass(frozen=True)
+class _People:
+    """A block's customers as the generator draws them (index i is customer first + i + 1)."""
 
+    first: int  # customers before this block
+    signup_us: np.ndarray
+    preferred_device: np.ndarray
+    rate: np.ndarray  # purchases per day while alive
+    dropout: np.ndarray  # probability of dropping out after a purchase
+    buys: np.ndarray  # some sign up and never buy
+
+    @property
+    def n(self) -> int:
+        return self.signup_us.size
+
+    def numbers(self, index: np.ndarray) -> np.ndarray:
+        """Customer numbers of block indices (-1, a guest, stays -1)."""
+        return np.where(index < 0, -1, self.first + index + 1)
+
+
+@dataclass(frozen=True)
+class _Orders:
+    """A block's orders, known customers' and guests', in drawing order."""
+
+    customer: np.ndarray  # block index of the customer, -1 for a guest
+    t: np.ndarray  # created_at (µs)
+    device: np.ndarray  # index into _DEVICES
+
+    @property
+    def guest(self) -> np.ndarray:
+        return self.customer < 0
+
+    @property
+    def n(self) -> int:
+        return self.t.size
+
+    def subset(self, keep: np.ndarray) -> "_Orders":
+        return _Orders(self.customer[keep], self.t[keep], self.device[keep])
+
+
+@dataclass(frozen=True)
+class _Tickets:
+    """Support tickets, each on one order (an index into _Orders)."""
+
+    order: np.ndarray
+    channel: np.ndarray
+    created: np.ndarray
+    first_response: np.ndarray
+    resolved: np.ndarray
+    csat: np.ndarray
+    csat_answered: np.ndarray
+    reopened: np.ndarray
+
+    def subset(self, keep: np.ndarray, new_order_index: np.ndarray) -> "_Tickets":
+        return _Tickets(new_order_index[self.order[keep]], self.channel[keep], self.created[keep],
+                        self.first_response[keep], self.resolved[keep], self.csat[keep],
+                        self.csat_answered[keep], self.reopened[keep])
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """Order lines (line i belongs to order `order[i]`) and the catalogue they draw from."""
+
+    order: np.ndarray
+    number: np.ndarray
+    product: np.ndarray
+    quantity: np.ndarray
+    price_c: np.ndarray  # per product
+    cost_c: np.ndarray  # per product
+    category: np.ndarray  # per product
+
+    def subtotal_c(self, n_orders: int) -> np.ndarray:
+        line_total_c = self.quantity * self.price_c[self.product]
+        return np.bincount(self.order, weights=line_total_c, minlength=n_orders).astype(np.int64)
+
+
+# Every draw of a block comes from one generator, in the order of the calls in
+# _generate_block: reordering two calls changes the shop a seed gives (the
+# test of the seeded output's hash fails).
 def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     rng = _block_rng(cfg, block)
     start_us = _us(cfg.start_date)
     end_us = _us(cfg.end_of_history)
+    weights = _daily_acquisition_weights(cfg)
+    people = _draw_customers(cfg, rng, block, weights, start_us)
+    cust_idx, t = _draw_purchases(rng, people, end_us)
+    orders = _draw_orders(cfg, rng, people, cust_idx, t, weights, start_us)
+    # Tickets are drawn before thinning: they decide it.
+    tickets, bad = _draw_tickets(rng, orders)
+    orders, tickets = _thin_after_bad_support(rng, people, orders, tickets, bad)
+    order_num = _order_numbers(block, orders)
+    lines = _draw_lines(cfg, rng, orders)
+    subtotal_c = lines.subtotal_c(orders.n)
+    orders_df = _orders_frame(rng, people, orders, order_num, subtotal_c)
+    lines_df = _order_lines_frame(orders, order_num, lines)
+    carts = _carts_frame(rng, block, start_us, people, orders, order_num, lines, subtotal_c)
+    tickets_df = _tickets_frame(rng, block, end_us, people, orders, tickets, order_num)
+    customers = _customers_frame(rng, people)
+    return _Block(customers, orders_df, lines_df, carts, tickets_df)
+
+
+def _draw_customers(cfg: SampleShopConfig, rng: np.random.Generator, block: int, weights: np.ndarray,
+                    start_us: int) -> _People:
     first_customer = block * BLOCK_CUSTOMERS
     n_cust = min(BLOCK_CUSTOMERS, cfg.customers - first_customer)
-
-    # --- customers ---------------------------------------------------------
-    weights = _daily_acquisition_weights(cfg)
     signup_day = np.searchsorted(np.cumsum(weights), rng.random(n_cust))
     signup_day = np.minimum(signup_day, cfg.days - 1)
     signup_us = start_us + signup_day * DAY_US + rng.integers(0, DAY_US, n_cust)
-    cust_num = np.arange(first_customer + 1, first_customer + n_cust + 1)
     preferred_device = rng.choice(len(_DEVICES), n_cust, p=_DEVICE_P)
     # Purchase rate (per day) and dropout probability: gamma / beta mixing as in BG/NBD.
     rate = rng.gamma(shape=1.3, scale=1.0 / 28.0 / 1.3, size=n_cust)
     dropout = rng.beta(1.3, 4.5, size=n_cust)
-    buys = rng.random(n_cust) < 0.88  # some sign up and never buy
+    buys = rng.random(n_cust) < 0.88
+    return _People(first_customer, signup_us, preferred_device, rate, dropout, buys)
 
-    # --- the purchase process ----------------------------------------------
+
+def _draw_purchases(rng: np.random.Generator, people: _People, end_us: int) -> tuple[np.ndarray, np.ndarray]:
+    """(customer index, time) of every purchase up to the end of history, in customer order."""
+    n_cust = people.n
     # Number of purchases before dropping out: geometric in the dropout prob.
-    n_purchases = np.where(buys, rng.geometric(np.clip(dropout, 0.01, 1.0)), 0)
+    n_purchases = np.where(people.buys, rng.geometric(np.clip(people.dropout, 0.01, 1.0)), 0)
     n_purchases = np.minimum(n_purchases, 400)
     cust_idx = np.repeat(np.arange(n_cust), n_purchases)
     first_delay = (rng.exponential(2.0, n_cust) * DAY_US).astype(np.int64)
-    gaps = (rng.exponential(1.0, cust_idx.size) / rate[cust_idx] * DAY_US).astype(np.int64)
+    gaps = (rng.exponential(1.0, cust_idx.size) / people.rate[cust_idx] * DAY_US).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(n_purchases)[:-1]])
     is_first = np.zeros(cust_idx.size, dtype=bool)
     is_first[starts[n_purchases > 0]] = True
@@ -253,15 +351,19 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     # Sum of gaps before each customer's first purchase (customers with no
     # purchase may sit at the end, so index a zero-padded cumsum).
     offset = np.repeat(np.concatenate([[0], csum])[starts], n_purchases)
-    t = signup_us[cust_idx] + (csum - offset)
+    t = people.signup_us[cust_idx] + (csum - offset)
     keep = t <= end_us
     cust_idx, t = cust_idx[keep], t[keep]
     # Round to a plausible time of day within the purchase day.
     t = (t // DAY_US) * DAY_US + _time_of_day_us(rng, t.size)
     # ...but never before the customer signed up.
-    t = np.clip(t, signup_us[cust_idx], end_us)
+    t = np.clip(t, people.signup_us[cust_idx], end_us)
+    return cust_idx, t
 
-    # --- guest orders (this block's share) ---------------------------------
+
+def _draw_orders(cfg: SampleShopConfig, rng: np.random.Generator, people: _People, cust_idx: np.ndarray,
+                 t: np.ndarray, weights: np.ndarray, start_us: int) -> _Orders:
+    """The customers' purchases plus this block's share of guest orders, each with its device."""
     n_guest = int(round(cust_idx.size * GUEST_ORDER_SHARE / (1 - GUEST_ORDER_SHARE)))
     guest_day = np.searchsorted(np.cumsum(weights), rng.random(n_guest))
     guest_day = np.minimum(guest_day, cfg.days - 1)
@@ -271,20 +373,22 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     order_t = np.concatenate([t, guest_t])
     guest = order_cust < 0
     n_ord = order_t.size
-
     device_idx = np.where(
         guest | (rng.random(n_ord) < 0.2),
         rng.choice(len(_DEVICES), n_ord, p=_DEVICE_P),
-        preferred_device[np.maximum(order_cust, 0)],
+        people.preferred_device[np.maximum(order_cust, 0)],
     )
+    return _Orders(order_cust, order_t, device_idx)
 
-    # --- support tickets (drawn before thinning: they decide it) -----------
+
+def _draw_tickets(rng: np.random.Generator, orders: _Orders) -> tuple[_Tickets, np.ndarray]:
+    """Tickets on known customers' orders, and which of them were a bad experience."""
     ticket_p = 0.07
-    has_ticket = (rng.random(n_ord) < ticket_p) & ~guest
+    has_ticket = (rng.random(orders.n) < ticket_p) & ~orders.guest
     tk_order = np.flatnonzero(has_ticket)
     n_tk = tk_order.size
     tk_channel = rng.choice(len(_TICKET_CHANNELS), n_tk, p=_TICKET_CHANNEL_P)
-    tk_created = order_t[tk_order] + (rng.exponential(4.0, n_tk) * DAY_US).astype(np.int64) + HOUR_US
+    tk_created = orders.t[tk_order] + (rng.exponential(4.0, n_tk) * DAY_US).astype(np.int64) + HOUR_US
     tk_first_resp = tk_created + (
         rng.lognormal(np.log(_TICKET_RESPONSE_H[tk_channel] + 0.01), 0.9) * HOUR_US
     ).astype(np.int64)
@@ -298,45 +402,34 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     # "4x more likely to switch after poor service": slow (over 3 days) or badly
     # rated support removes most of the customer's later orders.
     bad = (resolution_h > 72) | (csat <= 2)
+    return _Tickets(tk_order, tk_channel, tk_created, tk_first_resp, tk_resolved, csat, csat_answered, reopened), bad
 
-    # Customers after a bad support experience buy less: thin their later orders.
-    bad_after = np.full(n_cust, np.iinfo(np.int64).max)
-    if n_tk:
-        bad_cust = order_cust[tk_order][bad]
-        np.minimum.at(bad_after, bad_cust, tk_created[bad])
-    cust_of_order = np.maximum(order_cust, 0)
-    thinned = (~guest) & (order_t > bad_after[cust_of_order]) & (rng.random(n_ord) < 0.8)
+
+def _thin_after_bad_support(rng: np.random.Generator, people: _People, orders: _Orders, tickets: _Tickets,
+                            bad: np.ndarray) -> tuple[_Orders, _Tickets]:
+    """Customers after a bad support experience buy less: most of their later orders go (tickets follow)."""
+    bad_after = np.full(people.n, np.iinfo(np.int64).max)
+    if tickets.order.size:
+        bad_cust = orders.customer[tickets.order][bad]
+        np.minimum.at(bad_after, bad_cust, tickets.created[bad])
+    cust_of_order = np.maximum(orders.customer, 0)
+    thinned = (~orders.guest) & (orders.t > bad_after[cust_of_order]) & (rng.random(orders.n) < 0.8)
     keep_order = ~thinned
-    # Reindex orders after thinning (tickets follow their order).
     new_index = np.cumsum(keep_order) - 1
-    order_cust, order_t, device_idx, guest = (
-        order_cust[keep_order],
-        order_t[keep_order],
-        device_idx[keep_order],
-        guest[keep_order],
-    )
-    tk_keep = keep_order[tk_order]
-    tk_order = new_index[tk_order[tk_keep]]
-    tk_channel, tk_created, tk_first_resp, tk_resolved = (
-        tk_channel[tk_keep],
-        tk_created[tk_keep],
-        tk_first_resp[tk_keep],
-        tk_resolved[tk_keep],
-    )
-    csat, csat_answered, reopened = csat[tk_keep], csat_answered[tk_keep], reopened[tk_keep]
-    n_ord = order_t.size
-    n_tk = tk_order.size
+    return orders.subset(keep_order), tickets.subset(keep_order[tickets.order], new_index)
 
-    # Order numbers: sort by time inside the block so ids grow with time.
-    order_sort = np.argsort(order_t, kind="stable")
-    rank = np.empty(n_ord, dtype=np.int64)
-    rank[order_sort] = np.arange(n_ord)
-    order_num = block * 10_000_000 + rank + 1
-    tk_order_num = order_num[tk_order]
 
-    # --- order lines ---------------------------------------------------------
-    n_lines = 1 + rng.poisson(_DEVICE_EXTRA_LINES[device_idx])
-    line_order = np.repeat(np.arange(n_ord), n_lines)
+def _order_numbers(block: int, orders: _Orders) -> np.ndarray:
+    """Order numbers sorted by time inside the block, so ids grow with time."""
+    order_sort = np.argsort(orders.t, kind="stable")
+    rank = np.empty(orders.n, dtype=np.int64)
+    rank[order_sort] = np.arange(orders.n)
+    return block * 10_000_000 + rank + 1
+
+
+def _draw_lines(cfg: SampleShopConfig, rng: np.random.Generator, orders: _Orders) -> _Lines:
+    n_lines = 1 + rng.poisson(_DEVICE_EXTRA_LINES[orders.device])
+    line_order = np.repeat(np.arange(orders.n), n_lines)
     line_starts = np.concatenate([[0], np.cumsum(n_lines)[:-1]])
     line_number = np.arange(line_order.size) - np.repeat(line_starts, n_lines) + 1
     prng = np.random.default_rng([cfg.seed, 999_999])  # the catalogue is shared by every block
@@ -348,20 +441,22 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     product = np.searchsorted(np.cumsum(pop / pop.sum()), rng.random(line_order.size))
     product = np.minimum(product, N_PRODUCTS - 1)
     quantity = 1 + rng.poisson(0.25, line_order.size)
-    line_total_c = quantity * product_price_c[product]
-    subtotal_c = np.bincount(line_order, weights=line_total_c, minlength=n_ord).astype(np.int64)
+    return _Lines(line_order, line_number, product, quantity, product_price_c, product_cost_c, product_cat)
 
-    # --- money and coupons ---------------------------------------------------
+
+def _draw_coupons(rng: np.random.Generator, orders: _Orders) -> tuple[np.ndarray, np.ndarray]:
+    """(coupon code or "", discount share) per order."""
     # Sequence of the order within its customer (for the post-first-purchase coupon).
+    n_ord = orders.n
     seq = np.zeros(n_ord, dtype=np.int64)
-    known = np.flatnonzero(~guest)
+    known = np.flatnonzero(~orders.guest)
     if known.size:
-        o = known[np.lexsort((order_t[known], order_cust[known]))]
-        c = order_cust[o]
+        o = known[np.lexsort((orders.t[known], orders.customer[known]))]
+        c = orders.customer[o]
         grp_start = np.concatenate([[True], c[1:] != c[:-1]])
         idx = np.arange(o.size)
         seq[o] = idx - np.maximum.accumulate(np.where(grp_start, idx, 0)) + 1
-    month = (order_t // DAY_US).astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12 + 1
+    month = (orders.t // DAY_US).astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12 + 1
     coupon = np.full(n_ord, "", dtype=object)
     pct = np.zeros(n_ord)
     welcome = (seq == 2) & (rng.random(n_ord) < 0.35)
@@ -370,16 +465,22 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     coupon[bf], pct[bf] = "BLACKFRIDAY20", 0.20
     other = ~welcome & ~bf & (rng.random(n_ord) < 0.06)
     coupon[other], pct[other] = "SAVE15", 0.15
+    return coupon, pct
+
+
+def _orders_frame(rng: np.random.Generator, people: _People, orders: _Orders, order_num: np.ndarray,
+                  subtotal_c: np.ndarray) -> pl.DataFrame:
+    """Orders with their money and lifecycle: cancellations, fulfilment, refunds."""
+    coupon, pct = _draw_coupons(rng, orders)
     discount_c = np.rint(subtotal_c * pct).astype(np.int64)
     shipping_c = np.where(subtotal_c - discount_c >= 5_000, 0, 499)
     tax_c = np.rint((subtotal_c - discount_c) * 0.08).astype(np.int64)
 
-    # --- lifecycle: cancellations, fulfilment, refunds ----------------------
+    n_ord, order_t = orders.n, orders.t
     r = rng.random(n_ord)
     cancelled = r < 0.03
     refunded = (r >= 0.03) & (r < 0.065)
     partial = (r >= 0.065) & (r < 0.09)
-    # Orders with a wrong-item or return ticket get refunded more often.
     cancel_at = np.where(cancelled, order_t + (rng.uniform(0.02, 1.0, n_ord) * DAY_US).astype(np.int64), -1)
     fulfil_at = np.where(cancelled, -1, order_t + (rng.uniform(0.3, 3.0, n_ord) * DAY_US).astype(np.int64))
     refund_at = np.where(
@@ -390,12 +491,11 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
         refunded, net_c, np.where(partial, np.rint(net_c * rng.uniform(0.15, 0.6, n_ord)).astype(np.int64), 0)
     )
     channel = rng.choice(len(_CHANNELS), n_ord, p=_CHANNEL_P)
-    channel = np.where(device_idx == 0, np.where(channel == 1, 0, channel), channel)
-
-    orders = pl.DataFrame(
+    channel = np.where(orders.device == 0, np.where(channel == 1, 0, channel), channel)
+    return pl.DataFrame(
         {
             "order_num": order_num,
-            "customer_num": np.where(guest, -1, first_customer + order_cust + 1),
+            "customer_num": people.numbers(orders.customer),
             "created_us": order_t,
             "cancel_us": cancel_at,
             "fulfil_us": fulfil_at,
@@ -403,7 +503,7 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
             "final_status": np.where(
                 cancelled, CANCELLED, np.where(refunded, REFUNDED, np.where(partial, PARTIALLY_REFUNDED, FULFILLED))
             ),
-            "device": _DEVICES[device_idx],
+            "device": _DEVICES[orders.device],
             "channel": _CHANNELS[channel],
             "subtotal_c": subtotal_c,
             "discount_c": discount_c,
@@ -413,22 +513,28 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
             "coupon_code": pl.Series(coupon.astype(str)).replace("", None),
         }
     )
-    order_lines = pl.DataFrame(
+
+
+def _order_lines_frame(orders: _Orders, order_num: np.ndarray, lines: _Lines) -> pl.DataFrame:
+    return pl.DataFrame(
         {
-            "order_num": order_num[line_order],
-            "created_us": order_t[line_order],
-            "line_number": line_number.astype(np.int32),
-            "product_id": _id_series("P", product + 1, 5),
-            "category": _PRODUCT_CATEGORIES[product_cat[product]],
-            "quantity": quantity.astype(np.int32),
-            "unit_price_c": product_price_c[product],
-            "unit_cost_c": product_cost_c[product],
+            "order_num": order_num[lines.order],
+            "created_us": orders.t[lines.order],
+            "line_number": lines.number.astype(np.int32),
+            "product_id": _id_series("P", lines.product + 1, 5),
+            "category": _PRODUCT_CATEGORIES[lines.category[lines.product]],
+            "quantity": lines.quantity.astype(np.int32),
+            "unit_price_c": lines.price_c[lines.product],
+            "unit_cost_c": lines.cost_c[lines.product],
         }
     )
 
-    # --- carts ---------------------------------------------------------------
-    # Every order came from a cart; some of those carts were abandoned first and
-    # recovered by an e-mail. Other carts were abandoned for good.
+
+def _carts_frame(rng: np.random.Generator, block: int, start_us: int, people: _People, orders: _Orders,
+                 order_num: np.ndarray, lines: _Lines, subtotal_c: np.ndarray) -> pl.DataFrame:
+    """Every order came from a cart; some of those carts were abandoned first and
+    recovered by an e-mail. Other carts were abandoned for good."""
+    n_ord, order_t, guest, device_idx = orders.n, orders.t, orders.guest, orders.device
     p_ab = _DEVICE_ABANDON[device_idx]
     n_abandoned = rng.negative_binomial(1, 1 - p_ab) if n_ord else np.zeros(0, dtype=np.int64)
     reachable_order = ~guest | (rng.random(n_ord) < 0.4)  # guests who typed an e-mail
@@ -439,13 +545,13 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     conv = pl.DataFrame(
         {
             "cart_order_num": order_num,
-            "customer_num": np.where(guest, -1, first_customer + order_cust + 1),
+            "customer_num": people.numbers(orders.customer),
             "device": _DEVICES[device_idx],
             "created_us": conv_created,
             "converted_us": order_t,
             "reachable": reachable_order,
             "recovered": recovered,
-            "item_count": np.bincount(line_order, weights=quantity, minlength=n_ord).astype(np.int64),
+            "item_count": np.bincount(lines.order, weights=lines.quantity, minlength=n_ord).astype(np.int64),
             "value_c": subtotal_c,
         }
     )
@@ -456,7 +562,7 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
     abandoned = pl.DataFrame(
         {
             "cart_order_num": np.full(n_ab, -1, dtype=np.int64),
-            "customer_num": np.where(guest[ab_src], -1, first_customer + order_cust[ab_src] + 1),
+            "customer_num": people.numbers(orders.customer[ab_src]),
             "device": _DEVICES[device_idx[ab_src]],
             "created_us": ab_created,
             "converted_us": np.full(n_ab, -1, dtype=np.int64),
@@ -467,39 +573,44 @@ def _generate_block(cfg: SampleShopConfig, block: int) -> _Block:
         }
     )
     carts = pl.concat([conv, abandoned]).filter(pl.col("created_us") >= start_us)
-    carts = carts.sort("created_us").with_columns(
+    return carts.sort("created_us").with_columns(
         cart_num=pl.int_range(pl.len(), dtype=pl.Int64) + block * 100_000_000 + 1
     )
 
-    # --- tickets -------------------------------------------------------------
+
+def _tickets_frame(rng: np.random.Generator, block: int, end_us: int, people: _People, orders: _Orders,
+                   tickets: _Tickets, order_num: np.ndarray) -> pl.DataFrame:
+    n_tk = tickets.order.size
     tk_cat = rng.choice(len(_TICKET_CATEGORIES), n_tk, p=_TICKET_CATEGORY_P)
-    tickets = pl.DataFrame(
+    return pl.DataFrame(
         {
-            "ticket_num": block * 10_000_000 + np.argsort(np.argsort(tk_created, kind="stable"), kind="stable") + 1,
-            "customer_num": first_customer + order_cust[tk_order] + 1,
+            "ticket_num": block * 10_000_000 + np.argsort(np.argsort(tickets.created, kind="stable"), kind="stable") + 1,
+            "customer_num": people.first + orders.customer[tickets.order] + 1,
             "order_num": np.where(
-                (_TICKET_CATEGORIES[tk_cat] == PRODUCT_QUESTION) & (rng.random(n_tk) < 0.5), -1, tk_order_num
+                (_TICKET_CATEGORIES[tk_cat] == PRODUCT_QUESTION) & (rng.random(n_tk) < 0.5), -1,
+                order_num[tickets.order],
             ),
-            "channel": _TICKET_CHANNELS[tk_channel],
+            "channel": _TICKET_CHANNELS[tickets.channel],
             "category": _TICKET_CATEGORIES[tk_cat],
-            "created_us": tk_created,
-            "first_response_us": tk_first_resp,
-            "resolved_us": tk_resolved,
-            "closed_us": tk_resolved + 7 * DAY_US,
-            "csat": np.where(csat_answered, csat, -1),
-            "reopened_count": reopened.astype(np.int32),
+            "created_us": tickets.created,
+            "first_response_us": tickets.first_response,
+            "resolved_us": tickets.resolved,
+            "closed_us": tickets.resolved + 7 * DAY_US,
+            "csat": np.where(tickets.csat_answered, tickets.csat, -1),
+            "reopened_count": tickets.reopened.astype(np.int32),
         }
     ).filter(pl.col("created_us") <= end_us)
 
-    customers = pl.DataFrame(
+
+def _customers_frame(rng: np.random.Generator, people: _People) -> pl.DataFrame:
+    return pl.DataFrame(
         {
-            "customer_num": cust_num,
-            "created_us": signup_us,
-            "country": rng.choice(_COUNTRIES, n_cust, p=_COUNTRY_P),
-            "acquisition_channel": rng.choice(_ACQ, n_cust, p=_ACQ_P),
+            "customer_num": np.arange(people.first + 1, people.first + people.n + 1),
+            "created_us": people.signup_us,
+            "country": rng.choice(_COUNTRIES, people.n, p=_COUNTRY_P),
+            "acquisition_channel": rng.choice(_ACQ, people.n, p=_ACQ_P),
         }
     )
-    return _Block(customers, orders, order_lines, carts, tickets)
 
 
 # ---------------------------------------------------------------------------
@@ -518,29 +629,44 @@ def _latest(*cols_and_times: pl.Expr) -> pl.Expr:
     return pl.max_horizontal(*cols_and_times)
 
 
+def _seen(as_of_us: int, col: str) -> pl.Expr:
+    """The event in `col` (-1: never) has happened by the as-of time."""
+    return (pl.col(col) >= 0) & (pl.col(col) <= as_of_us)
+
+
+def _when_seen(as_of_us: int, col: str) -> pl.Expr:
+    return pl.when(_seen(as_of_us, col)).then(pl.col(col))
+
+
 def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame]:
-    def seen(col: str) -> pl.Expr:
-        return (pl.col(col) >= 0) & (pl.col(col) <= as_of_us)
+    """Each entity as the shop's systems hold it at `as_of_us`: what exists by then, in its latest version."""
+    placed = block.orders.filter(pl.col("created_us") <= as_of_us)
+    return {
+        "customers": _customers_view(block, placed, as_of_us),
+        "orders": _orders_view(placed, as_of_us, currency),
+        "order_lines": _order_lines_view(block, as_of_us),
+        "carts": _carts_view(block, as_of_us, currency),
+        "support_tickets": _tickets_view(block, as_of_us),
+    }
 
-    def when_seen(col: str) -> pl.Expr:
-        return pl.when(seen(col)).then(pl.col(col))
 
-    # Orders: status and amounts as of the date.
-    o = block.orders.filter(pl.col("created_us") <= as_of_us)
+def _orders_view(o: pl.DataFrame, as_of_us: int, currency: str) -> pl.DataFrame:
+    """Orders placed by the as-of time: status and amounts as of then."""
     status = (
-        pl.when(seen("cancel_us")).then(pl.lit(CANCELLED))
-        .when(seen("refund_us")).then(pl.col("final_status"))
-        .when(seen("fulfil_us")).then(pl.lit(FULFILLED))
+        pl.when(_seen(as_of_us, "cancel_us")).then(pl.lit(CANCELLED))
+        .when(_seen(as_of_us, "refund_us")).then(pl.col("final_status"))
+        .when(_seen(as_of_us, "fulfil_us")).then(pl.lit(FULFILLED))
         .otherwise(pl.lit(PLACED))
     )
-    orders = o.select(
+    return o.select(
         order_id=pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9),
         customer_id=pl.when(pl.col("customer_num") > 0).then(
             pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8)
         ),
         created_at=_ts("created_us"),
         updated_at=pl.from_epoch(
-            _latest(pl.col("created_us"), when_seen("cancel_us"), when_seen("fulfil_us"), when_seen("refund_us")),
+            _latest(pl.col("created_us"), _when_seen(as_of_us, "cancel_us"), _when_seen(as_of_us, "fulfil_us"),
+                    _when_seen(as_of_us, "refund_us")),
             time_unit="us",
         ),
         status=status,
@@ -551,11 +677,13 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         discount=_money("discount_c"),
         shipping=_money("shipping_c"),
         tax=_money("tax_c"),
-        refunded_amount=pl.when(seen("refund_us")).then(_money("refund_c")).otherwise(0.0),
+        refunded_amount=pl.when(_seen(as_of_us, "refund_us")).then(_money("refund_c")).otherwise(0.0),
         coupon_code=pl.col("coupon_code"),
     )
 
-    lines = block.order_lines.filter(pl.col("created_us") <= as_of_us).select(
+
+def _order_lines_view(block: _Block, as_of_us: int) -> pl.DataFrame:
+    return block.order_lines.filter(pl.col("created_us") <= as_of_us).select(
         order_id=pl.lit("O") + pl.col("order_num").cast(pl.String).str.zfill(9),
         line_number=pl.col("line_number"),
         product_id=pl.col("product_id"),
@@ -566,6 +694,8 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         updated_at=_ts("created_us"),
     )
 
+
+def _carts_view(block: _Block, as_of_us: int, currency: str) -> pl.DataFrame:
     # Carts: open -> abandoned after an hour idle -> e-mails at once and +24 h.
     c = block.carts.filter(pl.col("created_us") <= as_of_us)
     abandoned_us = pl.col("created_us") + HOUR_US
@@ -595,7 +725,7 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         .when(pl.col("abandoned_us") <= as_of_us).then(pl.lit(CART_ABANDONED))
         .otherwise(pl.lit(CART_OPEN))
     )
-    carts = c.select(
+    return c.select(
         cart_id=pl.lit("K") + pl.col("cart_num").cast(pl.String).str.zfill(10),
         customer_id=pl.when(pl.col("customer_num") > 0).then(
             pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8)
@@ -624,14 +754,16 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         recovered=pl.col("recovered") & pl.col("converted_now"),
     )
 
+
+def _tickets_view(block: _Block, as_of_us: int) -> pl.DataFrame:
     t = block.support_tickets.filter(pl.col("created_us") <= as_of_us)
     ticket_status = (
-        pl.when(seen("closed_us")).then(pl.lit(TICKET_CLOSED))
-        .when(seen("resolved_us")).then(pl.lit(TICKET_RESOLVED))
-        .when(seen("first_response_us")).then(pl.lit(TICKET_PENDING))
+        pl.when(_seen(as_of_us, "closed_us")).then(pl.lit(TICKET_CLOSED))
+        .when(_seen(as_of_us, "resolved_us")).then(pl.lit(TICKET_RESOLVED))
+        .when(_seen(as_of_us, "first_response_us")).then(pl.lit(TICKET_PENDING))
         .otherwise(pl.lit(TICKET_OPEN))
     )
-    tickets = t.select(
+    return t.select(
         ticket_id=pl.lit("T") + pl.col("ticket_num").cast(pl.String).str.zfill(9),
         customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8),
         order_id=pl.when(pl.col("order_num") > 0).then(
@@ -640,26 +772,29 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
         channel=pl.col("channel"),
         category=pl.col("category"),
         created_at=_ts("created_us"),
-        first_response_at=pl.from_epoch(when_seen("first_response_us"), time_unit="us"),
-        resolved_at=pl.from_epoch(when_seen("resolved_us"), time_unit="us"),
+        first_response_at=pl.from_epoch(_when_seen(as_of_us, "first_response_us"), time_unit="us"),
+        resolved_at=pl.from_epoch(_when_seen(as_of_us, "resolved_us"), time_unit="us"),
         status=ticket_status,
-        csat_score=pl.when(seen("resolved_us") & (pl.col("csat") > 0)).then(pl.col("csat").cast(pl.Int32)),
-        reopened_count=pl.when(seen("resolved_us")).then(pl.col("reopened_count")).otherwise(0).cast(pl.Int32),
+        csat_score=pl.when(_seen(as_of_us, "resolved_us") & (pl.col("csat") > 0)).then(pl.col("csat").cast(pl.Int32)),
+        reopened_count=pl.when(_seen(as_of_us, "resolved_us")).then(pl.col("reopened_count"))
+        .otherwise(0).cast(pl.Int32),
         updated_at=pl.from_epoch(
             _latest(
                 pl.col("created_us"),
-                when_seen("first_response_us"),
-                when_seen("resolved_us"),
-                when_seen("closed_us"),
+                _when_seen(as_of_us, "first_response_us"),
+                _when_seen(as_of_us, "resolved_us"),
+                _when_seen(as_of_us, "closed_us"),
             ),
             time_unit="us",
         ),
     )
 
+
+def _customers_view(block: _Block, placed: pl.DataFrame, as_of_us: int) -> pl.DataFrame:
     # Customers: loyalty tier follows the number of orders placed so far, and
     # the record changes (updated_at) when the tier does.
     counts = (
-        o.filter(pl.col("customer_num") > 0)
+        placed.filter(pl.col("customer_num") > 0)
         .sort("created_us")
         .group_by("customer_num", maintain_order=True)
         .agg(
@@ -671,7 +806,7 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
     )
     cu = block.customers.filter(pl.col("created_us") <= as_of_us).join(counts, on="customer_num", how="left")
     n = pl.col("n").fill_null(0)
-    customers = cu.select(
+    return cu.select(
         customer_id=pl.lit("C") + pl.col("customer_num").cast(pl.String).str.zfill(8),
         email=pl.lit("customer") + pl.col("customer_num").cast(pl.String) + pl.lit("@example.com"),
         created_at=_ts("created_us"),
@@ -689,13 +824,6 @@ def _view(block: _Block, as_of_us: int, currency: str) -> dict[str, pl.DataFrame
             time_unit="us",
         ),
     )
-    return {
-        "customers": customers,
-        "orders": orders,
-        "order_lines": lines,
-        "carts": carts,
-        "support_tickets": tickets,
-    }
 
 
 def _duplicate_some(df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:

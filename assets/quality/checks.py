@@ -23,6 +23,7 @@ import dagster as dg
 from assets.extraction.contract import ENTITIES
 from assets.user_config import section, source_of
 from assets.resources import ShopSourceResource, WarehouseResource
+from assets.run_state import parse_bound  # the extraction reads `until` the same way
 
 from .config import DEFAULT_CONFIG, ERROR, QualityConfig
 from .freshness import reference_date
@@ -81,7 +82,6 @@ def run_check(
 
 def run_as_of(shop_source: ShopSourceResource, source, run_config) -> date:
     """The date a raw suite judges freshness against: RETENTION_AS_OF_DATE, else the run's `until`, else today."""
-    from assets.extraction.assets import parse_bound  # noqa: PLC0415 - the extraction reads `until` the same way
 
     until = (((run_config or {}).get("ops") or {}).get("extract_shop") or {}).get("config", {}).get("until")
     history_end = source.history_end() if hasattr(source, "history_end") else None

@@ -13,106 +13,24 @@ It is not used at run time (nothing is subtracted from a suite); the tests
 use it to fail when a promise is declared in both places. A test with a
 `where` filter checks less, so it declares another promise.
 
-`dbt parse` (`make manifest`) writes the manifest; it is read once per
-process and again when the file changes. No module here imports Great
-Expectations.
+The manifest itself is read by the shared core (assets/manifest.py). No
+module here imports Great Expectations.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
+
+from assets.manifest import DbtTest, MartContract
 
 from .rules import A_GREATER_THAN_B, BETWEEN, COMPOUND_UNIQUE, IN_SET, NOT_NULL, ROWS, UNIQUE
 
 if TYPE_CHECKING:
     from .rules import Rule
 
-# dbt's type names -> DuckDB's information_schema spelling
-_TYPE_ALIASES = {"STRING": "VARCHAR", "TEXT": "VARCHAR", "INT": "INTEGER", "INT4": "INTEGER", "INT8": "BIGINT",
-                 "FLOAT8": "DOUBLE", "FLOAT": "FLOAT", "BOOL": "BOOLEAN", "NUMERIC": "DECIMAL"}
-
 # What the schema rule's place is taken by, when the contract is enforced.
 CONTRACT = "dbt contract (enforced)"
-
-
-@dataclass(frozen=True)
-class DbtTest:
-    name: str
-    kind: str  # the generic test: not_null, unique, accepted_values, accepted_range, ...
-    column: str | None
-    kwargs: Mapping[str, Any]
-    severity: str  # "error" or "warn"
-    filtered: bool  # a `where` config: the test sees only part of the rows
-
-    @classmethod
-    def from_node(cls, node: Mapping[str, Any]) -> "DbtTest":
-        """One data test as its manifest node states it; a singular test has kind ''."""
-        meta = node.get("test_metadata") or {}
-        kwargs = meta.get("kwargs") or {}
-        cfg = node.get("config") or {}
-        return cls(
-            name=node.get("name", ""), kind=meta.get("name") or "",
-            column=node.get("column_name") or kwargs.get("column_name"),
-            kwargs=kwargs, severity=str(cfg.get("severity") or "error").lower(), filtered=bool(cfg.get("where")),
-        )
-
-
-@dataclass(frozen=True)
-class MartContract:
-    name: str
-    columns: tuple[tuple[str, str], ...]  # (column, DuckDB type), in the yml's order
-    enforced: bool
-    tests: tuple[DbtTest, ...]
-
-    @property
-    def column_names(self) -> set[str]:
-        return {c for c, _ in self.columns}
-
-
-_CACHE: dict[str, tuple[float, dict]] = {}
-
-
-def load_manifest(path: Path) -> dict:
-    """The parsed manifest at `path` (cached while the file is unchanged)."""
-    try:
-        mtime = path.stat().st_mtime
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{path}: dbt manifest not found; expected the file `make manifest` (dbt parse) writes, "
-            "which the mart suites read their columns and dbt tests from") from None
-    key = str(path)
-    if key not in _CACHE or _CACHE[key][0] != mtime:
-        _CACHE[key] = (mtime, json.loads(path.read_text()))
-    return _CACHE[key][1]
-
-
-def duckdb_type(dbt_type: str | None) -> str:
-    t = (dbt_type or "").strip().upper()
-    base, _, rest = t.partition("(")
-    base = _TYPE_ALIASES.get(base, base)
-    return base + ("(" + rest.replace(" ", "") if rest else "")
-
-
-def mart_contract(manifest: dict, model: str) -> MartContract:
-    nodes = [n for n in manifest.get("nodes", {}).values()
-             if n.get("resource_type") == "model" and n.get("name") == model]
-    if not nodes:
-        raise KeyError(f"dbt manifest: no model {model!r}; expected a mart with that name in dbt_project/models")
-    node = nodes[0]
-    columns = tuple((c, duckdb_type(v.get("data_type"))) for c, v in node.get("columns", {}).items())
-    enforced = bool((node.get("config", {}).get("contract") or {}).get("enforced"))
-    tests = []
-    for t in manifest.get("nodes", {}).values():
-        if t.get("resource_type") != "test" or t.get("attached_node") != node["unique_id"]:
-            continue
-        if not t.get("test_metadata") or (t.get("config") or {}).get("enabled") is False:
-            continue
-        tests.append(DbtTest.from_node(t))
-    return MartContract(model, columns, enforced, tuple(tests))
 
 
 def _norm(expr: str) -> str:

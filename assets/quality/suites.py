@@ -37,6 +37,8 @@ from assets.extraction.contract import (
     Entity,
 )
 
+from assets.manifest import MartContract, load_manifest, mart_contract
+from assets.marts import quality_suite_marts
 from assets.settings import DBT_PROJECT_DIR
 
 from .config import DEFAULT_CONFIG, QualityConfig
@@ -58,7 +60,7 @@ from .rules import (  # noqa: F401 - the rule types and helpers, read from here 
     unique,
 )
 
-from .manifest import CONTRACT, MartContract, load_manifest, mart_contract
+from .manifest import CONTRACT
 
 
 def schema_sql(schema: str, table: str, expected: list[tuple[str, str]], strict: bool) -> str:
@@ -623,16 +625,8 @@ from {t}.mart_kpis k
     return suites
 
 
-REQUIRED_MARTS = (
-    "mart_cohort_retention",
-    "mart_retention_rate",
-    "mart_customer_churn",
-    "mart_churn_monthly",
-    "mart_customer_clv",
-    "mart_clv_summary",
-    "mart_aov_by_device",
-    "mart_kpis",
-)
+# The marts whose yml says `quality_suite: true` (assets/marts.py); mart_suites() holds their rules.
+REQUIRED_MARTS = quality_suite_marts()
 
 
 def raw_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> list[Suite]:

@@ -27,13 +27,12 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
-from assets.extraction.assets import build_settings
-from assets.extraction.extract import record_published_state
 from assets.resources import ShopSourceResource, WarehouseResource
+from assets.run_state import DbtBuildConfig, build_settings, dbt_vars, record_published_state
 
 from .audience_exports import write_audience_exports
 from .dbt_docs import build_dbt_docs
-from .descriptions import load_table_docs
+from assets.descriptions import load_table_docs
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (
     EXPORTS_FOLDER,
@@ -256,7 +255,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, shop_source: ShopSourceResource
     ) -> dg.MaterializeResult:
         # Imported here: assets.dbt reads nothing at import, but pulls in dagster-dbt.
-        from assets.dbt import DbtBuildConfig, dbt_executable, dbt_runs_dir, dbt_vars, latest_partial_parse
+        from assets.dbt import dbt_executable, dbt_runs_dir, latest_partial_parse
 
         vars_ = dbt_vars(shop_source, shop_source.shop_timezone, DbtBuildConfig())
         page = build_dbt_docs(

@@ -65,7 +65,7 @@ import pyarrow.parquet as pq
 
 from assets.warehouse import quote_ident as _qi, quote_literal as _ql
 
-from .descriptions import TableDoc
+from assets.descriptions import TableDoc
 from .publish import READ_ONLY_FILE_MODE, fsync_dir, replace_symlink
 
 VERSIONS_DIR = ".versions"

@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 
 from assets.extraction.contract import ENTITIES, RAW_SCHEMA, Entity
-from assets.serving.descriptions import TableDoc
+from assets.descriptions import TableDoc
 from assets.warehouse import DataLayout, make_private, quote_ident as _qi, quote_literal as _ql
 
 TMP_PREFIX = ".publish-"
@@ -189,7 +189,7 @@ def write_analyst_database(
 ) -> None:
     """Write the tables analysts may read from `build_db` into the new database file `dst`.
 
-    `docs` ((schema, table) -> descriptions, assets/serving/descriptions.py)
+    `docs` ((schema, table) -> descriptions, assets/descriptions.py)
     become the tables' and columns' comments: CREATE TABLE AS carries none.
     """
     if dst.exists():

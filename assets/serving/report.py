@@ -24,30 +24,12 @@ import duckdb
 import polars as pl
 
 from assets.extraction.contract import ENTITIES, OTHER, UNKNOWN
+from assets.marts import report_marts
 
 from models.predictions import FIT_METADATA_TABLE
 
 from . import svg
 
-REPORT_MARTS = (
-    "mart_change_notes",
-    "mart_kpis",
-    "mart_cohort_retention",
-    "mart_cohort_revenue_curves",
-    "mart_retention_rate",
-    "mart_churn_monthly",
-    "mart_aov_by_device_12m",
-    "mart_cart_abandonment_monthly",
-    "mart_support_retention",
-    "mart_support_kpis",
-    "mart_clv_summary",
-    "mart_segment_summary",
-    "mart_repeat_purchase_funnel",
-    "mart_data_coverage",
-    "mart_churn_rule_vs_model",
-    "mart_audience_summary",
-    "mart_audience_backtest",
-)
 # The churn-risk bands and the note of a skipped fit are columns of mart_kpis.
 PREDICTIONS_MART = "mart_customer_predictions"
 PREDICTION_BANDS = ("low", "medium", "high")
@@ -89,13 +71,13 @@ CATCH_ALL_VALUES = (OTHER, UNKNOWN)
 
 
 def load_report_frames(con: duckdb.DuckDBPyConnection, schema: str = "marts") -> dict[str, pl.DataFrame]:
-    """Read the marts the report needs (those that exist) into Polars frames."""
+    """Read the marts the report reads (those that exist) into Polars frames."""
     present = {
         r[0]
         for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [schema]).fetchall()
     }
     frames = {}
-    for name in REPORT_MARTS:
+    for name in report_marts():  # the marts whose yml names a report section (assets/marts.py)
         if name in present:
             frames[name] = con.sql(f'SELECT * FROM "{schema}"."{name}"').pl()
     return frames
@@ -815,6 +797,31 @@ def _links(links: Mapping[str, str] | None) -> str:
     if not links:
         return "Definitions: the dbt docs (<code>make docs</code>). "
     return " · ".join(f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links.items()) + ". "
+
+
+# Report section -> the function that draws it. A mart's yml names the sections
+# that read it (`meta.retention.report`); tests/unit/test_marts_registry.py
+# fails when a section named there has no function here, or the reverse.
+SECTIONS = {
+    "change_notes": section_change_notes,
+    "headline": headline,
+    "rule_vs_model": rule_vs_model,
+    "kpi_tiles": kpis,
+    "coverage": untracked_entities,
+    "cohort_heatmap": section_cohort_heatmap,
+    "retention_trend": section_retention_trend,
+    "churn_trend": section_churn_trend,
+    "aov_by_device": section_aov_by_device,
+    "clv": section_clv,
+    "segments": section_segments,
+    "funnel": section_funnel,
+    "carts": section_carts,
+    "support": section_support,
+    "support_kpis": section_support_kpis,
+    "predictions": section_predictions,
+    "clv_curves": section_clv_curves,
+    "audiences": section_audiences,
+}
 
 
 def write_report(html: str, report_dir: Path, name: str = "index.html") -> Path:

@@ -11,20 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from assets.marts import spark_parity_keys
+
 RATE_TOLERANCE = 1e-9
 
-# The marts both engines must build alike, each with the columns that identify a row.
-REQUIRED_MARTS = {
-    "mart_cohort_retention": ("cohort_month", "months_since_first_order"),
-    "mart_retention_rate": ("month",),
-    "mart_customer_churn": ("customer_id",),
-    "mart_churn_monthly": ("month",),
-    "mart_customer_clv": ("customer_id",),
-    "mart_clv_summary": ("cohort",),
-    "mart_aov_by_device": ("order_month", "device"),
-    "mart_metric_changes": ("period", "period_start", "metric", "dimension", "segment", "effect_type"),
-    "mart_change_notes": ("period", "rank"),
-}
+# The marts both engines must build alike, each with the columns that identify a row:
+# those whose yml sets `meta.retention.spark_parity_key` (assets/marts.py).
+REQUIRED_MARTS = spark_parity_keys()
 # Columns filled by the predictions. A dbt build on Spark by hand has none (the
 # pipeline fits them between two Spark builds, docs/spark.md): the parity test
 # leaves them out of its comparison and expects nulls on Spark.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assets.audiences import AUDIENCES, THRESHOLDS, audience_vars, default_vars, var_name
-from assets.dbt import DbtBuildConfig, dbt_vars
+from assets.run_state import DbtBuildConfig, dbt_vars
 from assets.resources import ShopSourceResource
 from assets.settings import PROJECT_ROOT
 from assets.user_config import UserConfigError, load_user_config

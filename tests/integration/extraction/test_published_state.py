@@ -3,7 +3,7 @@
 import polars as pl
 
 from assets.extraction.contract import ENTITIES
-from assets.extraction.extract import raw_state, record_published_state, unchanged_since_publish
+from assets.run_state import raw_state, record_published_state, unchanged_since_publish
 from assets.extraction.load import load_batch
 
 ORDERS = ENTITIES["orders"]
@@ -66,7 +66,7 @@ def test_raw_state_counts_rows_per_table(con):
 
 
 def test_build_settings_follow_the_dbt_steps_run_config():
-    from assets.extraction.assets import build_settings
+    from assets.run_state import build_settings
     from assets.resources import ShopSourceResource
 
     shop = ShopSourceResource(sample_orders=300)
@@ -79,7 +79,7 @@ def test_build_settings_follow_the_dbt_steps_run_config():
 
 
 def test_a_code_change_changes_the_build_settings(tmp_path):
-    from assets.extraction.assets import code_fingerprint
+    from assets.run_state import code_fingerprint
 
     (tmp_path / "dbt_project" / "models").mkdir(parents=True)
     model = tmp_path / "dbt_project" / "models" / "mart_a.sql"
@@ -93,14 +93,14 @@ def test_a_code_change_changes_the_build_settings(tmp_path):
 
 
 def test_build_settings_carry_the_code_fingerprint():
-    from assets.extraction.assets import build_settings, code_fingerprint
+    from assets.run_state import build_settings, code_fingerprint
     from assets.resources import ShopSourceResource
 
     assert build_settings(ShopSourceResource(sample_orders=300), None)["code"] == code_fingerprint()
 
 
 def test_switching_the_engine_changes_the_build_settings():
-    from assets.extraction.assets import build_settings
+    from assets.run_state import build_settings
     from assets.resources import ShopSourceResource
 
     shop = ShopSourceResource(sample_orders=300)

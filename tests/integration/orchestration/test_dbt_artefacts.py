@@ -81,7 +81,7 @@ def test_a_dbt_materialization_writes_under_the_data_folder_and_prunes_old_runs(
 
 
 def test_dbt_vars_take_the_rules_from_the_shop_source_resource():
-    from assets.dbt import DbtBuildConfig, dbt_vars
+    from assets.run_state import DbtBuildConfig, dbt_vars
 
     shop = ShopSourceResource(as_of_date="2025-06-30", active_window_days=90, churn_after_days=60)
     assert dbt_vars(shop, "UTC", DbtBuildConfig()) == {

@@ -5,7 +5,8 @@ import time
 import dagster as dg
 import pytest
 
-from assets.extraction.assets import build_extract_asset, extract_shop, parse_bound, quarantine_summary
+from assets.extraction.assets import build_extract_asset, extract_shop, quarantine_summary
+from assets.run_state import parse_bound
 from assets.extraction.load import LoadStats
 from assets.extraction.sample_shop import ENTITY_NAMES
 from assets.resources import ShopSourceResource, WarehouseResource

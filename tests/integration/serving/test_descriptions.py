@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from assets.serving.descriptions import DBT_MANIFEST, TableDoc, load_table_docs, table_docs
+from assets.descriptions import DBT_MANIFEST, TableDoc, load_table_docs, table_docs
 from assets.serving.exports import write_exports
 from assets.serving.publish import comment_sql, publish_database
 
@@ -103,7 +103,7 @@ def test_every_mart_and_mart_column_is_documented_in_dbt():
 
 
 def test_descriptions_are_plain_text_for_sql_clients():
-    from assets.serving.descriptions import plain_text
+    from assets.descriptions import plain_text
 
     text = "**As-of date.** The date a build\ndescribes.\n\nWhen:\n- the var is set\n- otherwise the newest order"
     assert plain_text(text) == "As-of date. The date a build describes.\n\nWhen:\n- the var is set\n- otherwise the newest order"

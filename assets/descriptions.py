@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assets.settings import DBT_PROJECT_DIR
+from assets.manifest import MANIFEST_PATH
 from models.predictions import FIT_METADATA_TABLE
 
-DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+DBT_MANIFEST = MANIFEST_PATH
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 {%- set customer_dimensions = change_customer_dimensions() -%}
 -- Per month of int_months and customer segment (`total` / `all` and each
 -- attribute of change_customer_dimensions): customers active at the month's
--- start and end, new customers and churned customers, with the definitions
+-- start and end, new customers, retained customers (active at the start and
+-- still at the end) and churned customers, with the definitions
 -- of int_monthly_customer_activity (a data test checks the total segment's
 -- rates against mart_retention_rate and mart_churn_monthly). Active
 -- customers per segment are running sums of +1 / -1 events: each
@@ -108,6 +109,43 @@ new_customers as (
 
 ),
 
+-- Customers active at the month's start who are not at its end: a status
+-- change (becoming active, lapsing) is counted as in
+-- int_monthly_customer_activity, and a customer whose changes in the month
+-- net to -1 lapsed. Starting customers minus these are the retained ones
+-- (a lapse and return inside the month stays retained).
+status_changes as (
+
+    select customer_id, order_date as change_date, 1 as change
+    from {{ ref('int_customer_orders') }}
+    where previous_order_date is null
+        or order_date > {{ add_days(var('active_window_days'), 'previous_order_date') }}
+    union all
+    select customer_id, {{ add_days(var('active_window_days'), 'order_date') }} as change_date, -1 as change
+    from {{ ref('int_customer_orders') }}
+    where next_order_date is null
+        or next_order_date > {{ add_days(var('active_window_days'), 'order_date') }}
+
+),
+
+lapsed as (
+
+    select dims.dimension, dims.segment, net.month, count(*) as customers
+    from (
+        select months.month, status_changes.customer_id
+        from status_changes
+        inner join months
+            on {{ month_start('status_changes.change_date') }} = months.month
+            and status_changes.change_date <= months.month_end_date
+        group by months.month, status_changes.customer_id
+        having sum(status_changes.change) < 0
+    ) as net
+    inner join customer_segments as dims
+        on net.customer_id = dims.customer_id
+    group by dims.dimension, dims.segment, net.month
+
+),
+
 churned as (
 
     select dims.dimension, dims.segment, churn.month, count(distinct churn.customer_id) as customers
@@ -129,6 +167,7 @@ select
     coalesce(at_start.active, 0) as customers_at_start,
     coalesce(at_end.active, 0) as customers_at_end,
     coalesce(new_customers.customers, 0) as new_customers,
+    coalesce(at_start.active, 0) - coalesce(lapsed.customers, 0) as retained_customers,
     coalesce(churned.customers, 0) as churned_customers
 from months
 cross join segments
@@ -141,6 +180,9 @@ left join active_on as at_end
 left join new_customers
     on new_customers.dimension = segments.dimension and new_customers.segment = segments.segment
     and new_customers.month = months.month
+left join lapsed
+    on lapsed.dimension = segments.dimension and lapsed.segment = segments.segment
+    and lapsed.month = months.month
 left join churned
     on churned.dimension = segments.dimension and churned.segment = segments.segment
     and churned.month = months.month

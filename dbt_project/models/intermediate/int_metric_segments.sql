@@ -203,6 +203,7 @@ activity_sides as (
         activity.customers_at_start,
         activity.customers_at_end,
         activity.new_customers,
+        activity.retained_customers,
         activity.churned_customers
     from sides
     inner join {{ ref('int_change_segment_activity') }} as activity
@@ -226,7 +227,7 @@ sourced as (
     from customer_totals
     union all
     select 'activity', period, period_start, side, dimension, segment,
-        customers_at_start, customers_at_end - new_customers, churned_customers
+        customers_at_start, retained_customers, churned_customers
     from activity_sides
     union all
     select 'carts', period, period_start, side, dimension, segment, abandoned_carts, closed_carts, recovered_carts

@@ -35,16 +35,7 @@ customer_segments as (
 
 intervals as (
 
-    select
-        customer_id,
-        order_date as opens_on,
-        case
-            when next_order_date is not null
-                and next_order_date < {{ add_days(var('active_window_days'), 'order_date') }}
-                then next_order_date
-            else {{ add_days(var('active_window_days'), 'order_date') }}
-        end as closes_on
-    from {{ ref('int_customer_orders') }}
+    {{ active_intervals() }}
 
 ),
 
@@ -109,22 +100,12 @@ new_customers as (
 
 ),
 
--- Customers active at the month's start who are not at its end: a status
--- change (becoming active, lapsing) is counted as in
--- int_monthly_customer_activity, and a customer whose changes in the month
--- net to -1 lapsed. Starting customers minus these are the retained ones
+-- Customers active at the month's start who are not at its end: a customer
+-- whose status changes in the month net to -1 lapsed. Starting customers minus these are the retained ones
 -- (a lapse and return inside the month stays retained).
 status_changes as (
 
-    select customer_id, order_date as change_date, 1 as change
-    from {{ ref('int_customer_orders') }}
-    where previous_order_date is null
-        or order_date > {{ add_days(var('active_window_days'), 'previous_order_date') }}
-    union all
-    select customer_id, {{ add_days(var('active_window_days'), 'order_date') }} as change_date, -1 as change
-    from {{ ref('int_customer_orders') }}
-    where next_order_date is null
-        or next_order_date > {{ add_days(var('active_window_days'), 'order_date') }}
+    {{ activity_status_changes() }}
 
 ),
 

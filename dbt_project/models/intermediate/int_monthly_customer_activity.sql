@@ -22,15 +22,7 @@ with months as (
 -- day and cancel out.
 intervals as (
 
-    select
-        order_date as opens_on,
-        case
-            when next_order_date is not null
-                and next_order_date < {{ add_days(var('active_window_days'), 'order_date') }}
-                then next_order_date
-            else {{ add_days(var('active_window_days'), 'order_date') }}
-        end as closes_on
-    from {{ ref('int_customer_orders') }}
+    {{ active_intervals() }}
 
 ),
 
@@ -56,15 +48,7 @@ daily_change as (
 -- change. Only customers with a change in the month are looked at.
 status_changes as (
 
-    select customer_id, cohort_month, order_date as change_date, 1 as change
-    from {{ ref('int_customer_orders') }}
-    where previous_order_date is null
-        or order_date > {{ add_days(var('active_window_days'), 'previous_order_date') }}
-    union all
-    select customer_id, cohort_month, {{ add_days(var('active_window_days'), 'order_date') }} as change_date, -1 as change
-    from {{ ref('int_customer_orders') }}
-    where next_order_date is null
-        or next_order_date > {{ add_days(var('active_window_days'), 'order_date') }}
+    {{ activity_status_changes() }}
 
 ),
 

@@ -20,6 +20,11 @@ year, whatever the table size):
 
 Both read `$as_of` (DATE), `$validated_from` and `$validated_through` (DATE,
 NULL before the first successful validation).
+
+Days are the shop's calendar days: the suites pass the time column through
+`shop_time`, so an evening order of a shop west of UTC counts on its own
+day, a closure is the days the shop was closed, and a lost day is the day
+the shop lost (the marts count days the same way).
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ MAX_SPIKES = 5
 # MIN_WEEKDAY_DATES times) is described as a closed weekday.
 CLOSED_WEEKDAY_SHARE = 0.9
 MIN_WEEKDAY_DATES = 4
+
+
+def shop_time(column: str, timezone: str) -> str:
+    """SQL for `column` (a naive UTC timestamp, as `raw` keeps them) as the shop's naive local time.
+
+    The same conversion as the dbt macro `to_shop_timezone` (DuckDB's built-in ICU).
+    """
+    if timezone.upper() in ("UTC", "ETC/UTC", "Z"):
+        return column
+    quoted = timezone.replace("'", "''")
+    return f"timezone('{quoted}', timezone('UTC', {column}))"
 
 
 def _date_list(days) -> str:

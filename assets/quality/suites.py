@@ -41,7 +41,7 @@ from assets.extraction.contract import (
 from assets.settings import DBT_PROJECT_DIR
 
 from .config import DEFAULT_CONFIG, QualityConfig
-from .days import daily_sql, history_sql
+from .days import daily_sql, history_sql, shop_time
 
 if TYPE_CHECKING:
     from .manifest import MartContract
@@ -354,12 +354,16 @@ def volume_rules(band: tuple[float, float]) -> list[Rule]:
 # --- raw suites -----------------------------------------------------------------------
 
 # the checks pass the run's date (`checks.run_as_of`); without one, the newest order's
-RAW_AS_OF_SQL = f"""
-select coalesce($as_of_setting::date, (select max(created_at)::date from {RAW_SCHEMA}.orders))
+def raw_as_of_sql(timezone: str = "UTC") -> str:
+    """The as-of date: the setting, else the shop-local day of the newest order."""
+    return f"""
+select coalesce($as_of_setting::date, (select max({shop_time('created_at', timezone)})::date from {RAW_SCHEMA}.orders))
 """
 
 
-def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> Suite:
+def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD",
+              timezone: str = "UTC") -> Suite:
+    """`timezone`: the shop's, in which the day-level rules (volume per day, freshness) count days."""
     table = f"{RAW_SCHEMA}.{entity.name}"
     pk = entity.primary_key
     rules: list[Rule] = []
@@ -390,10 +394,11 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         rules.append(not_before(later, earlier, mostly=mostly))
 
     ts = config.time_columns[entity.name]
+    local_ts = shop_time(ts, timezone)
     lag = config.freshness_lag_days[entity.name]
-    frames["stats"] = stats_sql(table, ts, nightly_only=True)
+    frames["stats"] = stats_sql(table, local_ts, nightly_only=True)
     rules += volume_rules(config.raw_volume_band)
-    rules += daily_rules(entity.name, table, ts, config, frames)
+    rules += daily_rules(entity.name, table, local_ts, config, frames)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",
                          frame="stats", index=("newest_date", "as_of_date"),
                          description=f"newest {ts} at most {lag} day(s) before the run's as-of date (its `until`, "
@@ -415,7 +420,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         key=pk,
         rules=tuple(rules),
         frames=frames,
-        as_of_sql=RAW_AS_OF_SQL,
+        as_of_sql=raw_as_of_sql(timezone),
         description=f"Raw {entity.name} as extracted (contract, keys, volume, freshness, loader outcomes).",
         entity=entity.name,
         required_entity=entity.required_entity,
@@ -813,14 +818,15 @@ REQUIRED_MARTS = (
 )
 
 
-def raw_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> list[Suite]:
-    return [raw_suite(e, config, currency) for e in ENTITIES.values()]
+def raw_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD", timezone: str = "UTC") -> list[Suite]:
+    return [raw_suite(e, config, currency, timezone) for e in ENTITIES.values()]
 
 
-def suite_named(name: str, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> Suite:
+def suite_named(name: str, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD",
+                timezone: str = "UTC") -> Suite:
     """One suite; a raw suite without reading the dbt manifest."""
     if name.startswith("raw_") and name[4:] in ENTITIES:
-        return raw_suite(ENTITIES[name[4:]], config, currency)
+        return raw_suite(ENTITIES[name[4:]], config, currency, timezone)
     suites = {s.name: s for s in mart_suites(config)}
     if name not in suites:
         raise KeyError(f"quality suite {name!r}: expected raw_<entity> or one of {', '.join(REQUIRED_MARTS)}")

@@ -25,7 +25,8 @@ import polars as pl
 from assets.settings import PROJECT_ROOT
 
 # The header of a real export (the fixture's, 79 columns): columns the adapter never reads stay blank.
-HEADER = next(csv.reader((PROJECT_ROOT / "tests" / "fixtures" / "shopify" / "orders_export_1.csv").open()))
+FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "shopify" / "orders_export_1.csv"
+HEADER = next(csv.reader(FIXTURE.read_text(encoding="utf-8").splitlines()[:1]))
 FIRST_NAME = 1001
 SOURCES = ("web",) * 6 + ("iphone", "android", "pos")
 REFUND_ONE_IN = 50
@@ -61,11 +62,15 @@ def line_items(items: int, amount: Decimal, key: str) -> list[tuple[int, Decimal
     if lines == 1 and cents % items:
         lines = 2
     if lines == 1:
-        return [(items, Decimal(cents // items) / 100)]
+        return [(items, _money(cents // items))]
     unit = cents // items
     quantities = [items - lines + 1] + [1] * (lines - 1)
     last = cents - unit * (items - 1)
-    return [(q, Decimal(unit) / 100) for q in quantities[:-1]] + [(1, Decimal(last) / 100)]
+    return [(q, _money(unit)) for q in quantities[:-1]] + [(1, _money(last))]
+
+
+def _money(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
 
 
 def order_names(purchases: pl.DataFrame) -> pl.DataFrame:
@@ -121,9 +126,9 @@ def export_rows(purchases: pl.DataFrame, timezone: str, exported_at: datetime) -
 
 
 def write_export(path: Path, rows: list[dict[str, str]]) -> Path:
-    """One `orders_export_*.csv` as the admin writes it (UTF-8 with a byte-order mark, CRLF)."""
+    """One `orders_export_*.csv` laid out like the fixture export (UTF-8, CRLF, the full header)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8-sig") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=HEADER)
         writer.writeheader()
         writer.writerows(rows)

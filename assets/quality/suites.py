@@ -353,9 +353,9 @@ def volume_rules(band: tuple[float, float]) -> list[Rule]:
 
 # --- raw suites -----------------------------------------------------------------------
 
-# the checks pass the run's date (`checks.run_as_of`); without one, the newest order's
 def raw_as_of_sql(timezone: str = "UTC") -> str:
-    """The as-of date: the setting, else the shop-local day of the newest order."""
+    """A raw suite's as-of date: the run's date the checks pass (`checks.run_as_of`), else the newest order's
+    shop-local day."""
     return f"""
 select coalesce($as_of_setting::date, (select max({shop_time('created_at', timezone)})::date from {RAW_SCHEMA}.orders))
 """
@@ -398,7 +398,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     lag = config.freshness_lag_days[entity.name]
     frames["stats"] = stats_sql(table, local_ts, nightly_only=True)
     rules += volume_rules(config.raw_volume_band)
-    rules += daily_rules(entity.name, table, local_ts, config, frames)
+    rules += daily_rules(entity.name, table, ts, config, frames, timezone)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",
                          frame="stats", index=("newest_date", "as_of_date"),
                          description=f"newest {ts} at most {lag} day(s) before the run's as-of date (its `until`, "
@@ -429,14 +429,18 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     )
 
 
-def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
-    """The new days judged (empty, runs of empty, spikes); the history this run loaded described (WARN)."""
+def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames: dict[str, str],
+                timezone: str = "UTC") -> list[Rule]:
+    """The new days judged (empty, runs of empty, spikes); the history this run loaded described (WARN).
+
+    `ts`: the time column (naive UTC); days are counted in the shop's `timezone`.
+    """
     empty = entity in config.no_empty_day_entities
     spike = entity in config.daily_spike_entities
     if not (empty or spike):
         return []
-    frames["daily"] = daily_sql(table, ts, config)
-    frames["history"] = history_sql(table, ts, config)
+    frames["daily"] = daily_sql(table, ts, config, timezone)
+    frames["history"] = history_sql(table, ts, config, timezone)
     peers = (f"the same weekday normally has >= {config.daily_min_typical_records} records over the last "
              f"{config.daily_window_weeks} weeks; closed days and usual yearly closures excepted")
     rules = []

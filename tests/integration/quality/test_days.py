@@ -231,11 +231,21 @@ def test_days_are_the_shops_so_a_lost_evening_selling_day_west_of_utc_is_empty()
            FROM (SELECT unnest(?::TIMESTAMP[]) AS ts), range(20) t(i)""",
         [local],
     )
-    local_ts = shop_time("created_at", "America/New_York")
-    days = {r["day"]: r for r in query(con, daily_sql("orders", local_ts, DEFAULT_CONFIG),
+    days = {r["day"]: r for r in query(con, daily_sql("orders", "created_at", DEFAULT_CONFIG, "America/New_York"),
                                        validated_through=validated, validated_from=dt.date(2024, 1, 8))}
     assert [d for d, r in days.items() if r["records_on_busy_days"] == 0] == [lost]
     assert days[lost + dt.timedelta(days=1)]["records"] == 40
     utc = {r["day"]: r for r in daily(con, validated_through=validated, validated_from=dt.date(2024, 1, 8))}
     assert utc[lost]["records"] == 20, "in UTC days the evening before fills the lost day"
     assert shop_time("created_at", "UTC") == "created_at"
+
+
+def test_a_half_hour_zone_counts_its_days_to_the_minute():
+    # Kolkata is UTC+5:30: 18:29 UTC is 23:59 there, 18:30 UTC the next day's first minute
+    con = duckdb.connect()
+    con.execute("CREATE TABLE orders (order_id VARCHAR, created_at TIMESTAMP)")
+    con.execute("INSERT INTO orders VALUES ('a', '2024-03-01 18:29:59'), ('b', '2024-03-01 18:30:00'), "
+                "('c', '2024-03-02 18:44:00')")
+    days = {r["day"]: r["records"] for r in query(con, daily_sql("orders", "created_at", DEFAULT_CONFIG,
+                                                                 "Asia/Kolkata"))}
+    assert days == {dt.date(2024, 3, 1): 1, dt.date(2024, 3, 2): 1, dt.date(2024, 3, 3): 1}

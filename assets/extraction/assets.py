@@ -156,7 +156,7 @@ def quiet_night_freshness(context, warehouse: WarehouseResource, shop_source: Sh
     con = warehouse.connect()
     try:
         errors = judge_quiet_night(con, config_for_shop(shop_source.user_config()), as_of, context.run.run_id,
-                                   context.log.error, context.log.warning, context.log.info)
+                                   context.log.error, context.log.warning, context.log.info, source.timezone)
     finally:
         con.close()
     if errors:

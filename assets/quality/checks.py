@@ -57,9 +57,10 @@ def run_check(
 
     source = shop_source.source() if shop_source is not None else None
     currency = source.currency if source is not None else "USD"
+    timezone = source.timezone if source is not None else "UTC"
     if shop_source is not None and config is DEFAULT_CONFIG:
         config = config_for_shop(shop_source.user_config())
-    suite = suite_named(suite_name, config, currency)
+    suite = suite_named(suite_name, config, currency, timezone)
     run_id = run_id or (context.run.run_id if context is not None else "manual")
     log = context.log.info if context is not None else print
     as_of = None

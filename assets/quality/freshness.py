@@ -17,6 +17,7 @@ from assets.extraction.contract import RAW_SCHEMA, tracked_entities
 
 from . import audit
 from .config import ERROR, QualityConfig
+from .days import shop_time
 from .results import RuleResult, failure_text
 
 RULE_ID = "freshness"
@@ -42,8 +43,11 @@ def reference_date(
     return day
 
 
-def quiet_night_freshness(con, config: QualityConfig, as_of: date) -> list[tuple[str, RuleResult]]:
+def quiet_night_freshness(con, config: QualityConfig, as_of: date,
+                          shop_timezone: str = "UTC") -> list[tuple[str, RuleResult]]:
     """(suite, result) of the freshness rule for every tracked raw entity, judged without new data.
+
+    The newest day is the shop's (`shop_timezone`), as in the suites.
 
     Judged, as in the suites, only for entities a successful validation has
     seen rows of (a nightly run); an entity without a dated record has no lag.
@@ -54,7 +58,8 @@ def quiet_night_freshness(con, config: QualityConfig, as_of: date) -> list[tuple
         suite = f"raw_{entity}"
         if entity not in tracked or not audit.has_validated_rows(con, suite):
             continue
-        newest = con.execute(f"SELECT max({column})::date FROM {RAW_SCHEMA}.{entity}").fetchone()[0]
+        local = shop_time(column, shop_timezone)
+        newest = con.execute(f"SELECT max({local})::date FROM {RAW_SCHEMA}.{entity}").fetchone()[0]
         if newest is None:
             continue
         lag = (as_of - newest).days
@@ -71,9 +76,9 @@ def quiet_night_freshness(con, config: QualityConfig, as_of: date) -> list[tuple
 
 
 def judge_quiet_night(con, config: QualityConfig, as_of: date, run_id: str, log_error, log_warning,
-                      log_info) -> list[str]:
+                      log_info, shop_timezone: str = "UTC") -> list[str]:
     """Judge and record a quiet night's freshness; the lines of the ERROR failures (empty: the night may pass)."""
-    results = quiet_night_freshness(con, config, as_of)
+    results = quiet_night_freshness(con, config, as_of, shop_timezone)
     validated_at = datetime.now(timezone.utc).replace(tzinfo=None)
     for suite, r in results:
         audit.write_results(con, run_id, suite, f"raw/{suite.removeprefix('raw_')}", [r], validated_at)

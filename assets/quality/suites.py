@@ -42,7 +42,7 @@ from assets.marts import quality_suite_marts
 from assets.settings import DBT_PROJECT_DIR
 
 from .config import DEFAULT_CONFIG, QualityConfig
-from .days import daily_sql, history_sql
+from .days import daily_sql, history_sql, shop_time
 
 from .rules import (  # noqa: F401 - the rule types and helpers, read from here by the suites' users
     CONFLICT_REASON,
@@ -213,13 +213,17 @@ def volume_rules(band: tuple[float, float]) -> list[Rule]:
 
 # --- raw suites -----------------------------------------------------------------------
 
-# the checks pass the run's date (`checks.run_as_of`); without one, the newest order's
-RAW_AS_OF_SQL = f"""
-select coalesce($as_of_setting::date, (select max(created_at)::date from {RAW_SCHEMA}.orders))
+def raw_as_of_sql(timezone: str = "UTC") -> str:
+    """A raw suite's as-of date: the run's date the checks pass (`checks.run_as_of`), else the newest order's
+    shop-local day."""
+    return f"""
+select coalesce($as_of_setting::date, (select max({shop_time('created_at', timezone)})::date from {RAW_SCHEMA}.orders))
 """
 
 
-def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> Suite:
+def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD",
+              timezone: str = "UTC") -> Suite:
+    """`timezone`: the shop's, in which the day-level rules (volume per day, freshness) count days."""
     table = f"{RAW_SCHEMA}.{entity.name}"
     pk = entity.primary_key
     rules: list[Rule] = []
@@ -250,10 +254,11 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         rules.append(not_before(later, earlier, mostly=mostly))
 
     ts = config.time_columns[entity.name]
+    local_ts = shop_time(ts, timezone)
     lag = config.freshness_lag_days[entity.name]
-    frames["stats"] = stats_sql(table, ts, nightly_only=True)
+    frames["stats"] = stats_sql(table, local_ts, nightly_only=True)
     rules += volume_rules(config.raw_volume_band)
-    rules += daily_rules(entity.name, table, ts, config, frames)
+    rules += daily_rules(entity.name, table, ts, config, frames, timezone)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",
                          frame="stats", index=("newest_date", "as_of_date"),
                          description=f"newest {ts} at most {lag} day(s) before the run's as-of date (its `until`, "
@@ -275,7 +280,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         key=pk,
         rules=tuple(rules),
         frames=frames,
-        as_of_sql=RAW_AS_OF_SQL,
+        as_of_sql=raw_as_of_sql(timezone),
         description=f"Raw {entity.name} as extracted (contract, keys, volume, freshness, loader outcomes).",
         entity=entity.name,
         required_entity=entity.required_entity,
@@ -284,14 +289,18 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
     )
 
 
-def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
-    """The new days judged (empty, runs of empty, spikes); the history this run loaded described (WARN)."""
+def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames: dict[str, str],
+                timezone: str = "UTC") -> list[Rule]:
+    """The new days judged (empty, runs of empty, spikes); the history this run loaded described (WARN).
+
+    `ts`: the time column (naive UTC); days are counted in the shop's `timezone`.
+    """
     empty = entity in config.no_empty_day_entities
     spike = entity in config.daily_spike_entities
     if not (empty or spike):
         return []
-    frames["daily"] = daily_sql(table, ts, config)
-    frames["history"] = history_sql(table, ts, config)
+    frames["daily"] = daily_sql(table, ts, config, timezone)
+    frames["history"] = history_sql(table, ts, config, timezone)
     peers = (f"the same weekday normally has >= {config.daily_min_typical_records} records over the last "
              f"{config.daily_window_weeks} weeks; closed days and usual yearly closures excepted")
     rules = []
@@ -629,14 +638,15 @@ from {t}.mart_kpis k
 REQUIRED_MARTS = quality_suite_marts()
 
 
-def raw_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> list[Suite]:
-    return [raw_suite(e, config, currency) for e in ENTITIES.values()]
+def raw_suites(config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD", timezone: str = "UTC") -> list[Suite]:
+    return [raw_suite(e, config, currency, timezone) for e in ENTITIES.values()]
 
 
-def suite_named(name: str, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD") -> Suite:
+def suite_named(name: str, config: QualityConfig = DEFAULT_CONFIG, currency: str = "USD",
+                timezone: str = "UTC") -> Suite:
     """One suite; a raw suite without reading the dbt manifest."""
     if name.startswith("raw_") and name[4:] in ENTITIES:
-        return raw_suite(ENTITIES[name[4:]], config, currency)
+        return raw_suite(ENTITIES[name[4:]], config, currency, timezone)
     suites = {s.name: s for s in mart_suites(config)}
     if name not in suites:
         raise KeyError(f"quality suite {name!r}: expected raw_<entity> or one of {', '.join(REQUIRED_MARTS)}")

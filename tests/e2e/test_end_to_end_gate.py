@@ -5,8 +5,8 @@ the real assets (extraction -> dbt -> quality checks -> serving), like
 tests/e2e/test_serving_e2e.py.
 
 Night 1 extracts up to 2025-03-31 and publishes. Night 2 brings April-June,
-but three busy weekdays of it (Tue 2025-04-08 to Thu 04-10) are lost on the
-way (its extraction is run ahead and the days deleted from `raw.orders`; the
+but three busy weekdays of it (Tue 2025-04-08 to Thu 04-10, the shop's days)
+are lost on the way (its extraction is run ahead and the days deleted from `raw.orders`; the
 night itself then finds nothing newer and validates what it holds). The
 raw/orders suite fails `no_empty_run` (ERROR, blocking) on those new days:
 dbt, exports and publish do not run, the published warehouse and exports
@@ -53,6 +53,7 @@ def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, p
 
     from assets.extraction.contract import ENTITIES
     from assets.extraction.extract import ExtractRequest, run_extraction
+    from assets.quality.days import shop_time
     from assets.resources import ShopSourceResource
 
     source = ShopSourceResource(sample_orders=40_000, sample_end_date="2025-06-30").source()
@@ -60,7 +61,9 @@ def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, p
     try:
         request = ExtractRequest(entities=tuple(ENTITIES), until=datetime(2025, 6, 30, 23, 59, 59))
         run_extraction(con, source, request, "night-2-ahead", log=lambda m: None)
-        con.execute("DELETE FROM raw.orders WHERE created_at::date BETWEEN DATE '2025-04-08' AND DATE '2025-04-10'")
+        # the shop's days (the gates count days in its time zone)
+        local_day = f"{shop_time('created_at', source.timezone)}::date"
+        con.execute(f"DELETE FROM raw.orders WHERE {local_day} BETWEEN DATE '2025-04-08' AND DATE '2025-04-10'")
     finally:
         con.close()
 

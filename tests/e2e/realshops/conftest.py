@@ -128,10 +128,12 @@ def build_job(name: str):
     return assets, checks, make_pipeline_job(name, f"real-shop scenario {name}")
 
 
-def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str, until: str | None = None) -> ShopRun:
+def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str, until: str | None = None,
+             source: str = "landing") -> ShopRun:
     """Run the whole pipeline once over `landing` into `data` (a fresh folder, or an earlier night's).
 
     `until`: the extraction's `until` (the night's date), which the freshness rules judge against.
+    `source`: RETENTION_SOURCE, the kind of folder `landing` is (`landing` or `shopify_csv`).
     """
     import dagster as dg
 
@@ -143,7 +145,7 @@ def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str,
         # Only this scenario's folders and settings: nothing from the caller's shell.
         for var in [v for v in os.environ if v.startswith("RETENTION_")]:
             mp.delenv(var)
-        mp.setenv("RETENTION_SOURCE", "landing")
+        mp.setenv("RETENTION_SOURCE", source)
         mp.setenv("RETENTION_LANDING_DIR", str(landing))
         mp.setenv("RETENTION_DATA_DIR", str(data))
         mp.setenv("RETENTION_BUILD_DB", str(data / "build" / "warehouse.duckdb"))
@@ -159,8 +161,8 @@ def run_shop(name: str, landing: Path, data: Path, currency: str, timezone: str,
             resources={
                 "warehouse": WarehouseResource(data_dir=str(data)),
                 "shop_source": ShopSourceResource(
-                    kind="landing", name=name, landing_dir=str(landing), currency=currency, timezone=timezone,
-                    config_file=str(config_file) if config_file else None,
+                    kind=source, name=name, landing_dir=str(landing), currency=currency, timezone=timezone,
+                    config_file=str(config_file) if config_file else None, data_dir=str(data),
                 ),
                 "dbt": dbt_resource(),
             },

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from assets.quality.config import DEFAULT_CONFIG, ERROR, USER_KEYS, WARN, setting_hint
-from assets.quality.days import daily_sql, history_sql
+from assets.quality.days import daily_sql, history_sql, shop_time
 from assets.quality.freshness import reference_date
 from assets.quality.results import RuleResult, failure_text, history_text
 
@@ -217,3 +217,35 @@ def test_a_history_without_gaps_still_names_the_weekdays_it_was_closed():
         "raw_orders: the history loaded (2021-03-15..2022-06-14) has no unexplained gap",
         "  to describe its closures, add to retention.yml:", "    quality:", "      closed_weekdays: [sat, sun]"]
     assert history_text("raw_orders", replace(passed, observed_value={**observed, "suggested_config": None})) == []
+
+
+def test_days_are_the_shops_so_a_lost_evening_selling_day_west_of_utc_is_empty():
+    # 40 orders a day at 10:00 and 21:30 New York time: the evening half falls on the next UTC date
+    con = duckdb.connect()
+    con.execute("CREATE TABLE orders (order_id VARCHAR, created_at TIMESTAMP)")
+    validated, lost = dt.date(2024, 3, 20), dt.date(2024, 3, 27)  # a Wednesday
+    local = [dt.datetime.combine(d, t) for d in _days(dt.date(2024, 1, 8), dt.date(2024, 3, 31)) if d != lost
+             for t in (dt.time(10), dt.time(21, 30))]
+    con.execute(
+        """INSERT INTO orders SELECT ts::varchar || '-' || i, timezone('UTC', timezone('America/New_York', ts))
+           FROM (SELECT unnest(?::TIMESTAMP[]) AS ts), range(20) t(i)""",
+        [local],
+    )
+    days = {r["day"]: r for r in query(con, daily_sql("orders", "created_at", DEFAULT_CONFIG, "America/New_York"),
+                                       validated_through=validated, validated_from=dt.date(2024, 1, 8))}
+    assert [d for d, r in days.items() if r["records_on_busy_days"] == 0] == [lost]
+    assert days[lost + dt.timedelta(days=1)]["records"] == 40
+    utc = {r["day"]: r for r in daily(con, validated_through=validated, validated_from=dt.date(2024, 1, 8))}
+    assert utc[lost]["records"] == 20, "in UTC days the evening before fills the lost day"
+    assert shop_time("created_at", "UTC") == "created_at"
+
+
+def test_a_half_hour_zone_counts_its_days_to_the_minute():
+    # Kolkata is UTC+5:30: 18:29 UTC is 23:59 there, 18:30 UTC the next day's first minute
+    con = duckdb.connect()
+    con.execute("CREATE TABLE orders (order_id VARCHAR, created_at TIMESTAMP)")
+    con.execute("INSERT INTO orders VALUES ('a', '2024-03-01 18:29:59'), ('b', '2024-03-01 18:30:00'), "
+                "('c', '2024-03-02 18:44:00')")
+    days = {r["day"]: r["records"] for r in query(con, daily_sql("orders", "created_at", DEFAULT_CONFIG,
+                                                                 "Asia/Kolkata"))}
+    assert days == {dt.date(2024, 3, 1): 1, dt.date(2024, 3, 2): 1, dt.date(2024, 3, 3): 1}

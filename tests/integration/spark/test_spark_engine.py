@@ -26,7 +26,7 @@ from assets.spark import (
     spark_unavailable,
     failing_rows_sql,
 )
-from assets.settings import ENGINES, ENV_VARS, Settings, SettingsError
+from assets.settings import ENGINES, ENV_VARS, PROJECT_ROOT, Settings, SettingsError
 
 
 def _clean(monkeypatch):
@@ -352,7 +352,7 @@ def cdnow_orders():
     """CDNOW's orders (tests/fixtures/cdnow) as int_customer_orders' three columns."""
     import polars as pl
 
-    rows = [line.split() for line in (Path(__file__).parents[1] / "fixtures" / "cdnow" / "CDNOW_sample.txt").read_text().splitlines()]
+    rows = [line.split() for line in (PROJECT_ROOT / "tests" / "fixtures" / "cdnow" / "CDNOW_sample.txt").read_text().splitlines()]
     return pl.DataFrame({
         "customer_id": [r[1] for r in rows],
         "order_date": [date(int(r[2][:4]), int(r[2][4:6]), int(r[2][6:])) for r in rows],

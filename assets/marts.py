@@ -9,6 +9,9 @@ Every mart's yml carries `config: meta: retention:` with three keys
   (assets/quality/).
 - `spark_parity_key`: the columns that identify a row when the DuckDB and
   Spark builds of the mart are compared cell by cell; null when not compared.
+- `engines` (optional, default both): the engines that build the mart, for a
+  mart its model disables on one (`enabled: "{{ target.type != 'spark' }}"`):
+  the manifest is parsed for DuckDB, so only this says what Spark leaves out.
 
 Everything that once kept its own list of marts (the report, the quality
 suites, the Spark parity tests, the exposures, the docs) reads or is tested
@@ -31,6 +34,8 @@ META_FIELDS = {
     "quality_suite": "true or false",
     "spark_parity_key": "a list of key columns, or null when the engines' builds are not compared",
 }
+ENGINES = ("duckdb", "spark")
+OPTIONAL_FIELDS = {"engines": f"a list of the engines that build the mart, of {', '.join(ENGINES)} (default: both)"}
 
 
 class MartRegistryError(ValueError):
@@ -45,6 +50,7 @@ class Mart:
     report: tuple[str, ...]
     quality_suite: bool
     spark_parity_key: tuple[str, ...] | None
+    engines: tuple[str, ...] = ENGINES
 
 
 def _yml_of(node: Mapping[str, Any]) -> str:
@@ -61,7 +67,7 @@ def mart_from_node(node: Mapping[str, Any]) -> Mart:
         raise MartRegistryError(
             f"{where}: no `config: meta: {META_KEY}:` mapping; every mart declares {', '.join(META_FIELDS)}")
     missing = [k for k in META_FIELDS if k not in meta]
-    unknown = sorted(set(meta) - set(META_FIELDS))
+    unknown = sorted(set(meta) - set(META_FIELDS) - set(OPTIONAL_FIELDS))
     if missing or unknown:
         raise MartRegistryError(
             f"{where}: meta.{META_KEY} " + "; ".join(
@@ -79,7 +85,11 @@ def mart_from_node(node: Mapping[str, Any]) -> Mart:
     stray = [c for c in (key or []) if c not in columns]
     if stray:
         raise MartRegistryError(f"{where}: meta.{META_KEY}.spark_parity_key names {stray}, not columns of the mart")
-    return Mart(name, yml, node.get("language") or "sql", tuple(report), suite, tuple(key) if key else None)
+    engines = meta.get("engines", list(ENGINES))
+    if not isinstance(engines, list) or not engines or not set(engines) <= set(ENGINES):
+        raise MartRegistryError(f"{where}: meta.{META_KEY}.engines is {engines!r}; expected {OPTIONAL_FIELDS['engines']}")
+    return Mart(name, yml, node.get("language") or "sql", tuple(report), suite, tuple(key) if key else None,
+                tuple(engines))
 
 
 def marts(manifest: Mapping[str, Any] | None = None) -> dict[str, Mart]:
@@ -101,3 +111,8 @@ def quality_suite_marts(manifest: Mapping[str, Any] | None = None) -> tuple[str,
 def spark_parity_keys(manifest: Mapping[str, Any] | None = None) -> dict[str, tuple[str, ...]]:
     """Mart -> the columns identifying a row, for the marts both engines must build alike."""
     return {m.name: m.spark_parity_key for m in marts(manifest).values() if m.spark_parity_key}
+
+
+def marts_not_built_on(engine: str, manifest: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The marts `engine` does not build (their models are disabled on it)."""
+    return tuple(m.name for m in marts(manifest).values() if engine not in m.engines)

@@ -190,6 +190,8 @@ class SparkPlan:
     first: tuple[str, ...]
     fit: bool
     second: tuple[str, ...]
+    # Checks that read a model of each build: neither build can run them (see spark_plan).
+    unplanned_checks: tuple[tuple[str, ...], ...] = ()
 
 
 def spark_plan(selected: Iterable[dg.AssetKey], deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]],
@@ -201,13 +203,19 @@ def spark_plan(selected: Iterable[dg.AssetKey], deps: Mapping[dg.AssetKey, Itera
     assets each test reads), and everything downstream: a test runs in one
     dbt build, after all the tables it reads. The first build takes the
     rest. The predictions model itself is the fit, never a dbt node on Spark.
+    The fit's own inputs and everything upstream of them stay in the first
+    build whatever a test ties them to (the fit reads them): a test that
+    reads one of those and a model of the second build is returned in
+    `unplanned_checks`, for the step to name, since neither build runs it.
     """
     selected = set(selected)
     links = [set(link) for link in test_links]
+    fit_inputs = {k for k in deps if k.path[-1] in {table for _, table in FIT_INPUTS.values()}}
+    pinned = fit_inputs | upstream_of(deps, fit_inputs)
     after = downstream_of(deps, [PREDICTIONS_KEY])
     grew = True
     while grew:
-        tied = set().union(*(link for link in links if link & after)) - {PREDICTIONS_KEY}
+        tied = set().union(*(link for link in links if link & after)) - {PREDICTIONS_KEY} - pinned
         wider = after | tied | downstream_of(deps, tied)
         grew, after = wider != after, wider
     names = lambda keys: tuple(sorted(k.path[-1] for k in keys))  # noqa: E731
@@ -215,7 +223,20 @@ def spark_plan(selected: Iterable[dg.AssetKey], deps: Mapping[dg.AssetKey, Itera
         first=names(selected - after - {PREDICTIONS_KEY}),
         fit=PREDICTIONS_KEY in selected,
         second=names(selected & after),
+        unplanned_checks=tuple(sorted({names(link) for link in links if link & after and link & pinned})),
     )
+
+
+def upstream_of(deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]], keys: Iterable[dg.AssetKey]) -> set[dg.AssetKey]:
+    """Every asset upstream of any of `keys` in `deps` (pure)."""
+    upstream: set[dg.AssetKey] = set()
+    todo = list(keys)
+    while todo:
+        for parent in deps.get(todo.pop(), ()):
+            if parent not in upstream:
+                upstream.add(parent)
+                todo.append(parent)
+    return upstream
 
 
 def check_links(assets_def: dg.AssetsDefinition) -> list[set[dg.AssetKey]]:
@@ -405,6 +426,11 @@ def run_spark_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
         raise dg.Failure(description=problem, allow_retries=False)
     paths = SparkPaths.under(warehouse.root)
     plan = spark_plan(context.selected_asset_keys, context.assets_def.asset_deps, check_links(context.assets_def))
+    for link in plan.unplanned_checks:
+        context.log.warning(
+            f"a dbt test reads {', '.join(link)}: some are built before the predictions fit and some after it, "
+            "so neither Spark build runs it (it runs on the DuckDB engine)"
+        )
     # Both builds name what they leave out: dagster-dbt adds a --select to the
     # run's own selection instead of narrowing it, but honours --exclude.
     models = {k.path[-1] for k in context.assets_def.keys} - {PREDICTIONS_KEY.path[-1]}

@@ -53,7 +53,7 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
     built = [extract_shop, build_dbt_assets()]
     return dg.Definitions(
         # Publish, exports and report depend on every `marts/*` asset above.
-        assets=owned_and_referenced([*built, *build_serving_assets(mart_asset_keys(built))]),
+        assets=owned_and_referenced([*built, *build_serving_assets(mart_asset_keys(built, settings.engine))]),
         # GX suites as blocking checks on the raw/* and marts/* assets (GX is imported when a check runs).
         asset_checks=quality_checks_for(built),
         resources={**resources_from_settings(settings), "dbt": dbt_resource()},

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
+from assets.marts import marts_not_built_on
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import DbtBuildConfig, build_settings, dbt_vars, record_published_state
 
@@ -52,15 +53,22 @@ PREDICTIONS_MART = dg.AssetKey([MARTS_PREFIX, "mart_customer_predictions"])
 NO_RETRY = dg.RetryPolicy(max_retries=0)
 
 
-def mart_asset_keys(assets: Iterable[object]) -> list[dg.AssetKey]:
-    """Keys `marts/<model>` of the given asset definitions / specs."""
+def mart_asset_keys(assets: Iterable[object], engine: str = "duckdb") -> list[dg.AssetKey]:
+    """Keys `marts/<model>` of the given asset definitions / specs that `engine` builds.
+
+    A mart the engine does not build is never materialized on it, and Dagster
+    skips a step whose upstream asset was not materialized in the run: the
+    serving steps must not wait for it.
+    """
+    not_built = set(marts_not_built_on(engine))
     keys: set[dg.AssetKey] = set()
     for a in assets:
         if isinstance(a, dg.AssetsDefinition):
             keys.update(a.keys)
         elif isinstance(a, dg.AssetSpec):
             keys.add(a.key)
-    return sorted((k for k in keys if len(k.path) == 2 and k.path[0] == MARTS_PREFIX), key=lambda k: k.path)
+    return sorted((k for k in keys if len(k.path) == 2 and k.path[0] == MARTS_PREFIX and k.path[1] not in not_built),
+                  key=lambda k: k.path)
 
 
 class ExportConfig(dg.Config):

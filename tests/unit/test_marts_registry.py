@@ -153,3 +153,15 @@ def test_the_architecture_doc_names_what_a_mart_needs():
     for piece in ("report", "quality_suite", "spark_parity_key", "README.md", "exposures.yml", "SECTIONS",
                   "mart_suites()", "docs/quality.md", "tests/unit/test_marts_registry.py"):
         assert piece in section, f"docs/architecture.md: 'Adding a mart' does not name {piece}"
+
+
+def test_a_mart_disabled_on_spark_says_so_and_an_unknown_engine_is_refused():
+    from assets.marts import MartRegistryError, mart_from_node, marts_not_built_on
+
+    assert set(marts_not_built_on("spark")) >= {"mart_audience_members", "mart_audience_summary", "mart_audience_backtest"}
+    assert marts_not_built_on("duckdb") == ()
+    node = {"name": "mart_x", "patch_path": "retention://models/marts/_x.yml", "columns": {},
+            "config": {"meta": {"retention": {"report": [], "quality_suite": False, "spark_parity_key": None,
+                                              "engines": ["duckdb", "snowflake"]}}}}
+    with pytest.raises(MartRegistryError, match="engines"):
+        mart_from_node(node)

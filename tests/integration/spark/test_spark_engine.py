@@ -198,6 +198,18 @@ def test_a_model_a_test_ties_to_a_predicted_mart_moves_with_its_downstream_to_th
     assert plan.first == ("clv", "orders", "summary")
 
 
+def test_the_fits_inputs_and_their_upstream_stay_before_the_fit_and_a_test_across_the_builds_is_named():
+    fit_input = dg.AssetKey(["intermediate", "int_customer_orders"])
+    staged, mart, after = (dg.AssetKey(["marts", n]) for n in ("staged", "mart", "after"))
+    deps = {staged: set(), fit_input: {staged}, PREDICTIONS_KEY: {fit_input}, after: {PREDICTIONS_KEY},
+            mart: {staged}}
+    # A test ties `mart` to a predicted mart, and `mart` to `staged` (a reconciliation): `staged` feeds the fit.
+    plan = spark_plan(deps.keys(), deps, test_links=[{mart, after}, {mart, staged}])
+    assert plan.first == ("int_customer_orders", "staged")
+    assert plan.second == ("after", "mart")
+    assert plan.unplanned_checks == (("mart", "staged"),)
+
+
 def test_the_spark_plan_keeps_to_the_run_selection():
     key, deps = _graph()
     plan = spark_plan({key["clv"], key["orders"]}, deps)

@@ -169,7 +169,8 @@ HISTORY_KEPT = {
         "customer_id, audience, reason, score, predicted_clv_12m, p_alive, expected_next_order_date, "
         "last_order_date, accepts_marketing, as_of_date", "true"),
     "mart_audience_summary": (
-        "as_of_date, audience, is_tracked, note, members, value_at_stake",
+        # a double summed in parallel: its last bits follow the engine's summation order
+        "as_of_date, audience, is_tracked, note, members, round(value_at_stake, 6)",
         "as_of_date = (SELECT max(as_of_date) FROM {db}.marts.mart_audience_summary)"),
 }
 

@@ -1,15 +1,19 @@
 """Predictive CLV and churn for a whole shop: fit BG/NBD + Gamma-Gamma, or say why not.
 
-The nightly dbt Python model `mart_customer_predictions`
-(dbt_project/models/marts/mart_customer_predictions.py) calls
-`predict_or_skip` on the qualifying orders dbt built and writes
-`published_frame`. A shop whose data cannot identify the models (a handful
+`predictions_night` is the one way in, on every engine: from the qualifying
+orders dbt built (int_customer_orders) and the as-of date, it refits when
+models/refit.py says the stored fit is due and scores with it otherwise;
+`store_night` then records a refit in the fit history and the night's
+metadata, in the build warehouse. The DuckDB build calls both from the dbt
+Python model `mart_customer_predictions`; the Spark build between its two
+dbt builds (assets/dbt/engines/spark.py, docs/architecture.md says why). A shop whose data cannot identify the models (a handful
 of customers, few repeat buyers, a fit that diverges) still publishes: every
 customer with null predictions and the reason in `prediction_note`; the dbt
 test `predictions_fitted` then warns. Predictions are an extra; they never
 hold back the marts and the report.
 """
 
+import json
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -21,7 +25,7 @@ from models.bgnbd import BetaGeoModel, fit_bgnbd
 from models.cadence import CADENCE_COLUMNS, expected_next_orders
 from models.errors import ModelError, ModelFitError
 from models.gamma_gamma import GammaGammaModel, fit_gamma_gamma
-from models.refit import Drift, RefitDecision, RefitPolicy, StoredFit, drift_window_open, refit_decision
+from models.refit import Drift, RefitDecision, RefitPolicy, StoredFit, append_fit, drift_window_open, refit_decision
 from models.scoring import SCORE_COLUMNS, SPEND_COLUMNS, holdout_check, model_metadata, score_customers, unscored_customers
 from models.summary import calibration_and_holdout, customer_summary
 
@@ -225,6 +229,12 @@ class Night:
     decision: RefitDecision
     # What a refit stores (models.refit.append_fit's `record`); None on a scoring night.
     fit_record: dict | None = None
+    as_of: date | None = None
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The mart's rows (`published_frame`)."""
+        return published_frame(self.run, self.as_of)
 
 
 def stored_models(meta: dict) -> tuple[BetaGeoModel, GammaGammaModel | None]:
@@ -324,7 +334,7 @@ def nightly_predictions(transactions: pl.DataFrame, as_of, last: StoredFit | Non
         # Nothing to fit or score, and no data window to record: say so, store nothing.
         run = predict_or_skip(transactions, as_of)
         run.meta.update(refit=False, refit_reason="no qualifying orders: nothing to fit or score")
-        return Night(run, RefitDecision(False, run.meta["refit_reason"]))
+        return Night(run, RefitDecision(False, run.meta["refit_reason"]), as_of=as_of)
     customers = transactions["customer_id"].n_unique()
     decision = refit_decision(policy, last, as_of, customers)
     if not decision.due and drift_window_open(last, as_of):
@@ -343,7 +353,7 @@ def nightly_predictions(transactions: pl.DataFrame, as_of, last: StoredFit | Non
         else:
             run.meta.update(refit=False, refit_reason=decision.reason, fit_id=last.fit_id,
                             last_fitted_at=last.fitted_at, last_fit_as_of_date=last.as_of_date.isoformat())
-            return Night(run, decision)
+            return Night(run, decision, as_of=as_of)
     run = predict_or_skip(transactions, as_of)
     fitted_at = now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
     if transactions.height:
@@ -352,4 +362,47 @@ def nightly_predictions(transactions: pl.DataFrame, as_of, last: StoredFit | Non
                     last_fit_as_of_date=as_of.isoformat())
     record = {"meta": dict(run.meta), "note": run.note, "skipped": run.skipped, "spend_skipped": run.spend_skipped,
               "by_frequency": run.by_frequency.to_dicts()}
-    return Night(run, decision, record)
+    return Night(run, decision, record, as_of)
+
+
+# The fit's input, as int_customer_orders holds it: one row per qualifying
+# order, in a fixed order (the fit sums floats, and the same orders must give
+# the same predictions whether the table was rebuilt or updated).
+TRANSACTION_COLUMNS = "customer_id, order_date, cast(net_revenue as double) as amount"
+TRANSACTION_ORDER = "customer_id, order_date, amount"
+
+
+def fit_transactions(orders) -> pl.DataFrame:
+    """int_customer_orders (a DuckDB relation: a dbt ref, or Parquet files read by DuckDB) as the fit's frame."""
+    return orders.select(TRANSACTION_COLUMNS).order(TRANSACTION_ORDER).pl()
+
+
+def predictions_night(orders, as_of_date, last: StoredFit | None, policy: RefitPolicy) -> Night:
+    """Tonight's predictions from int_customer_orders and int_as_of_date (DuckDB relations), every engine's way in.
+
+    `last` is the stored fit (`models.refit.read_last_fit`), `policy` the
+    refit policy (`models.refit.policy_from_vars` of the dbt vars).
+    """
+    dates = as_of_date.pl()
+    as_of = dates["as_of_date"][0] if dates.height else None
+    return nightly_predictions(fit_transactions(orders), as_of, last, policy)
+
+
+def store_night(con, night: Night) -> dict:
+    """Record `night` in `con`'s build warehouse (DuckDB); returns the metadata written.
+
+    A refit is appended to the fit history (its `fit_id` joins the
+    metadata); the night's metadata replaces the one-row `FIT_METADATA_TABLE`
+    that the orchestration shows with the materialization.
+    """
+    run = night.run
+    if night.fit_record is not None:
+        run.meta["fit_id"] = append_fit(con, run.meta["last_fitted_at"], night.as_of, run.scores.height,
+                                        run.skipped is None, night.decision.reason, night.fit_record)
+    metadata = run_metadata(run)
+    schema, table = FIT_METADATA_TABLE
+    con.execute(f'create schema if not exists "{schema}"')
+    con.execute(f'create or replace table "{schema}"."{table}" as select cast(? as varchar) as metadata',
+                [json.dumps(metadata, default=str)])
+    con.execute('drop table if exists "{}"."{}"'.format(*FORMER_FIT_METADATA_TABLE))
+    return metadata

@@ -19,7 +19,7 @@ well under a second. So a night refits only when the stored fit is stale:
 * the run asked for it (`force`).
 
 `refit_decision` is the one place that decides, for both engines (the DuckDB
-dbt Python model and the Spark step call `models.predictions.nightly_predictions`).
+dbt Python model and the Spark step reach it through `models.predictions.predictions_night`).
 `read_last_fit` / `append_fit` keep the fit history in a table of the build
 file (`FIT_HISTORY_TABLE`) that no dbt model owns, so no dbt build, full
 refresh included, drops it.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from assets.dbt import dbt_executable, dbt_runs_dir, latest_partial_parse
+from assets.dbt_runs import dbt_executable, dbt_runs_dir, latest_partial_parse
 from assets.run_state import DbtBuildConfig, dbt_vars
 from assets.resources import resources_from_settings
 from assets.serving.dbt_docs import DocsError, build_dbt_docs

@@ -262,8 +262,7 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
     def dbt_docs(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, shop_source: ShopSourceResource
     ) -> dg.MaterializeResult:
-        # Imported here: assets.dbt reads nothing at import, but pulls in dagster-dbt.
-        from assets.dbt import dbt_executable, dbt_runs_dir, latest_partial_parse
+        from assets.dbt_runs import dbt_executable, dbt_runs_dir, latest_partial_parse
 
         vars_ = dbt_vars(shop_source, shop_source.shop_timezone, DbtBuildConfig())
         page = build_dbt_docs(

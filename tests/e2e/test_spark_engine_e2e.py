@@ -171,7 +171,7 @@ def test_the_predictions_dbt_tests_gate_the_spark_run_too(both_runs):
                  if e.event_type_value == "ASSET_CHECK_EVALUATION"
                  and e.event_specific_data.asset_key == dg.AssetKey(["marts", "mart_customer_predictions"])}
     assert "predictions_fitted" in evaluated, f"predictions checks evaluated on Spark: {sorted(evaluated)}"
-    for kind in ("unique_", "not_null_", "values_"):  # short check names (assets/dbt.py short_check_name)
+    for kind in ("unique_", "not_null_", "values_"):  # short check names (assets/dbt/project.py short_check_name)
         assert any(name.startswith(kind) for name in evaluated), f"no {kind}* check on the predictions: {sorted(evaluated)}"
     failed = [name for name, check in evaluated.items() if not check.passed]
     assert not failed, f"predictions checks failed on Spark: {failed}"

@@ -124,7 +124,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "extraction": ("assets.extraction",),
     "quality": ("assets.quality",),
     "serving": ("assets.serving",),
-    "dbt": ("assets.dbt", "assets.spark"),
+    "dbt": ("assets.dbt",),
 }
 # The shared core: every other module directly in assets/, and the source contract
 # (it lives beside the extraction, but every area reads the entities from it).
@@ -132,15 +132,8 @@ CORE_IN_AREAS = {"assets.extraction.contract"}
 
 # Known exceptions, each with why it is still here; the tests fail when one is fixed,
 # so the list only shrinks.
-KNOWN_CYCLES = {
-    # dbt.py hands a Spark run to spark.py (lazily, per run) and spark.py reuses dbt.py's
-    # asset factory helpers: the engines behind one interface will split them.
-    frozenset({"assets.dbt", "assets.spark"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 KNOWN_SIDEWAYS = {
-    # The dbt docs asset runs `dbt docs generate` with the dbt step's executable and its
-    # last partial parse (run folders), which live in dbt.py until dbt.py is split up.
-    ("assets.serving.assets", "assets.dbt"),
     # On a quiet night the extraction asset is the only step that runs (everything
     # downstream is skipped), so it calls the quality area's freshness judgement itself.
     ("assets.extraction.assets", "assets.quality.checks"),

@@ -8,7 +8,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets.dbt.project import short_check_name, with_short_test_names
+from assets.descriptions import plain_text
 from assets.extraction.contract import create_raw_schema
+from assets.run_state import DbtBuildConfig, dbt_vars
 from assets.settings import Settings
 
 
@@ -31,7 +34,7 @@ def settings(monkeypatch, tmp_path) -> Settings:
 
 
 def test_vars_default_to_settings_and_utc(dbt_module, settings):
-    assert dbt_module.dbt_vars(settings, None, dbt_module.DbtBuildConfig()) == {
+    assert dbt_vars(settings, None, DbtBuildConfig()) == {
         "as_of_date": None,
         "shop_timezone": "UTC",
         "active_window_days": 365,
@@ -45,7 +48,7 @@ def test_vars_default_to_settings_and_utc(dbt_module, settings):
 
 def test_vars_take_the_resolved_time_zone_and_settings_windows(dbt_module, settings):
     custom = replace(settings, active_window_days=90, churn_after_days=60, as_of_date=date(2025, 6, 30))
-    got = dbt_module.dbt_vars(custom, "America/New_York", dbt_module.DbtBuildConfig())
+    got = dbt_vars(custom, "America/New_York", DbtBuildConfig())
     assert got == {
         "as_of_date": "2025-06-30",
         "shop_timezone": "America/New_York",
@@ -60,13 +63,13 @@ def test_vars_take_the_resolved_time_zone_and_settings_windows(dbt_module, setti
 
 def test_run_config_as_of_date_wins_over_settings(dbt_module, settings):
     custom = replace(settings, as_of_date=date(2025, 6, 30))
-    got = dbt_module.dbt_vars(custom, "UTC", dbt_module.DbtBuildConfig(as_of_date="2024-12-31"))
+    got = dbt_vars(custom, "UTC", DbtBuildConfig(as_of_date="2024-12-31"))
     assert got["as_of_date"] == "2024-12-31"
 
 
 def test_vars_carry_the_refit_policy_and_a_forced_refit(dbt_module, settings):
     custom = replace(settings, predictions_refit_days=30, predictions_refit_growth=0.5, predictions_refit_drift=0.3)
-    got = dbt_module.dbt_vars(custom, "UTC", dbt_module.DbtBuildConfig(refit_predictions=True))
+    got = dbt_vars(custom, "UTC", DbtBuildConfig(refit_predictions=True))
     assert {k: v for k, v in got.items() if k.startswith("predictions_")} == {
         "predictions_refit_every_days": 30,
         "predictions_refit_growth": 0.5,
@@ -77,7 +80,7 @@ def test_vars_carry_the_refit_policy_and_a_forced_refit(dbt_module, settings):
 
 def test_bad_as_of_date_is_refused_before_dbt_runs(dbt_module, settings):
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        dbt_module.dbt_vars(settings, "UTC", dbt_module.DbtBuildConfig(as_of_date="31/12/2024"))
+        dbt_vars(settings, "UTC", DbtBuildConfig(as_of_date="31/12/2024"))
 
 
 def test_build_args_carry_vars_as_json_and_full_refresh(dbt_module):
@@ -154,13 +157,13 @@ def _test_node(name, kind, column=None, model="mart_a", uid=None, **kwargs):
     ],
 )
 def test_check_names_say_the_kind_and_the_column(dbt_module, node, expected):
-    assert dbt_module.short_check_name(node) == expected
+    assert short_check_name(node) == expected
 
 
 def test_long_check_names_are_cut_with_a_hash_and_clashes_within_an_asset_are_told_apart(dbt_module):
     long = _test_node("expression_is_true_mart_a_x", "expression_is_true",
                       expression="orders = new_customer_orders + returning_customer_orders + guest_orders")
-    name = dbt_module.short_check_name(long)
+    name = short_check_name(long)
     assert len(name) == 40 and name.startswith("rule_orders_new_customer_orders")
     twins = {
         "test.retention.a.1": _test_node("accepted_range_mart_a_rate__0", "accepted_range", "rate", uid="test.retention.a.1"),
@@ -168,7 +171,7 @@ def test_long_check_names_are_cut_with_a_hash_and_clashes_within_an_asset_are_to
         "test.retention.b.1": _test_node("accepted_range_mart_b_rate__0", "accepted_range", "rate", model="mart_b",
                                          uid="test.retention.b.1"),
     }
-    renamed = dbt_module.with_short_test_names({"nodes": twins})["nodes"]
+    renamed = with_short_test_names({"nodes": twins})["nodes"]
     a1, a2, b1 = (renamed[k]["name"] for k in twins)
     assert a1 != a2 and a1.startswith("range_rate_") and a2.startswith("range_rate_")
     assert b1 == "range_rate"  # another asset: no clash
@@ -239,7 +242,7 @@ def test_materializing_a_dbt_subset_runs_dbt_build_with_the_vars(dbt_module, set
 
 
 def test_catalog_descriptions_carry_no_markdown_emphasis_or_raw_sql(dbt_module):
-    assert dbt_module.plain_text("**Churned customer**: last order over __180__ days ago.") == (
+    assert plain_text("**Churned customer**: last order over __180__ days ago.") == (
         "Churned customer: last order over 180 days ago.")
     specs = dbt_module.retention_dbt_assets.specs_by_key
     raw = {k.to_user_string(): s.description for k, s in specs.items() if "**" in (s.description or "")}

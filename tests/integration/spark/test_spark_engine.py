@@ -12,20 +12,17 @@ import duckdb
 import pytest
 
 from assets.dbt import PREDICTIONS_KEY, built_tables, dbt_build_args
-from assets.spark import (
+from assets.dbt.cli import dbt_test_args
+from assets.dbt.console import SparkProgressFilter, is_spark_chatter_line
+from assets.dbt.engines.spark import (
     SparkPaths,
-    SparkProgressFilter,
     copy_back_sql,
-    downstream_of,
-    fit_input_sql,
-    is_spark_chatter_line,
     raw_export_sql,
     spark_dbt_env,
     spark_launcher_script,
-    spark_plan,
     spark_unavailable,
-    failing_rows_sql,
 )
+from assets.dbt.engines.spark_plan import downstream_of, spark_plan
 from assets.settings import ENGINES, ENV_VARS, PROJECT_ROOT, Settings, SettingsError
 
 
@@ -219,21 +216,20 @@ def test_the_spark_plan_keeps_to_the_run_selection():
 
 
 def test_the_fit_reads_spark_files_with_the_python_models_columns_and_order(tmp_path):
+    from models.predictions import fit_transactions
+
     con = duckdb.connect()
-    orders, as_of = tmp_path / "orders", tmp_path / "as_of"
+    orders = tmp_path / "orders"
     orders.mkdir()
-    as_of.mkdir()
     con.execute(f"""COPY (SELECT * FROM (VALUES ('b', DATE '2025-01-02', 10.25::DECIMAL(30,2)),
                                                 ('a', DATE '2025-01-03', 5.10::DECIMAL(30,2)),
                                                 ('a', DATE '2025-01-01', 7.00::DECIMAL(30,2)))
                         t(customer_id, order_date, net_revenue)) TO '{orders}/part-0.parquet' (FORMAT parquet)""")
-    con.execute(f"COPY (SELECT DATE '2025-02-01' AS as_of_date) TO '{as_of}/part-0.parquet' (FORMAT parquet)")
-    transactions_sql, as_of_sql = fit_input_sql(orders / "*.parquet", as_of / "*.parquet")
-    frame = con.sql(transactions_sql).pl()
+    # The same function the dbt Python model calls on its ref (a DuckDB relation too).
+    frame = fit_transactions(con.read_parquet(str(orders / "*.parquet")))
     assert frame.columns == ["customer_id", "order_date", "amount"]
     assert frame.rows() == [("a", date(2025, 1, 1), 7.0), ("a", date(2025, 1, 3), 5.1), ("b", date(2025, 1, 2), 10.25)]
     assert str(frame.schema["amount"]) == "Float64"
-    assert con.execute(as_of_sql).fetchone()[0] == date(2025, 2, 1)
 
 
 def failed_dbt_step(tmp_path, monkeypatch, engine: str) -> str:
@@ -309,54 +305,21 @@ def test_a_machine_without_java_or_the_spark_extra_is_told_what_to_install_in_on
 
 
 def test_the_spark_step_without_java_fails_before_exporting_anything(tmp_path, monkeypatch):
-    import assets.spark
+    import assets.dbt.engines.spark as spark_engine
 
     monkeypatch.delenv("JAVA_HOME", raising=False)
-    which = assets.spark.shutil.which
-    monkeypatch.setattr(assets.spark.shutil, "which", lambda name, *a, **k: None if name == "java" else which(name, *a, **k))
+    which = spark_engine.shutil.which
+    monkeypatch.setattr(spark_engine.shutil, "which", lambda name, *a, **k: None if name == "java" else which(name, *a, **k))
     assert "needs a Java runtime" in failed_dbt_step(tmp_path, monkeypatch, "spark")
     assert not (tmp_path / "spark").exists(), "the step exported raw before finding it cannot run"
 
 
-def _scored(con, rows):
-    con.execute("CREATE OR REPLACE TABLE p (customer_id VARCHAR, churn_risk VARCHAR, prediction_note VARCHAR)")
-    if rows:
-        con.executemany("INSERT INTO p VALUES (?, ?, ?)", rows)
-
-
-def test_generic_tests_count_failing_rows_with_dbts_null_semantics():
-    con = duckdb.connect()
-    _scored(con, [("a", "low", None), ("a", "high", None), ("b", "odd", None), (None, None, None), (None, "low", None)])
-    generic = lambda name, column, **kw: {  # noqa: E731
-        "test_metadata": {"name": name, "kwargs": {"column_name": column, **kw}}, "column_name": column}
-    count = lambda node: con.execute(failing_rows_sql(node, "m", "p")).fetchone()[0]  # noqa: E731
-    assert count(generic("unique", "customer_id")) == 1          # "a" twice; nulls are not duplicates
-    assert count(generic("not_null", "customer_id")) == 2
-    assert count(generic("accepted_values", "churn_risk", values=["low", "medium", "high"])) == 1  # "odd"; null passes
-    assert failing_rows_sql(generic("relationships", "customer_id", to="ref('x')", field="id"), "m", "p") is None
-
-
-def test_the_predictions_singular_test_is_evaluated_on_the_copy_as_dbt_would():
-    from assets.dbt import dbt_project
-
-    manifest = json.loads(dbt_project().manifest_path.read_text())
-    node = next(n for n in manifest["nodes"].values() if n["resource_type"] == "test" and n["name"] == "predictions_fitted")
-    sql = failing_rows_sql(node, "mart_customer_predictions", "p")
-    assert sql is not None and "{{" not in sql
-    con = duckdb.connect()
-    _scored(con, [("a", "low", None), ("b", "low", None)])
-    assert con.execute(sql).fetchone()[0] == 0
-    _scored(con, [("a", "unknown", "too few repeat buyers"), ("b", "unknown", "too few repeat buyers")])
-    assert con.execute(sql).fetchone()[0] == 1
-    _scored(con, [])
-    assert con.execute(sql).fetchone()[0] == 1  # an empty mart warns too
-
-
-def test_a_singular_test_reading_another_model_or_with_other_jinja_is_left_to_dbt():
-    other = {"raw_code": "select * from {{ ref('mart_customer_predictions') }} join {{ ref('int_x') }} using (id)"}
-    assert failing_rows_sql(other, "mart_customer_predictions", "p") is None
-    logic = {"raw_code": "{% if true %}select 1{% endif %}"}
-    assert failing_rows_sql(logic, "mart_customer_predictions", "p") is None
+def test_the_predictions_tests_run_through_dbt_on_the_default_target_without_the_other_models():
+    args = dbt_test_args({"shop_timezone": "UTC"}, excluded={"mart_kpis", "int_orders"})
+    assert args[0] == "test" and "--target" not in args
+    assert args[args.index("--exclude") + 1] == "int_orders mart_kpis"
+    assert args[args.index("--vars") + 1] == '{"shop_timezone": "UTC"}'
+    assert "--exclude" not in dbt_test_args({}, excluded=[])
 
 
 @pytest.fixture(scope="module")
@@ -387,26 +350,24 @@ def test_the_spark_step_refits_when_due_and_scores_otherwise(tmp_path, cdnow_ord
     """The same decision as the DuckDB model: the first night fits and stores, the next one scores."""
     from datetime import timedelta
 
+    from assets.dbt.engines.spark import copy_back_from_spark, fit_predictions
     from assets.resources import WarehouseResource
-    from assets.spark import copy_back_from_spark, fit_predictions
     from models.predictions import FIT_METADATA_TABLE
-    from models.refit import RefitPolicy, read_last_fit
 
     warehouse = WarehouseResource(data_dir=str(tmp_path / "data"))
     paths = SparkPaths.under(warehouse.root)
+    warehouse.build_db.parent.mkdir(parents=True)
+    warehouse.connect().close()  # extraction has written the build file before the dbt step
     end = cdnow_orders["order_date"].max()
     metas = []
     for as_of in (end - timedelta(days=2), end):
         _write_fit_inputs(paths, cdnow_orders.filter(cdnow_orders["order_date"] <= as_of), as_of)
-        con = warehouse.connect()
-        last = read_last_fit(con)
-        con.close()
-        meta, new_fit = fit_predictions(paths, RefitPolicy(), last)
-        copy_back_from_spark(warehouse, paths, [], meta, new_fit)
+        night = fit_predictions(paths, {}, warehouse)
+        copy_back_from_spark(warehouse, paths, [], night)
         con = warehouse.connect(read_only=True)
         stored = json.loads(con.execute(f"SELECT metadata FROM {'.'.join(FIT_METADATA_TABLE)}").fetchone()[0])
         fits = con.execute("SELECT count(*) FROM model_state.prediction_fits").fetchone()[0]
         scored = con.execute("SELECT count(*) FROM marts.mart_customer_predictions").fetchone()[0]
         con.close()
-        metas.append((meta["refit"], new_fit is not None, stored["fit_id"], fits, scored > 0))
+        metas.append((night.run.meta["refit"], night.fit_record is not None, stored["fit_id"], fits, scored > 0))
     assert metas == [(True, True, 1, 1, True), (False, False, 1, 1, True)]

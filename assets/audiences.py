@@ -4,7 +4,7 @@ The rules themselves are SQL (dbt_project/macros/audiences.sql, documented
 in dbt_project/docs/metrics.md); their defaults are the vars of
 dbt_project/yml. This module only knows each key's name, kind and range, so
 a shop's override is checked here (every bad key in one line naming the file
-and key) before dbt ever runs, and passed as `--vars` (assets/dbt.py).
+and key) before dbt ever runs, and passed as `--vars` (assets/run_state.py `dbt_vars`).
 
     audiences:
       win_back:

@@ -194,18 +194,20 @@ def _ident(schema: str, table: str) -> str:
 def read_last_fit(con) -> StoredFit | None:
     """The newest row of `FIT_HISTORY_TABLE` in `con`'s database (a DuckDB connection), or None."""
     schema, table = FIT_HISTORY_TABLE
+    # fetchall, not fetchone: a result left unfinished blocks the caller's relations on `con`.
     exists = con.execute(
         "select count(*) from duckdb_tables() where database_name = current_database() "
         "and schema_name = ? and table_name = ?", [schema, table]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return None
-    row = con.execute(
+    rows = con.execute(
         f"select fit_id, cast(fitted_at as varchar), as_of_date, customers, fitted, fit_format, record "
         f"from {_ident(schema, table)} order by fit_id desc limit 1"
-    ).fetchone()
-    if row is None:
+    ).fetchall()
+    if not rows:
         return None
+    row = rows[0]
     fit_id, fitted_at, as_of_date, customers, fitted, fit_format, record = row
     return StoredFit(fit_id, fitted_at, as_of_date, customers, fitted, fit_format, json.loads(record))
 
@@ -227,7 +229,7 @@ def append_fit(con, fitted_at: str, as_of: date, customers: int, fitted: bool, r
         "fit_format integer not null, record varchar not null)"
     )
     meta = record.get("meta", {})
-    fit_id = con.execute(f"select coalesce(max(fit_id), 0) + 1 from {_ident(schema, table)}").fetchone()[0]
+    fit_id = con.execute(f"select coalesce(max(fit_id), 0) + 1 from {_ident(schema, table)}").fetchall()[0][0]
     con.execute(
         f"insert into {_ident(schema, table)} values (?, cast(? as timestamp), ?, cast(? as date), ?, ?, ?, ?, ?, ?, ?, ?)",
         [fit_id, fitted_at, as_of, meta.get("first_order_date"), customers, fitted, reason,

@@ -27,7 +27,7 @@
   The per-customer predictions (mart_customer_predictions, a dbt Python
   model). dbt-spark's session method runs no Python models: on Spark the
   model is disabled (_marts__predictions.yml) and the pipeline fits the
-  predictions between two dbt builds (assets/spark.py), registering the fit
+  predictions between two dbt builds (assets/dbt/engines/spark.py), registering the fit
   as marts.mart_customer_predictions for the second build
   (register_fitted_predictions, macros/spark_tables.sql). A Spark build
   without a fit (by hand, RETENTION_SPARK_PREDICTIONS_PARQUET unset) reads

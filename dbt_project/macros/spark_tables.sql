@@ -35,7 +35,7 @@
 
 {#
     The predictions fitted between the two Spark builds of a pipeline run
-    (assets/spark.py), as the table marts.mart_customer_predictions over the
+    (assets/dbt/engines/spark.py), as the table marts.mart_customer_predictions over the
     fit's Parquet folder, RETENTION_SPARK_PREDICTIONS_PARQUET: where a DuckDB
     build has the Python model's table, so a lakehouse reader finds the
     predictions beside the other marts. Only the second build sets the

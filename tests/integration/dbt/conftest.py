@@ -50,7 +50,7 @@ def dbt_cli():
 
 @pytest.fixture(scope="session")
 def project_manifest() -> Path:
-    """`dbt parse` (no database) and put the manifest where assets/dbt.py reads it.
+    """`dbt parse` (no database) and put the manifest where assets/dbt/project.py reads it.
 
     Parses into a private folder and moves the manifest into place atomically,
     so parallel test workers never read half a file.

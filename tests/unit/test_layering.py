@@ -139,12 +139,17 @@ CORE_IN_AREAS = {"assets.extraction.contract"}
 KNOWN_SIDEWAYS = {
     # On a quiet night the extraction asset is the only step that runs (everything
     # downstream is skipped), so it calls the quality area's freshness judgement itself.
+    # To go: an asset extraction materializes every night (quiet or not) that the
+    # quality area's freshness check targets, so Dagster runs the check after it.
     ("assets.extraction.assets", "assets.quality.checks"),
     ("assets.extraction.assets", "assets.quality.freshness"),
 }
 KNOWN_CORE_TO_AREA = {
     # ShopSourceResource builds the configured source (sample shop, landing folder,
-    # Shopify export, PostgreSQL) from the extraction area's classes.
+    # Shopify export, PostgreSQL) from the extraction area's classes: every area reads
+    # the shop's currency and time zone from it, which only the built source knows.
+    # To go: extraction records the resolved currency and time zone in the build file
+    # (like raw._published_state) and the other areas read them there.
     ("assets.resources", "assets.extraction.dialect"),
     ("assets.resources", "assets.extraction.postgres"),
     ("assets.resources", "assets.extraction.sample_shop"),

@@ -5,7 +5,8 @@ its last day and built; then the last day is extracted (new orders, orders
 fulfilled and cancelled, and late refunds of orders weeks old) and, to cover
 the one case the natural data lacks, one customer's only qualifying order is
 refunded in full by an upsert (the customer must leave int_customer_orders)
-and an old order moves to another customer.
+and an old order moves to another customer, and one customer's attributes
+change (country, acquisition channel, loyalty tier) with no order of theirs.
 The same warehouse is then built twice: incrementally, as the nightly run
 does, and from scratch with --full-refresh on a copy. Every intermediate and
 mart table must hold exactly the same rows, and so must every staging table.
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.slow  # dbt builds of a 20,000-order shop
 
 VARS = '{"shop_timezone": "America/New_York"}'
 INCREMENTAL = {
-    "int_orders": "intermediate", "int_customer_orders": "intermediate",
+    "int_orders": "intermediate", "int_customer_orders": "intermediate", "int_customer_order_facts": "intermediate",
     **{f"stg_shop__{e}": "staging" for e in ENTITY_NAMES},
 }
 
@@ -125,6 +126,23 @@ def nightly_and_full(tmp_path_factory):
         """,
         [new_owner, last_day_end, moved_order],
     )
+    # And a customer with orders whose attributes changed (country, channel, tier): the marts that
+    # carry them must follow although none of the customer's orders moved.
+    (changed_customer,) = con.execute(
+        "SELECT customer_id FROM raw.orders WHERE status = 'fulfilled' AND customer_id IS NOT NULL "
+        "AND customer_id NOT IN (?, ?) GROUP BY customer_id HAVING count(*) >= 2 ORDER BY customer_id DESC LIMIT 1",
+        regulars,
+    ).fetchone()
+    con.execute(
+        """
+        UPDATE raw.customers
+        SET country = CASE WHEN country = 'DE' THEN 'FR' ELSE 'DE' END,
+            acquisition_channel = acquisition_channel || '_moved', loyalty_tier = 'gold',
+            updated_at = ?, _loaded_at = (SELECT max(_loaded_at) FROM raw.orders) + INTERVAL 1 SECOND
+        WHERE customer_id = ?
+        """,
+        [last_day_end, changed_customer],
+    )
     con.execute("CHECKPOINT")
     con.close()
     shutil.copyfile(incremental_db, full_db)
@@ -145,7 +163,7 @@ def nightly_and_full(tmp_path_factory):
     con = duckdb.connect()
     con.execute(f"ATTACH '{incremental_db}' AS inc (READ_ONLY)")
     con.execute(f"ATTACH '{full_db}' AS rebuilt (READ_ONLY)")
-    yield {"con": con, "stats": stats, "late_refunds": late_refunds, "refunded_order": order_id, "moved_order": (moved_order, new_owner), "compiled": compiled}
+    yield {"con": con, "stats": stats, "late_refunds": late_refunds, "refunded_order": order_id, "moved_order": (moved_order, new_owner), "changed_customer": changed_customer, "compiled": compiled}
     con.close()
 
 
@@ -207,6 +225,28 @@ def test_an_order_moved_to_another_customer_leaves_its_old_owner(nightly_and_ful
     order_id, new_owner = nightly_and_full["moved_order"]
     assert order_id is not None and new_owner is not None
     assert con.execute("SELECT customer_id FROM inc.intermediate.int_customer_orders WHERE order_id = ?", [order_id]).fetchall() == [(new_owner,)]
+
+
+def test_a_changed_customer_reaches_the_marts(nightly_and_full):
+    con, customer_id = nightly_and_full["con"], nightly_and_full["changed_customer"]
+    (channel,) = con.execute("SELECT acquisition_channel FROM inc.staging.stg_shop__customers WHERE customer_id = ?", [customer_id]).fetchone()
+    assert channel.endswith("_moved")
+    assert con.execute("SELECT loyalty_tier FROM inc.marts.mart_customer_segments WHERE customer_id = ?", [customer_id]).fetchall() == [("gold",)]
+    assert con.execute("SELECT orders_count FROM inc.intermediate.int_customer_order_facts WHERE customer_id = ?", [customer_id]).fetchone()[0] >= 2
+
+
+def test_the_moved_orders_old_owner_was_recounted(nightly_and_full):
+    con = nightly_and_full["con"]
+    order_id, _ = nightly_and_full["moved_order"]
+    counts = con.execute(
+        """
+        SELECT facts.customer_id, facts.orders_count, count(orders.order_id)
+        FROM inc.intermediate.int_customer_order_facts AS facts
+        JOIN inc.intermediate.int_customer_orders AS orders USING (customer_id)
+        GROUP BY ALL HAVING facts.orders_count <> count(orders.order_id)
+        """
+    ).fetchall()
+    assert counts == []
 
 
 def test_the_night_scored_with_the_stored_fit_in_both_builds(nightly_and_full):

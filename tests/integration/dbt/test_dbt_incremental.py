@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow  # dbt builds of a 20,000-order shop
 VARS = '{"shop_timezone": "America/New_York"}'
 INCREMENTAL = {
     "int_orders": "intermediate", "int_customer_orders": "intermediate", "int_customer_order_facts": "intermediate",
+    "int_cohort_activity": "intermediate",
     **{f"stg_shop__{e}": "staging" for e in ENTITY_NAMES},
 }
 
@@ -84,19 +85,32 @@ def nightly_and_full(tmp_path_factory):
 
     con = connect(str(incremental_db))
     before = dict(con.execute("SELECT order_id, refunded_amount FROM raw.orders").fetchall())
+    (loaded_before,) = con.execute("SELECT max(_loaded_at) FROM raw.orders").fetchone()
     stats = run_extraction(con, source, ExtractRequest(ENTITY_NAMES, until=last_day_end), "day", log=lambda m: None)
     week_before = last_day_end - timedelta(days=7)
     late_refunds = sum(
         1 for order_id, refunded, created_at in con.execute("SELECT order_id, refunded_amount, created_at FROM raw.orders").fetchall()
         if order_id in before and refunded > before[order_id] and created_at < week_before
     )
-    # A customer with one qualifying order, months old: refund it in full, as a late upsert would.
-    (order_id,) = con.execute(
+    # A customer with one qualifying order, months old: refund it in full, as a late upsert would. Taken
+    # from a first-order month no other customer's order moved in tonight, so the cohort facts must
+    # notice the customer leaving on their own (nothing else recomputes that cohort).
+    (order_id, cohort_untouched) = con.execute(
         """
-        SELECT any_value(order_id) FROM raw.orders
-        WHERE customer_id IS NOT NULL AND status = 'fulfilled' AND created_at < TIMESTAMP '2025-06-01'
-        GROUP BY customer_id HAVING count(*) = 1 ORDER BY customer_id LIMIT 1
-        """
+        WITH firsts AS (
+            SELECT customer_id, date_trunc('month', min(created_at)) AS cohort
+            FROM raw.orders WHERE customer_id IS NOT NULL GROUP BY customer_id
+        ),
+        touched AS (
+            SELECT DISTINCT firsts.cohort FROM raw.orders JOIN firsts USING (customer_id) WHERE raw.orders._loaded_at > ?
+        )
+        SELECT any_value(order_id), firsts.cohort NOT IN (SELECT cohort FROM touched)
+        FROM raw.orders JOIN firsts USING (customer_id)
+        WHERE status = 'fulfilled' AND created_at < TIMESTAMP '2025-06-01'
+        GROUP BY customer_id, firsts.cohort HAVING count(*) = 1
+        ORDER BY 2 DESC, customer_id LIMIT 1
+        """,
+        [loaded_before],
     ).fetchone()
     con.execute(
         """
@@ -163,7 +177,7 @@ def nightly_and_full(tmp_path_factory):
     con = duckdb.connect()
     con.execute(f"ATTACH '{incremental_db}' AS inc (READ_ONLY)")
     con.execute(f"ATTACH '{full_db}' AS rebuilt (READ_ONLY)")
-    yield {"con": con, "stats": stats, "late_refunds": late_refunds, "refunded_order": order_id, "moved_order": (moved_order, new_owner), "changed_customer": changed_customer, "compiled": compiled}
+    yield {"con": con, "stats": stats, "late_refunds": late_refunds, "refunded_order": order_id, "cohort_untouched": cohort_untouched, "moved_order": (moved_order, new_owner), "changed_customer": changed_customer, "compiled": compiled}
     con.close()
 
 
@@ -214,10 +228,13 @@ def test_incremental_tables_equal_a_full_rebuild(nightly_and_full):
 
 def test_a_customer_whose_only_order_was_refunded_leaves_the_customer_facts(nightly_and_full):
     con, order_id = nightly_and_full["con"], nightly_and_full["refunded_order"]
+    # the case the cohort facts must catch by their counts: no other order of the cohort moved
+    assert nightly_and_full["cohort_untouched"], "no first-order month untouched by the night: pick another seed"
     (customer_id,) = con.execute("SELECT customer_id FROM inc.intermediate.int_orders WHERE order_id = ?", [order_id]).fetchone()
     assert con.execute("SELECT is_qualifying FROM inc.intermediate.int_orders WHERE order_id = ?", [order_id]).fetchone() == (False,)
     assert con.execute("SELECT count(*) FROM inc.intermediate.int_customer_orders WHERE customer_id = ?", [customer_id]).fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM inc.marts.mart_customer_churn WHERE customer_id = ?", [customer_id]).fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM inc.intermediate.int_customer_order_facts WHERE customer_id = ?", [customer_id]).fetchone() == (0,)
 
 
 def test_an_order_moved_to_another_customer_leaves_its_old_owner(nightly_and_full):

@@ -691,11 +691,22 @@ def run_env(landing: Path, data: Path, home: Path, engine: str = "duckdb",
     return env
 
 
-def run_pipeline(name: str, env: Mapping[str, str], logs: Path) -> RunResult:
+def until_config(folder: Path, until: datetime) -> Path:
+    """A run config file naming the extraction's `until`: the end of the sample shop's history.
+
+    The shop's history ends on a fixed day, long before today; without it the
+    freshness rules would judge every night against today and stop it.
+    """
+    path = folder / "until.yaml"
+    path.write_text(json.dumps({"ops": {"extract_shop": {"config": {"until": until.isoformat()}}}}) + "\n")
+    return path
+
+
+def run_pipeline(name: str, env: Mapping[str, str], logs: Path, run_config: Path | None = None) -> RunResult:
     slug = name.replace(" ", "_")
     engine = env.get("RETENTION_ENGINE", "duckdb")
     cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions",
-           "--select", "*", "-c", "orchestration/console.yaml"]
+           "--select", "*", "-c", "orchestration/console.yaml", *(["-c", str(run_config)] if run_config else [])]
     m = measure(cmd, env, logs / f"{slug}.log")
     _, run = _python_child(["--child-describe"], env, logs / f"{slug}.events.json")
     summary = measure([sys.executable, "-m", "orchestration.where"], env, logs / f"{slug}.summary.log")
@@ -715,16 +726,17 @@ def run_pipeline(name: str, env: Mapping[str, str], logs: Path) -> RunResult:
 
 
 def run_engine(engine: str, names: Sequence[str], cache: Path, folder: Path,
-               spark_driver_memory: str | None = None) -> dict[str, RunResult]:
+               spark_driver_memory: str | None = None, until: datetime | None = None) -> dict[str, RunResult]:
     """The selected runs on one engine, from an empty data folder over hard links of the cached landing files."""
     landing, data, home, logs = (folder / d for d in ("landing", "data", "dagster_home", "logs"))
     env = run_env(landing, data, home, engine, spark_driver_memory)
+    run_config = until_config(folder, until) if until else None
     runs = {}
     for name in names:
         if name == "nightly one day":
             # Copied, not linked: new files with fresh modification times, as a shop drops them.
             shutil.copytree(cache / "last_day", landing, copy_function=shutil.copy, dirs_exist_ok=True)
-        runs[name] = run_pipeline(name, env, logs)
+        runs[name] = run_pipeline(name, env, logs, run_config)
     return runs
 
 
@@ -793,7 +805,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"anchors: read-dedupe-persist {extracted['seconds']} s, marts SQL {marts['seconds']} s", flush=True)
         rows = extracted["rows"]
 
-    by_engine = {engine: run_engine(engine, names, cache, folders[engine], a.spark_driver_memory) for engine in engines}
+    sys.path.insert(0, str(ROOT / "bench"))
+    from landing import history_end
+
+    until = history_end(a.orders, a.seed)
+    by_engine = {engine: run_engine(engine, names, cache, folders[engine], a.spark_driver_memory, until)
+                 for engine in engines}
 
     # Anchor seconds are timed inside their process (the work itself, as the goals define them).
     anchor_extract = anchors.get("read-dedupe-persist", {}).get("inner")

@@ -408,3 +408,11 @@ def test_the_one_day_and_anchor_goals_follow_the_scale(bench_pipeline):
     assert at[1_000_000][anchors].ratio == pytest.approx(5.0) and at[1_000_000][anchors].met == "met"
     assert at[10_000_000][anchors].met == "not met"
     assert at[20_000][anchors].met == "n/a"
+
+
+def test_until_config_names_the_extractions_until_for_the_freshness_rules(bench_pipeline, tmp_path):
+    import yaml
+    from datetime import datetime
+
+    path = bench_pipeline.until_config(tmp_path, datetime(2025, 12, 31, 23, 59, 59))
+    assert yaml.safe_load(path.read_text()) == {"ops": {"extract_shop": {"config": {"until": "2025-12-31T23:59:59"}}}}

@@ -67,9 +67,7 @@ REPORT_FILE = "index.html"
 MANIFEST_FILE = "_manifest.json"
 STAGE_PREFIX = ".stage-"
 KEEP_BUILDS = 2
-
-
-BUILD_ID_FILE = ".build_id"
+BUILD_ID_FILE = ".build_id"  # in a stage: the build id reserve_build_dir chose
 
 
 class PublishError(RuntimeError):

@@ -54,3 +54,8 @@ def write_day(folder: Path, orders: int, seed: int = 42, day: int | None = None)
 def history_days(orders: int, seed: int = 42) -> int:
     """Days of history the sample shop of this size has."""
     return _config(orders, seed).days
+
+
+def history_end(orders: int, seed: int = 42) -> datetime:
+    """The last moment of the sample shop's history: no row of it is updated later."""
+    return _config(orders, seed).end_of_history

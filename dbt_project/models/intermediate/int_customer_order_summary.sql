@@ -2,9 +2,13 @@
 -- counts, revenue and margin, purchase cadence, churn status and retained
 -- tenure as of the as-of date. The one definition of churned, typical
 -- inter-order days and tenure.
-with customer_orders as (
+--
+-- The as-of-date independent facts come from the incremental
+-- int_customer_order_facts; only recency, churn and tenure are computed here,
+-- a projection of one row per customer with no aggregation over orders.
+with facts as (
 
-    select * from {{ ref('int_customer_orders') }}
+    select * from {{ ref('int_customer_order_facts') }}
 
 ),
 
@@ -14,34 +18,25 @@ as_of as (
 
 ),
 
-aggregated as (
-
-    select
-        customer_id,
-        min(created_at) as first_order_at,
-        max(created_at) as last_order_at,
-        min(order_date) as first_order_date,
-        max(order_date) as last_order_date,
-        min(cohort_month) as cohort_month,
-        count(*) as orders_count,
-        sum(net_revenue) as net_revenue,
-        sum(case when is_first_order then net_revenue end) as first_order_net_revenue,
-        sum(gross_margin) as gross_margin,
-        count(gross_margin) as orders_with_margin,
-        max(case when customer_order_number = 2 then days_since_previous_order end) as days_to_second_order,
-        {{ median('days_since_previous_order') }} as typical_interorder_days
-    from customer_orders
-    group by customer_id
-
-),
-
 churn as (
 
     select
-        aggregated.*,
+        facts.customer_id,
+        facts.first_order_at,
+        facts.last_order_at,
+        facts.first_order_date,
+        facts.last_order_date,
+        facts.cohort_month,
+        facts.orders_count,
+        facts.net_revenue,
+        facts.first_order_net_revenue,
+        facts.gross_margin,
+        facts.orders_with_margin,
+        facts.days_to_second_order,
+        facts.typical_interorder_days,
         as_of.as_of_date,
-        {{ dbt.datediff('aggregated.last_order_date', 'as_of.as_of_date', 'day') }} as days_since_last_order
-    from aggregated
+        {{ dbt.datediff('facts.last_order_date', 'as_of.as_of_date', 'day') }} as days_since_last_order
+    from facts
     cross join as_of
 
 ),

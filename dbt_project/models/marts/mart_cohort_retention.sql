@@ -1,14 +1,16 @@
 -- Cohort x months since first order, every month from the cohort's first up
--- to the as-of month (months without activity show zero).
+-- to the as-of month (months without activity show zero). The activity per
+-- cohort and month comes from the incremental int_cohort_activity; only the
+-- grid of months depends on the as-of date.
 with summary as (
 
     select * from {{ ref('int_customer_order_summary') }}
 
 ),
 
-customer_orders as (
+cohort_activity as (
 
-    select * from {{ ref('int_customer_orders') }}
+    select * from {{ ref('int_cohort_activity') }}
 
 ),
 
@@ -42,13 +44,8 @@ grid as (
 
 activity as (
 
-    select
-        cohort_month,
-        order_month as activity_month,
-        count(distinct customer_id) as active_customers,
-        sum(net_revenue) as net_revenue
-    from customer_orders
-    group by cohort_month, order_month
+    select cohort_month, activity_month, active_customers, net_revenue
+    from cohort_activity
 
 ),
 

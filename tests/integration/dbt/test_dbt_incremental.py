@@ -5,7 +5,8 @@ its last day and built; then the last day is extracted (new orders, orders
 fulfilled and cancelled, and late refunds of orders weeks old) and, to cover
 the one case the natural data lacks, one customer's only qualifying order is
 refunded in full by an upsert (the customer must leave int_customer_orders)
-and an old order moves to another customer.
+and an old order moves to another customer, and one customer's attributes
+change (country, acquisition channel, loyalty tier) with no order of theirs.
 The same warehouse is then built twice: incrementally, as the nightly run
 does, and from scratch with --full-refresh on a copy. Every intermediate and
 mart table must hold exactly the same rows, and so must every staging table.
@@ -32,7 +33,8 @@ pytestmark = pytest.mark.slow  # dbt builds of a 20,000-order shop
 
 VARS = '{"shop_timezone": "America/New_York"}'
 INCREMENTAL = {
-    "int_orders": "intermediate", "int_customer_orders": "intermediate",
+    "int_orders": "intermediate", "int_customer_orders": "intermediate", "int_customer_order_facts": "intermediate",
+    "int_cohort_activity": "intermediate",
     **{f"stg_shop__{e}": "staging" for e in ENTITY_NAMES},
 }
 
@@ -83,19 +85,32 @@ def nightly_and_full(tmp_path_factory):
 
     con = connect(str(incremental_db))
     before = dict(con.execute("SELECT order_id, refunded_amount FROM raw.orders").fetchall())
+    (loaded_before,) = con.execute("SELECT max(_loaded_at) FROM raw.orders").fetchone()
     stats = run_extraction(con, source, ExtractRequest(ENTITY_NAMES, until=last_day_end), "day", log=lambda m: None)
     week_before = last_day_end - timedelta(days=7)
     late_refunds = sum(
         1 for order_id, refunded, created_at in con.execute("SELECT order_id, refunded_amount, created_at FROM raw.orders").fetchall()
         if order_id in before and refunded > before[order_id] and created_at < week_before
     )
-    # A customer with one qualifying order, months old: refund it in full, as a late upsert would.
-    (order_id,) = con.execute(
+    # A customer with one qualifying order, months old: refund it in full, as a late upsert would. Taken
+    # from a first-order month no other customer's order moved in tonight, so the cohort facts must
+    # notice the customer leaving on their own (nothing else recomputes that cohort).
+    (order_id, cohort_untouched) = con.execute(
         """
-        SELECT any_value(order_id) FROM raw.orders
-        WHERE customer_id IS NOT NULL AND status = 'fulfilled' AND created_at < TIMESTAMP '2025-06-01'
-        GROUP BY customer_id HAVING count(*) = 1 ORDER BY customer_id LIMIT 1
-        """
+        WITH firsts AS (
+            SELECT customer_id, date_trunc('month', min(created_at)) AS cohort
+            FROM raw.orders WHERE customer_id IS NOT NULL GROUP BY customer_id
+        ),
+        touched AS (
+            SELECT DISTINCT firsts.cohort FROM raw.orders JOIN firsts USING (customer_id) WHERE raw.orders._loaded_at > ?
+        )
+        SELECT any_value(order_id), firsts.cohort NOT IN (SELECT cohort FROM touched)
+        FROM raw.orders JOIN firsts USING (customer_id)
+        WHERE status = 'fulfilled' AND created_at < TIMESTAMP '2025-06-01'
+        GROUP BY customer_id, firsts.cohort HAVING count(*) = 1
+        ORDER BY 2 DESC, customer_id LIMIT 1
+        """,
+        [loaded_before],
     ).fetchone()
     con.execute(
         """
@@ -125,6 +140,23 @@ def nightly_and_full(tmp_path_factory):
         """,
         [new_owner, last_day_end, moved_order],
     )
+    # And a customer with orders whose attributes changed (country, channel, tier): the marts that
+    # carry them must follow although none of the customer's orders moved.
+    (changed_customer,) = con.execute(
+        "SELECT customer_id FROM raw.orders WHERE status = 'fulfilled' AND customer_id IS NOT NULL "
+        "AND customer_id NOT IN (?, ?) GROUP BY customer_id HAVING count(*) >= 2 ORDER BY customer_id DESC LIMIT 1",
+        regulars,
+    ).fetchone()
+    con.execute(
+        """
+        UPDATE raw.customers
+        SET country = CASE WHEN country = 'DE' THEN 'FR' ELSE 'DE' END,
+            acquisition_channel = acquisition_channel || '_moved', loyalty_tier = 'gold',
+            updated_at = ?, _loaded_at = (SELECT max(_loaded_at) FROM raw.orders) + INTERVAL 1 SECOND
+        WHERE customer_id = ?
+        """,
+        [last_day_end, changed_customer],
+    )
     con.execute("CHECKPOINT")
     con.close()
     shutil.copyfile(incremental_db, full_db)
@@ -145,7 +177,7 @@ def nightly_and_full(tmp_path_factory):
     con = duckdb.connect()
     con.execute(f"ATTACH '{incremental_db}' AS inc (READ_ONLY)")
     con.execute(f"ATTACH '{full_db}' AS rebuilt (READ_ONLY)")
-    yield {"con": con, "stats": stats, "late_refunds": late_refunds, "refunded_order": order_id, "moved_order": (moved_order, new_owner), "compiled": compiled}
+    yield {"con": con, "stats": stats, "late_refunds": late_refunds, "refunded_order": order_id, "cohort_untouched": cohort_untouched, "moved_order": (moved_order, new_owner), "changed_customer": changed_customer, "compiled": compiled}
     con.close()
 
 
@@ -196,10 +228,13 @@ def test_incremental_tables_equal_a_full_rebuild(nightly_and_full):
 
 def test_a_customer_whose_only_order_was_refunded_leaves_the_customer_facts(nightly_and_full):
     con, order_id = nightly_and_full["con"], nightly_and_full["refunded_order"]
+    # the case the cohort facts must catch by their counts: no other order of the cohort moved
+    assert nightly_and_full["cohort_untouched"], "no first-order month untouched by the night: pick another seed"
     (customer_id,) = con.execute("SELECT customer_id FROM inc.intermediate.int_orders WHERE order_id = ?", [order_id]).fetchone()
     assert con.execute("SELECT is_qualifying FROM inc.intermediate.int_orders WHERE order_id = ?", [order_id]).fetchone() == (False,)
     assert con.execute("SELECT count(*) FROM inc.intermediate.int_customer_orders WHERE customer_id = ?", [customer_id]).fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM inc.marts.mart_customer_churn WHERE customer_id = ?", [customer_id]).fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM inc.intermediate.int_customer_order_facts WHERE customer_id = ?", [customer_id]).fetchone() == (0,)
 
 
 def test_an_order_moved_to_another_customer_leaves_its_old_owner(nightly_and_full):
@@ -207,6 +242,28 @@ def test_an_order_moved_to_another_customer_leaves_its_old_owner(nightly_and_ful
     order_id, new_owner = nightly_and_full["moved_order"]
     assert order_id is not None and new_owner is not None
     assert con.execute("SELECT customer_id FROM inc.intermediate.int_customer_orders WHERE order_id = ?", [order_id]).fetchall() == [(new_owner,)]
+
+
+def test_a_changed_customer_reaches_the_marts(nightly_and_full):
+    con, customer_id = nightly_and_full["con"], nightly_and_full["changed_customer"]
+    (channel,) = con.execute("SELECT acquisition_channel FROM inc.staging.stg_shop__customers WHERE customer_id = ?", [customer_id]).fetchone()
+    assert channel.endswith("_moved")
+    assert con.execute("SELECT loyalty_tier FROM inc.marts.mart_customer_segments WHERE customer_id = ?", [customer_id]).fetchall() == [("gold",)]
+    assert con.execute("SELECT orders_count FROM inc.intermediate.int_customer_order_facts WHERE customer_id = ?", [customer_id]).fetchone()[0] >= 2
+
+
+def test_the_moved_orders_old_owner_was_recounted(nightly_and_full):
+    con = nightly_and_full["con"]
+    order_id, _ = nightly_and_full["moved_order"]
+    counts = con.execute(
+        """
+        SELECT facts.customer_id, facts.orders_count, count(orders.order_id)
+        FROM inc.intermediate.int_customer_order_facts AS facts
+        JOIN inc.intermediate.int_customer_orders AS orders USING (customer_id)
+        GROUP BY ALL HAVING facts.orders_count <> count(orders.order_id)
+        """
+    ).fetchall()
+    assert counts == []
 
 
 def test_the_night_scored_with_the_stored_fit_in_both_builds(nightly_and_full):

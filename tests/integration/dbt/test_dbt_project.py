@@ -66,7 +66,7 @@ def test_every_formula_mart_has_a_unit_test(project_manifest):
     manifest = _manifest(project_manifest)
     tested = {t["model"] for t in manifest["unit_tests"].values()}
     assert MARTS - {"mart_customer_churn"} <= tested  # churn status is unit-tested in its intermediate
-    assert {"int_orders", "int_customer_orders", "int_customer_order_summary",
+    assert {"int_orders", "int_customer_orders", "int_customer_order_facts", "int_customer_order_summary",
             "int_monthly_customer_activity", "stg_shop__orders"} <= tested
 
 

@@ -343,3 +343,76 @@ def test_verdicts_against_skipped_anchors_read_na_and_the_others_still_count(ben
     assert by_what["dbt step / (bare marts SQL x 1.3 + 15 s)"].met == "n/a"
     assert by_what["extraction / bare read-dedupe-persist"].measured == "10.0 s / no anchor"
     assert by_what["quality gates / wall (full)"].ratio == pytest.approx(2.0 / 40.0)
+
+
+def test_models_fall_in_the_first_family_whose_pattern_matches_else_other(bench_pipeline):
+    assert bench_pipeline.model_group("mart_audience_members") == "audiences"
+    assert bench_pipeline.model_group("int_audience_backtest_predictions") == "audiences"
+    assert bench_pipeline.model_group("int_change_periods") == "changes"
+    assert bench_pipeline.model_group("mart_metric_changes") == "changes"
+    assert bench_pipeline.model_group("int_metric_segments") == "changes"
+    assert bench_pipeline.model_group("mart_customer_churn") == "other models"
+    assert bench_pipeline.model_group("mart_audience") == "other models"  # the pattern needs the underscore
+
+
+def test_dbt_group_seconds_splits_node_seconds_by_family_and_kind_over_invocations(bench_pipeline):
+    invocations = {
+        "a": {"elapsed_time": 10.0, "results": [
+            {"unique_id": "model.retention.mart_audience_members", "execution_time": 2.0},
+            {"unique_id": "model.retention.int_change_periods.v2", "execution_time": 1.0},
+            {"unique_id": "model.retention.int_orders", "execution_time": 4.0},
+            {"unique_id": "test.retention.unique_int_orders_order_id", "execution_time": 0.5},
+            {"unique_id": "unit_test.retention.mart_a.case", "execution_time": 0.25},
+            {"unique_id": "operation.retention.on-run-end", "execution_time": 9.0},
+        ]},
+        "b": {"elapsed_time": 2.0, "results": [{"unique_id": "model.retention.mart_change_notes", "execution_time": 1.5}]},
+    }
+    got = bench_pipeline.dbt_group_seconds(invocations)
+    assert got == pytest.approx({"audiences": 2.0, "changes": 2.5, "other models": 4.0, "data tests": 0.5,
+                                 "unit tests": 0.25, "all nodes": 9.25})
+    assert bench_pipeline.dbt_group_seconds({}) == {}
+    assert bench_pipeline.top_models(invocations, 2) == [("int_orders", 4.0), ("mart_audience_members", 2.0)]
+
+
+def test_dbt_groups_table_gives_each_familys_share_and_its_estimate_of_elapsed(bench_pipeline):
+    run = bench_pipeline.RunResult("full", 70.0, 1, 1, stages={"dbt": 25.0}, dbt={"elapsed": 20.0},
+                                   dbt_groups={"audiences": 2.0, "changes": 3.0, "other models": 10.0, "data tests": 5.0,
+                                               "unit tests": 0.0, "all nodes": 20.0},
+                                   dbt_top=[("int_orders", 4.0)])
+    lines = bench_pipeline.dbt_groups_table([run]).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    row = dict(zip(header, (c.strip() for c in lines[2].strip("|").split("|"))))
+    assert row["audiences node s"] == "2.0 (10%)" and row["changes node s"] == "3.0 (15%)"
+    assert row["audiences + changes: est. elapsed s"] == "5.0"  # 25% of 20 s
+    assert row["top models (node s)"] == "int_orders 4.0"
+
+
+def test_night_split_table_gives_each_stage_and_fixed_cost_as_a_share_of_wall(bench_pipeline):
+    runs = [bench_pipeline.RunResult("full", 100.0, 1, 1, stages={"extraction": 20.0, "dbt": 50.0}, in_run=80.0, startup=15.0, after_run=5.0),
+            bench_pipeline.RunResult("nightly one day", 40.0, 1, 1, stages={"dbt": 20.0}, in_run=30.0, startup=8.0, after_run=2.0)]
+    lines = bench_pipeline.night_split_table(runs).splitlines()
+    rows = {c[0]: c[1:] for c in ([x.strip() for x in line.strip("|").split("|")] for line in lines[2:])}
+    assert rows["dbt"] == ["50.0 (50%)", "20.0 (50%)"]
+    assert rows["extraction"] == ["20.0 (20%)", "-"]
+    assert rows["between steps"] == ["10.0 (10%)", "10.0 (25%)"]
+    assert rows["start-up"] == ["15.0 (15%)", "8.0 (20%)"]
+    assert rows["wall"] == ["100.0", "40.0"]
+
+
+def test_the_one_day_and_anchor_goals_follow_the_scale(bench_pipeline):
+    runs = _runs(bench_pipeline, 50.0, 6.0, 2.0, {"extraction": 1.0, "dbt": 1.0}, 1)
+    at = {orders: {v.what: v for v in bench_pipeline.verdicts(runs, 6.0, 4.0, orders)} for orders in (1_000_000, 10_000_000, 20_000)}
+    assert at[1_000_000]["nightly one day / full (wall)"].met == "met"  # 12% <= 15%
+    assert at[10_000_000]["nightly one day / full (wall)"].met == "not met"  # 12% > 10%
+    anchors = "full wall / (read-dedupe-persist + marts SQL)"
+    assert at[1_000_000][anchors].ratio == pytest.approx(5.0) and at[1_000_000][anchors].met == "met"
+    assert at[10_000_000][anchors].met == "not met"
+    assert at[20_000][anchors].met == "n/a"
+
+
+def test_until_config_names_the_extractions_until_for_the_freshness_rules(bench_pipeline, tmp_path):
+    import yaml
+    from datetime import datetime
+
+    path = bench_pipeline.until_config(tmp_path, datetime(2025, 12, 31, 23, 59, 59))
+    assert yaml.safe_load(path.read_text()) == {"ops": {"extract_shop": {"config": {"until": "2025-12-31T23:59:59"}}}}

@@ -41,7 +41,6 @@ from .publish import (
     WAREHOUSE_FILE,
     current_build_dir,
     publish_database,
-    staged_mart_views,
     switch_build,
 )
 from .report import build_report, load_report_frames, models_fitted_text, write_report
@@ -82,6 +81,34 @@ class ExportConfig(dg.Config):
 
 def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefinition]:
     deps = list(dict.fromkeys(mart_keys))
+
+    @dg.asset(
+        name="published_warehouse",
+        group_name=SERVING_GROUP,
+        deps=deps,
+        kinds={"duckdb"},
+        retry_policy=NO_RETRY,
+        description=(
+            "The analysts' warehouse, staged: marts, intermediate and the redacted quarantine written "
+            "into a new read-only DuckDB file (never a copy of the build file), every table and column "
+            "described (its dbt description as a comment). Visible as "
+            "data/warehouse.duckdb after the build switch; open it read-only, reconnect to see a new build."
+        ),
+    )
+    def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        target = warehouse.layout.stage_dir(context.run.run_id) / WAREHOUSE_FILE
+        result = publish_database(warehouse.build_db, target, tag=context.run.run_id, docs=load_table_docs())
+        context.log.info(f"staged {result.published_db} ({result.bytes:,} bytes, {len(result.mart_tables)} marts)")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(warehouse.published_db)),
+                "staged_in": dg.MetadataValue.path(str(result.published_db)),
+                "bytes": result.bytes,
+                "sha256": result.sha256,
+                "mart_tables": dg.MetadataValue.json(list(result.mart_tables)),
+                "staged_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
 
     @dg.asset(
         name="parquet_exports",
@@ -135,40 +162,6 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
                     {a: {k: e[k] for k in ("members", "entered", "left")} for a, e in audiences["audiences"].items()}
                     if audiences else {}
                 ),
-            }
-        )
-
-    @dg.asset(
-        name="published_warehouse",
-        group_name=SERVING_GROUP,
-        deps=[*deps, parquet_exports.key],
-        kinds={"duckdb"},
-        retry_policy=NO_RETRY,
-        description=(
-            "The analysts' warehouse, staged: intermediate and the redacted quarantine written into a new "
-            "read-only DuckDB file (never a copy of the build file), the marts as views over this build's "
-            "Parquet exports (not written twice), every table, view and column described (its dbt "
-            "description as a comment). Visible as "
-            "data/warehouse.duckdb after the build switch; open it read-only, reconnect to see a new build."
-        ),
-    )
-    def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        target = warehouse.layout.stage_dir(context.run.run_id) / WAREHOUSE_FILE
-        views = staged_mart_views(warehouse.layout, context.run.run_id)
-        result = publish_database(warehouse.build_db, target, tag=context.run.run_id, docs=load_table_docs(),
-                                  views=views)
-        served = sorted(views.marts) if views else []
-        context.log.info(f"staged {result.published_db} ({result.bytes:,} bytes, {len(result.mart_tables)} marts, "
-                          f"{len(served)} of them views over the build's Parquet exports)")
-        return dg.MaterializeResult(
-            metadata={
-                "path": dg.MetadataValue.path(str(warehouse.published_db)),
-                "staged_in": dg.MetadataValue.path(str(result.published_db)),
-                "bytes": result.bytes,
-                "sha256": result.sha256,
-                "mart_tables": dg.MetadataValue.json(list(result.mart_tables)),
-                "marts_as_views": dg.MetadataValue.json(served),
-                "staged_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
         )
 

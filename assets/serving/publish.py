@@ -12,15 +12,6 @@ The analysts' file is written fresh, never copied (docs/serving.md):
 3. the new file is fsync'ed, made read-only and moved over the target with
    `os.replace` (atomic on POSIX).
 
-Marts are not written a second time: in the pipeline the file's `marts.*`
-are views over the build's own Parquet exports (`MartViews`), which the
-export step has just written or hard-linked; only `intermediate.*`, the
-audit tables and the redacted quarantine are tables. The views name the
-files by their path in the build's final folder `builds/<build id>/`, which
-a link to the stage holds until the switch renames the stage there
-(`reserve_build_dir`): a view is bound when created, so its files must be
-where readers will find them.
-
 A run stages its warehouse, exports and report in `builds/.stage-<run id>/`;
 `switch_build` then renames that folder to `builds/<build id>/` and flips the
 `current` symlink with one `os.replace`: the stable paths `warehouse.duckdb`,
@@ -32,7 +23,6 @@ report show.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -67,39 +57,10 @@ REPORT_FILE = "index.html"
 MANIFEST_FILE = "_manifest.json"
 STAGE_PREFIX = ".stage-"
 KEEP_BUILDS = 2
-BUILD_ID_FILE = ".build_id"  # in a stage: the build id reserve_build_dir chose
 
 
 class PublishError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class MartViews:
-    """Marts to serve as views over Parquet files instead of tables written again.
-
-    `served_dir`: the export set's folder as readers reach it after the
-    switch (it must already resolve: views are bound when created);
-    `marts`: the export manifest's entries (name -> "schema" with each
-    column's warehouse type, "files" relative to `served_dir`).
-    """
-
-    served_dir: Path
-    marts: dict
-
-
-def mart_view_sql(views: MartViews, table: str) -> str | None:
-    """SELECT of `table` from its exported files, each column cast back to its warehouse type; None if not exported.
-
-    The files carry partition columns inside them, so they are read without
-    hive partitioning: the types are the files' own, then the warehouse's.
-    """
-    entry = views.marts.get(table)
-    if not entry or not entry.get("files") or not entry.get("schema"):
-        return None
-    files = ", ".join(_ql(str(views.served_dir / str(f["path"]))) for f in entry["files"])
-    columns = ", ".join(f"CAST({_qi(c['name'])} AS {c['type']}) AS {_qi(c['name'])}" for c in entry["schema"])
-    return f"SELECT {columns} FROM read_parquet([{files}], hive_partitioning = false)"
 
 
 @dataclass(frozen=True)
@@ -209,9 +170,8 @@ def analyst_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]
     return out
 
 
-def comment_sql(catalog: str, schema: str, table: str, columns: list[str], doc: TableDoc | None,
-                kind: str = "TABLE") -> list[str]:
-    """COMMENT ON statements giving `catalog.schema.table` (a TABLE or VIEW) and its `columns` their descriptions (pure).
+def comment_sql(catalog: str, schema: str, table: str, columns: list[str], doc: TableDoc | None) -> list[str]:
+    """COMMENT ON statements giving `catalog.schema.table` and its `columns` their descriptions (pure).
 
     A SQL client (DBeaver, the duckdb shell's `duckdb_columns()`) then shows
     what each table and column means. Columns `doc` does not describe get none.
@@ -219,37 +179,18 @@ def comment_sql(catalog: str, schema: str, table: str, columns: list[str], doc: 
     if doc is None:
         return []
     name = f"{_qi(catalog)}.{_qi(schema)}.{_qi(table)}"
-    out = [f"COMMENT ON {kind} {name} IS {_ql(doc.description)}"] if doc.description else []
+    out = [f"COMMENT ON TABLE {name} IS {_ql(doc.description)}"] if doc.description else []
     out += [f"COMMENT ON COLUMN {name}.{_qi(c)} IS {_ql(doc.columns[c])}" for c in columns if doc.columns.get(c)]
     return out
 
 
-def _create_analyst_relation(con: duckdb.DuckDBPyConnection, schema: str, table: str, select: str,
-                              views: MartViews | None) -> str:
-    """Create one relation of the analysts' file from the build; "VIEW" when served from the exports, else "TABLE"."""
-    view_sql = mart_view_sql(views, table) if views is not None and schema == "marts" else None
-    target = f"analyst_copy.{_qi(schema)}.{_qi(table)}"
-    if view_sql is None:
-        con.execute(f"CREATE TABLE {target} AS {select}")
-        return "TABLE"
-    con.execute(f"CREATE VIEW {target} AS {view_sql}")
-    # The files must hold what the build holds now: a view that disagrees is never published.
-    (built,) = con.execute(f"SELECT count(*) FROM {_qi(schema)}.{_qi(table)}").fetchone()
-    (served,) = con.execute(f"SELECT count(*) FROM {target}").fetchone()
-    if built != served:
-        raise PublishError(f"{schema}.{table}: the exported files hold {served} rows, the build {built}; "
-                           "export again before publishing")
-    return "VIEW"
-
-
 def write_analyst_database(
-    build_db: Path, dst: Path, docs: dict[tuple[str, str], TableDoc] | None = None, views: MartViews | None = None,
+    build_db: Path, dst: Path, docs: dict[tuple[str, str], TableDoc] | None = None
 ) -> None:
     """Write the tables analysts may read from `build_db` into the new database file `dst`.
 
     `docs` ((schema, table) -> descriptions, assets/descriptions.py)
     become the tables' and columns' comments: CREATE TABLE AS carries none.
-    With `views`, the marts it lists are views over their exported files.
     """
     if dst.exists():
         raise PublishError(f"{dst} already exists; the analysts' file is always written fresh")
@@ -259,11 +200,11 @@ def write_analyst_database(
         try:
             for schema, table, select in analyst_tables(con):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS analyst_copy.{_qi(schema)}")
-                kind = _create_analyst_relation(con, schema, table, select, views)
+                con.execute(f"CREATE TABLE analyst_copy.{_qi(schema)}.{_qi(table)} AS {select}")
                 columns = [r[0] for r in con.execute(
                     "SELECT column_name FROM duckdb_columns() WHERE database_name = 'analyst_copy' "
                     "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()]
-                for sql in comment_sql("analyst_copy", schema, table, columns, (docs or {}).get((schema, table)), kind):
+                for sql in comment_sql("analyst_copy", schema, table, columns, (docs or {}).get((schema, table))):
                     con.execute(sql)
             con.execute("CHECKPOINT analyst_copy")
         finally:
@@ -309,15 +250,13 @@ def remove_stale_wal(db_path: Path) -> bool:
 
 
 def publish_database(
-    build_db: Path, published_db: Path, tag: str = "run", docs: dict[tuple[str, str], TableDoc] | None = None,
-    views: MartViews | None = None,
+    build_db: Path, published_db: Path, tag: str = "run", docs: dict[tuple[str, str], TableDoc] | None = None
 ) -> PublishResult:
     """Write the analysts' tables of `build_db` into a new file that atomically replaces `published_db`.
 
     `tag` (the run id) names the temporary file, so two publishers never
     share one. Raises before the replace on any problem: `published_db` is
-    then byte-for-byte what it was. `docs` become the tables' comments;
-    `views` serves the marts it lists from their exported files.
+    then byte-for-byte what it was. `docs` become the tables' comments.
     """
     build_db = Path(build_db)
     published_db = Path(published_db)
@@ -333,7 +272,7 @@ def publish_database(
 
     tmp = published_db.parent / f"{TMP_PREFIX}{published_db.name}.{tag}"
     try:
-        write_analyst_database(build_db, tmp, docs=docs, views=views)
+        write_analyst_database(build_db, tmp, docs=docs)
         os.chmod(tmp, READ_ONLY_FILE_MODE)
         size, digest = tmp.stat().st_size, _sha256(tmp)
         # The new file must open as a database before it replaces anything.
@@ -366,44 +305,6 @@ def new_build_id(run_id: str, now: datetime | None = None) -> str:
     """Sortable by time, unique per run."""
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%dT%H%M%S%fZ}-{run_id[:8]}"
-
-
-def reserve_build_dir(layout: DataLayout, run_id: str) -> Path:
-    """The folder the run's stage becomes at the switch, resolving to the stage until then.
-
-    The build id is chosen once per run (kept in the stage's `.build_id`)
-    and `builds/<build id>` is made a link to the stage, so files staged
-    now can be named by the path readers will use. Nothing points readers
-    at it before the switch; a killed run's link is removed with its stage.
-    """
-    stage = layout.stage_dir(run_id)
-    stage.mkdir(parents=True, exist_ok=True)
-    id_file = stage / BUILD_ID_FILE
-    if id_file.is_file():
-        build_id = id_file.read_text().strip()
-    else:
-        build_id = new_build_id(run_id)
-        id_file.write_text(build_id + "\n")
-    # Absolute: a view's file path is read relative to the reader's working directory otherwise.
-    link = layout.builds_dir.absolute() / build_id
-    if not link.is_symlink():
-        if link.exists():
-            raise PublishError(f"{link} exists and is not this run's stage; refusing to reuse build id {build_id}")
-        os.symlink(stage.name, link)
-    return link
-
-
-def staged_mart_views(layout: DataLayout, run_id: str) -> MartViews | None:
-    """The run's staged export set as `MartViews`, named by the build folder the switch will make; None without one."""
-    from .exports import MANIFEST, current_version_dir  # exports imports this module
-
-    exports = layout.stage_dir(run_id) / EXPORTS_FOLDER
-    version_dir = current_version_dir(exports)
-    if version_dir is None or not (version_dir / MANIFEST).is_file():
-        return None
-    manifest = json.loads((version_dir / MANIFEST).read_text())
-    served = reserve_build_dir(layout, run_id) / EXPORTS_FOLDER / version_dir.relative_to(exports.resolve())
-    return MartViews(served_dir=served, marts=manifest.get("marts") or {})
 
 
 def replace_symlink(link: Path, target: str) -> None:
@@ -472,11 +373,8 @@ def switch_build(layout: DataLayout, run_id: str, keep: int = KEEP_BUILDS) -> Sw
         )
     make_read_only(stage)
     builds = layout.builds_dir
-    id_file = stage / BUILD_ID_FILE
-    build_id = id_file.read_text().strip() if id_file.is_file() else new_build_id(run_id)
+    build_id = new_build_id(run_id)
     final = builds / build_id
-    if final.is_symlink():
-        final.unlink()  # reserve_build_dir's link to the stage: the stage itself takes its place
     os.rename(stage, final)
     fsync_dir(builds)
     # THE switch: one atomic replace; every stable path resolves through it.
@@ -502,11 +400,6 @@ def prune_builds(layout: DataLayout, keep: int = KEEP_BUILDS) -> list[str]:
     for p in builds.iterdir():
         if p.name.startswith((STAGE_PREFIX, ".legacy-")):
             shutil.rmtree(p, ignore_errors=True)
-            removed.append(p.name)
-    for p in builds.iterdir():
-        # Links reserve_build_dir made to stages of killed runs (now gone, or about to be).
-        if p.is_symlink() and (not p.exists() or os.readlink(p).startswith(STAGE_PREFIX)):
-            p.unlink()
             removed.append(p.name)
     done = sorted((p for p in builds.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
     for i, p in enumerate(done):

@@ -119,9 +119,7 @@ def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, pipelin
     exports = data / "exports"
     con = duckdb.connect(str(published), read_only=True)
     try:
-        # marts are views over the build's exports, so information_schema (tables and views)
-        marts = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'").fetchall()]
+        marts = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name='marts'").fetchall()]
         assert marts
         from assets.serving.exports import is_personal_column, read_manifest
 
@@ -149,9 +147,7 @@ def test_analyst_session_survives_a_full_run_and_exports_match(tmp_path, pipelin
             "SELECT table_name || '.' || column_name FROM duckdb_columns() "
             "WHERE schema_name IN ('marts', 'intermediate') AND coalesce(comment, '') = ''").fetchall()
         bare += con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' AND coalesce(comment, '') = '' "
-            "UNION ALL SELECT view_name FROM duckdb_views() WHERE schema_name = 'marts' AND NOT internal "
-            "AND coalesce(comment, '') = ''"
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' AND coalesce(comment, '') = ''"
         ).fetchall()
         mart_columns = con.execute(
             "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = 'marts'").fetchall()

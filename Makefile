@@ -94,7 +94,7 @@ dev: check-config manifest dagster-home
 
 # dbt docs (model and column docs, metric glossary) as one static page that opens from disk,
 # from the build warehouse of RETENTION_DATA_DIR with that shop's time zone and windows
-# (assets/serving/dbt_docs.py); each run rebuilds it too.
+# (assets/serving/dbt_docs.py); each run rebuilds it when its content would change (project, vars or columns).
 docs: check-config manifest
 	@$(BIN)/python -m orchestration.docs
 

@@ -32,7 +32,7 @@ from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import DbtBuildConfig, build_settings, dbt_vars, record_published_state
 
 from .audience_exports import write_audience_exports
-from .dbt_docs import build_dbt_docs
+from .dbt_docs import DOCS_PAGE, build_dbt_docs, docs_fingerprint, page_is_current
 from assets.descriptions import load_table_docs
 from .exports import DEFAULT_PARTITION_MIN_ROWS, KEEP_VERSIONS, read_as_of_date, write_exports
 from .publish import (
@@ -265,17 +265,26 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         from assets.dbt_runs import dbt_executable, dbt_runs_dir, latest_partial_parse
 
         vars_ = dbt_vars(shop_source, shop_source.shop_timezone, DbtBuildConfig())
-        page = build_dbt_docs(
-            warehouse.build_db, warehouse.layout.dbt_docs_dir, vars_, dbt=dbt_executable(),
-            memory_limit=warehouse.memory_limit, partial_parse=latest_partial_parse(dbt_runs_dir(warehouse.root)),
-        )
-        context.log.info(f"dbt docs at {page.as_uri()}")
+        docs_dir = warehouse.layout.dbt_docs_dir
+        # A night that changed no code, var or column would write the same page: keep it.
+        fingerprint = docs_fingerprint(warehouse.build_db, vars_)
+        rebuilt = not page_is_current(docs_dir, fingerprint)
+        if rebuilt:
+            page = build_dbt_docs(
+                warehouse.build_db, docs_dir, vars_, dbt=dbt_executable(), memory_limit=warehouse.memory_limit,
+                partial_parse=latest_partial_parse(dbt_runs_dir(warehouse.root)), fingerprint=fingerprint,
+            )
+            context.log.info(f"dbt docs at {page.as_uri()}")
+        else:
+            page = docs_dir / DOCS_PAGE
+            context.log.info(f"dbt docs unchanged (same project, vars and columns), kept at {page.as_uri()}")
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(page)),
                 "open": dg.MetadataValue.text(page.as_uri()),
                 "shop_timezone": vars_["shop_timezone"],
                 "bytes": page.stat().st_size,
+                "rebuilt": rebuilt,
             }
         )
 

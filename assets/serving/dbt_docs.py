@@ -9,12 +9,15 @@ rest of dbt's target folder (compiled SQL, the JSON files) is deleted.
 The catalog is read from the data folder's own build warehouse, with the
 dbt vars of that shop (its time zone, windows, as-of date), so the page shows
 this shop's tables and column types. The pipeline's `dbt_docs` asset builds
-it after each published build; `make docs` (`python -m orchestration.docs`)
-builds it on demand.
+it after a published build whose page would differ (`docs_fingerprint`: the
+dbt project and its docs, the shop's vars, the build's tables and column
+types; row counts are not on the page); `make docs` (`python -m
+orchestration.docs`) builds it on demand.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,10 +26,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from assets.run_state import CODE_GLOBS, code_fingerprint
 from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from assets.warehouse import connect
 
 DOCS_PAGE = "index.html"
 STATIC_PAGE = "static_index.html"
+FINGERPRINT_FILE = ".fingerprint"
+# The page also shows the docs blocks (metric glossary) and the project's yml descriptions.
+DOCS_GLOBS = (*CODE_GLOBS, "dbt_project/docs/**/*")
 
 
 class DocsError(RuntimeError):
@@ -43,6 +51,28 @@ def docs_generate_args(vars_: Mapping[str, Any], target_path: Path) -> list[str]
     ]
 
 
+def docs_fingerprint(build_db: Path, vars_: Mapping[str, Any], root: Path = PROJECT_ROOT) -> str:
+    """What the page is made of: the dbt project's files, the vars, and the build's tables and column types."""
+    con = connect(build_db, read_only=True)
+    try:
+        columns = con.execute(
+            "select table_schema, table_name, column_name, data_type from information_schema.columns order by all"
+        ).fetchall()
+    finally:
+        con.close()
+    digest = hashlib.sha256()
+    digest.update(code_fingerprint(root, DOCS_GLOBS).encode())
+    digest.update(json.dumps(dict(vars_), sort_keys=True, default=str).encode())
+    digest.update(json.dumps(columns).encode())
+    return digest.hexdigest()
+
+
+def page_is_current(docs_dir: Path, fingerprint: str) -> bool:
+    """True when `docs_dir` holds a page built from the same fingerprint."""
+    marker = Path(docs_dir) / FINGERPRINT_FILE
+    return (Path(docs_dir) / DOCS_PAGE).exists() and marker.exists() and marker.read_text() == fingerprint
+
+
 def _last_error_line(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
@@ -56,6 +86,7 @@ def build_dbt_docs(
     dbt: str = "dbt",
     memory_limit: str = "3GB",
     partial_parse: Path | None = None,
+    fingerprint: str | None = None,
 ) -> Path:
     """Generate the static docs page from `build_db` into `docs_dir/index.html`; return its path.
 
@@ -63,6 +94,7 @@ def build_dbt_docs(
     line) when there is no build warehouse or dbt fails, e.g. because a run
     holds the warehouse's write lock. `partial_parse` (the last build's
     partial_parse.msgpack) spares dbt a full parse when vars and profile match.
+    `fingerprint` (docs_fingerprint) is stored beside the page for `page_is_current`.
     """
     build_db, docs_dir = Path(build_db), Path(docs_dir)
     if not build_db.exists():
@@ -91,6 +123,11 @@ def build_dbt_docs(
             )
         target = docs_dir / DOCS_PAGE
         os.replace(page, target)
+        marker = docs_dir / FINGERPRINT_FILE
+        if fingerprint is None:
+            marker.unlink(missing_ok=True)
+        else:
+            marker.write_text(fingerprint)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target

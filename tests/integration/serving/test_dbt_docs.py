@@ -72,3 +72,34 @@ def test_report_links_open_local_pages():
     links = {"Metric and column definitions (dbt docs)": "file:///data/dbt_docs/index.html"}
     html = build_report({}, as_of_date=None, links=links)
     assert '<a href="file:///data/dbt_docs/index.html">Metric and column definitions (dbt docs)</a>' in html
+
+
+def _tiny_build(path, column_type: str = "integer", rows: int = 1):
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("create schema if not exists marts")
+    con.execute(f"create or replace table marts.m as select range::{column_type} as x from range({rows})")
+    con.close()
+    return path
+
+
+def test_the_docs_fingerprint_follows_columns_and_vars_not_rows(tmp_path):
+    from assets.serving.dbt_docs import docs_fingerprint
+
+    db = _tiny_build(tmp_path / "b.duckdb")
+    first = docs_fingerprint(db, {"shop_timezone": "UTC"})
+    assert docs_fingerprint(_tiny_build(db, rows=50), {"shop_timezone": "UTC"}) == first  # rows are not on the page
+    assert docs_fingerprint(db, {"shop_timezone": "Europe/London"}) != first
+    assert docs_fingerprint(_tiny_build(db, column_type="bigint"), {"shop_timezone": "UTC"}) != first
+
+
+def test_a_page_is_current_only_beside_its_own_fingerprint(tmp_path):
+    from assets.serving.dbt_docs import DOCS_PAGE, FINGERPRINT_FILE, page_is_current
+
+    assert not page_is_current(tmp_path, "abc")  # no page yet
+    (tmp_path / DOCS_PAGE).write_text("<html></html>")
+    assert not page_is_current(tmp_path, "abc")  # a page without a fingerprint (`make docs`) is rebuilt
+    (tmp_path / FINGERPRINT_FILE).write_text("abc")
+    assert page_is_current(tmp_path, "abc")
+    assert not page_is_current(tmp_path, "abd")

@@ -7,9 +7,9 @@ from assets.settings import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "assets" / "quality"
 MAX_LINES = 500
-# Still over the limit, to be split (the suite definitions, the engine); the test fails once they are not,
+# Still over the limit, to be split (the suite definitions); the test fails once they are not,
 # so this list only shrinks.
-OVERSIZED = {"engine.py", "suites.py"}
+OVERSIZED = {"suites.py"}
 
 
 def imports_within_package(path: Path) -> set[str]:

@@ -82,7 +82,9 @@ def _one_row_frames(con, suite: Suite, frames: set[str]) -> dict[str, dict]:
     return out
 
 
-def _to_rule_result(rule: Rule, severity: str, evr, one_row: dict | None, max_examples: int) -> RuleResult:
+def _to_rule_result(rule: Rule, severity: str, evr, one_row: dict | None, max_examples: int,
+                    named=None) -> RuleResult:
+    """GX's result for one rule; `named`: GX's result for the same rule with the unexpected index (frames)."""
     res = dict(evr.result or {})
     exc = _exception(evr.exception_info)
     examples: list = []
@@ -90,8 +92,9 @@ def _to_rule_result(rule: Rule, severity: str, evr, one_row: dict | None, max_ex
         # an aggregate frame's offending row, named by its index columns (e.g. the empty day), from GX's
         # unexpected index: the frame row as JSON
         keep = set(rule.index) | set(rule.columns)
+        index_list = ((named.result or {}) if named is not None else res).get("partial_unexpected_index_list")
         examples = [{k: v for k, v in (e.get(gx_suite.EXAMPLE) or {}).items() if k in keep}
-                    for e in res.get("partial_unexpected_index_list") or [] if isinstance(e, dict)][:max_examples]
+                    for e in index_list or [] if isinstance(e, dict)][:max_examples]
     elif res.get("partial_unexpected_list"):
         examples = list(res["partial_unexpected_list"])[:max_examples]
     observed: Any = res.get("observed_value")
@@ -229,11 +232,11 @@ def _run_suite(con, suite, run_id, config, as_of_setting, docs_root, write_audit
     one_row = _one_row_frames(con, suite, frames)
     row_count = int(con.execute(f"SELECT count(*) FROM {suite.table}").fetchone()[0])
 
-    result, result_id = gx_suite.validate(con, suite, list(suite.rules), severities, since, run_id, validated_at,
-                                          config.max_examples)
+    result, result_id, named = gx_suite.validate(con, suite, list(suite.rules), severities, since, run_id,
+                                                 validated_at, config.max_examples)
     by_rule = {evr.expectation_config.meta["rule_id"]: evr for evr in result.results}
-    results = [_to_rule_result(r, severities[r.id], by_rule[r.id], one_row.get(r.frame), config.max_examples)
-               for r in suite.rules]
+    results = [_to_rule_result(r, severities[r.id], by_rule[r.id], one_row.get(r.frame), config.max_examples,
+                               named.get(r.id)) for r in suite.rules]
     # the rows the row rules judged: GX's element count on the batch's `rows` part
     rows_validated = max((res.element_count or 0 for r, res in zip(suite.rules, results)
                           if gx_suite.part_of(suite, r) == ROWS), default=0)

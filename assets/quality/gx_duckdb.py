@@ -72,6 +72,10 @@ class DuckDBDatasource(SQLDatasource):
 def add_duckdb(context, name: str, con) -> DuckDBDatasource:
     """The context's DuckDB data source `name` over the database of the open connection `con`, added or repointed.
 
+    `con` may also be a function returning the connection to read: a data
+    source kept across connections reads the one it returns whenever its
+    execution engine (re)connects (after `close()`).
+
     GX gets a cursor of `con` (a connection to the same database instance), not
     a second open of the file: DuckDB refuses a second open of a file in one
     process with another configuration, and duckdb_engine always adds one (its
@@ -81,5 +85,6 @@ def add_duckdb(context, name: str, con) -> DuckDBDatasource:
     """
     from duckdb_engine import ConnectionWrapper  # noqa: PLC0415 - the dialect, checked at use
 
+    current = con if callable(con) else (lambda: con)
     return context.data_sources.add_or_update_duckdb(
-        name=name, connection_string="duckdb://", kwargs={"creator": lambda: ConnectionWrapper(con.cursor())})
+        name=name, connection_string="duckdb://", kwargs={"creator": lambda: ConnectionWrapper(current().cursor())})

@@ -29,6 +29,7 @@ GX is imported inside the functions (`gx_runtime`), never at module import.
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -158,39 +159,115 @@ def _custom(name: str):
     return getattr(gx_expectations, name)
 
 
-def result_format(max_examples: int) -> dict:
-    return {"result_format": "SUMMARY", "partial_unexpected_count": max_examples,
-            "unexpected_index_column_names": [EXAMPLE]}
+# The connection the data sources read: this run's. The GX objects of a suite (data source, query asset, batch
+# definition, suite, ValidationDefinition) are made once per process and reused while the suite is unchanged:
+# GX's add_or_update compares every expectation (~1 s for 40), and the asset's query never changes (the
+# batch is stored in its table each run).
+_CURRENT: dict[str, Any] = {}
+_MADE: dict[tuple[int, str], tuple[str, Any]] = {}
+_CHECKPOINT_HOLDS: dict[tuple[int, str], str] = {}
+
+
+def _current_connection():
+    return _CURRENT["con"]
+
+
+def _validation_definition(ctx, suite: Suite, rules: list[Rule], severities: dict[str, str]):
+    """The suite's ValidationDefinition on its query asset, made when new or changed."""
+    gx = _gx()
+    from .gx_duckdb import add_duckdb  # noqa: PLC0415 - registers the data source type
+
+    key = (id(ctx), suite.name)
+    made_of = repr((suite.description, suite.table, [(r, severities[r.id], part_of(suite, r)) for r in rules]))
+    if key in _MADE and _MADE[key][0] == made_of:
+        return _MADE[key][1]
+    ds = add_duckdb(ctx, f"{DATASOURCE}.{suite.name}", _current_connection)
+    batch = ds.add_query_asset(suite.name, query=f"SELECT * FROM {frame_table(suite, 'batch')}") \
+        .add_batch_definition_whole_table("in_scope")
+    for store in (ctx.validation_definitions, ctx.suites):
+        try:
+            store.delete(suite.name)
+        except Exception:  # noqa: BLE001 - not stored yet (GX raises its own not-found errors)
+            pass
+    gsuite = ctx.suites.add(gx.ExpectationSuite(
+        name=suite.name, expectations=[expectation(suite, r, severities[r.id]) for r in rules],
+        meta={"notes": suite.description, "table": suite.table}))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=suite.name, data=batch, suite=gsuite))
+    _MADE[key] = (made_of, vd)
+    _CHECKPOINT_HOLDS.pop((id(ctx), suite.layer), None)
+    return vd
+
+
+def _checkpoint(ctx, suite: Suite, vd, max_examples: int):
+    """The layer's Checkpoint, holding the ValidationDefinition of the suite this check runs."""
+    gx = _gx()
+    key = (id(ctx), suite.layer)
+    if _CHECKPOINT_HOLDS.get(key) != f"{suite.name}/{max_examples}":
+        ctx.checkpoints.add_or_update(gx.Checkpoint(name=suite.layer, validation_definitions=[vd],
+                                                    result_format=result_format(max_examples)))
+        _CHECKPOINT_HOLDS[key] = f"{suite.name}/{max_examples}"
+    return ctx.checkpoints.get(suite.layer)
+
+
+def _store_batch(con, suite: Suite, query: str, copy: bool) -> None:
+    """The batch the query asset reads: a copy of a night's rows (GX's ~3 metric queries per expectation then
+    read a small table, not the raw table behind the union each time), else a view (a first or full run: the
+    table itself, not copied)."""
+    name = f"{suite.name}__batch"
+    found = con.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                        [CACHE_SCHEMA, name]).fetchone()
+    if found:
+        con.execute(f"DROP {'VIEW' if found[0] == 'VIEW' else 'TABLE'} {frame_table(suite, 'batch')}")
+    con.execute(f"CREATE {'TABLE' if copy else 'VIEW'} {frame_table(suite, 'batch')} AS {query}")
+
+
+def result_format(max_examples: int, index: bool = False) -> dict:
+    """GX's SUMMARY; with `index`, each unexpected row also named by `_example` (GX then computes the unexpected
+    index of every expectation, passed or not: ~2x the cost of a suite, so only asked for failed frame rules)."""
+    out: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": max_examples}
+    if index:
+        out["unexpected_index_column_names"] = [EXAMPLE]
+    return out
+
+
+def _named_rows(vd, result, max_examples: int) -> dict[str, Any]:
+    """Failed frame rules validated again by GX on the same batch, asking for the unexpected index: rule id ->
+    GX's result naming the offending frame rows (the day, the cohort, the column)."""
+    gx = _gx()
+    failed = [r.expectation_config for r in result.results
+              if not r.success and r.expectation_config.meta.get("part") not in (ROWS, KEYS)]
+    if not failed:
+        return {}
+    again = gx.ExpectationSuite(name=f"{vd.suite.name}.failed_frames",
+                                expectations=[copy(c.to_domain_obj()) for c in failed])
+    out = vd.data.get_batch().validate(again, result_format=result_format(max_examples, index=True))
+    return {r.expectation_config.meta["rule_id"]: r for r in out.results}
 
 
 def validate(con, suite: Suite, rules: list[Rule], severities: dict[str, str], since: datetime | None,
              run_id: str, run_time: datetime, max_examples: int):
-    """GX validates `rules` of `suite` on the build warehouse behind `con`: (suite validation result, result id).
+    """GX validates `rules` of `suite` on the build warehouse behind `con`.
+
+    Returns the Checkpoint's suite validation result, its identifier, and for
+    each failed frame rule GX's result with the offending rows named
+    (`_named_rows`).
 
     The frames the rules use must be materialized (`materialize_frames`).
     """
-    gx = _gx()
     from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
-
-    from .gx_duckdb import add_duckdb  # noqa: PLC0415 - registers the data source type
 
     ctx = validation_context()
     parts = {part_of(suite, r) for r in rules}
-    query = batch_query(con, suite, part_queries(suite, parts, since))
-    # a data source per suite: re-pointing it at this run's connection drops only this suite's asset, so the
-    # layer's Checkpoint, which still names the previous suite's, resolves
-    ds = add_duckdb(ctx, f"{DATASOURCE}.{suite.name}", con)
+    _store_batch(con, suite, batch_query(con, suite, part_queries(suite, parts, since)), since is not None)
+    _CURRENT["con"] = con
+    vd = _validation_definition(ctx, suite, rules, severities)
     try:
-        batch = ds.add_query_asset(suite.name, query=query).add_batch_definition_whole_table("in_scope")
-        gsuite = ctx.suites.add_or_update(gx.ExpectationSuite(
-            name=suite.name, expectations=[expectation(suite, r, severities[r.id]) for r in rules],
-            meta={"notes": suite.description, "table": suite.table}))
-        vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch,
-                                                                              suite=gsuite))
-        checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
-            name=suite.layer, validation_definitions=[vd], result_format=result_format(max_examples)))
-        out = checkpoint.run(run_id=RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc)))
+        out = _checkpoint(ctx, suite, vd, max_examples).run(
+            run_id=RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc)))
+        ((result_id, result),) = out.run_results.items()
+        named = _named_rows(vd, result, max_examples)
     finally:
-        ds.get_execution_engine().close()
-    ((result_id, result),) = out.run_results.items()
-    return result, result_id
+        # the next run may read another connection: the kept one is closed, the next opens from _CURRENT
+        vd.data.data_asset.datasource.get_execution_engine().close()
+        _CURRENT.pop("con", None)
+    return result, result_id, named

@@ -291,7 +291,9 @@ def test_a_suite_is_a_gx_suite_run_by_its_layers_checkpoint(scratch):
     (vd,) = checkpoint.validation_definitions
     assert vd.name == "raw_orders" and vd.data.data_asset.datasource.type == "duckdb"
     assert [e.meta["rule_id"] for e in vd.suite.expectations] == [r.rule_id for r in run.results]
-    assert "FROM raw.orders" in vd.data.data_asset.query
+    assert vd.data.data_asset.query == 'SELECT * FROM quality_cache."raw_orders__batch"'
+    parts = dict(con.execute('SELECT _frame, count(*) FROM quality_cache."raw_orders__batch" GROUP BY 1').fetchall())
+    assert parts["rows"] == parts["keys"] == run.row_count and parts["stats"] == 1 and parts["daily"] > 300
     stored = dict(con.execute("SELECT rule_id, element_count FROM audit.validation_results "
                               "WHERE suite = 'raw_orders' AND rule_id = 'status_in_set'").fetchall())
     assert stored == {"status_in_set": run.row_count}

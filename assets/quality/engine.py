@@ -97,6 +97,8 @@ def _to_rule_result(rule: Rule, severity: str, evr, one_row: dict | None, max_ex
                     for e in index_list or [] if isinstance(e, dict)][:max_examples]
     elif res.get("partial_unexpected_list"):
         examples = list(res["partial_unexpected_list"])[:max_examples]
+    elif (res.get("details") or {}).get("unexpected_rows"):  # the project's SQL expectations (gx_expectations)
+        examples = list(res["details"]["unexpected_rows"])[:max_examples]
     observed: Any = res.get("observed_value")
     if observed is None and one_row is not None:
         observed = {c: _plain(one_row[c]) for c in dict.fromkeys(rule.columns + rule.index) if c in one_row}
@@ -190,7 +192,8 @@ def is_untracked(con, suite: Suite) -> bool:
 
 def _boundaries(con, suite: Suite, run_id: str, as_of_setting, full: bool) -> dict[str, Any]:
     """The values the frames bind and the row scope: as-of date, previous row count, `since`, validated days."""
-    if any(STAGING_REFERENCE in sql for sql in suite.frames.values()):
+    if any(STAGING_REFERENCE in sql for sql in suite.frames.values()) or \
+            any(r.kwargs.get("reference_table") == STAGING_REFERENCE for r in suite.rules):
         ensure_staging_reference(con, run_id)
     as_of = None
     if suite.as_of_sql:

@@ -7,8 +7,14 @@ once its connection is returned, so every metric fails with
 `IndexError: list index out of range` in `resolve_metric_bundle`. GX already
 keeps one connection open for the dialects that need it (SQLite, SQL Server,
 BigQuery, Databricks: `_PERSISTED_CONNECTION_DIALECTS`); DuckDB is not in
-that list. `DuckDBExecutionEngine` does the same for DuckDB: one StaticPool
-connection, opened once and kept for the engine's lifetime.
+that list. `DuckDBExecutionEngine` does the same for DuckDB: one connection,
+opened once and kept for the engine's lifetime, for every metric query.
+GX also opens short connections of its own (column reflection, asset
+checks); each gets its own DuckDB cursor (no pooling), so its transaction
+never meets the kept one's (over one shared DuckDB connection, a short
+connection's BEGIN inside the kept connection's transaction fails with
+"cannot start a transaction within a transaction", depending on the order
+GX resolves metrics in).
 
 `DuckDBDatasource` is the data source type GX documents as its extension
 point: a `SQLDatasource` subclass whose `type` ("duckdb") registers it, so a
@@ -37,8 +43,8 @@ class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):
     """A SqlAlchemyExecutionEngine that keeps one DuckDB connection for its lifetime."""
 
     def __init__(self, *args, **kwargs) -> None:
-        # GX passes the data source's `kwargs` on to create_engine: one connection, shared
-        kwargs.setdefault("poolclass", sa.pool.StaticPool)
+        # GX passes the data source's `kwargs` on to create_engine: every other connect() its own cursor
+        kwargs.setdefault("poolclass", sa.pool.NullPool)
         super().__init__(*args, **kwargs)
 
     @contextmanager

@@ -147,8 +147,11 @@ def expectation(suite: Suite, rule: Rule, severity: str):
     from great_expectations.expectations.row_conditions import Column  # noqa: PLC0415
 
     cls = getattr(gxe, rule.expectation, None) or _custom(rule.expectation)
-    return cls(**rule.kwargs, row_condition=Column(FRAME) == part_of(suite, rule),
-               severity=GX_SEVERITY[severity],
+    part = part_of(suite, rule)
+    # a SQL expectation (gx_expectations) takes no row condition: its query reads its part of `{batch}`
+    where = {"row_condition": Column(FRAME) == part} if "row_condition" in cls.__fields__ else \
+        {"part_column": FRAME, "part": part}
+    return cls(**rule.kwargs, **where, severity=GX_SEVERITY[severity],
                meta={"rule_id": rule.id, "kind": rule.kind, "severity": severity, "part": part_of(suite, rule),
                      "notes": rule.description})
 

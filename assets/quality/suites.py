@@ -405,25 +405,22 @@ select 'cohort', cohort_month, null, null, null, count(*)::bigint from firsts gr
 """
 
 
-def revenue_sql(mart_total_sql: str, customers_only: bool) -> str:
-    return f"""
-with mart as ({mart_total_sql}),
-stg as (select sum({'customer_net_revenue' if customers_only else 'net_revenue'}) as total
-        from {STAGING_REFERENCE} where grain = 'month')
-select
-    cast(round(coalesce((select total from mart), 0) * 100) as bigint) as mart_net_revenue_cents,
-    cast(round(coalesce((select total from stg), 0) * 100) as bigint) as staging_net_revenue_cents,
-    cast(round(coalesce((select total from mart), 0) * 100) as bigint)
-      - cast(round(coalesce((select total from stg), 0) * 100) as bigint) as revenue_diff_cents
-"""
+# A rule naming this expectation (gx_expectations.py): the mart's net revenue against the staging reference
+REVENUE_MATCHES_STAGING = "ExpectMartRevenueToMatchStaging"
 
 
-def revenue_rule(config: QualityConfig, scope: str) -> Rule:
-    tol = config.revenue_tolerance_cents
-    return between("revenue_diff_cents", min_value=-tol, max_value=tol, rule_id="net_revenue_matches_staging",
-                   kind="reconciliation", frame="revenue",
-                   index=("mart_net_revenue_cents", "staging_net_revenue_cents"),
-                   description=f"total net revenue equals the staging total of {scope} (to the cent)")
+def revenue_rule(config: QualityConfig, scope: str, customers_only: bool, mart_filter: str | None = None) -> Rule:
+    """Total net revenue of the mart's rows (those matching `mart_filter`) = the staging reference, in cents.
+
+    GX computes both totals (the project's expectation `ExpectMartRevenueToMatchStaging`).
+    """
+    kwargs: dict[str, Any] = {"column": "net_revenue", "reference_table": STAGING_REFERENCE,
+                              "reference_column": "customer_net_revenue" if customers_only else "net_revenue",
+                              "tolerance_cents": config.revenue_tolerance_cents}
+    if mart_filter:
+        kwargs["mart_filter"] = mart_filter
+    return Rule("net_revenue_matches_staging", "reconciliation", REVENUE_MATCHES_STAGING, kwargs,
+                description=f"total net revenue equals the staging total of {scope} (to the cent)")
 
 
 def mart_suite(name: str, key: tuple[str, ...], rules: list[Rule], frames: dict[str, str],
@@ -488,7 +485,7 @@ def mart_suites(config: QualityConfig = DEFAULT_CONFIG, manifest: dict | None = 
                               "cohorts", ("cohort_month",),
                               "every cohort's size equals the customers whose first qualifying order is in "
                               "that month (staging)"),
-                revenue_rule(config, "customers' qualifying orders"),
+                revenue_rule(config, "customers' qualifying orders", customers_only=True),
             ],
             {
                 "cohorts": f"""
@@ -504,7 +501,6 @@ select coalesce(mart.cohort_month, stg.cohort_month) as cohort_month,
 from mart full join stg on mart.cohort_month = stg.cohort_month
 order by 1
 """,
-                "revenue": revenue_sql(f"select sum(net_revenue) as total from {t}.mart_cohort_retention", True),
             },
             config,
             "Cohort retention grid: rates, cohort sizes and revenue reconcile with staging.",
@@ -562,9 +558,9 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                 between("orders_per_year", min_value=0, strict_min=True),
                 between("tenure_years", min_value=0, strict_min=True),
                 between("historical_clv", min_value=0),
-                revenue_rule(config, "customers' qualifying orders"),
+                revenue_rule(config, "customers' qualifying orders", customers_only=True),
             ],
-            {"revenue": revenue_sql(f"select sum(net_revenue) as total from {t}.mart_customer_clv", True)},
+            {},
             config,
             "Historical CLV per customer.",
         ),
@@ -576,10 +572,9 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                 between("orders", min_value=1),
                 between("avg_order_value", min_value=0, strict_min=True),
                 between("clv", min_value=0),
-                revenue_rule(config, "customers' qualifying orders"),
+                revenue_rule(config, "customers' qualifying orders", customers_only=True, mart_filter="cohort = 'all'"),
             ],
-            {"revenue": revenue_sql(
-                f"select sum(net_revenue) as total from {t}.mart_clv_summary where cohort = 'all'", True)},
+            {},
             config,
             "Company-wide CLV per cohort year and for all customers.",
         ),
@@ -591,9 +586,9 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                 between("customers", min_value=0),
                 between("net_revenue", min_value=0, strict_min=True),
                 between("aov", min_value=0, strict_min=True),
-                revenue_rule(config, "all qualifying orders (guests included)"),
+                revenue_rule(config, "all qualifying orders (guests included)", customers_only=False),
             ],
-            {"revenue": revenue_sql(f"select sum(net_revenue) as total from {t}.mart_aov_by_device", False)},
+            {},
             config,
             "Average order value per month and device.",
         ),

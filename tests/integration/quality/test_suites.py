@@ -275,8 +275,21 @@ def test_reconciliation_revenue(needs_marts, scratch):
     con = scratch(sql=["UPDATE marts.mart_aov_by_device SET net_revenue = net_revenue + 0.01 "
                        "WHERE device = 'mobile' AND order_month = (SELECT min(order_month) FROM marts.mart_aov_by_device)"], marts=True)
     run = validate(con, "mart_aov_by_device")
-    r = only_failure(run, "net_revenue_matches_staging", "expect_column_values_to_be_between")
-    assert r.observed_value["revenue_diff_cents"] == 1
+    r = only_failure(run, "net_revenue_matches_staging", "expect_mart_revenue_to_match_staging")
+    assert r.observed_value["revenue_diff_cents"] == 1 and r.unexpected_count == 1
+    assert r.observed_value["mart_net_revenue_cents"] == r.observed_value["staging_net_revenue_cents"] + 1
+    (line,) = run.failure_lines()
+    assert line[1].startswith("ERROR mart_aov_by_device.net_revenue_matches_staging: revenue_diff_cents 1, ")
+
+
+def test_reconciliation_revenue_of_the_all_row_only(needs_marts, scratch):
+    # mart_clv_summary: the 'all' row carries the company total; a cohort-year row changing does not move it
+    con = scratch(sql=["UPDATE marts.mart_clv_summary SET net_revenue = net_revenue + 5 WHERE cohort <> 'all'"],
+                  marts=True)
+    assert validate(con, "mart_clv_summary").result("net_revenue_matches_staging").success
+    con.execute("UPDATE marts.mart_clv_summary SET net_revenue = net_revenue - 0.02 WHERE cohort = 'all'")
+    r = validate(con, "mart_clv_summary").result("net_revenue_matches_staging")
+    assert not r.success and r.observed_value["revenue_diff_cents"] == -2
 
 
 def test_a_suite_is_a_gx_suite_run_by_its_layers_checkpoint(scratch):

@@ -43,7 +43,7 @@ EXAMPLE = "_example"
 KEYS = "keys"
 CACHE_SCHEMA = "quality_cache"
 DATASOURCE = "build_warehouse"
-# GX's severities for the project's
+# The project's severities as GX's (an expectation's `severity`)
 GX_SEVERITY = {"ERROR": "critical", "WARN": "warning"}
 
 q = quote_ident
@@ -152,7 +152,7 @@ def expectation(suite: Suite, rule: Rule, severity: str):
     where = {"row_condition": Column(FRAME) == part} if "row_condition" in cls.__fields__ else \
         {"part_column": FRAME, "part": part}
     return cls(**rule.kwargs, **where, severity=GX_SEVERITY[severity],
-               meta={"rule_id": rule.id, "kind": rule.kind, "severity": severity, "part": part_of(suite, rule),
+               meta={"rule_id": rule.id, "kind": rule.kind, "severity": severity, "part": part,
                      "notes": rule.description})
 
 

@@ -25,7 +25,6 @@ No module here imports Great Expectations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from assets.extraction.contract import (

@@ -113,7 +113,7 @@ def _to_rule_result(rule: Rule, severity: str, evr, one_row: dict | None, max_ex
         severity=severity,
         observed_value=observed,
         element_count=res.get("element_count"),
-        unexpected_count=res.get("unexpected_count"),
+        unexpected_count=res.get("unexpected_count", (res.get("details") or {}).get("unexpected_row_count")),
         examples=[_plain(e) for e in examples],
         description=rule.description,
         exception=exc,

@@ -78,11 +78,12 @@ def unexpected_rows_summary(metrics: dict) -> dict:
     """GX's verdict (no unexpected row), with the first unexpected rows: the first as the observed value."""
     rows = list(metrics["unexpected_rows_query.table"] or [])[:KEPT_ROWS]
     count = metrics["unexpected_rows_query.row_count"]
+    # (the count stays under `details`: GX's Data Docs renderer reads a top-level `unexpected_count` as a map
+    # expectation's and then wants its `unexpected_percent`)
     return {
         "success": count == 0,
         "result": {
             "observed_value": dict(rows[0]) if rows else count,
-            "unexpected_count": count,
-            "details": {"unexpected_rows": [dict(r) for r in rows]},
+            "details": {"unexpected_rows": [dict(r) for r in rows], "unexpected_row_count": count},
         },
     }

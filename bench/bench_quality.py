@@ -9,12 +9,12 @@ Per size:
 2. `validate` runs in a FRESH subprocess that imports the project and
    Great Expectations, clears the audit schema (a first validation), then
    validates every raw suite and every mart suite exactly as the asset checks
-   do (DuckDB aggregates judged by GX, audit rows written, Data Docs built)
+   do (GX Checkpoints on the DuckDB SQL data source, audit rows written,
+   Data Docs built)
    three times: the full first run; a night with no new data; a night with
    one new day (the newest day's rows of every raw table re-stamped as loaded
    now). Peak RSS is the process figure (interpreter + imports + DuckDB
-   buffers + GX). `--gx-rows` hands every row to GX on pandas instead (the
-   reference the DuckDB counts are tested against).
+   buffers + GX).
 
     .venv/bin/python bench/bench_quality.py --orders 1000000 10000000
     .venv/bin/python bench/bench_quality.py --orders 1000000 --phase prepare   # data only
@@ -117,12 +117,10 @@ def _stamp_newest_day(con) -> int:
     return n
 
 
-def validate(work: Path, marts: bool, gx_rows: bool) -> dict:
+def validate(work: Path, marts: bool) -> dict:
     """Runs in its own process (see main): a first full validation, then two nights."""
     rss_start = _rss_mib()
     t0 = time.monotonic()
-    from dataclasses import replace
-
     from assets.quality.config import DEFAULT_CONFIG
     from assets.quality.engine import _gx
     from assets.quality.suites import mart_suites, raw_suites
@@ -131,7 +129,7 @@ def validate(work: Path, marts: bool, gx_rows: bool) -> dict:
     _gx()
     import_s = time.monotonic() - t0
     rss_imports = _rss_mib()
-    config = replace(DEFAULT_CONFIG, row_rules_in_duckdb=not gx_rows)
+    config = DEFAULT_CONFIG
     db = work / "build" / "warehouse.duckdb"
     con = connect(db)
     try:
@@ -166,12 +164,10 @@ def main() -> None:
     ap.add_argument("--phase", choices=["all", "prepare", "validate", "_worker"], default="all")
     ap.add_argument("--no-dbt", action="store_true")
     ap.add_argument("--marts", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--gx-rows", action="store_true",
-                    help="reference: every row rule validated by GX on pandas chunks (row_rules_in_duckdb=False)")
     args = ap.parse_args()
 
     if args.phase == "_worker":
-        print(json.dumps(validate(args.work_dir, args.marts, args.gx_rows)))
+        print(json.dumps(validate(args.work_dir, args.marts)))
         return
 
     rows = []
@@ -185,7 +181,7 @@ def main() -> None:
             shutil.rmtree(work / "quality")
         proc = subprocess.run(
             [sys.executable, __file__, "--phase", "_worker", "--work-dir", str(work)]
-            + (["--marts"] if info.get("marts") else []) + (["--gx-rows"] if args.gx_rows else []),
+            + (["--marts"] if info.get("marts") else []),
             capture_output=True, text=True,
         )
         if proc.returncode != 0:

@@ -3,8 +3,9 @@
 - `config.py`  every threshold and severity
 - `suites.py`  the suites as code (one per raw entity, one per required mart)
 - `manifest.py` the marts' columns, types and dbt tests (dbt manifest)
-- `rowsql.py`  row rules as one DuckDB aggregate with GX's counts
-- `engine.py`  DuckDB aggregates judged by GX, rows in scope, Data Docs
+- `gx_suite.py` a suite as GX validates it: query asset, ExpectationSuite, ValidationDefinition, Checkpoint
+- `gx_expectations.py` the project's own GX expectations
+- `engine.py`  running a suite: rows in scope, GX's results, audit, Data Docs
 - `offline_docs.py` Data Docs without CDN assets, the static index
 - `audit.py`   `audit.validation_results` / `audit.suite_runs`
 - `checks.py`  the Dagster asset checks

@@ -174,17 +174,9 @@ class QualityConfig:
     subtotal_mismatch_max_rate: float = 0.0
 
     # --- execution --------------------------------------------------------
-    # Row rules with a DuckDB translation (`rowsql.py`: not null, in set,
-    # between, A >= B, unique) are counted by one DuckDB aggregate per suite
-    # whose shares GX judges; False hands every row to GX in pandas chunks
-    # (the reference the translation is tested against).
-    row_rules_in_duckdb: bool = True
-    # Rows per GX batch for row rules GX validates on pandas (hash-partitioned
-    # on the key, column-projected).
-    chunk_rows: int = 1_000_000
     # DuckDB's memory limit while a suite runs (its buffer pool and the
     # reconciliation aggregates over staging; larger work spills to disk).
-    # Peak RSS ~ this + one pandas chunk with GX's copies + ~350 MiB of imports.
+    # Peak RSS ~ this + ~350 MiB of imports (GX fetches aggregates and examples only).
     duckdb_memory_limit: str = "1GB"
     # Unexpected values kept per expectation (audit table, metadata).
     max_examples: int = 5

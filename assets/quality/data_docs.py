@@ -1,4 +1,4 @@
-"""Data Docs: each suite run stored in a file-backed GX project and rendered as a page by GX's renderer.
+"""Data Docs: each suite's GX validation result stored in a file-backed GX project, its page built by GX's site builder.
 
 The page goes through `offline_docs.offline_page` (vendored assets, no
 remote one) and is listed in the site's static index (`write_index`).
@@ -6,9 +6,9 @@ remote one) and is listed in the site's static index (`write_index`).
 
 from __future__ import annotations
 
-import re
 from datetime import timezone
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from .config import QualityConfig
 from .gx_runtime import _CONTEXTS, _gx, _quiet
@@ -22,7 +22,7 @@ DATA_DOCS_SITE = "local_site"
 def docs_context(docs_root: Path):
     """A file-backed context under `docs_root`: suites, validation results, the Data Docs site.
 
-    It holds no data source (batches are validated in `validation_context()`),
+    It holds no data source (the Checkpoints run in `validation_context()`),
     which keeps its YAML small and its start fast.
     """
     key = str(docs_root.resolve())
@@ -59,60 +59,46 @@ def _open_docs_context(docs_root: Path):
     return ctx
 
 
-def store_and_build_docs(ctx, suite: Suite, evrs: list, expectations: list, run: SuiteRun,
-                         config: QualityConfig) -> str | None:
-    """Store the merged result as one GX validation result and render its Data Docs page."""
+def store_and_build_docs(ctx, suite: Suite, result, result_id, run: SuiteRun, config: QualityConfig) -> str | None:
+    """Store GX's validation result in the GX project and have GX's site builder render its page.
+
+    `result` / `result_id`: the suite validation result and its identifier as
+    the layer's Checkpoint returned them. The page then goes offline
+    (`offline_page`) and into the static index (`write_index`): GX's own
+    index would read every stored result on every suite run.
+    """
+    from copy import copy  # noqa: PLC0415
+
     import great_expectations as gx  # noqa: PLC0415
-    from great_expectations.core import ExpectationSuiteValidationResult  # noqa: PLC0415
-    from great_expectations.core.run_identifier import RunIdentifier  # noqa: PLC0415
     from great_expectations.data_context.types.resource_identifiers import (  # noqa: PLC0415
         ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
     )
 
-    gsuite = gx.ExpectationSuite(name=suite.name, expectations=[e.copy() for e in expectations],
+    gsuite = gx.ExpectationSuite(name=suite.name, expectations=[copy(e.expectation_config.to_domain_obj())
+                                                                for e in result.results],
                                  meta={"notes": suite.description, "table": suite.table})
     _store_suite(ctx, gsuite)
-    run_time = run.validated_at.replace(tzinfo=timezone.utc)
-    run_identifier = RunIdentifier(run_name=run.run_id, run_time=run_time)
-    n_ok = sum(1 for e in evrs if e.success)
-    result = ExpectationSuiteValidationResult(
-        success=run.passed,
-        results=evrs,
-        suite_name=suite.name,
-        statistics={
-            "evaluated_expectations": len(evrs),
-            "successful_expectations": n_ok,
-            "unsuccessful_expectations": len(evrs) - n_ok,
-            "success_percent": 100.0 * n_ok / len(evrs) if evrs else 100.0,
-        },
-        meta={
-            "great_expectations_version": gx.__version__,
-            "run_id": run_identifier,
-            "validation_time": run_time,
-            "active_batch_definition": {
-                "datasource_name": "duckdb",
-                "data_connector_name": "chunks",
-                "data_asset_name": suite.table,
-                "batch_identifiers": {"as_of": str(run.as_of), "chunks": run.chunks},
-            },
-            "batch_spec": {"data_asset_name": suite.table, "rows": run.row_count, "chunks": run.chunks,
-                           "as_of": str(run.as_of)},
-        },
-    )
-    vrid = ValidationResultIdentifier(
-        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
-        run_id=run_identifier,
-        batch_identifier=suite.table,
-    )
     store = ctx.validation_results_store
     store.store_validation_results(
         suite_validation_result=result,
-        suite_validation_result_identifier=vrid,
+        suite_validation_result_identifier=result_id,
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
     )
     _prune(store, suite.name, config.data_docs_keep_runs)
-    return render_page(Path(ctx.root_directory).parent / "data_docs", suite, result, run, config)
+    ctx.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=[result_id], build_index=False)
+    site_dir = (Path(ctx.root_directory).parent / "data_docs").resolve()
+    (url,) = [s["site_url"] for s in ctx.get_docs_sites_urls(resource_identifier=result_id, site_name=DATA_DOCS_SITE)]
+    page = Path(unquote(urlsplit(url).path))
+    rel = page.relative_to(site_dir)
+    if not page.exists():
+        raise FileNotFoundError(f"GX's site builder wrote no page for {suite.name} at {page}")
+    page.write_text(offline_page(page.read_text(encoding="utf-8"), root="/".join([".."] * (len(rel.parts) - 1))),
+                    encoding="utf-8")
+    run_time = run.validated_at.replace(tzinfo=timezone.utc)
+    entry = IndexEntry(suite=suite.name, asset=suite.table, run_name=run.run_id,
+                      run_time=run_time.strftime("%Y-%m-%d %H:%M:%S UTC"), success=run.passed, path=rel.as_posix())
+    write_index(site_dir, entry, config.data_docs_keep_runs)
+    return page.resolve().as_uri()
 
 
 def _store_suite(ctx, gsuite) -> None:
@@ -127,29 +113,6 @@ def _store_suite(ctx, gsuite) -> None:
     ctx.suites.add_or_update(gsuite)  # ~0.1-0.3 s: GX compares every expectation with the stored ones
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(digest)
-
-
-def render_page(site_dir: Path, suite: Suite, result, run: SuiteRun, config: QualityConfig) -> str:
-    """This validation's Data Docs page, rendered by GX's own renderer and view, and the site's index.
-
-    GX's SiteBuilder would also rebuild its index from every stored result (a
-    read of each, on every suite run) and copy its static assets; the page is
-    the same, and the index is `offline_docs.write_index`'s static table.
-    """
-    from great_expectations.render.renderer import ValidationResultsPageRenderer  # noqa: PLC0415
-    from great_expectations.render.view import DefaultJinjaPageView  # noqa: PLC0415
-
-    run_time = run.validated_at.replace(tzinfo=timezone.utc)
-    rel = (Path("validations") / suite.name / re.sub(r"[^A-Za-z0-9_.-]", "_", run.run_id)
-           / run_time.strftime("%Y%m%dT%H%M%S.%fZ") / f"{suite.table}.html")
-    page = site_dir / rel
-    page.parent.mkdir(parents=True, exist_ok=True)
-    html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
-    page.write_text(offline_page(html, root="/".join([".."] * (len(rel.parts) - 1))), encoding="utf-8")
-    entry = IndexEntry(suite=suite.name, asset=suite.table, run_name=run.run_id,
-                      run_time=run_time.strftime("%Y-%m-%d %H:%M:%S UTC"), success=run.passed, path=rel.as_posix())
-    write_index(site_dir, entry, config.data_docs_keep_runs)
-    return page.resolve().as_uri()
 
 
 def _prune(store, suite_name: str, keep: int) -> None:

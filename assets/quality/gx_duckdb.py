@@ -7,8 +7,14 @@ once its connection is returned, so every metric fails with
 `IndexError: list index out of range` in `resolve_metric_bundle`. GX already
 keeps one connection open for the dialects that need it (SQLite, SQL Server,
 BigQuery, Databricks: `_PERSISTED_CONNECTION_DIALECTS`); DuckDB is not in
-that list. `DuckDBExecutionEngine` does the same for DuckDB: one StaticPool
-connection, opened once and kept for the engine's lifetime.
+that list. `DuckDBExecutionEngine` does the same for DuckDB: one connection,
+opened once and kept for the engine's lifetime, for every metric query.
+GX also opens short connections of its own (column reflection, asset
+checks); each gets its own DuckDB cursor (no pooling), so its transaction
+never meets the kept one's (over one shared DuckDB connection, a short
+connection's BEGIN inside the kept connection's transaction fails with
+"cannot start a transaction within a transaction", depending on the order
+GX resolves metrics in).
 
 `DuckDBDatasource` is the data source type GX documents as its extension
 point: a `SQLDatasource` subclass whose `type` ("duckdb") registers it, so a
@@ -37,8 +43,8 @@ class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):
     """A SqlAlchemyExecutionEngine that keeps one DuckDB connection for its lifetime."""
 
     def __init__(self, *args, **kwargs) -> None:
-        # GX passes the data source's `kwargs` on to create_engine: one connection, shared
-        kwargs.setdefault("poolclass", sa.pool.StaticPool)
+        # GX passes the data source's `kwargs` on to create_engine: every other connect() its own cursor
+        kwargs.setdefault("poolclass", sa.pool.NullPool)
         super().__init__(*args, **kwargs)
 
     @contextmanager
@@ -72,6 +78,10 @@ class DuckDBDatasource(SQLDatasource):
 def add_duckdb(context, name: str, con) -> DuckDBDatasource:
     """The context's DuckDB data source `name` over the database of the open connection `con`, added or repointed.
 
+    `con` may also be a function returning the connection to read: a data
+    source kept across connections reads the one it returns whenever its
+    execution engine (re)connects (after `close()`).
+
     GX gets a cursor of `con` (a connection to the same database instance), not
     a second open of the file: DuckDB refuses a second open of a file in one
     process with another configuration, and duckdb_engine always adds one (its
@@ -81,5 +91,6 @@ def add_duckdb(context, name: str, con) -> DuckDBDatasource:
     """
     from duckdb_engine import ConnectionWrapper  # noqa: PLC0415 - the dialect, checked at use
 
+    current = con if callable(con) else (lambda: con)
     return context.data_sources.add_or_update_duckdb(
-        name=name, connection_string="duckdb://", kwargs={"creator": lambda: ConnectionWrapper(con.cursor())})
+        name=name, connection_string="duckdb://", kwargs={"creator": lambda: ConnectionWrapper(current().cursor())})

@@ -1,19 +1,18 @@
 """Expectation suites as code: one per raw entity, one per required mart.
 
 A suite is a list of `Rule`s. Each rule names a Great Expectations
-expectation class and its arguments; the engine (`engine.py`) builds the real
-GX expectations from them and GX gives every verdict. A rule runs on one of
-two kinds of batch:
+expectation class (the gallery's, or the project's own in
+`gx_expectations.py`) and its arguments; `gx_suite.py` builds the GX
+ExpectationSuite from them and GX validates it on the build warehouse. A
+rule judges one part of the suite's batch:
 
 - `rows` - the table's rows (for raw tables, those loaded since the suite's
-  last successful validation): counted by one DuckDB aggregate whose shares
-  GX judges (`rowsql.py`), or, for a rule without a translation, handed to
-  GX in column-projected, hash-partitioned chunks;
+  last successful validation; uniqueness also sees the older rows holding
+  a new row's key);
 - a named aggregate *frame* - a small table computed by DuckDB in one SQL
   query (the column types, the row count next to the previous successful
   run's, daily volumes against weekday peers, freshness lag, quarantine
-  rate, `other` values, subtotal-vs-lines, mart-vs-staging totals) that GX
-  then validates whole.
+  rate, `other` values, subtotal-vs-lines, cohort sizes against staging).
 
 Raw suites are derived from the source contract (`assets.extraction.contract`):
 required columns, keys, enum sets and ranges are not copied here, so a
@@ -26,7 +25,6 @@ No module here imports Great Expectations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from assets.extraction.contract import (
@@ -61,144 +59,16 @@ from .rules import (  # noqa: F401 - the rule types and helpers, read from here 
 )
 
 from .manifest import CONTRACT
-
-
-def schema_sql(schema: str, table: str, expected: list[tuple[str, str]], strict: bool) -> str:
-    """Expected vs actual column types; `strict` also lists columns the contract does not have."""
-    values = ", ".join(f"('{c}', '{t.upper()}', {i})" for i, (c, t) in enumerate(expected))
-    join = "full join" if strict else "left join"
-    return f"""
-with expected(column_name, expected_type, position) as (values {values}),
-actual as (
-    select column_name, upper(data_type) as data_type
-    from information_schema.columns
-    where table_schema = '{schema}' and table_name = '{table}'
+from .frame_sql import (  # noqa: F401 - STAGING_REFERENCE_SQL, AS_OF_DATE_SQL: read from here by the engine
+    AS_OF_DATE_SQL,
+    STAGING_REFERENCE,
+    STAGING_REFERENCE_SQL,
+    other_values_sql,
+    quarantine_sql,
+    schema_sql,
+    stats_sql,
+    subtotal_sql,
 )
-select
-    coalesce(expected.column_name, actual.column_name) as column_name,
-    coalesce(actual.data_type, 'MISSING') as actual_type,
-    coalesce(expected.expected_type, 'NOT IN CONTRACT') as expected_type
-from expected {join} actual on expected.column_name = actual.column_name
-order by coalesce(expected.position, 1000), column_name
-"""
-
-
-def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day",
-              nightly_only: bool = False) -> str:
-    """Row count next to the previous successful run's, and the freshness lag.
-
-    The lag is NULL (not judged: GX skips nulls) when the table has no dated
-    record and, with `nightly_only`, when no earlier run of the suite
-    validated rows successfully: a first import of history is not late.
-    With `nightly_only` (raw tables) the ratio also leaves out the rows dated
-    before the oldest day already validated (`$validated_from`): a backfill
-    of older history is described by the daily rules, not blocked for its size.
-    """
-    fresh = ""
-    compared = "count(*)"
-    if time_column and nightly_only:
-        compared = (f"count(*) filter (where $validated_from::date is null or {time_column} is null "
-                    f"or {time_column}::date >= $validated_from::date)")
-    if time_column:
-        judged = "coalesce($previous_row_count, 0) > 0" if nightly_only else "true"
-        fresh = f""",
-    min({time_column})::date as first_date,
-    max({time_column})::date as newest_date,
-    $as_of::date as as_of_date,
-    case when {judged} then date_diff('{time_unit}', date_trunc('{time_unit}', max({time_column})::date),
-                                      date_trunc('{time_unit}', $as_of::date)) end as freshness_lag_{time_unit}s"""
-    return f"""
-select
-    count(*)::bigint as row_count,
-    $previous_row_count::bigint as previous_row_count,
-    case when coalesce($previous_row_count, 0) = 0 then 1.0
-         else {compared}::double / $previous_row_count end as row_count_ratio{fresh}
-from {table}
-"""
-
-
-def quarantine_sql(entity: str, min_rows: int = 1) -> str:
-    """Quarantined rows / rows read (loaded + quarantined), over everything in the warehouse.
-
-    `quarantine_rate_judged` is the rate once at least `min_rows` rows were
-    quarantined, else NULL (not judged).
-    """
-    return f"""
-with q as (
-    select count(*)::bigint as quarantined_rows,
-           count(*) filter (where reason = '{CONFLICT_REASON}')::bigint as conflicting_rows
-    from {RAW_SCHEMA}.quarantine where entity = '{entity}'
-),
-l as (select count(*)::bigint as loaded_rows from {RAW_SCHEMA}.{entity}),
-top_reasons as (
-    select string_agg(reason || ' (' || n || ')', ', ' order by n desc, reason) as top_reasons
-    from (select split_part(split_part(reason, ';', 1), '=', 1) as reason, count(*) as n
-          from {RAW_SCHEMA}.quarantine where entity = '{entity}' group by 1 order by 2 desc, 1 limit 5)
-)
-select loaded_rows, quarantined_rows, loaded_rows + quarantined_rows as rows_read,
-       case when loaded_rows + quarantined_rows = 0 then 0.0
-            else quarantined_rows::double / (loaded_rows + quarantined_rows) end as quarantine_rate,
-       case when quarantined_rows >= {int(min_rows)}
-            then quarantined_rows::double / (loaded_rows + quarantined_rows) end as quarantine_rate_judged,
-       conflicting_rows, top_reasons
-from q, l, top_reasons
-"""
-
-
-def other_values_sql(table: str, column: str, original: str, max_examples: int) -> str:
-    """Rows loaded as `other` in an open-set column, with the most frequent exported texts."""
-    return f"""
-with others as (select {original} as original from {table} where {column} = '{OTHER}'),
-top as (
-    select string_agg(coalesce(original, '(blank)') || ' (' || n || ')', ', ' order by n desc, original)
-        as top_original_values
-    from (select original, count(*) as n from others group by 1 order by 2 desc, 1 limit {max_examples})
-)
-select (select count(*) from others)::bigint as other_rows,
-       (select count(*) from {table})::bigint as row_count,
-       case when (select count(*) from {table}) = 0 then 0.0
-            else (select count(*) from others)::double / (select count(*) from {table}) end as other_rate,
-       top_original_values
-from top
-"""
-
-
-def subtotal_sql(tolerance: float, max_examples: int) -> str:
-    """Orders that have lines: subtotal vs sum(quantity x unit_price) of the lines.
-
-    Judged, like the row rules, over the orders loaded - or whose lines were
-    loaded - after `$since` (the suite's last successful validation; NULL:
-    every order), so a night joins its own orders, not the whole history.
-    """
-    loaded = "_loaded_at is null or _loaded_at > $since::timestamp"
-    return f"""
-with touched as (
-    select order_id from {RAW_SCHEMA}.orders where {loaded}
-    union
-    select order_id from {RAW_SCHEMA}.order_lines where {loaded}
-),
-lines as (
-    select order_id, sum(quantity * unit_price) as lines_total
-    from {RAW_SCHEMA}.order_lines
-    where $since::timestamp is null or order_id in (select order_id from touched)
-    group by order_id
-),
-compared as (
-    select o.order_id, o.subtotal, l.lines_total, abs(o.subtotal - l.lines_total) > {tolerance} as is_off
-    from {RAW_SCHEMA}.orders o join lines l on o.order_id = l.order_id
-),
-examples as (
-    select string_agg(order_id || ': ' || subtotal || ' vs ' || lines_total, ', ' order by order_id)
-        as example_orders
-    from (select * from compared where is_off order by order_id limit {max_examples})
-)
-select count(*)::bigint as orders_with_lines,
-       count(*) filter (where is_off)::bigint as orders_off,
-       case when count(*) = 0 then 0.0 else (count(*) filter (where is_off))::double / count(*) end
-           as subtotal_mismatch_rate,
-       (select example_orders from examples) as example_orders
-from compared
-"""
 
 
 def volume_rules(band: tuple[float, float]) -> list[Rule]:
@@ -369,61 +239,25 @@ def loader_rules(entity: Entity, table: str, config: QualityConfig, frames: dict
 MARTS_SCHEMA = "marts"
 # The manifest `dbt parse` (`make manifest`) writes: the marts' columns, types and dbt tests.
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
-AS_OF_DATE_SQL = "select as_of_date from intermediate.int_as_of_date"
 # The as-of date the marts were built with (dbt var or newest order).
 MART_AS_OF_SQL = AS_OF_DATE_SQL
 
-# The staging orders that count as revenue (int_orders: net revenue =
-# subtotal - discount - refunded_amount; qualifying = not cancelled and net > 0),
-# restated here on purpose so the marts are checked against an independent sum.
-# Computed once per run into this small table (`engine.ensure_staging_reference`,
-# `STAGING_REFERENCE_SQL`): the mart suites of one run all reconcile against
-# the same staging snapshot, and the staging view is read once, not by each.
-STAGING_REFERENCE = "quality_cache.staging_reference"
-QUALIFYING_STAGING_ORDERS = f"""
-select
-    order_id, customer_id, order_date, order_month,
-    subtotal - discount - refunded_amount as net_revenue
-from staging.stg_shop__orders
-where order_date <= ({AS_OF_DATE_SQL})
-  and status <> 'cancelled'
-  and subtotal - discount - refunded_amount > 0
-"""
-
-# What the mart suites compare with, per month of qualifying orders (orders, net
-# revenue, customers' net revenue) and per cohort month (customers whose first
-# qualifying order falls in it): a few hundred rows, from one read of staging.
-STAGING_REFERENCE_SQL = f"""
-with q as materialized ({QUALIFYING_STAGING_ORDERS}),
-firsts as (select customer_id, min(order_month) as cohort_month from q where customer_id is not null group by 1)
-select 'month' as grain, order_month as month, count(*)::bigint as orders, sum(net_revenue) as net_revenue,
-       coalesce(sum(net_revenue) filter (where customer_id is not null), 0) as customer_net_revenue,
-       null::bigint as customers
-from q group by order_month
-union all
-select 'cohort', cohort_month, null, null, null, count(*)::bigint from firsts group by cohort_month
-"""
+# A rule naming this expectation (gx_expectations.py): the mart's net revenue against the staging reference
+REVENUE_MATCHES_STAGING = "ExpectMartRevenueToMatchStaging"
 
 
-def revenue_sql(mart_total_sql: str, customers_only: bool) -> str:
-    return f"""
-with mart as ({mart_total_sql}),
-stg as (select sum({'customer_net_revenue' if customers_only else 'net_revenue'}) as total
-        from {STAGING_REFERENCE} where grain = 'month')
-select
-    cast(round(coalesce((select total from mart), 0) * 100) as bigint) as mart_net_revenue_cents,
-    cast(round(coalesce((select total from stg), 0) * 100) as bigint) as staging_net_revenue_cents,
-    cast(round(coalesce((select total from mart), 0) * 100) as bigint)
-      - cast(round(coalesce((select total from stg), 0) * 100) as bigint) as revenue_diff_cents
-"""
+def revenue_rule(config: QualityConfig, scope: str, customers_only: bool, mart_filter: str | None = None) -> Rule:
+    """Total net revenue of the mart's rows (those matching `mart_filter`) = the staging reference, in cents.
 
-
-def revenue_rule(config: QualityConfig, scope: str) -> Rule:
-    tol = config.revenue_tolerance_cents
-    return between("revenue_diff_cents", min_value=-tol, max_value=tol, rule_id="net_revenue_matches_staging",
-                   kind="reconciliation", frame="revenue",
-                   index=("mart_net_revenue_cents", "staging_net_revenue_cents"),
-                   description=f"total net revenue equals the staging total of {scope} (to the cent)")
+    GX computes both totals (the project's expectation `ExpectMartRevenueToMatchStaging`).
+    """
+    kwargs: dict[str, Any] = {"column": "net_revenue", "reference_table": STAGING_REFERENCE,
+                              "reference_column": "customer_net_revenue" if customers_only else "net_revenue",
+                              "tolerance_cents": config.revenue_tolerance_cents}
+    if mart_filter:
+        kwargs["mart_filter"] = mart_filter
+    return Rule("net_revenue_matches_staging", "reconciliation", REVENUE_MATCHES_STAGING, kwargs,
+                description=f"total net revenue equals the staging total of {scope} (to the cent)")
 
 
 def mart_suite(name: str, key: tuple[str, ...], rules: list[Rule], frames: dict[str, str],
@@ -488,7 +322,7 @@ def mart_suites(config: QualityConfig = DEFAULT_CONFIG, manifest: dict | None = 
                               "cohorts", ("cohort_month",),
                               "every cohort's size equals the customers whose first qualifying order is in "
                               "that month (staging)"),
-                revenue_rule(config, "customers' qualifying orders"),
+                revenue_rule(config, "customers' qualifying orders", customers_only=True),
             ],
             {
                 "cohorts": f"""
@@ -504,7 +338,6 @@ select coalesce(mart.cohort_month, stg.cohort_month) as cohort_month,
 from mart full join stg on mart.cohort_month = stg.cohort_month
 order by 1
 """,
-                "revenue": revenue_sql(f"select sum(net_revenue) as total from {t}.mart_cohort_retention", True),
             },
             config,
             "Cohort retention grid: rates, cohort sizes and revenue reconcile with staging.",
@@ -562,9 +395,9 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                 between("orders_per_year", min_value=0, strict_min=True),
                 between("tenure_years", min_value=0, strict_min=True),
                 between("historical_clv", min_value=0),
-                revenue_rule(config, "customers' qualifying orders"),
+                revenue_rule(config, "customers' qualifying orders", customers_only=True),
             ],
-            {"revenue": revenue_sql(f"select sum(net_revenue) as total from {t}.mart_customer_clv", True)},
+            {},
             config,
             "Historical CLV per customer.",
         ),
@@ -576,10 +409,9 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                 between("orders", min_value=1),
                 between("avg_order_value", min_value=0, strict_min=True),
                 between("clv", min_value=0),
-                revenue_rule(config, "customers' qualifying orders"),
+                revenue_rule(config, "customers' qualifying orders", customers_only=True, mart_filter="cohort = 'all'"),
             ],
-            {"revenue": revenue_sql(
-                f"select sum(net_revenue) as total from {t}.mart_clv_summary where cohort = 'all'", True)},
+            {},
             config,
             "Company-wide CLV per cohort year and for all customers.",
         ),
@@ -591,9 +423,9 @@ select (select count(*) from {t}.mart_customer_churn)::bigint as mart_customers,
                 between("customers", min_value=0),
                 between("net_revenue", min_value=0, strict_min=True),
                 between("aov", min_value=0, strict_min=True),
-                revenue_rule(config, "all qualifying orders (guests included)"),
+                revenue_rule(config, "all qualifying orders (guests included)", customers_only=False),
             ],
-            {"revenue": revenue_sql(f"select sum(net_revenue) as total from {t}.mart_aov_by_device", False)},
+            {},
             config,
             "Average order value per month and device.",
         ),

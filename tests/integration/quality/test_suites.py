@@ -1,9 +1,9 @@
 """Each suite passes on the sample shop; a crafted bad frame fails, naming the expectation.
 
 One test per kind of rule: schema, keys, value sets, ranges, ordering,
-volume, freshness, reconciliation. Every verdict comes from Great
-Expectations (on row rules, GX judges the shares DuckDB counted, or merges
-its own per-chunk results).
+volume, freshness, reconciliation. Every verdict, count and example comes
+from Great Expectations validating the suite's batch on its SQL data source
+(DuckDB computes GX's metric queries).
 """
 
 from dataclasses import replace
@@ -20,8 +20,6 @@ from assets.quality.suites import REQUIRED_MARTS, all_suites, mart_suites, raw_s
 SAMPLE_ORDERS = 20_000  # tests/integration/quality/conftest.py builds the sample shop with this many
 # Data Docs off except where tested (rendering costs ~0.5 s a suite).
 FAST = QualityConfig(build_data_docs=False)
-# Every row rule validated by GX on pandas chunks: the reference for DuckDB's counts.
-GX_ROWS = replace(FAST, row_rules_in_duckdb=False)
 
 SUITES = all_suites(FAST)
 
@@ -93,15 +91,10 @@ def test_schema_wrong_type_and_missing_column(scratch):
     assert by_col["coupon_code"]["actual_type"] == "MISSING"
 
 
-@pytest.mark.parametrize("base", [FAST, GX_ROWS], ids=["duckdb", "gx_chunks"])
-def test_keys_duplicate_found_across_chunks(scratch, frame, base):
+def test_keys_duplicate(scratch, frame):
     orders = frame("raw.orders")
     bad = pd.concat([orders, orders.iloc[[123]]], ignore_index=True)  # a duplicated order
-    con = scratch({"raw.orders": bad})
-    # GX on 4 hash-partitioned chunks: the two copies share a chunk, so GX still sees them
-    config = replace(base, chunk_rows=SAMPLE_ORDERS // 4)
-    run = validate(con, "raw_orders", config)
-    assert run.chunks >= 4 if not base.row_rules_in_duckdb else run.chunks == 0
+    run = validate(scratch({"raw.orders": bad}), "raw_orders")
     r = only_failure(run, "order_id_unique", "expect_column_values_to_be_unique")
     assert r.unexpected_count == 2
     assert r.examples == [orders.order_id[123]] * 2
@@ -154,17 +147,16 @@ def test_range_one_bad_record_passes_a_share_of_bad_records_fails(scratch, frame
     assert r.examples[0] == 7
 
 
-def test_range_share_is_judged_over_all_chunks(scratch, frame):
-    """Bad rows concentrated in one chunk: the merged share decides, as in one batch."""
+def test_range_share_is_gx_mostly(scratch, frame):
+    """A rule one record can break fails only above `row_error_rate` of the rows: GX's `mostly` decides."""
     orders = frame("raw.orders")
     n = int(len(orders) * FAST.row_error_rate)  # exactly the tolerated share
     orders.loc[orders.index[:n], "discount"] = -5
-    con = scratch({"raw.orders": orders})
-    one = validate(con, "raw_orders", GX_ROWS, write_audit=False).result("discount_range")
-    many = validate(con, "raw_orders", replace(GX_ROWS, chunk_rows=2_000), write_audit=False).result("discount_range")
-    in_duckdb = validate(con, "raw_orders", write_audit=False).result("discount_range")
-    assert (one.success, one.unexpected_count) == (many.success, many.unexpected_count) == (True, n)
-    assert (in_duckdb.success, in_duckdb.unexpected_count) == (True, n)
+    at = validate(scratch({"raw.orders": orders}), "raw_orders", write_audit=False).result("discount_range")
+    assert (at.success, at.unexpected_count, at.element_count) == (True, n, len(orders))
+    orders.loc[orders.index[n], "discount"] = -5
+    above = validate(scratch({"raw.orders": orders}), "raw_orders", write_audit=False).result("discount_range")
+    assert (above.success, above.unexpected_count) == (False, n + 1)
 
 
 def test_range_mart_kpis_aov_not_positive(needs_marts, scratch):
@@ -283,21 +275,41 @@ def test_reconciliation_revenue(needs_marts, scratch):
     con = scratch(sql=["UPDATE marts.mart_aov_by_device SET net_revenue = net_revenue + 0.01 "
                        "WHERE device = 'mobile' AND order_month = (SELECT min(order_month) FROM marts.mart_aov_by_device)"], marts=True)
     run = validate(con, "mart_aov_by_device")
-    r = only_failure(run, "net_revenue_matches_staging", "expect_column_values_to_be_between")
-    assert r.observed_value["revenue_diff_cents"] == 1
+    r = only_failure(run, "net_revenue_matches_staging", "expect_mart_revenue_to_match_staging")
+    assert r.observed_value["revenue_diff_cents"] == 1 and r.unexpected_count == 1
+    assert r.observed_value["mart_net_revenue_cents"] == r.observed_value["staging_net_revenue_cents"] + 1
+    (line,) = run.failure_lines()
+    assert line[1].startswith("ERROR mart_aov_by_device.net_revenue_matches_staging: revenue_diff_cents 1, ")
 
 
-def test_merged_chunks_equal_single_batch(scratch, frame):
-    """Chunked validation reports the same counts as one batch (the merge is exact)."""
-    orders = frame("raw.orders")
-    orders.loc[orders.index[::997], "device"] = "fridge"
-    con = scratch({"raw.orders": orders})
-    one = validate(con, "raw_orders", GX_ROWS, write_audit=False)
-    many = validate(con, "raw_orders", replace(GX_ROWS, chunk_rows=6_000), write_audit=False)
-    assert many.chunks > 1 and one.chunks == 1
-    a, b = one.result("device_in_set"), many.result("device_in_set")
-    assert (a.success, a.unexpected_count, a.element_count) == (b.success, b.unexpected_count, b.element_count)
-    assert a.unexpected_count == len(orders.index[::997])
+def test_reconciliation_revenue_of_the_all_row_only(needs_marts, scratch):
+    # mart_clv_summary: the 'all' row carries the company total; a cohort-year row changing does not move it
+    con = scratch(sql=["UPDATE marts.mart_clv_summary SET net_revenue = net_revenue + 5 WHERE cohort <> 'all'"],
+                  marts=True)
+    assert validate(con, "mart_clv_summary").result("net_revenue_matches_staging").success
+    con.execute("UPDATE marts.mart_clv_summary SET net_revenue = net_revenue - 0.02 WHERE cohort = 'all'")
+    r = validate(con, "mart_clv_summary").result("net_revenue_matches_staging")
+    assert not r.success and r.observed_value["revenue_diff_cents"] == -2
+
+
+def test_a_suite_is_a_gx_suite_run_by_its_layers_checkpoint(scratch):
+    """The raw suite is a GX ExpectationSuite, validated by a ValidationDefinition on the SQL data source's
+    query asset, run by the `raw` Checkpoint; the audit holds GX's results."""
+    from assets.quality.gx_runtime import validation_context
+
+    con = scratch()
+    run = validate(con, "raw_orders", run_id="night-1")
+    ctx = validation_context()
+    checkpoint = ctx.checkpoints.get("raw")
+    (vd,) = checkpoint.validation_definitions
+    assert vd.name == "raw_orders" and vd.data.data_asset.datasource.type == "duckdb"
+    assert [e.meta["rule_id"] for e in vd.suite.expectations] == [r.rule_id for r in run.results]
+    assert vd.data.data_asset.query == 'SELECT * FROM quality_cache."raw_orders__batch"'
+    parts = dict(con.execute('SELECT _frame, count(*) FROM quality_cache."raw_orders__batch" GROUP BY 1').fetchall())
+    assert parts["rows"] == parts["keys"] == run.row_count and parts["stats"] == 1 and parts["daily"] > 300
+    stored = dict(con.execute("SELECT rule_id, element_count FROM audit.validation_results "
+                              "WHERE suite = 'raw_orders' AND rule_id = 'status_in_set'").fetchall())
+    assert stored == {"status_in_set": run.row_count}
 
 
 def test_the_staging_reference_is_computed_once_per_run(needs_marts, scratch):

@@ -39,7 +39,10 @@ def pytest_collection_modifyitems(config, items):
     order: the Spark builds, then the other slow tests, start first and
     spread over both workers instead of ending the run on one. The tests of a
     module that share a module-scoped fixture (a pipeline run, a dbt build)
-    form one group, so that fixture runs on one worker only.
+    form one group, so that fixture runs on one worker only: the workers
+    hand the groups to the controller's scheduler through files
+    (tests/support/xdist_groups.py), not through xdist_group marks, which
+    pytest 9.2's node ids make xdist ignore.
     """
     e2e = TESTS / "e2e"
     groups = {}

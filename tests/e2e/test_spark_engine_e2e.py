@@ -1,17 +1,24 @@
-"""`RETENTION_ENGINE=spark`: the whole Dagster job with its dbt step on local Spark.
+"""`RETENTION_ENGINE=spark`: the whole Dagster job with its dbt step on local Spark, and the project's tests on Spark.
 
-One small sample shop runs through the real job twice, in two data folders:
-once on DuckDB, once with the `warehouse` resource's engine set to `spark`
+One small sample shop (New York time, so the time-zone macros are
+exercised) runs through the real job twice, in two data folders: once on
+DuckDB, once with the `warehouse` resource's engine set to `spark`
 (extraction and the quality gates in DuckDB, staging/intermediate/marts on
 Spark `local[2]` in two builds around the predictions fit, copied back, then
-publish, exports and report). The Spark run must succeed, export every mart,
-export the required marts, the predictions and the KPIs equal to the DuckDB
-run's (the predictions included), and leave nothing in the repository tree.
+publish, exports and report). The Spark run must succeed with every model
+and data test of its builds passing, export every mart, export the required
+marts, the predictions and the KPIs equal to the DuckDB run's (column
+types, keys and every cell), and leave nothing in the repository tree.
+The project's dbt unit tests then run on Spark over the tables that run
+left. This is the suite's one local Spark build: the `spark_connect` target
+is built through a server in tests/integration/spark/test_spark_cluster_profile.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +27,7 @@ import pytest
 
 from assets.marts import marts_not_built_on
 from assets.settings import PROJECT_ROOT
+from tests.integration.dbt.conftest import DBT, DBT_PROJECT_DIR
 from tests.support.repository import repository_files
 from tests.support.spark_compare import REQUIRED_MARTS, table_differences
 from tests.support.spark_markers import NEEDS_SPARK
@@ -74,12 +82,53 @@ def both_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("spark_engine")
     duck, _ = run_pipeline(tmp / "duckdb", "duckdb", with_checks=False)
     spark, quality_checks = run_pipeline(tmp / "spark", "spark", with_checks=True)
+    unit_tests = run_unit_tests_on_spark(tmp / "spark" / "spark", tmp / "spark_unit_tests")
     return {
         "duckdb": (duck, tmp / "duckdb"),
         "spark": (spark, tmp / "spark"),
         "quality_checks": quality_checks,
+        "unit_tests": (unit_tests, dbt_results(tmp / "spark_unit_tests" / "target")),
         "new_files": repository_files() - before,
     }
+
+
+# The vars the project's unit tests ran with on Spark before they moved here (the sample shop's zone).
+UNIT_TEST_VARS = '{"shop_timezone": "America/New_York"}'
+
+
+def run_unit_tests_on_spark(spark_dir: Path, folder: Path) -> subprocess.CompletedProcess:
+    """`dbt test --select test_type:unit --target spark` over the Spark tables and metastore in `spark_dir`.
+
+    The unit tests read their inputs' column types from those tables, which
+    the pipeline's Spark builds left. Spark and Derby write scratch files in
+    the working directory: `folder` (artefacts and logs go there too).
+    """
+    env = {
+        **os.environ,
+        "DO_NOT_TRACK": "1",
+        "RETENTION_SPARK_DIR": str(spark_dir),
+        "RETENTION_SPARK_RAW_PARQUET": str(spark_dir / "raw"),
+        "RETENTION_SPARK_MASTER": "local[2]",
+    }
+    cmd = [
+        str(DBT), "test", "--select", "test_type:unit", "--vars", UNIT_TEST_VARS, "--target", "spark",
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(folder / "target"), "--log-path", str(folder / "logs"),
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True, timeout=1500)
+
+
+def dbt_results(target: Path) -> list[dict]:
+    """The results of the dbt invocation whose artefacts are in `target` (none without run_results.json)."""
+    path = target / "run_results.json"
+    return json.loads(path.read_text())["results"] if path.exists() else []
+
+
+def not_passed(results: list[dict]) -> list[str]:
+    """`unique_id: status` of every node that did not succeed or pass (exposures build nothing: no-op)."""
+    return sorted(f"{r['unique_id']}: {r['status']}" for r in results if r["status"] not in ("success", "pass")
+                  and not (r["unique_id"].startswith("exposure.") and r["status"] == "no-op"))
 
 
 def exported(data: Path, mart: str) -> str:
@@ -108,6 +157,60 @@ def test_the_spark_run_succeeds_with_its_quality_gates(both_runs):
     assert expected <= evaluated, f"quality checks not evaluated on Spark: {sorted(map(str, expected - evaluated))[:10]}"
     failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed and c.severity.value == "ERROR"]
     assert not failed, f"blocking checks failed on the Spark-built tables: {failed}"
+
+
+def test_the_sample_shop_has_orders_customers_and_tickets(both_runs):
+    con = duckdb.connect(str(both_runs["spark"][1] / "build" / "warehouse.duckdb"), read_only=True)
+    try:
+        counts = {t: con.execute(f"SELECT count(*) FROM raw.{t}").fetchone()[0]
+                  for t in ("orders", "customers", "support_tickets")}
+    finally:
+        con.close()
+    assert counts["orders"] >= 2_000 and counts["customers"] > 0 and counts["support_tickets"] > 0, counts
+
+
+def test_every_model_and_data_test_of_both_spark_builds_passes(both_runs):
+    _, data = both_runs["spark"]
+    targets = sorted(p.parent for p in (data / "dbt" / "runs").glob("*/*/run_results.json"))
+    assert len(targets) == 2, f"expected the two Spark builds' artefacts under {data / 'dbt' / 'runs'}: {targets}"
+    results = [r for target in targets for r in dbt_results(target)]
+    # Warning-level tests too: on the sample shop every one of them passes on DuckDB.
+    failed = not_passed(results)
+    assert not failed, "on Spark, not every node succeeded:\n" + "\n".join(failed)
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert {"model", "test"} <= kinds, kinds
+    built = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
+    assert set(REQUIRED_MARTS) <= built, f"required marts not built on Spark: {sorted(set(REQUIRED_MARTS) - built)}"
+
+
+def test_every_dbt_unit_test_passes_on_spark(both_runs):
+    run, results = both_runs["unit_tests"]
+    assert results, f"dbt unit tests on Spark wrote no run_results.json:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
+    # The on-run-start hooks (raw registered over Parquet) report as operations.
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert "unit_test" in kinds and kinds <= {"unit_test", "operation"}, kinds
+    failed = not_passed(results)
+    assert not failed, "on Spark, not every unit test passed:\n" + "\n".join(failed)
+    assert run.returncode == 0, run.stdout[-4000:]
+
+
+def test_spark_marts_have_the_contract_types_of_duckdb(both_runs):
+    """Spark's own files (before the copy back into DuckDB), typed as the DuckDB run's marts."""
+    spark_tables = both_runs["spark"][1] / "spark" / "warehouse" / "marts.db"
+    con = duckdb.connect(str(both_runs["duckdb"][1] / "build" / "warehouse.duckdb"), read_only=True)
+    mismatched = {}
+    try:
+        for mart in REQUIRED_MARTS:
+            folder = spark_tables / mart
+            assert folder.is_dir(), f"Spark wrote no table marts.{mart}: expected Parquet files in {folder}"
+            duck = dict(row[:2] for row in con.execute(f"DESCRIBE marts.{mart}").fetchall())
+            spark = dict(row[:2] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{folder}/*.parquet')").fetchall())
+            if duck != spark:
+                mismatched[mart] = {c: (duck.get(c), spark.get(c)) for c in duck.keys() | spark.keys()
+                                    if duck.get(c) != spark.get(c)}
+    finally:
+        con.close()
+    assert not mismatched, f"column types (DuckDB, Spark) differ: {mismatched}"
 
 
 def test_every_mart_of_the_spark_run_is_exported_as_parquet(both_runs):

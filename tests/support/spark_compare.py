@@ -19,7 +19,7 @@ RATE_TOLERANCE = 1e-9
 # those whose yml sets `meta.retention.spark_parity_key` (assets/marts.py).
 REQUIRED_MARTS = spark_parity_keys()
 # Columns filled by the predictions. A dbt build on Spark by hand has none (the
-# pipeline fits them between two Spark builds, docs/spark.md): the parity test
+# pipeline fits them between two Spark builds, docs/spark.md): the Connect test
 # leaves them out of its comparison and expects nulls on Spark.
 PREDICTED_COLUMNS = {"mart_customer_churn": ("p_alive",)}
 

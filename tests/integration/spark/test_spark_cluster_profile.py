@@ -4,9 +4,10 @@ A throwaway Connect server (the installed PySpark's, `local[2]`, in a temp
 folder, on a free port) stands in for a cluster: it owns the master, the
 warehouse and the metastore; dbt runs as a client with only
 RETENTION_SPARK_REMOTE pointing at it. One small sample shop is extracted
-into DuckDB and exported to Parquet for the server to read (`raw`, as in
-tests/integration/dbt/test_spark_parity.py); the required marts and their parents are
-built on DuckDB and, with their data and unit tests, through the server.
+into DuckDB and exported to Parquet for the server to read (`raw`, one
+Parquet folder per table, as the pipeline exports it for Spark); the required
+marts and their parents are built on DuckDB and, with their data and unit
+tests, through the server.
 The server is stopped before the checks run, and whatever happens.
 """
 
@@ -25,7 +26,6 @@ from assets.extraction.sources import SampleShopSource
 from assets.settings import PROJECT_ROOT
 from assets.warehouse import connect
 from tests.integration.dbt.conftest import DBT, DBT_PROJECT_DIR, run_dbt
-from tests.integration.dbt.test_spark_parity import export_raw_parquet
 from tests.support.connect_server import connect_server
 from tests.support.repository import repository_files
 from tests.support.spark_compare import REQUIRED_MARTS, built_mart_differences
@@ -41,6 +41,19 @@ SESSION_QUERY = "select current_timezone() as time_zone, typeof(timestamp'2024-0
 # dbt-spark's session method asks for Hive support on every statement; a Connect server refuses that
 # static setting with a warning (it has its own catalog). Harmless, and one line per statement otherwise.
 QUIET_STATIC_CONF_WARNING = "ignore::UserWarning:pyspark.sql.connect.conf"
+
+
+def export_raw_parquet(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+    """Every `raw` table to <folder>/<table>/part-0.parquet; returns the row count of each."""
+    counts = {}
+    tables = [t for (t,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' AND NOT starts_with(table_name, '_')"
+    ).fetchall()]
+    for table in tables:
+        (folder / table).mkdir(parents=True)
+        con.execute(f"COPY raw.{table} TO '{folder / table / 'part-0.parquet'}' (FORMAT parquet)")
+        counts[table] = con.execute(f"SELECT count(*) FROM raw.{table}").fetchone()[0]
+    return counts
 
 
 def profile_outputs() -> dict:

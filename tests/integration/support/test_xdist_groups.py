@@ -1,0 +1,62 @@
+"""A group of tests runs on one xdist worker (the scheduler of tests/support/xdist_groups.py), the rest spread.
+
+A throwaway suite in tmp_path, run with `-n 2 --dist loadgroup` in a
+subprocess: its conftest publishes groups the way tests/conftest.py does.
+Each test writes the pid of the worker that ran it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from assets.settings import PROJECT_ROOT
+
+CONFTEST = '''
+from tests.support.xdist_groups import XdistGroups, publish_groups
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and config.getoption("numprocesses", None):
+        config.pluginmanager.register(XdistGroups(), "retention_xdist_groups")
+
+def pytest_collection_modifyitems(config, items):
+    publish_groups(config, {i.nodeid: "shared" for i in items if "grouped" in i.name})
+'''
+
+TESTS = '''
+import os, time
+import pytest
+
+@pytest.mark.parametrize("i", range(6))
+def test_grouped(i, tmp_path_factory):
+    (tmp_path_factory.getbasetemp().parent.parent / f"grouped{i}").write_text(str(os.getpid()))
+    time.sleep(0.2)
+
+@pytest.mark.parametrize("i", range(6))
+def test_free(i, tmp_path_factory):
+    (tmp_path_factory.getbasetemp().parent.parent / f"free{i}").write_text(str(os.getpid()))
+    time.sleep(0.2)
+'''
+
+
+def test_grouped_tests_share_one_worker_and_the_others_use_both(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(CONFTEST)
+    (suite / "test_groups.py").write_text(TESTS)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup",
+         "--no-loadscope-reorder", "--rootdir", str(suite), "--basetemp", str(out / "base"), str(suite)],
+        cwd=suite, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    pids = {p.name: p.read_text() for p in out.iterdir() if p.is_file()}
+    grouped = {v for k, v in pids.items() if k.startswith("grouped")}
+    free = {v for k, v in pids.items() if k.startswith("free")}
+    assert len([k for k in pids if k.startswith("grouped")]) == 6, json.dumps(pids)
+    assert len(grouped) == 1, f"the grouped tests ran on {len(grouped)} workers: {pids}"
+    assert len(free) == 2, f"the other tests ran on {len(free)} worker(s), expected both: {pids}"

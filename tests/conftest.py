@@ -9,7 +9,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import pytest  # noqa: E402
 
-from tests.support.xdist_groups import XdistGroups, publish_groups  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 # Fixtures whose tests are marked for what they start (beside the marks set in the test files).
@@ -24,13 +23,9 @@ def _shares_a_module_fixture(item) -> bool:
                for d in defs)
 
 
-def pytest_configure(config):
-    # The controller of `-n N`: the scheduler that keeps a group on one worker (tests/support/xdist_groups.py).
-    if not hasattr(config, "workerinput") and config.getoption("numprocesses", None) \
-            and config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistGroups(), "retention_xdist_groups")
-
-
+# tryfirst: xdist's own collection hook on a worker reads the xdist_group marks
+# (and appends the group to each node id), so they must be set before it runs.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Marks from the folder and the fixtures; slowest first; a module's shared fixture built once.
 
@@ -39,13 +34,12 @@ def pytest_collection_modifyitems(config, items):
     order: the Spark builds, then the other slow tests, start first and
     spread over both workers instead of ending the run on one. The tests of a
     module that share a module-scoped fixture (a pipeline run, a dbt build)
-    form one group, so that fixture runs on one worker only: the workers
-    hand the groups to the controller's scheduler through files
-    (tests/support/xdist_groups.py), not through xdist_group marks, which
-    pytest 9.2's node ids make xdist ignore.
+    form one group, so that fixture runs on one worker only
+    (tests/integration/support/test_xdist_groups.py proves it still does: the
+    group rides on the node id, which pytest 9.2 made read-only, hence the pin
+    in pyproject.toml).
     """
     e2e = TESTS / "e2e"
-    groups = {}
     for item in items:
         if e2e in Path(item.fspath).parents:
             item.add_marker(pytest.mark.slow)
@@ -53,8 +47,7 @@ def pytest_collection_modifyitems(config, items):
             if fixture in item.fixturenames:
                 item.add_marker(getattr(pytest.mark, mark))
         if _shares_a_module_fixture(item):
-            groups[item.nodeid] = item.module.__name__
-    publish_groups(config, groups)
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
     def cost(item) -> int:
         if item.get_closest_marker("spark"):

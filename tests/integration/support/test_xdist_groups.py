@@ -1,7 +1,7 @@
-"""A group of tests runs on one xdist worker (the scheduler of tests/support/xdist_groups.py), the rest spread.
+"""A group of tests runs on one xdist worker (`xdist_group` marks under `--dist loadgroup`), the rest spread.
 
 A throwaway suite in tmp_path, run with `-n 2 --dist loadgroup` in a
-subprocess: its conftest publishes groups the way tests/conftest.py does.
+subprocess: its conftest marks groups the way tests/conftest.py does.
 Each test writes the pid of the worker that ran it.
 """
 
@@ -14,14 +14,13 @@ from pathlib import Path
 from assets.settings import PROJECT_ROOT
 
 CONFTEST = '''
-from tests.support.xdist_groups import XdistGroups, publish_groups
+import pytest
 
-def pytest_configure(config):
-    if not hasattr(config, "workerinput") and config.getoption("numprocesses", None):
-        config.pluginmanager.register(XdistGroups(), "retention_xdist_groups")
-
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    publish_groups(config, {i.nodeid: "shared" for i in items if "grouped" in i.name})
+    for item in items:
+        if "grouped" in item.name:
+            item.add_marker(pytest.mark.xdist_group("shared"))
 '''
 
 TESTS = '''

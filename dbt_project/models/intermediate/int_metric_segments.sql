@@ -20,7 +20,7 @@ with periods as (
 
 ),
 
-sides as (
+side_list as (
 
     select period, period_start, 'current' as side, period_start as side_start, period_end as side_end,
         period_end as anchor_end
@@ -29,6 +29,15 @@ sides as (
     select period, period_start, 'previous' as side, previous_start as side_start, previous_end as side_end,
         period_end as anchor_end
     from periods
+
+),
+
+-- side_id: a number for the side, so the per-customer grouping below keys on
+-- (side_id, customer_id) rather than on the period's name and dates.
+sides as (
+
+    select *, row_number() over (order by period, period_start, side) as side_id
+    from side_list
 
 ),
 
@@ -44,6 +53,7 @@ series as (
 side_days as (
 
     select
+        sides.side_id,
         sides.period,
         sides.period_start,
         sides.side,
@@ -84,6 +94,7 @@ orders as (
 order_sides as (
 
     select
+        side_days.side_id,
         side_days.period,
         side_days.period_start,
         side_days.side,
@@ -105,72 +116,163 @@ order_sides as (
 
 ),
 
+-- Grouped on the customer alone, the attributes joined after: a customer's
+-- attributes are one row of attrs, and a narrow key keeps the grouping small.
+customer_side_orders as (
+
+    select
+        side_id,
+        customer_id,
+        -- new in the period: their first qualifying order falls in it
+        max(case when order_type = 'new' then 1 else 0 end) as is_new
+    from order_sides
+    where customer_id is not null
+    group by side_id, customer_id
+
+),
+
 customer_sides as (
+
+    select
+        sides.period,
+        sides.period_start,
+        sides.side,
+        sides.anchor_end,
+        customer_side.customer_id,
+        attrs.cohort_month,
+        attrs.country,
+        attrs.acquisition_channel,
+        attrs.loyalty_tier,
+        attrs.rfm_segment,
+        customer_side.is_new
+    from customer_side_orders as customer_side
+    inner join sides
+        on customer_side.side_id = sides.side_id
+    left join attrs
+        on customer_side.customer_id = attrs.customer_id
+
+),
+
+-- Each order and each customer-side once per dimension: one scan crossed with
+-- the list of dimensions (a UNION ALL of one select per dimension would read
+-- the 8x-per-order side rows once per dimension, and an engine that keeps a
+-- CTE read many times holds all of them in memory at once).
+{% set order_dimensions = [
+    ('total', "'all'"),
+    ('new_vs_returning', 'attrs.order_type'),
+    ('device', "coalesce(attrs.device, 'unknown')"),
+    ('cohort_month', "case when attrs.cohort_month >= " ~ add_months(-2, month_start('attrs.anchor_end'))
+        ~ " then cast(attrs.cohort_month as " ~ string ~ ") else 'earlier' end"),
+] + customer_dimensions %}
+{% set customer_dims = [
+    ('total', "'all'"),
+    ('new_vs_returning', "case when attrs.is_new = 1 then 'new' else 'returning' end"),
+    ('cohort_month', "case when attrs.cohort_month >= " ~ add_months(-2, month_start('attrs.anchor_end'))
+        ~ " then cast(attrs.cohort_month as " ~ string ~ ") else 'earlier' end"),
+] + customer_dimensions %}
+order_dimensions as (
+
+    {%- for dimension, expression in order_dimensions %}
+    select cast('{{ dimension }}' as {{ string }}) as dimension
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+-- The orders grouped on everything a segment is made of (a few thousand rows
+-- per side), then crossed with the dimensions: the cross product then reads
+-- small groups, not every order (revenue is a decimal: the sums are exact
+-- in any grouping).
+order_groups as (
 
     select
         period,
         period_start,
         side,
         anchor_end,
-        customer_id,
+        customer_id is null as is_guest,
+        order_type,
+        device,
         cohort_month,
         country,
         acquisition_channel,
         loyalty_tier,
         rfm_segment,
-        -- new in the period: their first qualifying order falls in it
-        max(case when order_type = 'new' then 1 else 0 end) as is_new
+        sum(net_revenue) as net_revenue,
+        count(*) as orders
     from order_sides
-    where customer_id is not null
-    group by period, period_start, side, anchor_end, customer_id, cohort_month, country,
-        acquisition_channel, loyalty_tier, rfm_segment
+    group by period, period_start, side, anchor_end, customer_id is null, order_type, device, cohort_month,
+        country, acquisition_channel, loyalty_tier, rfm_segment
 
 ),
 
 order_segments as (
 
-    {% set order_dimensions = [
-        ('total', "'all'"),
-        ('new_vs_returning', 'attrs.order_type'),
-        ('device', "coalesce(attrs.device, 'unknown')"),
-        ('cohort_month', "case when attrs.cohort_month >= " ~ add_months(-2, month_start('attrs.anchor_end'))
-            ~ " then cast(attrs.cohort_month as " ~ string ~ ") else 'earlier' end"),
-    ] + customer_dimensions %}
-    {%- for dimension, expression in order_dimensions %}
     select
         attrs.period,
         attrs.period_start,
         attrs.side,
-        '{{ dimension }}' as dimension,
-        case when attrs.customer_id is null and '{{ dimension }}' not in ('total', 'new_vs_returning', 'device')
-            then 'guest' else cast({{ expression }} as {{ string }}) end as segment,
+        dims.dimension,
+        case
+            when attrs.is_guest and dims.dimension not in ('total', 'new_vs_returning', 'device')
+                then 'guest'
+            {%- for dimension, expression in order_dimensions %}
+            when dims.dimension = '{{ dimension }}' then cast({{ expression }} as {{ string }})
+            {%- endfor %}
+        end as segment,
         attrs.net_revenue,
-        1 as orders
-    from order_sides as attrs
+        attrs.orders
+    from order_groups as attrs
+    cross join order_dimensions as dims
+
+),
+
+customer_dimensions as (
+
+    {%- for dimension, expression in customer_dims %}
+    select cast('{{ dimension }}' as {{ string }}) as dimension
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 
 ),
 
+-- Customers counted per combination of what their segments are made of, then crossed with the dimensions.
+customer_groups as (
+
+    select
+        period,
+        period_start,
+        side,
+        anchor_end,
+        cohort_month,
+        country,
+        acquisition_channel,
+        loyalty_tier,
+        rfm_segment,
+        is_new,
+        count(*) as customers
+    from customer_sides
+    group by period, period_start, side, anchor_end, cohort_month, country, acquisition_channel, loyalty_tier,
+        rfm_segment, is_new
+
+),
+
 customer_segments as (
 
-    {% set dims = [
-        ('total', "'all'"),
-        ('new_vs_returning', "case when attrs.is_new = 1 then 'new' else 'returning' end"),
-        ('cohort_month', "case when attrs.cohort_month >= " ~ add_months(-2, month_start('attrs.anchor_end'))
-            ~ " then cast(attrs.cohort_month as " ~ string ~ ") else 'earlier' end"),
-    ] + customer_dimensions %}
-    {%- for dimension, expression in dims %}
     select
         attrs.period,
         attrs.period_start,
         attrs.side,
-        '{{ dimension }}' as dimension,
-        cast({{ expression }} as {{ string }}) as segment,
-        attrs.is_new
-    from customer_sides as attrs
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+        dims.dimension,
+        case
+            {%- for dimension, expression in customer_dims %}
+            when dims.dimension = '{{ dimension }}' then cast({{ expression }} as {{ string }})
+            {%- endfor %}
+        end as segment,
+        attrs.is_new,
+        attrs.customers
+    from customer_groups as attrs
+    cross join customer_dimensions as dims
 
 ),
 
@@ -186,7 +288,7 @@ order_totals as (
 customer_totals as (
 
     select period, period_start, side, dimension, segment,
-        count(*) as customers, sum(is_new) as new_customers
+        sum(customers) as customers, sum(is_new * customers) as new_customers
     from customer_segments
     group by period, period_start, side, dimension, segment
 

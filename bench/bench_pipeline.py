@@ -668,6 +668,9 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=os.link, dirs_exist_ok=True)
 
 
+PASSED_THROUGH = ("RETENTION_DUCKDB_MEMORY_LIMIT",)
+
+
 def run_env(landing: Path, data: Path, home: Path, engine: str = "duckdb",
             spark_driver_memory: str | None = None) -> dict[str, str]:
     """The pipeline's environment; `spark_driver_memory` (e.g. 3g) sizes the Spark JVM's heap on the Spark engine.
@@ -675,7 +678,9 @@ def run_env(landing: Path, data: Path, home: Path, engine: str = "duckdb",
     In local mode the driver JVM does all of Spark's work: the profile's
     `spark` target sizes its heap from RETENTION_SPARK_DRIVER_MEMORY.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_")}
+    # The shop's settings come from here; the machine's memory budget may come from the caller
+    # (RETENTION_DUCKDB_MEMORY_LIMIT, e.g. for a 10M run: the tables' header says which was used).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RETENTION_") or k in PASSED_THROUGH}
     if spark_driver_memory and engine == "spark":
         env["RETENTION_SPARK_DRIVER_MEMORY"] = spark_driver_memory
     env.update({
@@ -825,6 +830,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parts = [
         f"Pipeline benchmark, {a.orders:,} orders (seed {a.seed}), engine {', '.join(engines)}"
         + (f" (Spark driver memory {a.spark_driver_memory})" if a.spark_driver_memory and "spark" in engines else "")
+        + f"; DuckDB memory limit {os.environ.get('RETENTION_DUCKDB_MEMORY_LIMIT', 'default (3GB)')}"
         + f"; {shop}",
         f"{started:%Y-%m-%d %H:%M} UTC; {_machine()}; load average (1/5/15 min) before {load_before}, after {_load()}",
         runs_table(all_runs, anchors),

@@ -9,6 +9,7 @@ and `orchestration/` assembles the Definitions. Checked on the source with
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -294,9 +295,13 @@ def test_no_import_cycle_anywhere_in_the_tree():
 
 
 def test_the_cycle_walk_covers_every_folder_with_python_modules():
-    folders = {d.name for d in ROOT.iterdir()
-               if d.is_dir() and not d.name.startswith(".") and d.name not in NOT_IMPORTED and any(d.rglob("*.py"))}
-    assert folders - set(WHOLE_TREE) == set(), "add these folders to WHOLE_TREE (or NOT_IMPORTED, saying why)"
+    # The folders git tracks: a data folder left by `make run` holds dbt's compiled Python models, not code.
+    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout, the tracked folders are unknown: {listed.stderr.strip()}")
+    folders = {Path(p).parts[0] for p in listed.stdout.splitlines() if len(Path(p).parts) > 1}
+    assert folders - NOT_IMPORTED - set(WHOLE_TREE) == set(), \
+        "add these folders to WHOLE_TREE (or NOT_IMPORTED, saying why)"
 
 
 def test_no_area_imports_another_area():

@@ -39,7 +39,7 @@ def test_free(i, tmp_path_factory):
 '''
 
 
-def test_grouped_tests_share_one_worker_and_the_others_use_both(tmp_path):
+def test_grouped_tests_share_one_worker_and_both_workers_take_work(tmp_path):
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "conftest.py").write_text(CONFTEST)
@@ -58,4 +58,5 @@ def test_grouped_tests_share_one_worker_and_the_others_use_both(tmp_path):
     free = {v for k, v in pids.items() if k.startswith("free")}
     assert len([k for k in pids if k.startswith("grouped")]) == 6, json.dumps(pids)
     assert len(grouped) == 1, f"the grouped tests ran on {len(grouped)} workers: {pids}"
-    assert len(free) == 2, f"the other tests ran on {len(free)} worker(s), expected both: {pids}"
+    # Both workers took work (which tests each takes is xdist's choice), so one group is not one worker by default.
+    assert len(grouped | free) == 2, f"the tests ran on {len(grouped | free)} worker(s), expected both: {pids}"

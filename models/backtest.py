@@ -1,49 +1,58 @@
 """Predictions as they would have been on past dates, for the audience backtest.
 
 The nightly dbt Python model `int_audience_backtest_predictions` calls
-`backtest_predictions`: for each of the latest month-ends whose following
-`horizon_days` lie inside the data, the models are refitted on the orders
-dated on or before that month-end only, and every customer known then is
-scored, exactly as the nightly predictions would have been that night (no
+`backtest_relation`: for each of the latest month-ends whose following
+`horizon_days` lie inside the data (cutoffs), the models are refitted on the
+orders dated on or before that month-end only, and every customer known then
+is scored, exactly as the nightly predictions would have been that night (no
 holdout check: only the scores are needed). The audience rules and the
 outcomes are SQL (mart_audience_backtest).
 
-Cost: one BG/NBD and one Gamma-Gamma fit per cutoff, on at most the nightly
-fit's data, but only when that cutoff's input changed. Each cutoff's rows
-carry a fingerprint of what they were fitted from (the known transactions
-and this package's source); given the previous build's rows, a cutoff whose
-fingerprint is unchanged is copied instead of refitted. A fit is
-deterministic, so the copy is what the refit would give; most nights refit
-nothing, and a new month refits one cutoff.
+Memory and cost: the orders never leave DuckDB. One scan groups them by
+order day (row count, a sum of row hashes, rows that cannot be summarised),
+from which each cutoff's fingerprint is a cumulative sum. A cutoff whose
+fingerprint equals the previous build's rows is copied inside DuckDB. A
+cutoff to refit gets its per-customer aggregates from SQL (first and last
+order day, order days, total, first day's total, median gap between order
+days) over the orders' distinct (customer, day) rows, cut at the cutoff;
+Python holds those rows for one cutoff at a time, fits on them
+(`models.summary.summary_from_aggregates`,
+`models.predictions.fit_and_score_summary`,
+`models.cadence.cadence_from_gaps`) and appends the scores to a temporary
+table. The returned relation reads that table and is written by DuckDB.
+
+The fingerprint of a cutoff covers the cutoff date, the number of known
+order rows, the sum of their hashes (customer, day, amount as an exact
+decimal: a multiset hash, independent of row order) and this package's
+source. Amounts are summed as exact decimals before the fit sees them as
+doubles, so the same known rows give the same summary, hence the same fit,
+whatever order DuckDB reads them in: an unchanged fingerprint is copied, and
+the copy is what the refit would give. Most nights refit nothing; a new month
+refits one cutoff; a late refund or cancellation refits the cutoffs that knew
+the order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
-from models.predictions import predict_or_skip, published_frame
+from models.cadence import cadence_from_gaps
+from models.errors import ModelError
+from models.predictions import Predictions, fit_and_score_summary, published_frame
+from models.scoring import unscored_customers
+from models.summary import summary_from_aggregates
 
 #: Month-ends rebuilt by the backtest.
 BACKTEST_CUTOFFS = 6
 #: Days after a cutoff that must lie inside the data (the longest outcome window).
 HORIZON_DAYS = 90
-COLUMNS: tuple[str, ...] = (
-    "cutoff_date",
-    "customer_id",
-    "p_alive",
-    "predicted_clv_12m",
-    "churn_risk",
-    "expected_next_order_date",
-    "typical_days_between_orders",
-    "cadence_method",
-    "prediction_note",
-    "input_fingerprint",
-)
 SCHEMA = {
     "cutoff_date": pl.Date,
     "customer_id": pl.String,
@@ -56,6 +65,20 @@ SCHEMA = {
     "prediction_note": pl.String,
     "input_fingerprint": pl.String,
 }
+COLUMNS: tuple[str, ...] = tuple(SCHEMA)
+_SQL_TYPES = {pl.Date: "date", pl.String: "varchar", pl.Float64: "double"}
+
+# Temporary objects on the caller's connection (gone with it).
+ORDERS_VIEW = "backtest_orders"
+PREVIOUS_VIEW = "backtest_previous"
+DAY_TOTALS = "backtest_day_totals"
+ORDER_DAYS = "backtest_order_days"
+ROWS = "backtest_rows"
+# Amounts as the summary sums them: exact decimals (a sum of doubles depends
+# on the order DuckDB's threads add them in).
+AMOUNT = "cast(amount as decimal(38, 9))"
+# The same, null for what cannot be one (null, NaN, infinite, too large): an unusable row.
+EXACT = "try_cast(amount as decimal(38, 9))"
 
 
 def month_end(day: dt.date) -> dt.date:
@@ -91,33 +114,191 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def input_fingerprint(known: pl.DataFrame, cutoff: dt.date) -> str:
-    """What a cutoff's rows depend on: the cutoff, the known transactions (in their given order), the code."""
-    digest = hashlib.sha256(f"{cutoff.isoformat()}|{known.height}|{code_fingerprint()}".encode())
-    if known.height:
-        digest.update(known.hash_rows(seed=0).to_numpy().tobytes())
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class CutoffInput:
+    """What a cutoff's rows depend on, measured in SQL: known order rows, their hash sum, unusable rows."""
+
+    cutoff: dt.date
+    rows: int
+    hash_sum: int
+    unusable: int
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(
+            f"{self.cutoff.isoformat()}|{self.rows}|{self.hash_sum}|{self.unusable}|{code_fingerprint()}".encode()
+        ).hexdigest()
+
+
+def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int,
+                  horizon_days: int) -> list[CutoffInput]:
+    """The cutoffs (oldest first) with their inputs, from one scan of ORDERS_VIEW grouped by order day."""
+    con.execute(f"""
+        create or replace temp table {DAY_TOTALS} as
+        select
+            cast(order_date as date) as day,
+            count(*) as order_rows,
+            coalesce(sum(cast(hash(customer_id, cast(order_date as date), {EXACT}) as hugeint)), 0) as hash_sum,
+            count(*) filter (where customer_id is null or {EXACT} is null or amount < 0) as unusable
+        from {ORDERS_VIEW}
+        where order_date is not null
+        group by 1
+    """)
+    first = con.execute(f"select min(day) from {DAY_TOTALS}").fetchall()[0][0]
+    cutoffs = backtest_cutoffs(first, as_of, count, horizon_days)
+    if not cutoffs:
+        return []
+    rows = con.execute(f"""
+        select c.cutoff_date, sum(d.order_rows), sum(d.hash_sum), sum(d.unusable)
+        from (select unnest(?::date[]) as cutoff_date) as c
+        inner join {DAY_TOTALS} as d on d.day <= c.cutoff_date
+        group by c.cutoff_date
+        order by c.cutoff_date
+    """, [cutoffs]).fetchall()
+    return [CutoffInput(cutoff, int(n), int(h), int(bad)) for cutoff, n, h, bad in rows]
+
+
+def _order_days(con: duckdb.DuckDBPyConnection, until: dt.date) -> None:
+    """ORDER_DAYS: one row per customer and order day up to `until`, its exact total and the gap since the last one.
+
+    The gap to a customer's previous order day is the same on every cutoff
+    that knows the day (the previous day is earlier), so it is computed once.
+    """
+    con.execute(f"""
+        create or replace temp table {ORDER_DAYS} as
+        select
+            customer_id,
+            day,
+            amount,
+            date_diff('day', lag(day) over (partition by customer_id order by day), day) as gap
+        from (
+            select cast(customer_id as varchar) as customer_id, cast(order_date as date) as day, sum({AMOUNT}) as amount
+            from {ORDERS_VIEW}
+            where order_date is not null and cast(order_date as date) <= ?
+                and customer_id is not null and amount is not null
+            group by 1, 2
+        ) as daily
+    """, [until])
+
+
+def cutoff_aggregates(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pl.DataFrame:
+    """One row per customer known on `cutoff`: the summary's AGGREGATE_COLUMNS and the cadence's gaps, by customer.
+
+    The median gap is the mean of the middle one or two of the customer's
+    gaps in order (a sort, which DuckDB can spill, where a holistic
+    median would hold every customer's gaps in its hash table).
+    """
+    return con.sql(f"""
+        with known as (
+            select
+                customer_id, day, amount, gap,
+                row_number() over (partition by customer_id order by gap nulls last) as gap_rank,
+                count(gap) over (partition by customer_id) as gaps
+            from {ORDER_DAYS}
+            where day <= ?
+        )
+        select
+            customer_id,
+            min(day) as first_day,
+            max(day) as last_day,
+            count(*) as n_days,
+            cast(sum(amount) as double) as total,
+            cast(arg_min(amount, day) as double) as first_amount,
+            avg(gap) filter (where gap is not null and gap_rank in ((gaps + 1) // 2, (gaps + 2) // 2)) as median_gap
+        from known
+        group by customer_id
+        order by customer_id
+    """, params=[cutoff]).pl()
+
+
+def predict_cutoff(aggregates: pl.DataFrame, cutoff: dt.date) -> Predictions:
+    """Fit and score one cutoff from its per-customer aggregates (`cutoff_aggregates`); never raises a model error."""
+    try:
+        summary = summary_from_aggregates(aggregates, observation_end=cutoff, time_unit="days")
+    except ModelError as exc:
+        return Predictions(unscored_customers(aggregates["customer_id"]),
+                           skipped=f"transactions could not be summarised: {exc}")
+    run = fit_and_score_summary(summary)
+    gaps = aggregates.select(
+        "customer_id",
+        pl.col("first_day").alias("first_order_date"),
+        pl.col("last_day").alias("last_order_date"),
+        (pl.col("n_days") - 1).alias("gaps"),
+        "median_gap",
+    )
+    return replace(run, cadence=cadence_from_gaps(gaps, cutoff, run.bgnbd))
+
+
+def _unusable_run(con: duckdb.DuckDBPyConnection, item: CutoffInput) -> Predictions:
+    customers = con.sql(
+        f"select distinct cast(customer_id as varchar) as customer_id from {ORDERS_VIEW} "
+        "where customer_id is not null and cast(order_date as date) <= ?", params=[item.cutoff]).pl()["customer_id"]
+    return Predictions(unscored_customers(customers), skipped=(
+        f"transactions could not be summarised: {item.unusable} order row(s) up to {item.cutoff} "
+        "have a null customer or amount, or an amount that is negative, NaN or infinite"))
+
+
+def _rows_frame(run: Predictions, cutoff: dt.date, fingerprint: str) -> pl.DataFrame:
+    frame = published_frame(run, cutoff).rename({"as_of_date": "cutoff_date"})
+    return (frame.with_columns(pl.col("customer_id").cast(pl.String), pl.lit(fingerprint).alias("input_fingerprint"))
+            .select(pl.col(c).cast(t) for c, t in SCHEMA.items()))
+
+
+def _previous_fingerprints(con: duckdb.DuckDBPyConnection, previous: duckdb.DuckDBPyRelation | None) -> dict:
+    """{cutoff: fingerprint} of the previous build's rows (one fingerprint per cutoff), registered as PREVIOUS_VIEW."""
+    if previous is None or not set(COLUMNS) <= set(previous.columns):
+        return {}
+    previous.to_view(PREVIOUS_VIEW, replace=True)
+    rows = con.execute(f"select cutoff_date, min(input_fingerprint), max(input_fingerprint) "
+                       f"from {PREVIOUS_VIEW} group by cutoff_date").fetchall()
+    return {cutoff: low for cutoff, low, high in rows if low == high}
+
+
+def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRelation, as_of: dt.date,
+                      previous: duckdb.DuckDBPyRelation | None = None, count: int = BACKTEST_CUTOFFS,
+                      horizon_days: int = HORIZON_DAYS) -> duckdb.DuckDBPyRelation:
+    """One row per cutoff x customer with an order on or before it (COLUMNS), fitted on those orders only.
+
+    `orders`: a relation on `con` with customer_id, order_date, amount (one
+    row per order). `previous`: the last build's rows; a cutoff with the
+    same input fingerprint is copied from them. The result reads temporary
+    tables of `con`: write it on `con` (the dbt Python model returns it).
+    """
+    orders.to_view(ORDERS_VIEW, replace=True)
+    inputs = cutoff_inputs(con, as_of, count, horizon_days)
+    kept = _previous_fingerprints(con, previous)
+    columns = ", ".join(f"{c} {_SQL_TYPES[t]}" for c, t in SCHEMA.items())
+    con.execute(f"create or replace temp table {ROWS} ({columns})")
+    refits = [item for item in inputs if kept.get(item.cutoff) != item.fingerprint]
+    if refits:
+        _order_days(con, max(item.cutoff for item in refits))
+    for item in inputs:
+        if item not in refits:
+            con.execute(f"insert into {ROWS} select {', '.join(COLUMNS)} from {PREVIOUS_VIEW} "
+                        "where cutoff_date = ? order by customer_id", [item.cutoff])
+            continue
+        run = _unusable_run(con, item) if item.unusable else predict_cutoff(cutoff_aggregates(con, item.cutoff),
+                                                                             item.cutoff)
+        frame = _rows_frame(run, item.cutoff, item.fingerprint)
+        con.register("backtest_cutoff_rows", frame)
+        con.execute(f"insert into {ROWS} select * from backtest_cutoff_rows")
+        con.unregister("backtest_cutoff_rows")
+        del run, frame
+    con.execute(f"drop table if exists {ORDER_DAYS}")
+    return con.table(ROWS)
 
 
 def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int = BACKTEST_CUTOFFS,
                          horizon_days: int = HORIZON_DAYS, previous: pl.DataFrame | None = None) -> pl.DataFrame:
-    """One row per cutoff x customer with an order on or before it (COLUMNS), fitted on those orders only.
-
-    `previous`: the last build's rows; a cutoff with the same input fingerprint is copied from them.
-    """
-    first = transactions["order_date"].min() if transactions.height else None
-    frames = [pl.DataFrame(schema=SCHEMA)]
-    for cutoff in backtest_cutoffs(first, as_of, count, horizon_days):
-        known = transactions.filter(pl.col("order_date") <= cutoff)
-        fingerprint = input_fingerprint(known, cutoff)
-        if previous is not None and "input_fingerprint" in previous.columns:
-            kept = previous.filter((pl.col("cutoff_date") == cutoff) & (pl.col("input_fingerprint") == fingerprint))
-            if kept.height:
-                frames.append(kept.select(pl.col(c).cast(t) for c, t in SCHEMA.items()))
-                continue
-        run = predict_or_skip(known, cutoff, holdout=False)
-        frame = published_frame(run, cutoff).rename({"as_of_date": "cutoff_date"})
-        frames.append(frame.with_columns(pl.col("customer_id").cast(pl.String),
-                                         pl.lit(fingerprint).alias("input_fingerprint"))
-                      .select(pl.col(c).cast(t) for c, t in SCHEMA.items()))
-    return pl.concat(frames).sort("cutoff_date", "customer_id")
+    """`backtest_relation` on Polars frames (an in-memory DuckDB), sorted by cutoff and customer; for tests and tools."""
+    con = duckdb.connect()
+    try:
+        con.register("backtest_input_orders", transactions)
+        prev = None
+        if previous is not None:
+            con.register("backtest_input_previous", previous)
+            prev = con.table("backtest_input_previous")
+        out = backtest_relation(con, con.table("backtest_input_orders"), as_of, prev, count, horizon_days).pl()
+    finally:
+        con.close()
+    return out.select(pl.col(c).cast(t) for c, t in SCHEMA.items()).sort("cutoff_date", "customer_id")

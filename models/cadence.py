@@ -16,6 +16,8 @@ Method (docs/predictive-models.md, "Expected next order"):
   It may lie before the as-of date: the customer is overdue.
 
 Pure functions on Polars frames; the caller decides what data is "known".
+`cadence_from_gaps` takes the per-customer gap statistics instead of the
+orders, for callers that compute them in the database (models/backtest.py).
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ def _order_days(transactions: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     )
 
 
+#: Per-customer gap statistics a cadence is computed from (see `cadence_from_gaps`).
+GAP_COLUMNS: tuple[str, ...] = ("customer_id", "first_order_date", "last_order_date", "gaps", "median_gap")
+
+
 def expected_next_orders(transactions: pl.DataFrame, as_of: dt.date, bgnbd: BetaGeoModel | None) -> pl.DataFrame:
     """One row per customer with an order up to `as_of`: columns CADENCE_COLUMNS (see module docstring)."""
     days = _order_days(transactions, as_of)
@@ -65,6 +71,23 @@ def expected_next_orders(transactions: pl.DataFrame, as_of: dt.date, bgnbd: Beta
             pl.col("gap").drop_nulls().len().alias("gaps"),
             pl.col("gap").drop_nulls().cast(pl.Float64).median().alias("median_gap"),
         )
+    )
+    return cadence_from_gaps(per_customer, as_of, bgnbd)
+
+
+def cadence_from_gaps(per_customer: pl.DataFrame, as_of: dt.date, bgnbd: BetaGeoModel | None) -> pl.DataFrame:
+    """CADENCE_COLUMNS from one row per customer with GAP_COLUMNS, computed elsewhere (e.g. in SQL).
+
+    Over the customer's distinct order days up to `as_of`: first and last
+    order day, `gaps` (order days - 1) and `median_gap` (median of the days
+    between consecutive order days; null without a gap).
+    """
+    missing = [c for c in GAP_COLUMNS if c not in per_customer.columns]
+    if missing:
+        raise InvalidInputError(f"per-customer gaps lack column(s) {missing}; have {per_customer.columns}")
+    per_customer = per_customer.select(
+        pl.col("customer_id").cast(pl.String), pl.col("first_order_date").cast(pl.Date),
+        pl.col("last_order_date").cast(pl.Date), pl.col("gaps").cast(pl.Int64), pl.col("median_gap").cast(pl.Float64),
     )
     if bgnbd is None:
         model_gap = pl.lit(None, dtype=pl.Float64)

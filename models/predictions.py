@@ -120,6 +120,38 @@ def _fit_and_score(transactions: pl.DataFrame, as_of, holdout: bool) -> Predicti
         summary = customer_summary(transactions, observation_end=as_of, time_unit="days")
     except ModelError as exc:
         return Predictions(unscored_customers(customers), skipped=f"transactions could not be summarised: {exc}")
+    run = fit_and_score_summary(summary, t0, customers)
+    if not holdout or run.skipped:
+        return run
+    meta = run.meta
+    calibration_end = as_of - timedelta(days=HOLDOUT_DAYS)
+    by_freq = pl.DataFrame()
+    try:
+        ch = calibration_and_holdout(transactions, calibration_end, as_of, time_unit="days")
+        bg_cal = fit_bgnbd(ch["frequency"], ch["recency"], ch["T"])
+        check = holdout_check(ch, bg_cal)
+        by_freq = check.by_frequency
+        meta.update({f"holdout_{k}": v for k, v in check.summary.items()})
+        meta["holdout_calibration_end"] = calibration_end.isoformat()
+    except ModelError as exc:
+        # Too little history for a holdout is worth saying, not failing the night.
+        meta["holdout_skipped"] = str(exc)
+    return replace(run, by_frequency=by_freq)
+
+
+def fit_and_score_summary(summary: pl.DataFrame, t0: float | None = None,
+                          customers: pl.Series | None = None) -> Predictions:
+    """Fit BG/NBD + Gamma-Gamma on a customer summary (`models.summary`, days) and score it; no holdout check.
+
+    The part of :func:`predict_or_skip` that needs one row per customer,
+    not the transactions: callers that summarise in the database
+    (models/backtest.py) start here. Never raises a model error (see
+    :func:`predict_or_skip`). `t0` (perf_counter) dates `fit_seconds` from
+    an earlier start; `customers` are listed when nothing can be fitted
+    (default: the summary's).
+    """
+    t0 = time.perf_counter() if t0 is None else t0
+    customers = summary["customer_id"] if customers is None else customers
     reason = too_little_data(summary)
     if reason:
         return Predictions(unscored_customers(customers), skipped=reason)
@@ -154,21 +186,7 @@ def _fit_and_score(transactions: pl.DataFrame, as_of, holdout: bool) -> Predicti
     fit_seconds = time.perf_counter() - t0
 
     meta = {**model_metadata(bg, gg), "fit_seconds": round(fit_seconds, 3), "customers_scored": scores.height}
-    if not holdout:
-        return Predictions(scores, meta, spend_skipped=spend_skipped, bgnbd=bg)
-    calibration_end = as_of - timedelta(days=HOLDOUT_DAYS)
-    by_freq = pl.DataFrame()
-    try:
-        ch = calibration_and_holdout(transactions, calibration_end, as_of, time_unit="days")
-        bg_cal = fit_bgnbd(ch["frequency"], ch["recency"], ch["T"])
-        check = holdout_check(ch, bg_cal)
-        by_freq = check.by_frequency
-        meta.update({f"holdout_{k}": v for k, v in check.summary.items()})
-        meta["holdout_calibration_end"] = calibration_end.isoformat()
-    except ModelError as exc:
-        # Too little history for a holdout is worth saying, not failing the night.
-        meta["holdout_skipped"] = str(exc)
-    return Predictions(scores, meta, by_freq, spend_skipped=spend_skipped, bgnbd=bg)
+    return Predictions(scores, meta, spend_skipped=spend_skipped, bgnbd=bg)
 
 
 def predict(transactions: pl.DataFrame, as_of) -> tuple[pl.DataFrame, dict, pl.DataFrame]:

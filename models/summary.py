@@ -95,19 +95,27 @@ def _daily_transactions(
     return frame.group_by("customer_id", "day").agg(pl.col("amount").sum()).sort("customer_id", "day")
 
 
+#: Per-customer aggregates the RFM summary is computed from (see `summary_from_aggregates`).
+AGGREGATE_COLUMNS: tuple[str, ...] = ("customer_id", "first_day", "last_day", "n_days", "total", "first_amount")
+
+
 def _summarise_daily(daily: pl.DataFrame, observation_end: dt.date, unit_days: float) -> pl.DataFrame:
     """RFM summary from one-row-per-(customer, day) data, all days <= observation_end."""
     first_amount = pl.col("amount").sort_by("day").first()
-    out = (
-        daily.group_by("customer_id")
-        .agg(
-            pl.col("day").min().alias("first_day"),
-            pl.col("day").max().alias("last_day"),
-            pl.len().alias("n_days"),
-            pl.col("amount").sum().alias("total"),
-            first_amount.alias("first_amount"),
-        )
-        .with_columns(
+    aggregates = daily.group_by("customer_id").agg(
+        pl.col("day").min().alias("first_day"),
+        pl.col("day").max().alias("last_day"),
+        pl.len().alias("n_days"),
+        pl.col("amount").sum().alias("total"),
+        first_amount.alias("first_amount"),
+    )
+    return _rfm(aggregates, observation_end, unit_days)
+
+
+def _rfm(aggregates: pl.DataFrame, observation_end: dt.date, unit_days: float) -> pl.DataFrame:
+    """The summary's conventions (module docstring) applied to AGGREGATE_COLUMNS, sorted by customer."""
+    return (
+        aggregates.with_columns(
             (pl.col("n_days") - 1).cast(pl.Int64).alias("frequency"),
             ((pl.col("last_day") - pl.col("first_day")).dt.total_days() / unit_days).alias("recency"),
             ((pl.lit(observation_end) - pl.col("first_day")).dt.total_days() / unit_days).alias("T"),
@@ -121,7 +129,56 @@ def _summarise_daily(daily: pl.DataFrame, observation_end: dt.date, unit_days: f
         .select("customer_id", "frequency", "recency", "T", "monetary_value", "first_day")
         .sort("customer_id")
     )
-    return out
+
+
+def summary_from_aggregates(
+    aggregates: pl.DataFrame,
+    *,
+    observation_end: dt.date | dt.datetime,
+    time_unit: TimeUnit = "days",
+) -> pl.DataFrame:
+    """:func:`customer_summary`'s output from per-customer aggregates computed elsewhere (e.g. in SQL).
+
+    `aggregates` has one row per customer with AGGREGATE_COLUMNS, over the
+    customer's distinct purchase days up to ``observation_end``: first_day,
+    last_day, n_days (distinct purchase days), total (sum of the amounts),
+    first_amount (the first day's total). The same conventions as
+    :func:`customer_summary` then apply, so a caller that aggregates in the
+    database holds one row per customer, never the transactions.
+
+    Raises:
+        InvalidInputError: missing columns, no customer, nulls, NaN/inf or
+            negative amounts, a day after ``observation_end``.
+    """
+    unit_days = days_per_unit(time_unit)
+    end = _as_date(observation_end, "observation_end")
+    missing = [c for c in AGGREGATE_COLUMNS if c not in aggregates.columns]
+    if missing:
+        raise InvalidInputError(f"aggregates lack column(s) {missing}; have {aggregates.columns}")
+    if aggregates.height == 0:
+        raise InvalidInputError(f"no transaction on or before observation_end {end}")
+    frame = aggregates.select(
+        pl.col("customer_id"), pl.col("first_day").cast(pl.Date), pl.col("last_day").cast(pl.Date),
+        pl.col("n_days").cast(pl.Int64), pl.col("total").cast(pl.Float64), pl.col("first_amount").cast(pl.Float64),
+    )
+    nulls = {k: v for k, v in frame.null_count().row(0, named=True).items() if v}
+    if nulls:
+        raise InvalidInputError(f"aggregates contain nulls: {nulls}")
+    bad = frame.select(
+        (~pl.col("total").is_finite() | ~pl.col("first_amount").is_finite()).sum().alias("nonfinite"),
+        ((pl.col("total") < 0) | (pl.col("first_amount") < 0)).sum().alias("neg"),
+        (pl.col("last_day") > end).sum().alias("late"),
+        (pl.col("n_days") < 1).sum().alias("empty"),
+    ).row(0, named=True)
+    if bad["nonfinite"]:
+        raise InvalidInputError("aggregates contain NaN/inf amounts")
+    if bad["neg"]:
+        raise InvalidInputError(f"aggregates contain {bad['neg']} negative amount(s); net refunds upstream")
+    if bad["late"]:
+        raise InvalidInputError(f"aggregates of {bad['late']} customer(s) end after observation_end {end}")
+    if bad["empty"]:
+        raise InvalidInputError(f"aggregates of {bad['empty']} customer(s) count no purchase day; expected n_days >= 1")
+    return _rfm(frame, end, unit_days)
 
 
 def customer_summary(

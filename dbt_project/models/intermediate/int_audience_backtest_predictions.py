@@ -4,32 +4,33 @@ A dbt Python model calling the repository's `models/backtest.py`: for each of
 the latest six month-ends whose following 90 days lie inside the data, the
 BG/NBD and Gamma-Gamma models are fitted on the qualifying orders dated on or
 before that month-end, and every customer known then is scored. The audience
-rules and the outcomes are mart_audience_backtest's SQL. The previous
-build's rows are read before they are replaced: a month-end whose input did
-not change is copied rather than refitted (models/backtest.py).
+rules and the outcomes are mart_audience_backtest's SQL.
+
+The orders stay in DuckDB: `backtest_relation` fingerprints each month-end
+in SQL, copies the previous build's rows of a month-end whose input did not
+change (read from this table before it is replaced), and for a month-end to
+refit brings one row per customer known then into Python, one month-end at a
+time. It returns a DuckDB relation over a temporary table of this model's
+connection, which dbt-duckdb writes on that connection.
 """
 
 import duckdb
 
-from models.backtest import backtest_predictions
+from models.backtest import backtest_relation
 
 
 def previous_rows(session, relation):
-    """This model's rows from the previous build, or None on the first build."""
+    """This model's rows from the previous build (a relation), or None on the first build."""
     try:
-        return session.sql(f"select * from {relation}").pl()
+        rows = session.sql(f"select * from {relation}")
+        rows.limit(0).fetchall()
     except duckdb.CatalogException:
         return None
+    return rows
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    orders = dbt.ref("int_customer_orders")
+    orders = dbt.ref("int_customer_orders").select("customer_id, order_date, net_revenue as amount")
     as_of = dbt.ref("int_as_of_date").pl()["as_of_date"][0]
-    # In a fixed order: the fit sums floats (see mart_customer_predictions).
-    transactions = (
-        orders.select("customer_id, order_date, cast(net_revenue as double) as amount")
-        .order("customer_id, order_date, amount")
-        .pl()
-    )
-    return backtest_predictions(transactions, as_of, previous=previous_rows(session, dbt.this))
+    return backtest_relation(session, orders, as_of, previous=previous_rows(session, dbt.this))

@@ -60,8 +60,8 @@ def test_a_planted_future_order_changes_no_prediction_on_an_earlier_cutoff(cdnow
 
 def test_an_unchanged_cutoff_is_copied_from_the_previous_build_and_a_changed_one_refitted(cdnow, cdnow_backtest, monkeypatch):
     calls = []
-    real = backtest.predict_or_skip
-    monkeypatch.setattr(backtest, "predict_or_skip", lambda tx, cutoff, **kw: calls.append(cutoff) or real(tx, cutoff, **kw))
+    real = backtest.predict_cutoff
+    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff: calls.append(cutoff) or real(agg, cutoff))
     assert backtest_predictions(cdnow, CDNOW_END, count=2, previous=cdnow_backtest).equals(cdnow_backtest)
     assert calls == []
     # A late refund on an order of March 1998 changes only the second cutoff's input.

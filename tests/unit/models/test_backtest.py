@@ -1,14 +1,19 @@
-"""The audience backtest's refits: month-end cutoffs, no hindsight, and reuse of unchanged fits."""
+"""The audience backtest's refits: month-end cutoffs, no hindsight, reuse of unchanged fits, SQL aggregates = Polars summary."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import polars as pl
 import pytest
 
 import models.backtest as backtest
 from models.backtest import backtest_cutoffs, backtest_predictions
+from models.cadence import cadence_from_gaps, expected_next_orders
+from models.errors import InvalidInputError
+from models.predictions import predict_or_skip
+from models.summary import customer_summary, summary_from_aggregates
 
 D = dt.date
 CDNOW_END = D(1998, 6, 30)
@@ -71,3 +76,70 @@ def test_an_unchanged_cutoff_is_copied_from_the_previous_build_and_a_changed_one
         .then(pl.col("amount") / 2).otherwise(pl.col("amount")).alias("amount"))
     backtest_predictions(changed, CDNOW_END, count=2, previous=cdnow_backtest)
     assert calls == [D(1998, 3, 31)]
+
+
+def _aggregates(transactions: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
+    con = duckdb.connect()
+    try:
+        con.register("tx", transactions)
+        con.table("tx").to_view(backtest.ORDERS_VIEW)
+        backtest._order_days(con, cutoff)
+        return backtest.cutoff_aggregates(con, cutoff)
+    finally:
+        con.close()
+
+
+def test_sql_aggregates_give_the_summary_and_cadence_of_the_orders_themselves(cdnow):
+    cutoff = D(1998, 2, 28)
+    aggregates = _aggregates(cdnow, cutoff)
+    ours = summary_from_aggregates(aggregates, observation_end=cutoff)
+    theirs = customer_summary(cdnow, observation_end=cutoff)
+    assert ours.select("customer_id", "frequency", "recency", "T", "first_day").equals(
+        theirs.select("customer_id", "frequency", "recency", "T", "first_day"))
+    # Exact decimal sums against float sums: the same to the last few bits.
+    assert (ours["monetary_value"] - theirs["monetary_value"]).abs().max() < 1e-9
+    gaps = aggregates.select("customer_id", pl.col("first_day").alias("first_order_date"),
+                             pl.col("last_day").alias("last_order_date"), (pl.col("n_days") - 1).alias("gaps"),
+                             "median_gap")
+    bg = predict_or_skip(cdnow, cutoff, holdout=False).bgnbd
+    assert cadence_from_gaps(gaps, cutoff, bg).equals(expected_next_orders(cdnow, cutoff, bg))
+
+
+def test_the_fingerprint_ignores_row_order_and_sees_any_changed_amount(cdnow, cdnow_backtest):
+    shuffled = backtest_predictions(cdnow.sample(fraction=1.0, shuffle=True, seed=7), CDNOW_END, count=2)
+    assert shuffled["input_fingerprint"].unique().sort().equals(cdnow_backtest["input_fingerprint"].unique().sort())
+    cent = cdnow.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.col("amount") + 0.01)
+                              .otherwise(pl.col("amount")).alias("amount"))
+    assert backtest_predictions(cent, CDNOW_END, count=2)["input_fingerprint"].n_unique() == 2
+    assert set(backtest_predictions(cent, CDNOW_END, count=2)["input_fingerprint"]).isdisjoint(
+        set(cdnow_backtest["input_fingerprint"]))
+
+
+def test_an_unusable_order_row_skips_the_cutoffs_that_know_it_with_the_reason(cdnow):
+    bad = pl.concat([cdnow, pl.DataFrame({"customer_id": ["1"], "order_date": [D(1998, 3, 5)], "amount": [-5.0]},
+                                         schema=cdnow.schema)])
+    out = backtest_predictions(bad, CDNOW_END, count=2)
+    before, after = (out.filter(pl.col("cutoff_date") == c) for c in (D(1998, 2, 28), D(1998, 3, 31)))
+    assert before["prediction_note"].null_count() == before.height
+    assert after.height == 2357 and after["p_alive"].null_count() == after.height
+    assert after["prediction_note"].unique().to_list() == [
+        "no predictions: transactions could not be summarised: 1 order row(s) up to 1998-03-31 have a null "
+        "customer or amount, or an amount that is negative, NaN or infinite"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"total": [float("nan")]}, "NaN/inf"),
+    ({"first_amount": [-1.0]}, "negative"),
+    ({"last_day": [D(2025, 2, 1)]}, "after observation_end"),
+    ({"n_days": [0]}, "n_days >= 1"),
+    ({"total": [None]}, "nulls"),
+])
+def test_summary_from_aggregates_rejects_what_the_transactions_path_rejects(change, message):
+    row = {"customer_id": ["a"], "first_day": [D(2025, 1, 1)], "last_day": [D(2025, 1, 9)], "n_days": [2],
+           "total": [30.0], "first_amount": [10.0]}
+    good = summary_from_aggregates(pl.DataFrame(row), observation_end=D(2025, 1, 31))
+    assert good.select("frequency", "recency", "T", "monetary_value").row(0) == (1, 8.0, 30.0, 20.0)
+    with pytest.raises(InvalidInputError, match=message):
+        summary_from_aggregates(pl.DataFrame({**row, **change}), observation_end=D(2025, 1, 31))
+    with pytest.raises(InvalidInputError, match="lack column"):
+        summary_from_aggregates(pl.DataFrame(row).drop("total"), observation_end=D(2025, 1, 31))

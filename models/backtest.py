@@ -262,7 +262,8 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
     `orders`: a relation on `con` with customer_id, order_date, amount (one
     row per order). `previous`: the last build's rows; a cutoff with the
     same input fingerprint is copied from them. The result reads temporary
-    tables of `con`: write it on `con` (the dbt Python model returns it).
+    tables and views of `con` (the refitted rows, the previous rows): write
+    it on `con` (the dbt Python model returns it), in no particular order.
     """
     orders.to_view(ORDERS_VIEW, replace=True)
     inputs = cutoff_inputs(con, as_of, count, horizon_days)
@@ -272,11 +273,7 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
     refits = [item for item in inputs if kept.get(item.cutoff) != item.fingerprint]
     if refits:
         _order_days(con, max(item.cutoff for item in refits))
-    for item in inputs:
-        if item not in refits:
-            con.execute(f"insert into {ROWS} select {', '.join(COLUMNS)} from {PREVIOUS_VIEW} "
-                        "where cutoff_date = ? order by customer_id", [item.cutoff])
-            continue
+    for item in refits:
         run = _unusable_run(con, item) if item.unusable else predict_cutoff(cutoff_aggregates(con, item.cutoff),
                                                                              item.cutoff)
         frame = _rows_frame(run, item.cutoff, item.fingerprint)
@@ -285,7 +282,13 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
         con.unregister("backtest_cutoff_rows")
         del run, frame
     con.execute(f"drop table if exists {ORDER_DAYS}")
-    return con.table(ROWS)
+    copied = [item.cutoff for item in inputs if item not in refits]
+    if not copied:
+        return con.table(ROWS)
+    # Copied month-ends are read from the previous rows once, by the write itself.
+    dates = ", ".join(f"date '{c.isoformat()}'" for c in copied)
+    return con.sql(f"select * from {ROWS} union all select {', '.join(COLUMNS)} from {PREVIOUS_VIEW} "
+                   f"where cutoff_date in ({dates})")
 
 
 def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int = BACKTEST_CUTOFFS,

@@ -27,9 +27,16 @@ decimal: a multiset hash, independent of row order) and this package's
 source. Amounts are summed as exact decimals before the fit sees them as
 doubles, so the same known rows give the same summary, hence the same fit,
 whatever order DuckDB reads them in: an unchanged fingerprint is copied, and
-the copy is what the refit would give. Most nights refit nothing; a new month
-refits one cutoff; a late refund or cancellation refits the cutoffs that knew
-the order.
+the copy is what the refit would give.
+
+When a changed cutoff is refitted (`refit_reason`): a new cutoff (a new
+month) or rows fitted by other code at once; a cutoff whose known orders
+changed (a late refund or cancellation of an order dated up to it) at once
+by default, or, given the nightly models' refit interval (the dbt model
+passes `predictions_refit_every_days`), once its rows are that many as-of
+days old: a shop with daily late refunds would otherwise refit every cutoff
+every night. Each row says what it was fitted from (`input_fingerprint`,
+`code_fingerprint`) and when (`fitted_as_of`).
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ SCHEMA = {
     "cadence_method": pl.String,
     "prediction_note": pl.String,
     "input_fingerprint": pl.String,
+    "fitted_as_of": pl.Date,
+    "code_fingerprint": pl.String,
 }
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
 _SQL_TYPES = {pl.Date: "date", pl.String: "varchar", pl.Float64: "double"}
@@ -238,45 +247,94 @@ def _unusable_run(con: duckdb.DuckDBPyConnection, item: CutoffInput) -> Predicti
         "have a null customer or amount, or an amount that is negative, NaN or infinite"))
 
 
-def _rows_frame(run: Predictions, cutoff: dt.date, fingerprint: str) -> pl.DataFrame:
-    frame = published_frame(run, cutoff).rename({"as_of_date": "cutoff_date"})
-    return (frame.with_columns(pl.col("customer_id").cast(pl.String), pl.lit(fingerprint).alias("input_fingerprint"))
+def _rows_frame(run: Predictions, item: CutoffInput, as_of: dt.date) -> pl.DataFrame:
+    frame = published_frame(run, item.cutoff).rename({"as_of_date": "cutoff_date"})
+    return (frame.with_columns(pl.col("customer_id").cast(pl.String), pl.lit(item.fingerprint).alias("input_fingerprint"),
+                               pl.lit(as_of, dtype=pl.Date).alias("fitted_as_of"),
+                               pl.lit(code_fingerprint()).alias("code_fingerprint"))
             .select(pl.col(c).cast(t) for c, t in SCHEMA.items()))
 
 
-def _previous_fingerprints(con: duckdb.DuckDBPyConnection, previous: duckdb.DuckDBPyRelation | None) -> dict:
-    """{cutoff: fingerprint} of the previous build's rows (one fingerprint per cutoff), registered as PREVIOUS_VIEW."""
+@dataclass(frozen=True)
+class PreviousFit:
+    """What the previous build's rows of one cutoff were fitted from, and when."""
+
+    fingerprint: str
+    fitted_as_of: dt.date
+    code: str
+
+
+def _previous_fits(con: duckdb.DuckDBPyConnection, previous: duckdb.DuckDBPyRelation | None) -> dict:
+    """{cutoff: PreviousFit} of the previous build's rows (one fit per cutoff), registered as PREVIOUS_VIEW.
+
+    Rows of another layout (a build before these columns) are ignored: refitted.
+    """
     if previous is None or not set(COLUMNS) <= set(previous.columns):
         return {}
     previous.to_view(PREVIOUS_VIEW, replace=True)
-    rows = con.execute(f"select cutoff_date, min(input_fingerprint), max(input_fingerprint) "
-                       f"from {PREVIOUS_VIEW} group by cutoff_date").fetchall()
-    return {cutoff: low for cutoff, low, high in rows if low == high}
+    rows = con.execute(
+        "select cutoff_date, min(input_fingerprint), max(input_fingerprint), min(fitted_as_of), max(fitted_as_of), "
+        f"min(code_fingerprint), max(code_fingerprint) from {PREVIOUS_VIEW} group by cutoff_date").fetchall()
+    return {cutoff: PreviousFit(fp, fitted, code) for cutoff, fp, fp2, fitted, fitted2, code, code2 in rows
+            if fp == fp2 and fitted == fitted2 and code == code2 and fp is not None and fitted is not None}
+
+
+def refit_reason(item: CutoffInput, prior: PreviousFit | None, as_of: dt.date, every_days: int | None,
+                 force: bool = False) -> str | None:
+    """Why `item` is refitted tonight, or None when the previous rows are copied (pure).
+
+    Unchanged input is always copied (unless `force`). Changed input (a late
+    refund or cancellation of an order dated up to the cutoff) is refitted
+    at once when `every_days` is None, else when the rows were fitted
+    `every_days` as-of days ago or more, as the nightly models are
+    (models/refit.py): until then the rows fitted on the input as it was are
+    kept, which still saw nothing after the cutoff. New cutoffs, rows fitted
+    by other code, and a rebuild of an earlier as-of date always refit.
+    """
+    if force:
+        return "refit requested for this run"
+    if prior is None:
+        return "not fitted yet"
+    if prior.fingerprint == item.fingerprint:
+        return None
+    if prior.code != code_fingerprint():
+        return "fitted by another version of models/"
+    if every_days is None:
+        return "its known orders changed"
+    if as_of < prior.fitted_as_of:
+        return f"as-of date {as_of} is before the fit's {prior.fitted_as_of}"
+    age = (as_of - prior.fitted_as_of).days
+    if age >= every_days:
+        return f"its known orders changed; fitted {age} days of data ago (refit every {every_days})"
+    return None
 
 
 def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRelation, as_of: dt.date,
                       previous: duckdb.DuckDBPyRelation | None = None, count: int = BACKTEST_CUTOFFS,
-                      horizon_days: int = HORIZON_DAYS) -> duckdb.DuckDBPyRelation:
+                      horizon_days: int = HORIZON_DAYS, refit_every_days: int | None = None,
+                      force: bool = False) -> duckdb.DuckDBPyRelation:
     """One row per cutoff x customer with an order on or before it (COLUMNS), fitted on those orders only.
 
     `orders`: a relation on `con` with customer_id, order_date, amount (one
-    row per order). `previous`: the last build's rows; a cutoff with the
-    same input fingerprint is copied from them. The result reads temporary
-    tables and views of `con` (the refitted rows, the previous rows): write
-    it on `con` (the dbt Python model returns it), in no particular order.
+    row per order). `previous`: the last build's rows; each cutoff is
+    copied from them or refitted as `refit_reason` decides
+    (`refit_every_days`, `force`: the nightly models' refit policy). The
+    result reads temporary tables and views of `con` (the refitted rows, the
+    previous rows): write it on `con` (the dbt Python model returns it), in
+    no particular order.
     """
     orders.to_view(ORDERS_VIEW, replace=True)
     inputs = cutoff_inputs(con, as_of, count, horizon_days)
-    kept = _previous_fingerprints(con, previous)
+    prior = _previous_fits(con, previous)
     columns = ", ".join(f"{c} {_SQL_TYPES[t]}" for c, t in SCHEMA.items())
     con.execute(f"create or replace temp table {ROWS} ({columns})")
-    refits = [item for item in inputs if kept.get(item.cutoff) != item.fingerprint]
+    refits = [item for item in inputs if refit_reason(item, prior.get(item.cutoff), as_of, refit_every_days, force)]
     if refits:
         _order_days(con, max(item.cutoff for item in refits))
     for item in refits:
         run = _unusable_run(con, item) if item.unusable else predict_cutoff(cutoff_aggregates(con, item.cutoff),
                                                                              item.cutoff)
-        frame = _rows_frame(run, item.cutoff, item.fingerprint)
+        frame = _rows_frame(run, item, as_of)
         con.register("backtest_cutoff_rows", frame)
         con.execute(f"insert into {ROWS} select * from backtest_cutoff_rows")
         con.unregister("backtest_cutoff_rows")
@@ -292,7 +350,8 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
 
 
 def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int = BACKTEST_CUTOFFS,
-                         horizon_days: int = HORIZON_DAYS, previous: pl.DataFrame | None = None) -> pl.DataFrame:
+                         horizon_days: int = HORIZON_DAYS, previous: pl.DataFrame | None = None,
+                         refit_every_days: int | None = None, force: bool = False) -> pl.DataFrame:
     """`backtest_relation` on Polars frames (an in-memory DuckDB), sorted by cutoff and customer; for tests and tools."""
     con = duckdb.connect()
     try:
@@ -301,7 +360,8 @@ def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int 
         if previous is not None:
             con.register("backtest_input_previous", previous)
             prev = con.table("backtest_input_previous")
-        out = backtest_relation(con, con.table("backtest_input_orders"), as_of, prev, count, horizon_days).pl()
+        out = backtest_relation(con, con.table("backtest_input_orders"), as_of, prev, count, horizon_days,
+                                refit_every_days, force).pl()
     finally:
         con.close()
     return out.select(pl.col(c).cast(t) for c, t in SCHEMA.items()).sort("cutoff_date", "customer_id")

@@ -143,3 +143,43 @@ def test_summary_from_aggregates_rejects_what_the_transactions_path_rejects(chan
         summary_from_aggregates(pl.DataFrame({**row, **change}), observation_end=D(2025, 1, 31))
     with pytest.raises(InvalidInputError, match="lack column"):
         summary_from_aggregates(pl.DataFrame(row).drop("total"), observation_end=D(2025, 1, 31))
+
+
+def test_on_the_refit_schedule_a_changed_cutoff_keeps_its_recent_fit_until_it_is_due(cdnow, cdnow_backtest, monkeypatch):
+    calls = []
+    real = backtest.predict_cutoff
+    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff: calls.append(cutoff) or real(agg, cutoff))
+    # A late refund of a March 1998 order: the second cutoff's input changed.
+    march = cdnow.filter((pl.col("order_date") > D(1998, 2, 28)) & (pl.col("order_date") <= D(1998, 3, 31))).row(0, named=True)
+    changed = cdnow.with_columns(
+        pl.when((pl.col("customer_id") == march["customer_id"]) & (pl.col("order_date") == march["order_date"]))
+        .then(pl.col("amount") / 2).otherwise(pl.col("amount")).alias("amount"))
+    six_days_on = CDNOW_END + dt.timedelta(days=6)
+    kept = backtest_predictions(changed, six_days_on, count=2, previous=cdnow_backtest, refit_every_days=7)
+    assert calls == [] and kept.equals(cdnow_backtest)
+    backtest_predictions(changed, CDNOW_END + dt.timedelta(days=7), count=2, previous=cdnow_backtest, refit_every_days=7)
+    assert calls == [D(1998, 3, 31)]
+    # Forced, or fitted by other code: every cutoff, at once.
+    backtest_predictions(cdnow, CDNOW_END, count=2, previous=cdnow_backtest, refit_every_days=7, force=True)
+    assert calls[1:] == [D(1998, 2, 28), D(1998, 3, 31)]
+    monkeypatch.setattr(backtest, "code_fingerprint", lambda: "another version")
+    refitted = backtest_predictions(cdnow, six_days_on, count=2, previous=cdnow_backtest, refit_every_days=7)
+    assert calls[3:] == [D(1998, 2, 28), D(1998, 3, 31)]
+    assert refitted["code_fingerprint"].unique().to_list() == ["another version"]
+    assert refitted["fitted_as_of"].unique().to_list() == [six_days_on]
+
+
+def test_refit_reason_follows_the_nightly_policy():
+    item = backtest.CutoffInput(D(2025, 3, 31), rows=10, hash_sum=1, unusable=0)
+    same = backtest.PreviousFit(item.fingerprint, D(2025, 6, 30), backtest.code_fingerprint())
+    changed = backtest.PreviousFit("older input", D(2025, 6, 30), backtest.code_fingerprint())
+    as_of = D(2025, 7, 3)
+    assert backtest.refit_reason(item, None, as_of, 7) == "not fitted yet"
+    assert backtest.refit_reason(item, same, as_of, 7) is None
+    assert backtest.refit_reason(item, same, as_of, 7, force=True) == "refit requested for this run"
+    assert backtest.refit_reason(item, changed, as_of, None) == "its known orders changed"
+    assert backtest.refit_reason(item, changed, as_of, 7) is None
+    assert "fitted 7 days" in backtest.refit_reason(item, changed, D(2025, 7, 7), 7)
+    assert "before the fit" in backtest.refit_reason(item, changed, D(2025, 6, 29), 7)
+    other_code = backtest.PreviousFit("older input", D(2025, 6, 30), "another version")
+    assert backtest.refit_reason(item, other_code, as_of, 7) == "fitted by another version of models/"

@@ -164,3 +164,12 @@ def test_the_predictions_model_receives_every_refit_var(project_manifest):
         "predictions_refit_every_days": 7, "predictions_refit_growth": 0.1,
         "predictions_refit_drift": 0.2, "predictions_refit": False,
     }
+
+
+def test_the_audience_backtest_receives_the_refit_interval_and_the_forced_refit(project_manifest):
+    """The backtest refits a month-end whose orders changed on the nightly models' interval (models/backtest.py)."""
+    keys = {"predictions_refit_every_days", "predictions_refit"}
+    node = next(n for n in _manifest(project_manifest)["nodes"].values()
+                if n["name"] == "int_audience_backtest_predictions")
+    assert set(node["config"].get("config_keys_used") or []) >= keys
+    assert {k: node["config"][k] for k in keys} == {"predictions_refit_every_days": 7, "predictions_refit": False}

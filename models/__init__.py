@@ -1,7 +1,9 @@
 """Predictive customer models (BG/NBD, Gamma-Gamma, CLV, scoring).
 
 Pure NumPy/SciPy/Polars code with no orchestration imports, so it can be
-tested and benchmarked on its own; see docs/predictive-models.md.
+tested and benchmarked on its own; see docs/predictive-models.md. The audience
+backtest (`models.backtest`) also runs SQL on a DuckDB connection it is
+given, so the orders it refits on never leave the database.
 """
 
 from models.bgnbd import BetaGeoModel, fit_bgnbd

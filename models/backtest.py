@@ -139,6 +139,11 @@ class CutoffInput:
         ).hexdigest()
 
 
+def _temp_view(con: duckdb.DuckDBPyConnection, name: str, relation: duckdb.DuckDBPyRelation) -> None:
+    """`relation` as a temporary view of `con` (a relation's to_view would create a view in the warehouse)."""
+    con.execute(f"create or replace temp view {name} as {relation.sql_query()}")
+
+
 def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int,
                   horizon_days: int) -> list[CutoffInput]:
     """The cutoffs (oldest first) with their inputs, from one scan of ORDERS_VIEW grouped by order day."""
@@ -271,7 +276,7 @@ def _previous_fits(con: duckdb.DuckDBPyConnection, previous: duckdb.DuckDBPyRela
     """
     if previous is None or not set(COLUMNS) <= set(previous.columns):
         return {}
-    previous.to_view(PREVIOUS_VIEW, replace=True)
+    _temp_view(con, PREVIOUS_VIEW, previous)
     rows = con.execute(
         "select cutoff_date, min(input_fingerprint), max(input_fingerprint), min(fitted_as_of), max(fitted_as_of), "
         f"min(code_fingerprint), max(code_fingerprint) from {PREVIOUS_VIEW} group by cutoff_date").fetchall()
@@ -323,7 +328,7 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
     previous rows): write it on `con` (the dbt Python model returns it), in
     no particular order.
     """
-    orders.to_view(ORDERS_VIEW, replace=True)
+    _temp_view(con, ORDERS_VIEW, orders)
     inputs = cutoff_inputs(con, as_of, count, horizon_days)
     prior = _previous_fits(con, previous)
     columns = ", ".join(f"{c} {_SQL_TYPES[t]}" for c, t in SCHEMA.items())

@@ -82,7 +82,7 @@ def _aggregates(transactions: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
     con = duckdb.connect()
     try:
         con.register("tx", transactions)
-        con.table("tx").to_view(backtest.ORDERS_VIEW)
+        backtest._temp_view(con, backtest.ORDERS_VIEW, con.table("tx"))
         backtest._order_days(con, cutoff)
         return backtest.cutoff_aggregates(con, cutoff)
     finally:
@@ -183,3 +183,19 @@ def test_refit_reason_follows_the_nightly_policy():
     assert "before the fit" in backtest.refit_reason(item, changed, D(2025, 6, 29), 7)
     other_code = backtest.PreviousFit("older input", D(2025, 6, 30), "another version")
     assert backtest.refit_reason(item, other_code, as_of, 7) == "fitted by another version of models/"
+
+
+def test_the_backtest_leaves_nothing_in_the_database_but_its_result(cdnow, cdnow_backtest):
+    con = duckdb.connect()
+    try:
+        con.register("orders", cdnow)
+        con.register("previous", cdnow_backtest)
+        con.execute("create table kept as select * from previous")
+        rows = backtest.backtest_relation(con, con.table("orders"), CDNOW_END, con.table("kept"), count=2)
+        con.execute("create table result as select * from rows")
+        persistent = con.sql("select view_name from duckdb_views() where not internal and not temporary "
+                             "union all select table_name from duckdb_tables() where not temporary").fetchall()
+        assert sorted(name for (name,) in persistent) == ["kept", "result"]
+        assert con.sql("select count(*) from result").fetchall() == [(cdnow_backtest.height,)]
+    finally:
+        con.close()

@@ -27,7 +27,9 @@ decimal: a multiset hash, independent of row order) and this package's
 source. Amounts are summed as exact decimals before the fit sees them as
 doubles, so the same known rows give the same summary, hence the same fit,
 whatever order DuckDB reads them in: an unchanged fingerprint is copied, and
-the copy is what the refit would give.
+the copy is what the refit would give. (DuckDB's `hash` may change between
+its versions: an upgrade then refits every cutoff once, never copies a
+stale one.)
 
 When a changed cutoff is refitted (`refit_reason`): a new cutoff (a new
 month) or rows fitted by other code at once; a cutoff whose known orders

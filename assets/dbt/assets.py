@@ -74,10 +74,10 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         # The time zone the extraction resolved (assets/shop_profile.py); dbt opens the file after.
         con = warehouse.connect()
         try:
-            timezone = shop_timezone(con, shop_source, str(warehouse.build_db))
+            shop_tz = shop_timezone(con, shop_source, str(warehouse.build_db))
         finally:
             con.close()
-        vars_ = dbt_vars(shop_source, timezone, config, audience_vars(shop_source.user_config()))
+        vars_ = dbt_vars(shop_source, shop_tz, config, audience_vars(shop_source.user_config()))
         context.log.info(f"dbt vars: {vars_}")
         # One folder per run and step (a run that selects dbt models with a gap
         # between them would call dbt more than once); dagster-dbt points DBT_LOG_PATH at it too.

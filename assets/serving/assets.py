@@ -233,8 +233,8 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         con = warehouse.connect()
         try:
             # The time zone the extraction resolved: the same settings it compares on a quiet night.
-            timezone = shop_timezone(con, shop_source, str(warehouse.build_db))
-            settings = build_settings(shop_source, context.run.run_config, timezone, engine=warehouse.engine)
+            shop_tz = shop_timezone(con, shop_source, str(warehouse.build_db))
+            settings = build_settings(shop_source, context.run.run_config, shop_tz, engine=warehouse.engine)
             record_published_state(con, settings, context.run.run_id)
         finally:
             con.close()
@@ -268,8 +268,8 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         from assets.dbt_runs import dbt_executable, dbt_runs_dir, latest_partial_parse
 
         with duckdb.connect(str(warehouse.build_db), read_only=True) as con:
-            timezone = shop_timezone(con, shop_source, str(warehouse.build_db))
-        vars_ = dbt_vars(shop_source, timezone, DbtBuildConfig())
+            shop_tz = shop_timezone(con, shop_source, str(warehouse.build_db))
+        vars_ = dbt_vars(shop_source, shop_tz, DbtBuildConfig())
         docs_dir = warehouse.layout.dbt_docs_dir
         # A night that changed no code, var or column would write the same page: keep it.
         fingerprint = docs_fingerprint(warehouse.build_db, vars_)

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
-from assets.extraction.dialect import landing_options
-from assets.extraction.postgres import URL_ENV, postgres_source
-from assets.extraction.sample_shop import SampleShopConfig
-from assets.extraction.shopify import ShopifyExportSource
-from assets.extraction.sources import LandingSource, SampleShopSource, Source
-from assets.source_kinds import SOURCE_KINDS, kind_list
 from assets.user_config import load_user_config
 from assets.warehouse import DataLayout, connect
 
@@ -73,7 +65,14 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class ShopSourceResource(dg.ConfigurableResource):
-    """Which shop the pipeline reads: the sample shop, a landing folder, Shopify order exports or the shop's PostgreSQL database."""
+    """Which shop the pipeline reads (the sample shop, a landing folder, Shopify order exports or the
+    shop's PostgreSQL database) and its retention rules.
+
+    Settings only: the extraction builds the source from them
+    (assets/extraction/builders.py) and records the currency and time zone it
+    resolved in the build file, where the other areas read them
+    (assets/shop_profile.py).
+    """
 
     kind: str = "sample_shop"
     name: str | None = None
@@ -111,61 +110,9 @@ class ShopSourceResource(dg.ConfigurableResource):
         """The shop's `retention.yml` (assets/user_config.py), {} when there is none."""
         return load_user_config(self.config_file)
 
-    def source(self) -> Source:
-        build = SOURCE_BUILDERS.get(self.kind)
-        if build is None:
-            raise ValueError(f"unknown source kind {self.kind!r}: use {kind_list()}")
-        src = build(self)
-        if self.currency:
-            src.currency = self.currency.upper()
-        if self.timezone:
-            src.timezone = self.timezone
-        return src
-
     @property
     def display_name(self) -> str:
         return self.name or self.kind.replace("_", " ").capitalize()
-
-    @property
-    def shop_timezone(self) -> str:
-        return self.source().timezone
-
-
-def _sample_shop(r: ShopSourceResource) -> Source:
-    return SampleShopSource(
-        SampleShopConfig(orders=r.sample_orders, seed=r.sample_seed, end_date=date.fromisoformat(r.sample_end_date))
-    )
-
-
-def _needs_landing_dir(r: ShopSourceResource) -> Path:
-    if not r.landing_dir:
-        raise ValueError(
-            f"the {r.kind} source needs landing_dir (RETENTION_LANDING_DIR, {SOURCE_KINDS[r.kind].landing_dir})")
-    return Path(r.landing_dir)
-
-
-def _landing(r: ShopSourceResource) -> Source:
-    # CSV dialect and per-entity options: the `landing` section of retention.yml.
-    return LandingSource(_needs_landing_dir(r), options=landing_options(r.user_config()))
-
-
-def _shopify_csv(r: ShopSourceResource) -> Source:
-    return ShopifyExportSource.from_folder(_needs_landing_dir(r), Path(r.data_dir) if r.data_dir else None)
-
-
-def _postgres(r: ShopSourceResource) -> Source:
-    # Read from the environment here, not held in resource config: Dagster shows config in its UI.
-    return postgres_source(os.environ.get(URL_ENV), r.user_config())
-
-
-# Kind (assets/source_kinds.py) -> the constructor of its source; tests/unit/test_source_kinds.py
-# fails when a kind has no constructor here or the reverse.
-SOURCE_BUILDERS: dict[str, Callable[[ShopSourceResource], Source]] = {
-    "sample_shop": _sample_shop,
-    "landing": _landing,
-    "shopify_csv": _shopify_csv,
-    "postgres": _postgres,
-}
 
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -73,7 +73,7 @@ def code_fingerprint(root: Path = PROJECT_ROOT, globs: Iterable[str] = CODE_GLOB
 def build_settings(
     shop_source: ShopSourceResource,
     run_config: Mapping | None,
-    shop_timezone: str | None = None,
+    shop_timezone: str,
     engine: str = "duckdb",
 ) -> dict:
     """What, besides `raw`, decides the marts of a run: dbt's vars, retention.yml, the shop's settings, the code.
@@ -81,7 +81,8 @@ def build_settings(
     The dbt vars come from the shop source and the dbt step's run config
     (`ops.retention_dbt*.config`), exactly as the dbt step computes them, so
     a moving as-of date (set per run or in the settings) means a rebuild.
-    `shop_timezone`: the source's, when the caller already has the source.
+    `shop_timezone`: the resolved one (the extraction's source, or the build
+    file's record of it: assets/shop_profile.py).
     """
     dbt_config: dict = {}
     for op, value in ((run_config or {}).get("ops") or {}).items():
@@ -89,7 +90,7 @@ def build_settings(
             dbt_config.update((value or {}).get("config") or {})
     config = DbtBuildConfig(**dbt_config)
     return {
-        "dbt_vars": dbt_vars(shop_source, shop_timezone or shop_source.shop_timezone, config),
+        "dbt_vars": dbt_vars(shop_source, shop_timezone, config),
         "dbt_full_refresh": config.full_refresh,
         "user_config": shop_source.user_config(),
         # Any other setting of the shop (windows, names, folders) counts too.

@@ -5,7 +5,7 @@ the shop's `retention.yml` holds its options; settings validation
 (assets/settings.py), the `RETENTION_SOURCE` help, the allowed sections of
 `retention.yml` (assets/user_config.py) and the docs checks read it. The
 constructor of each kind's source is its entry in `SOURCE_BUILDERS`
-(assets/resources.py). This module imports nothing of the project: settings
+(assets/extraction/builders.py). This module imports nothing of the project: settings
 and user_config both read it. docs/architecture.md ("Adding a source kind")
 lists what a new kind needs.
 """

@@ -19,6 +19,7 @@ import dagster as dg  # noqa: E402
 
 from assets.dbt import build_dbt_assets, dbt_resource  # noqa: E402
 from assets.extraction.assets import extract_shop  # noqa: E402
+from assets.extraction.builders import build_source  # noqa: E402
 from assets.ownership import DATA_TEAM  # noqa: E402
 from assets.quality import quality_checks_for  # noqa: E402
 from assets.resources import resources_from_settings  # noqa: E402
@@ -62,7 +63,8 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
 
 def operations_definitions(settings: Settings) -> dg.Definitions:
     """When and how the pipeline runs: jobs, the nightly schedule, failure alerts."""
-    shop_timezone = resources_from_settings(settings)["shop_source"].shop_timezone
+    # The schedule's day is the shop's: the source's time zone unless the settings name one.
+    shop_timezone = build_source(resources_from_settings(settings)["shop_source"]).timezone
     return dg.Definitions(
         jobs=pipeline_jobs,
         schedules=[nightly_schedule_from_settings(nightly_job, settings, shop_timezone)],

@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(config, items):
     order: the Spark builds, then the other slow tests, start first and
     spread over both workers instead of ending the run on one. The tests of a
     module that share a module-scoped fixture (a pipeline run, a dbt build)
-    form one group, so that fixture runs on one worker only
+    form one group, so that fixture runs on one worker only; tests of several
+    modules that share a session fixture name their group themselves
+    (`pytest.mark.xdist_group`, e.g. tests/e2e's first night)
     (tests/integration/support/test_xdist_groups.py proves it still does: the
     group rides on the node id, which pytest 9.2 made read-only, hence the pin
     in pyproject.toml).

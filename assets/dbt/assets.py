@@ -42,6 +42,7 @@ from assets.dbt.project import dbt_project, retention_dbt_translator, with_short
 from assets.dbt_runs import KEEP_DBT_RUNS, dbt_runs_dir, prune_dbt_runs, seed_partial_parse
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import DbtBuildConfig, dbt_vars
+from assets.shop_profile import shop_timezone
 
 
 @lru_cache(maxsize=1)
@@ -70,7 +71,13 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         warehouse.build_db.parent.mkdir(parents=True, exist_ok=True)
         os.environ["RETENTION_BUILD_DB"] = str(warehouse.build_db)
         os.environ["RETENTION_DUCKDB_MEMORY_LIMIT"] = warehouse.memory_limit
-        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, config, audience_vars(shop_source.user_config()))
+        # The time zone the extraction resolved (assets/shop_profile.py); dbt opens the file after.
+        con = warehouse.connect()
+        try:
+            shop_tz = shop_timezone(con, shop_source, str(warehouse.build_db))
+        finally:
+            con.close()
+        vars_ = dbt_vars(shop_source, shop_tz, config, audience_vars(shop_source.user_config()))
         context.log.info(f"dbt vars: {vars_}")
         # One folder per run and step (a run that selects dbt models with a gap
         # between them would call dbt more than once); dagster-dbt points DBT_LOG_PATH at it too.

@@ -22,6 +22,7 @@ from assets.warehouse import quote_literal
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import build_settings, parse_bound, unchanged_since_publish
 
+from .builders import build_source
 from .contract import ENTITIES, RAW_SCHEMA
 from .extract import ExtractRequest, run_extraction, stats_metadata
 from .load import LoadStats, MissingColumnsError
@@ -200,7 +201,7 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
             full_refresh=config.full_refresh,
         )
         try:
-            source = shop_source.source()
+            source = build_source(shop_source)
             if isinstance(source, LandingSource):
                 # Its mapping queries run in a DuckDB of their own, capped like the warehouse's.
                 source.memory_limit = warehouse.memory_limit

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from assets.shop_profile import ShopProfile, record_shop_profile
+
 from .contract import ENTITIES, RAW_SCHEMA, create_raw_schema
 from .load import CrossFileKeys, LoadStats, check_columns, load_batch
 from .sources import Batch, FileKey, LandingSource, SampleShopSource, Source
@@ -98,6 +100,12 @@ def _unordered_inserts(con) -> Iterator[None]:
         con.execute(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
 
 
+def profile_of(source: Source) -> ShopProfile:
+    """What the other areas read of the source, from the build file (assets/shop_profile.py)."""
+    history_end = source.history_end() if hasattr(source, "history_end") else None
+    return ShopProfile(source.name, source.currency, source.timezone, history_end)
+
+
 def run_extraction(
     con,
     source: Source,
@@ -106,6 +114,8 @@ def run_extraction(
     log: Callable[[str], None] = print,
 ) -> dict[str, LoadStats]:
     create_raw_schema(con)
+    # Quality, dbt and serving read the shop's currency and time zone there, never building a source.
+    record_shop_profile(con, profile_of(source))
     entities = request.entities
     until = request.until
     if isinstance(source, SampleShopSource):

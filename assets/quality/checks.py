@@ -15,7 +15,7 @@ Great Expectations is not imported by this module; the engine imports it
 inside the check function.
 """
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +24,7 @@ from assets.extraction.contract import ENTITIES
 from assets.user_config import section, source_of
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import parse_bound  # the extraction reads `until` the same way
+from assets.shop_profile import history_end as recorded_history_end, shop_currency, shop_timezone
 
 from .config import DEFAULT_CONFIG, ERROR, QualityConfig
 from .freshness import reference_date
@@ -55,19 +56,23 @@ def run_check(
 ) -> dg.AssetCheckResult:
     from .engine import docs_index, run_suite  # noqa: PLC0415 - imports Great Expectations
 
-    source = shop_source.source() if shop_source is not None else None
-    currency = source.currency if source is not None else "USD"
-    timezone = source.timezone if source is not None else "UTC"
-    if shop_source is not None and config is DEFAULT_CONFIG:
-        config = config_for_shop(shop_source.user_config())
-    suite = suite_named(suite_name, config, currency, timezone)
-    run_id = run_id or (context.run.run_id if context is not None else "manual")
-    log = context.log.info if context is not None else print
-    as_of = None
-    if shop_source is not None:
-        as_of = run_as_of(shop_source, source, context.run.run_config if context is not None else None)
     con = warehouse.connect()
     try:
+        # The shop's currency and time zone as the extraction resolved them (assets/shop_profile.py).
+        currency, timezone, history_end = "USD", "UTC", None
+        if shop_source is not None:
+            if config is DEFAULT_CONFIG:
+                config = config_for_shop(shop_source.user_config())
+            where = str(warehouse.build_db)
+            currency = shop_currency(con, shop_source, where)
+            timezone = shop_timezone(con, shop_source, where)
+            history_end = recorded_history_end(con)
+        suite = suite_named(suite_name, config, currency, timezone)
+        run_id = run_id or (context.run.run_id if context is not None else "manual")
+        log = context.log.info if context is not None else print
+        as_of = None
+        if shop_source is not None:
+            as_of = run_as_of(shop_source, history_end, context.run.run_config if context is not None else None)
         run = run_suite(con, suite, run_id, config, as_of_setting=as_of, docs_root=warehouse.quality_dir, log_fn=log)
     finally:
         con.close()
@@ -81,11 +86,12 @@ def run_check(
     return check_result(run, docs_index(warehouse.quality_dir))
 
 
-def run_as_of(shop_source: ShopSourceResource, source, run_config) -> date:
-    """The date a raw suite judges freshness against: RETENTION_AS_OF_DATE, else the run's `until`, else today."""
+def run_as_of(shop_source: ShopSourceResource, history_end: datetime | None, run_config) -> date:
+    """The date a raw suite judges freshness against: RETENTION_AS_OF_DATE, else the run's `until`, else today.
 
+    `history_end`: the end of a generated history (the sample shop's), never passed.
+    """
     until = (((run_config or {}).get("ops") or {}).get("extract_shop") or {}).get("config", {}).get("until")
-    history_end = source.history_end() if hasattr(source, "history_end") else None
     return reference_date(shop_source.as_of(), parse_bound(until, end_of_day=True), history_end)
 
 

@@ -30,6 +30,7 @@ import duckdb
 from assets.marts import marts_not_built_on
 from assets.resources import ShopSourceResource, WarehouseResource
 from assets.run_state import DbtBuildConfig, build_settings, dbt_vars, record_published_state
+from assets.shop_profile import shop_currency, shop_timezone
 
 from .audience_exports import write_audience_exports
 from .dbt_docs import DOCS_PAGE, build_dbt_docs, docs_fingerprint, page_is_current
@@ -184,13 +185,13 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
             frames = load_report_frames(con)
             as_of = read_as_of_date(con)
             fitted = models_fitted_text(con)
+            currency = shop_currency(con, shop_source, str(warehouse.build_db))
         finally:
             con.close()
-        source = shop_source.source()
         html = build_report(
             frames,
             as_of_date=as_of,
-            currency=source.currency,
+            currency=currency,
             shop_name=shop_source.display_name,
             run_id=context.run.run_id,
             churn_after_days=shop_source.churn_after_days,
@@ -231,7 +232,9 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
         # After the switch: a night with nothing new may then stop after extraction.
         con = warehouse.connect()
         try:
-            settings = build_settings(shop_source, context.run.run_config, engine=warehouse.engine)
+            # The time zone the extraction resolved: the same settings it compares on a quiet night.
+            shop_tz = shop_timezone(con, shop_source, str(warehouse.build_db))
+            settings = build_settings(shop_source, context.run.run_config, shop_tz, engine=warehouse.engine)
             record_published_state(con, settings, context.run.run_id)
         finally:
             con.close()
@@ -264,7 +267,9 @@ def build_serving_assets(mart_keys: Sequence[dg.AssetKey]) -> list[dg.AssetsDefi
     ) -> dg.MaterializeResult:
         from assets.dbt_runs import dbt_executable, dbt_runs_dir, latest_partial_parse
 
-        vars_ = dbt_vars(shop_source, shop_source.shop_timezone, DbtBuildConfig())
+        with duckdb.connect(str(warehouse.build_db), read_only=True) as con:
+            shop_tz = shop_timezone(con, shop_source, str(warehouse.build_db))
+        vars_ = dbt_vars(shop_source, shop_tz, DbtBuildConfig())
         docs_dir = warehouse.layout.dbt_docs_dir
         # A night that changed no code, var or column would write the same page: keep it.
         fingerprint = docs_fingerprint(warehouse.build_db, vars_)

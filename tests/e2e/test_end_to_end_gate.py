@@ -54,9 +54,10 @@ def test_bad_batch_stops_before_export_and_keeps_the_published_marts(tmp_path, p
     from assets.extraction.contract import ENTITIES
     from assets.extraction.extract import ExtractRequest, run_extraction
     from assets.quality.days import shop_time
+    from assets.extraction.builders import build_source
     from assets.resources import ShopSourceResource
 
-    source = ShopSourceResource(sample_orders=40_000, sample_end_date="2025-06-30").source()
+    source = build_source(ShopSourceResource(sample_orders=40_000, sample_end_date="2025-06-30"))
     con = duckdb.connect(str(data / "build" / "warehouse.duckdb"))
     try:
         request = ExtractRequest(entities=tuple(ENTITIES), until=datetime(2025, 6, 30, 23, 59, 59))

@@ -145,18 +145,9 @@ KNOWN_SIDEWAYS = {
     ("assets.extraction.assets", "assets.quality.checks"),
     ("assets.extraction.assets", "assets.quality.freshness"),
 }
-KNOWN_CORE_TO_AREA = {
-    # ShopSourceResource builds the configured source (sample shop, landing folder,
-    # Shopify export, PostgreSQL) from the extraction area's classes: every area reads
-    # the shop's currency and time zone from it, which only the built source knows.
-    # To go: extraction records the resolved currency and time zone in the build file
-    # (like raw._published_state) and the other areas read them there.
-    ("assets.resources", "assets.extraction.dialect"),
-    ("assets.resources", "assets.extraction.postgres"),
-    ("assets.resources", "assets.extraction.sample_shop"),
-    ("assets.resources", "assets.extraction.shopify"),
-    ("assets.resources", "assets.extraction.sources"),
-}
+# None left: the extraction builds the shop's source (assets/extraction/builders.py) and
+# records its currency and time zone in the build file (assets/shop_profile.py).
+KNOWN_CORE_TO_AREA: set[tuple[str, str]] = set()
 
 
 def _under_type_checking(tree: ast.AST) -> set[int]:

@@ -1,7 +1,7 @@
 """The source kinds registry (assets/source_kinds.py) is the one list of source kinds.
 
 Settings validation, the RETENTION_SOURCE help and retention.yml's sections
-read it; the constructors (assets/resources.py) and the docs cannot, so they
+read it; the constructors (assets/extraction/builders.py) and the docs cannot, so they
 are checked here, naming the kind and the file. docs/architecture.md
 ("Adding a source kind") lists the same pieces.
 """
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from assets.resources import SOURCE_BUILDERS
+from assets.extraction.builders import SOURCE_BUILDERS
 from assets.settings import PROJECT_ROOT, Settings, SettingsError
 from assets.source_kinds import SOURCE_KINDS, SourceKind, kind_list
 from assets.user_config import SECTIONS
@@ -21,7 +21,7 @@ ROOT = PROJECT_ROOT
 
 
 def test_every_kind_has_a_constructor_and_every_constructor_a_kind():
-    assert sorted(set(SOURCE_KINDS) - set(SOURCE_BUILDERS)) == [], "assets/resources.py SOURCE_BUILDERS lacks kinds"
+    assert sorted(set(SOURCE_KINDS) - set(SOURCE_BUILDERS)) == [], "assets/extraction/builders.py SOURCE_BUILDERS lacks kinds"
     assert sorted(set(SOURCE_BUILDERS) - set(SOURCE_KINDS)) == [], "SOURCE_BUILDERS has kinds assets/source_kinds.py lacks"
 
 
@@ -77,6 +77,6 @@ def test_the_help_lists_the_kinds():
 
 def test_the_architecture_doc_names_what_a_kind_needs():
     section = (ROOT / "docs" / "architecture.md").read_text().split("## Adding a source kind")[1].split("\n## ")[0]
-    for piece in ("assets/source_kinds.py", "SOURCE_BUILDERS", "assets/resources.py", "README.md",
+    for piece in ("assets/source_kinds.py", "SOURCE_BUILDERS", "assets/extraction/builders.py", "README.md",
                   "tests/unit/test_source_kinds.py"):
         assert piece in section, f"docs/architecture.md: 'Adding a source kind' does not name {piece}"

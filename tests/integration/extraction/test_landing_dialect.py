@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 import yaml
 
+from assets.extraction.builders import build_source
 from assets.extraction.contract import ENTITIES
 from assets.extraction.dialect import (
     CsvDialect,
@@ -211,4 +212,4 @@ def test_the_shop_source_resource_reads_the_landing_section(tmp_path):
     cfg = tmp_path / "retention.yml"
     cfg.write_text("landing:\n  csv: {delimiter: ';', date_order: DMY}\n")
     res = ShopSourceResource(kind="landing", landing_dir=str(tmp_path / "landing"), config_file=str(cfg))
-    assert res.source().options.dialect("orders") == CsvDialect(delimiter=";", date_order="DMY")
+    assert build_source(res).options.dialect("orders") == CsvDialect(delimiter=";", date_order="DMY")

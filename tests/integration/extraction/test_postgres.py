@@ -99,6 +99,7 @@ def test_the_source_needs_the_url_and_the_section():
 
 
 def test_the_shop_source_resource_builds_the_postgres_source_from_env_and_config(tmp_path, monkeypatch):
+    from assets.extraction.builders import build_source
     from assets.resources import ShopSourceResource
 
     config = tmp_path / "retention.yml"
@@ -106,7 +107,7 @@ def test_the_shop_source_resource_builds_the_postgres_source_from_env_and_config
     url = f"postgresql://reader:{SHOP_PASSWORD}@db.internal/shop"
     monkeypatch.setenv("RETENTION_POSTGRES_URL", url)
     resource = ShopSourceResource(kind="postgres", config_file=str(config), currency="eur")
-    source = resource.source()
+    source = build_source(resource)
     assert isinstance(source, PostgresSource) and source.url == url and source.currency == "EUR"
     assert list(source.settings.queries) == ["orders"]
     assert SHOP_PASSWORD not in str(resource.model_dump())

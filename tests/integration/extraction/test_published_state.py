@@ -7,6 +7,7 @@ from assets.run_state import raw_state, record_published_state, unchanged_since_
 from assets.extraction.load import load_batch
 
 ORDERS = ENTITIES["orders"]
+NY = "America/New_York"
 SETTINGS = {"dbt_vars": {"as_of_date": None, "shop_timezone": "UTC"}, "user_config": {}}
 
 
@@ -70,12 +71,14 @@ def test_build_settings_follow_the_dbt_steps_run_config():
     from assets.resources import ShopSourceResource
 
     shop = ShopSourceResource(sample_orders=300)
-    plain = build_settings(shop, {"ops": {"extract_shop": {"config": {"until": "2025-03-31"}}}})
-    assert plain == build_settings(shop, None)  # the extraction window is not a build setting
-    moved = build_settings(shop, {"ops": {"retention_dbt": {"config": {"as_of_date": "2025-03-01"}}}})
+    plain = build_settings(shop, {"ops": {"extract_shop": {"config": {"until": "2025-03-31"}}}}, NY)
+    assert plain == build_settings(shop, None, NY)  # the extraction window is not a build setting
+    moved = build_settings(shop, {"ops": {"retention_dbt": {"config": {"as_of_date": "2025-03-01"}}}}, NY)
     assert moved["dbt_vars"]["as_of_date"] == "2025-03-01" and moved != plain
-    assert build_settings(shop, {"ops": {"retention_dbt": {"config": {"full_refresh": True}}}})["dbt_full_refresh"]
-    assert build_settings(ShopSourceResource(sample_orders=300, churn_after_days=90), None) != plain
+    assert build_settings(shop, {"ops": {"retention_dbt": {"config": {"full_refresh": True}}}}, NY)["dbt_full_refresh"]
+    assert build_settings(ShopSourceResource(sample_orders=300, churn_after_days=90), None, NY) != plain
+    # the resolved time zone decides the shop's days, so it is a build setting too
+    assert build_settings(shop, None, "Europe/Paris") != plain
 
 
 def test_a_code_change_changes_the_build_settings(tmp_path):
@@ -96,7 +99,7 @@ def test_build_settings_carry_the_code_fingerprint():
     from assets.run_state import build_settings, code_fingerprint
     from assets.resources import ShopSourceResource
 
-    assert build_settings(ShopSourceResource(sample_orders=300), None)["code"] == code_fingerprint()
+    assert build_settings(ShopSourceResource(sample_orders=300), None, NY)["code"] == code_fingerprint()
 
 
 def test_switching_the_engine_changes_the_build_settings():
@@ -104,4 +107,4 @@ def test_switching_the_engine_changes_the_build_settings():
     from assets.resources import ShopSourceResource
 
     shop = ShopSourceResource(sample_orders=300)
-    assert build_settings(shop, None, engine="spark") != build_settings(shop, None, engine="duckdb")
+    assert build_settings(shop, None, NY, engine="spark") != build_settings(shop, None, NY, engine="duckdb")

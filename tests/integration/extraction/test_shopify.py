@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from assets.extraction.assets import extract_shop
+from assets.extraction.builders import build_source
 from assets.extraction.contract import ORDER_CHANNELS, ORDER_STATUSES
 from assets.extraction.extract import ExtractRequest, run_extraction
 from assets.extraction.shopify import (
@@ -392,9 +393,10 @@ def test_resource_builds_the_source_with_the_exports_currency(tmp_path, landing)
     for r in rows:
         r["Currency"] = "EUR" if r["Currency"] else ""
     write_export(landing / FIXTURE.name, rows)
-    src = ShopSourceResource(kind="shopify_csv", landing_dir=str(landing), data_dir=str(tmp_path)).source()
+    src = build_source(ShopSourceResource(kind="shopify_csv", landing_dir=str(landing), data_dir=str(tmp_path)))
     assert isinstance(src, ShopifyExportSource) and src.currency == "EUR" and src.timezone == "UTC"
-    explicit = ShopSourceResource(kind="shopify_csv", landing_dir=str(landing), currency="usd", timezone="America/New_York").source()
+    explicit = build_source(ShopSourceResource(kind="shopify_csv", landing_dir=str(landing), currency="usd",
+                                               timezone="America/New_York"))
     assert (explicit.currency, explicit.timezone) == ("USD", "America/New_York")
 
 

@@ -10,7 +10,9 @@ import duckdb
 import pytest
 from dagster._core.definitions.dependency import NodeHandle
 
+from assets.extraction import assets as extraction_assets
 from assets.extraction.assets import EXTRACTION_RETRY_POLICY, build_extract_asset, extract_shop
+from assets.extraction.builders import build_source
 from assets.serving import build_serving_assets
 from orchestration.jobs import extract_run_config, make_pipeline_job
 from assets.resources import ShopSourceResource, WarehouseResource
@@ -34,21 +36,23 @@ def test_real_definitions_jobs_executor_and_retries():
     assert "run_failure_alert" in {s.name for s in repo.sensor_defs}
 
 
-class FlakyShop(ShopSourceResource):
-    """Fails the first `fail_times` calls of source(), like a shop API timing out."""
+def flaky_build(fail_times: int):
+    """A source builder whose first `fail_times` calls fail, like a shop API timing out."""
 
-    fail_times: int = 1
+    def build(shop_source):
+        build.calls += 1
+        if build.calls <= fail_times:
+            raise ConnectionError(f"shop API timed out (attempt {build.calls})")
+        return build_source(shop_source)
 
-    def source(self):
-        FlakyShop.calls = getattr(FlakyShop, "calls", 0) + 1
-        if FlakyShop.calls <= self.fail_times:
-            raise ConnectionError(f"shop API timed out (attempt {FlakyShop.calls})")
-        return super().source()
+    build.calls = 0
+    return build
 
 
 @pytest.mark.parametrize("fail_times,success", [(2, True), (3, False)])
-def test_extraction_is_retried(tmp_path, fail_times, success):
-    FlakyShop.calls = 0
+def test_extraction_is_retried(tmp_path, monkeypatch, fail_times, success):
+    flaky = flaky_build(fail_times)
+    monkeypatch.setattr(extraction_assets, "build_source", flaky)
     fast_policy = EXTRACTION_RETRY_POLICY._replace(delay=0, jitter=None)  # same retries, no waiting in tests
     flaky_extract = build_extract_asset(retry_policy=fast_policy)
     job = make_pipeline_job("retry_probe", "test", selection=dg.AssetSelection.assets(flaky_extract))
@@ -57,14 +61,14 @@ def test_extraction_is_retried(tmp_path, fail_times, success):
         jobs=[job],
         resources={
             "warehouse": WarehouseResource(data_dir=str(tmp_path)),
-            "shop_source": FlakyShop(sample_orders=300, sample_end_date="2025-03-31", fail_times=fail_times),
+            "shop_source": ShopSourceResource(sample_orders=300, sample_end_date="2025-03-31"),
         },
     )
     result = defs.resolve_job_def("retry_probe").execute_in_process(
         raise_on_error=False, run_config=extract_run_config(until="2025-03-31")
     )
     assert result.success is success
-    assert FlakyShop.calls == 3  # 1 try + max_retries=2
+    assert flaky.calls == 3  # 1 try + max_retries=2
     restarts = [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
     assert len(restarts) == 2
 

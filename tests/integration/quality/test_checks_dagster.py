@@ -107,7 +107,9 @@ def test_check_of_an_untracked_entity_passes_and_reads_the_shop_config(tmp_path)
         create_raw_schema(con)
     finally:
         con.close()
-    result = run_check(None, "raw_carts", warehouse, ShopSourceResource(sample_orders=100))
+    # nothing extracted, so no recorded currency or time zone: the settings give them
+    shop = ShopSourceResource(sample_orders=100, currency="EUR", timezone="Europe/Paris")
+    result = run_check(None, "raw_carts", warehouse, shop)
     assert result.passed and "not tracked by this shop (no rows)" in result.description
 
     config = tmp_path / "retention.yml"

@@ -36,6 +36,34 @@
     {{ return('table') }}
 {%- endmacro %}
 
+{#
+    The config of an incremental intermediate merged on `key` with
+    delete+insert. `kept_keys`, when given, is a select of the keys the table
+    may still hold; the post-hook deletes every stored key not in it (a
+    customer whose only order was refunded has no new row to replace the old
+    one). It is Jinja text rendered when the hook runs, so a `ref` in it names
+    the real table (rendered at parse time, ref names a placeholder); the
+    model must ref that table in its body too, which gives dbt the
+    dependency. On Spark the materialization is `table`, where
+    is_incremental() is false: the hook does nothing and the table is rebuilt
+    whole. Use: `{{ config(**keyed_incremental('customer_id', kept_keys=...)) }}`.
+#}
+{% macro keyed_incremental(key, kept_keys=none) -%}
+    {%- set settings = {
+        'materialized': incremental_materialization(),
+        'incremental_strategy': 'delete+insert',
+        'unique_key': key,
+        'on_schema_change': 'fail',
+        'full_refresh': incremental_full_refresh(),
+    } -%}
+    {%- if kept_keys -%}
+        {%- do settings.update({'post_hook':
+            '{% if is_incremental() %}delete from {{ this }} where ' ~ key ~ ' in (select ' ~ key
+            ~ ' from {{ this }} except ' ~ kept_keys ~ '){% endif %}'}) -%}
+    {%- endif -%}
+    {{ return(settings) }}
+{%- endmacro %}
+
 {% macro incremental_build_key() -%}
     cast('{{ var("shop_timezone") }}|churn={{ var("churn_after_days") }}|as_of={{ var("as_of_date") or "latest" }}' as {{ dbt.type_string() }})
 {%- endmacro %}

@@ -1,7 +1,8 @@
 {#
     Pieces of int_metric_segments and int_change_segment_activity.
-    `metric_segments_carts` expects the model's `side_days` CTE (the days of
-    each period side) and ends with a comma.
+    `metric_segments_carts` expects the model's `span_days` CTE (the days of
+    each distinct span of days a side covers) and `sides` (period, side and
+    span of each side), and ends with a comma.
 #}
 
 {#
@@ -36,20 +37,30 @@ carts_tracked as (
 
 ),
 
-cart_sides as (
+-- grouped per span of days (`span_days`), then laid on the sides of each span
+cart_span_groups as (
 
     select
-        side_days.period,
-        side_days.period_start,
-        side_days.side,
+        span_days.span_id,
         coalesce(carts.device, 'unknown') as device,
         -- a recovered cart was abandoned first, whatever status it carries now
-        case when carts.status = 'abandoned' or carts.is_recovered then 1 else 0 end as is_abandoned,
-        case when carts.status = 'open' and not carts.is_recovered then 0 else 1 end as is_closed,
-        case when carts.is_recovered then 1 else 0 end as is_recovered
+        sum(case when carts.status = 'abandoned' or carts.is_recovered then 1 else 0 end) as is_abandoned,
+        sum(case when carts.status = 'open' and not carts.is_recovered then 0 else 1 end) as is_closed,
+        sum(case when carts.is_recovered then 1 else 0 end) as is_recovered
     from {{ ref('stg_shop__carts') }} as carts
-    inner join side_days
-        on carts.cart_date = side_days.day
+    inner join span_days
+        on carts.cart_date = span_days.day
+    group by span_days.span_id, coalesce(carts.device, 'unknown')
+
+),
+
+cart_sides as (
+
+    select sides.period, sides.period_start, sides.side, groups.device, groups.is_abandoned, groups.is_closed,
+        groups.is_recovered
+    from cart_span_groups as groups
+    inner join sides
+        on groups.span_id = sides.span_id
 
 ),
 

@@ -11,14 +11,8 @@
 -- customers. On Spark (plain Parquet) the table is rebuilt whole. See
 -- macros/incremental.sql.
 -- depends_on: {{ ref('int_orders') }}
-{{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key='cohort_month',
-    on_schema_change='fail',
-    full_refresh=incremental_full_refresh(),
-    post_hook="{% if is_incremental() %}delete from {{ this }} where cohort_month in (select cohort_month from {{ this }} except select cohort_month from {{ ref('int_customer_order_facts') }}){% endif %}",
-) }}
+{{ config(**keyed_incremental('cohort_month',
+    kept_keys="select cohort_month from {{ ref('int_customer_order_facts') }}")) }}
 
 with facts as (
 

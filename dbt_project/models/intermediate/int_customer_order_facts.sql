@@ -13,14 +13,8 @@
 -- without any qualifying order. On Spark (plain Parquet) the table is
 -- rebuilt whole. See macros/incremental.sql.
 -- depends_on: {{ ref('int_orders') }}
-{{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key='customer_id',
-    on_schema_change='fail',
-    full_refresh=incremental_full_refresh(),
-    post_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ this }} except select customer_id from {{ ref('int_customer_orders') }}){% endif %}",
-) }}
+{{ config(**keyed_incremental('customer_id',
+    kept_keys="select customer_id from {{ ref('int_customer_orders') }}")) }}
 
 with customer_orders as (
 

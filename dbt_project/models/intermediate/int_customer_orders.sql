@@ -12,14 +12,8 @@
 -- post-hook drops customers left without any qualifying order (a refund of
 -- their only order). On Spark (plain Parquet) the table is rebuilt whole.
 -- See macros/incremental.sql.
-{{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key='customer_id',
-    on_schema_change='fail',
-    full_refresh=incremental_full_refresh(),
-    post_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ this }} except select customer_id from {{ ref('int_orders') }} where is_qualifying){% endif %}",
-) }}
+{{ config(**keyed_incremental('customer_id',
+    kept_keys="select customer_id from {{ ref('int_orders') }} where is_qualifying")) }}
 
 with as_of as (
 

@@ -32,12 +32,25 @@ side_list as (
 
 ),
 
--- side_id: a number for the side, so the per-customer grouping below keys on
--- (side_id, customer_id) rather than on the period's name and dates.
+-- Each distinct span of days a side covers, once. The 7- and 28-day windows
+-- tile the history (a pair's previous window is the next pair's current one)
+-- and a month is the current side of one pair and the previous side of up
+-- to two others, so an order falls in about three spans against eight sides.
+-- Orders, customers and carts are grouped per span, and the small groups are
+-- then laid on every side that covers that span.
+spans as (
+
+    select side_start, side_end, row_number() over (order by side_start, side_end) as span_id
+    from (select distinct side_start, side_end from side_list) as distinct_spans
+
+),
+
 sides as (
 
-    select *, row_number() over (order by period, period_start, side) as side_id
+    select side_list.period, side_list.period_start, side_list.side, side_list.anchor_end, spans.span_id
     from side_list
+    inner join spans
+        on side_list.side_start = spans.side_start and side_list.side_end = spans.side_end
 
 ),
 
@@ -47,21 +60,17 @@ series as (
 
 ),
 
--- Each side as its days, so orders and carts find their sides by an equi-join
--- on the date (a range join of every order against every side is a nested
--- loop on some engines). A day belongs to at most eight sides.
-side_days as (
+-- Each span as its days, so orders and carts find their spans by an equi-join
+-- on the date (a range join of every order against every span is a nested
+-- loop on some engines).
+span_days as (
 
     select
-        sides.side_id,
-        sides.period,
-        sides.period_start,
-        sides.side,
-        sides.anchor_end,
-        {{ add_days('series.n', 'sides.side_start') }} as day
-    from sides
+        spans.span_id,
+        {{ add_days('series.n', 'spans.side_start') }} as day
+    from spans
     cross join series
-    where series.n <= {{ dbt.datediff('sides.side_start', 'sides.side_end', 'day') }}
+    where series.n <= {{ dbt.datediff('spans.side_start', 'spans.side_end', 'day') }}
 
 ),
 
@@ -91,14 +100,10 @@ orders as (
 
 ),
 
-order_sides as (
+order_spans as (
 
     select
-        side_days.side_id,
-        side_days.period,
-        side_days.period_start,
-        side_days.side,
-        side_days.anchor_end,
+        span_days.span_id,
         orders.customer_id,
         orders.device,
         orders.net_revenue,
@@ -109,8 +114,8 @@ order_sides as (
         attrs.loyalty_tier,
         attrs.rfm_segment
     from orders
-    inner join side_days
-        on orders.order_date = side_days.day
+    inner join span_days
+        on orders.order_date = span_days.day
     left join attrs
         on orders.customer_id = attrs.customer_id
 
@@ -118,45 +123,23 @@ order_sides as (
 
 -- Grouped on the customer alone, the attributes joined after: a customer's
 -- attributes are one row of attrs, and a narrow key keeps the grouping small.
-customer_side_orders as (
+customer_span_orders as (
 
     select
-        side_id,
+        span_id,
         customer_id,
         -- new in the period: their first qualifying order falls in it
         max(case when order_type = 'new' then 1 else 0 end) as is_new
-    from order_sides
+    from order_spans
     where customer_id is not null
-    group by side_id, customer_id
+    group by span_id, customer_id
 
 ),
 
-customer_sides as (
-
-    select
-        sides.period,
-        sides.period_start,
-        sides.side,
-        sides.anchor_end,
-        customer_side.customer_id,
-        attrs.cohort_month,
-        attrs.country,
-        attrs.acquisition_channel,
-        attrs.loyalty_tier,
-        attrs.rfm_segment,
-        customer_side.is_new
-    from customer_side_orders as customer_side
-    inner join sides
-        on customer_side.side_id = sides.side_id
-    left join attrs
-        on customer_side.customer_id = attrs.customer_id
-
-),
-
--- Each order and each customer-side once per dimension: one scan crossed with
--- the list of dimensions (a UNION ALL of one select per dimension would read
--- the 8x-per-order side rows once per dimension, and an engine that keeps a
--- CTE read many times holds all of them in memory at once).
+-- Each group of orders and of customers once per dimension: one scan crossed
+-- with the list of dimensions (a UNION ALL of one select per dimension would
+-- read the groups once per dimension, and an engine that keeps a CTE read
+-- many times holds all of them in memory at once).
 {% set order_dimensions = [
     ('total', "'all'"),
     ('new_vs_returning', 'attrs.order_type'),
@@ -179,17 +162,14 @@ order_dimensions as (
 
 ),
 
--- The orders grouped on everything a segment is made of (a few thousand rows
--- per side), then crossed with the dimensions: the cross product then reads
--- small groups, not every order (revenue is a decimal: the sums are exact
--- in any grouping).
-order_groups as (
+-- The orders grouped per span on everything a segment is made of (a few
+-- thousand rows per span), laid on the sides of the span, then crossed with
+-- the dimensions: the cross product then reads small groups, not every
+-- order (revenue is a decimal: the sums are exact in any grouping).
+order_span_groups as (
 
     select
-        period,
-        period_start,
-        side,
-        anchor_end,
+        span_id,
         customer_id is null as is_guest,
         order_type,
         device,
@@ -200,9 +180,32 @@ order_groups as (
         rfm_segment,
         sum(net_revenue) as net_revenue,
         count(*) as orders
-    from order_sides
-    group by period, period_start, side, anchor_end, customer_id is null, order_type, device, cohort_month,
-        country, acquisition_channel, loyalty_tier, rfm_segment
+    from order_spans
+    group by span_id, customer_id is null, order_type, device, cohort_month, country, acquisition_channel,
+        loyalty_tier, rfm_segment
+
+),
+
+order_groups as (
+
+    select
+        sides.period,
+        sides.period_start,
+        sides.side,
+        sides.anchor_end,
+        groups.is_guest,
+        groups.order_type,
+        groups.device,
+        groups.cohort_month,
+        groups.country,
+        groups.acquisition_channel,
+        groups.loyalty_tier,
+        groups.rfm_segment,
+        groups.net_revenue,
+        groups.orders
+    from order_span_groups as groups
+    inner join sides
+        on groups.span_id = sides.span_id
 
 ),
 
@@ -236,24 +239,44 @@ customer_dimensions as (
 
 ),
 
--- Customers counted per combination of what their segments are made of, then crossed with the dimensions.
+-- Customers counted per span and combination of what their segments are
+-- made of, laid on the sides of the span, then crossed with the dimensions.
+customer_span_groups as (
+
+    select
+        customer_span.span_id,
+        attrs.cohort_month,
+        attrs.country,
+        attrs.acquisition_channel,
+        attrs.loyalty_tier,
+        attrs.rfm_segment,
+        customer_span.is_new,
+        count(*) as customers
+    from customer_span_orders as customer_span
+    left join attrs
+        on customer_span.customer_id = attrs.customer_id
+    group by customer_span.span_id, attrs.cohort_month, attrs.country, attrs.acquisition_channel,
+        attrs.loyalty_tier, attrs.rfm_segment, customer_span.is_new
+
+),
+
 customer_groups as (
 
     select
-        period,
-        period_start,
-        side,
-        anchor_end,
-        cohort_month,
-        country,
-        acquisition_channel,
-        loyalty_tier,
-        rfm_segment,
-        is_new,
-        count(*) as customers
-    from customer_sides
-    group by period, period_start, side, anchor_end, cohort_month, country, acquisition_channel, loyalty_tier,
-        rfm_segment, is_new
+        sides.period,
+        sides.period_start,
+        sides.side,
+        sides.anchor_end,
+        groups.cohort_month,
+        groups.country,
+        groups.acquisition_channel,
+        groups.loyalty_tier,
+        groups.rfm_segment,
+        groups.is_new,
+        groups.customers
+    from customer_span_groups as groups
+    inner join sides
+        on groups.span_id = sides.span_id
 
 ),
 
@@ -307,7 +330,7 @@ activity_sides as (
         activity.new_customers,
         activity.retained_customers,
         activity.churned_customers
-    from sides
+    from side_list as sides
     inner join {{ ref('int_change_segment_activity') }} as activity
         on activity.month = sides.side_start
     where sides.period like 'month%'

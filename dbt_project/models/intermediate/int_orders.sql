@@ -6,13 +6,7 @@
 -- upserted by extraction since the newest `_loaded_at` in the table, or whose
 -- lines were (a late refund updates an old order and is picked up here).
 -- On Spark (plain Parquet) the table is rebuilt whole. See macros/incremental.sql.
-{{ config(
-    materialized=incremental_materialization(),
-    incremental_strategy='delete+insert',
-    unique_key='order_id',
-    on_schema_change='fail',
-    full_refresh=incremental_full_refresh(),
-) }}
+{{ config(**keyed_incremental('order_id')) }}
 
 with orders as (
 

@@ -38,6 +38,33 @@ def test_every_mart_is_a_table_or_documented_incremental_with_an_enforced_contra
         assert all(c.get("data_type") for c in models[name]["columns"].values()), name
 
 
+# The incremental intermediates (keyed_incremental, macros/incremental.sql): merged on their key, and
+# those that can lose a key (a refunded only order, a moved order) delete it after the merge, keeping the
+# keys of the table named here (which the model must also read, so dbt orders it first).
+KEYED_INTERMEDIATES = {
+    "int_orders": ("order_id", None),
+    "int_customer_orders": ("customer_id", "int_orders"),
+    "int_customer_order_facts": ("customer_id", "int_customer_orders"),
+    "int_cohort_activity": ("cohort_month", "int_customer_order_facts"),
+}
+
+
+def test_the_incremental_intermediates_merge_on_their_key_and_drop_lost_keys(project_manifest):
+    models = _models(_manifest(project_manifest))
+    for name, (key, kept) in KEYED_INTERMEDIATES.items():
+        config = models[name]["config"]
+        assert (config["materialized"], config["incremental_strategy"], config["unique_key"],
+                config["on_schema_change"]) == ("incremental", "delete+insert", key, "fail"), name
+        hooks = [hook["sql"] for hook in config["post-hook"]]
+        if kept is None:
+            assert hooks == [], name
+            continue
+        assert len(hooks) == 1, (name, hooks)
+        assert f"delete from {{{{ this }}}} where {key} in (select {key} from {{{{ this }}}} except select {key} " \
+            f"from {{{{ ref('{kept}') }}}}" in hooks[0], (name, hooks[0])
+        assert f"model.retention.{kept}" in models[name]["depends_on"]["nodes"], name
+
+
 def test_every_model_and_column_is_described(project_manifest):
     for name, model in _models(_manifest(project_manifest)).items():
         assert model["description"].strip(), name

@@ -237,8 +237,10 @@ def _named_rows(vd, result, max_examples: int) -> dict[str, Any]:
     """Failed frame rules validated again by GX on the same batch, asking for the unexpected index: rule id ->
     GX's result naming the offending frame rows (the day, the cohort, the column)."""
     gx = _gx()
+    # (the project's SQL expectations name their rows themselves: `details.unexpected_rows`)
     failed = [r.expectation_config for r in result.results
-              if not r.success and r.expectation_config.meta.get("part") not in (ROWS, KEYS)]
+              if not r.success and r.expectation_config.meta.get("part") not in (ROWS, KEYS)
+              and "unexpected_rows" not in ((r.result or {}).get("details") or {})]
     if not failed:
         return {}
     again = gx.ExpectationSuite(name=f"{vd.suite.name}.failed_frames",

@@ -13,7 +13,7 @@ def pipeline_job(tmp_path, monkeypatch):
     import dagster as dg
 
     from assets.dbt import dbt_resource, retention_dbt_assets
-    from assets.extraction.assets import extract_shop
+    from orchestration.extraction import extract_shop  # quiet nights judge freshness
     from assets.serving import build_serving_assets, mart_asset_keys
     from orchestration.jobs import make_pipeline_job
     from assets.resources import ShopSourceResource, WarehouseResource

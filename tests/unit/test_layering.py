@@ -137,14 +137,7 @@ CORE_IN_AREAS = {"assets.extraction.contract"}
 
 # Known exceptions, each with why it is still here; the tests fail when one is fixed,
 # so the list only shrinks.
-KNOWN_SIDEWAYS = {
-    # On a quiet night the extraction asset is the only step that runs (everything
-    # downstream is skipped), so it calls the quality area's freshness judgement itself.
-    # To go: an asset extraction materializes every night (quiet or not) that the
-    # quality area's freshness check targets, so Dagster runs the check after it.
-    ("assets.extraction.assets", "assets.quality.checks"),
-    ("assets.extraction.assets", "assets.quality.freshness"),
-}
+KNOWN_SIDEWAYS: set[tuple[str, str]] = set()
 KNOWN_CORE_TO_AREA = {
     # ShopSourceResource builds the configured source (sample shop, landing folder,
     # Shopify export, PostgreSQL) from the extraction area's classes: every area reads

@@ -101,7 +101,7 @@ class _FramePartExpectation(UnexpectedRowsExpectation):
 
     Subclasses name the part they read by default and build the query from
     their arguments (`_query`); the SUMMARY result keeps the first unexpected
-    rows (`unexpected_rows_summary`), the observed value is their count.
+    rows (`unexpected_rows_summary`), the first as the observed value.
     """
 
     part_column: str = "_frame"
@@ -121,8 +121,21 @@ class _FramePartExpectation(UnexpectedRowsExpectation):
         raise NotImplementedError
 
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None):
+        return unexpected_rows_summary(metrics)
+
+
+class _DailyFrameExpectation(_FramePartExpectation):
+    """On the daily frame (`days.daily_sql`, one row per day): the observed value counts and names the days."""
+
+    part: str = "daily"
+
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None):
+        # (Data Docs shows the observed value; the rows stay under details)
         out = unexpected_rows_summary(metrics)
-        out["result"]["observed_value"] = out["result"]["details"]["unexpected_row_count"]
+        details = out["result"]["details"]
+        out["result"]["observed_value"] = {
+            "unexpected_days": details["unexpected_row_count"],
+            "days": [str(r["day"])[:10] for r in details["unexpected_rows"]]}
         return out
 
 
@@ -130,7 +143,7 @@ def _in_part(values: dict[str, Any]) -> str:
     return f"{values['part_column']} = '{values['part']}'"
 
 
-class ExpectNewDaysToMatchWeekdayVolume(_FramePartExpectation):
+class ExpectNewDaysToMatchWeekdayVolume(_DailyFrameExpectation):
     """No day a run brought has more than `max_ratio` x the median volume of the same weekday.
 
     Reads the daily frame (`days.daily_sql`): one row per day with its
@@ -141,7 +154,6 @@ class ExpectNewDaysToMatchWeekdayVolume(_FramePartExpectation):
     """
 
     max_ratio: float
-    part: str = "daily"
     description: str = "No day this run brought is far above the same weekday's typical volume."
 
     @pydantic.validator("max_ratio")
@@ -162,7 +174,7 @@ ORDER BY day
 """
 
 
-class ExpectNoEmptyNewDays(_FramePartExpectation):
+class ExpectNoEmptyNewDays(_DailyFrameExpectation):
     """No `min_run_days` or more consecutive empty days among the days a run brought where records were due.
 
     Reads the daily frame (`days.daily_sql`): `records_on_busy_days` is set on
@@ -175,7 +187,6 @@ class ExpectNoEmptyNewDays(_FramePartExpectation):
     """
 
     min_run_days: int = 1
-    part: str = "daily"
     description: str = "No empty day among the days this run brought where the same weekday is normally busy."
 
     @pydantic.validator("min_run_days")
@@ -226,6 +237,3 @@ WHERE {_in_part(values)} AND rows_read > 0 AND quarantined_rows >= {int(values.g
   AND {rate} > {float(values["max_rate"])!r}
 """
 
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None):
-        # the observed value: the rate and the counts that broke it (0 when none did)
-        return unexpected_rows_summary(metrics)

@@ -148,9 +148,10 @@ def expectation(suite: Suite, rule: Rule, severity: str):
 
     cls = getattr(gxe, rule.expectation, None) or _custom(rule.expectation)
     part = part_of(suite, rule)
-    # a SQL expectation (gx_expectations) takes no row condition: its query reads its part of `{batch}`
+    # a SQL expectation (gx_expectations) takes no row condition: its query reads its part of `{batch}`; Data
+    # Docs show its description, so it gets the rule's (with the rule's thresholds)
     where = {"row_condition": Column(FRAME) == part} if "row_condition" in cls.__fields__ else \
-        {"part_column": FRAME, "part": part}
+        {"part_column": FRAME, "part": part, "description": rule.description}
     return cls(**rule.kwargs, **where, severity=GX_SEVERITY[severity],
                meta={"rule_id": rule.id, "kind": rule.kind, "severity": severity, "part": part,
                      "notes": rule.description})

@@ -121,10 +121,10 @@ def test_weekday_volume_fails_only_the_judged_new_days_above_the_ratio(frames):
                                            ExpectNewDaysToMatchWeekdayVolume(max_ratio=0.5)], "q.batch")
     assert three.expectation_config.type == "expect_new_days_to_match_weekday_volume"
     assert not three.success and _days(three) == ["2025-03-18"]
-    assert three.result["observed_value"] == 1
+    assert three.result["observed_value"] == {"unexpected_days": 1, "days": ["2025-03-18"]}
     (row,) = three.result["details"]["unexpected_rows"]
     assert row["records"] == 121 and row["weekday_median"] == 40 and row["ratio_to_weekday_median"] == 121 / 40
-    assert four.success and four.result["observed_value"] == 0
+    assert four.success and four.result["observed_value"] == {"unexpected_days": 0, "days": []}
     # the judged busy days above half the median; empty days, closed days and old days are not volume's
     assert _days(half) == ["2025-03-11", "2025-03-17", "2025-03-18"]
 

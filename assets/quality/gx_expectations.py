@@ -14,7 +14,7 @@ threshold, the comparison) is the expectation's: the suites' frames
 (`days.daily_sql`, `frame_sql.quarantine_sql`) only count. `_validate` is overridden,
 as GX's docstring invites, so that a SUMMARY result carries the first
 unexpected rows (GX's own keeps them for COMPLETE only): the console names
-the totals that differ.
+what broke the promise (the totals, the days, the rate).
 
 Importing this module registers the expectations with GX (by their snake
 case type, e.g. `expect_mart_revenue_to_match_staging`); `gx_suite` imports
@@ -113,7 +113,10 @@ class _FramePartExpectation(UnexpectedRowsExpectation):
         if not values.get("unexpected_rows_query"):
             values.setdefault("part_column", cls.__fields__["part_column"].default)
             values.setdefault("part", cls.__fields__["part"].default)
-            values["unexpected_rows_query"] = cls._query(values)
+            try:
+                values["unexpected_rows_query"] = cls._query(values)
+            except (KeyError, TypeError, ValueError):
+                pass  # a missing or malformed argument: pydantic's field validation names it
         return values
 
     @classmethod

@@ -157,7 +157,9 @@ def test_quarantine_rate_judged_above_the_rate_and_from_the_minimum_rows(frames)
 
 @pytest.mark.parametrize("make", [lambda: ExpectQuarantineRateToBeAtMost(max_rate=1.5),
                                   lambda: ExpectNoEmptyNewDays(min_run_days=0),
-                                  lambda: ExpectNewDaysToMatchWeekdayVolume(max_ratio=0)])
-def test_arguments_out_of_range_are_refused_naming_the_argument(make):
-    with pytest.raises(ValueError, match=r"(max_rate|min_run_days|max_ratio) = "):
+                                  lambda: ExpectNewDaysToMatchWeekdayVolume(max_ratio=0),
+                                  lambda: ExpectNewDaysToMatchWeekdayVolume(max_ratio="x"),
+                                  lambda: ExpectQuarantineRateToBeAtMost()])
+def test_arguments_missing_or_out_of_range_are_refused_naming_the_argument(make):
+    with pytest.raises(ValueError, match=r"(max_rate|min_run_days|max_ratio)\b"):
         make()

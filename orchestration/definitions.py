@@ -18,7 +18,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import dagster as dg  # noqa: E402
 
 from assets.dbt import build_dbt_assets, dbt_resource  # noqa: E402
-from assets.extraction.assets import extract_shop  # noqa: E402
 from assets.extraction.builders import build_source  # noqa: E402
 from assets.ownership import DATA_TEAM  # noqa: E402
 from assets.quality import quality_checks_for  # noqa: E402
@@ -26,6 +25,7 @@ from assets.resources import resources_from_settings  # noqa: E402
 from assets.serving import build_serving_assets, mart_asset_keys  # noqa: E402
 from assets.settings import Settings  # noqa: E402
 
+from .extraction import extract_shop  # noqa: E402 - with the quality area's quiet-night freshness
 from .jobs import jobs as pipeline_jobs, nightly_job  # noqa: E402
 from .schedules import nightly_schedule_from_settings  # noqa: E402
 from .sensors import sensors as alert_sensors  # noqa: E402

@@ -27,7 +27,7 @@ from assets.run_state import parse_bound  # the extraction reads `until` the sam
 from assets.shop_profile import history_end as recorded_history_end, shop_currency, shop_timezone
 
 from .config import DEFAULT_CONFIG, ERROR, QualityConfig
-from .freshness import reference_date
+from .freshness import judge_quiet_night, reference_date
 from .results import failure_text
 from .shop_config import quality_config
 from .suites import REQUIRED_MARTS, raw_suites, suite_named
@@ -93,6 +93,26 @@ def run_as_of(shop_source: ShopSourceResource, history_end: datetime | None, run
     """
     until = (((run_config or {}).get("ops") or {}).get("extract_shop") or {}).get("config", {}).get("until")
     return reference_date(shop_source.as_of(), parse_bound(until, end_of_day=True), history_end)
+
+
+def quiet_night_freshness(context, warehouse: WarehouseResource, shop_source: ShopSourceResource, source,
+                          until: datetime | None) -> None:
+    """A night without new data: judge and record freshness, and fail the night (no retry) when too old.
+
+    Called by the extraction step (the pipeline wires it in: orchestration/extraction.py), the only step
+    that runs on such a night.
+    """
+    history_end = source.history_end() if hasattr(source, "history_end") else None
+    as_of = reference_date(shop_source.as_of(), until, history_end)
+    con = warehouse.connect()
+    try:
+        errors = judge_quiet_night(con, config_for_shop(shop_source.user_config()), as_of, context.run.run_id,
+                                   context.log.error, context.log.warning, context.log.info, source.timezone)
+    finally:
+        con.close()
+    if errors:
+        raise dg.Failure(description="no new data, and the newest is too old: " + "; ".join(errors),
+                         allow_retries=False)
 
 
 def config_for_shop(user_config: dict) -> QualityConfig:

@@ -69,11 +69,11 @@ from {table}
 """
 
 
-def quarantine_sql(entity: str, min_rows: int = 1) -> str:
+def quarantine_sql(entity: str) -> str:
     """Quarantined rows / rows read (loaded + quarantined), over everything in the warehouse.
 
-    `quarantine_rate_judged` is the rate once at least `min_rows` rows were
-    quarantined, else NULL (not judged).
+    Only the counts: `gx_expectations.ExpectQuarantineRateToBeAtMost` judges
+    them (the rate, from how many quarantined rows on).
     """
     return f"""
 with q as (
@@ -90,8 +90,6 @@ top_reasons as (
 select loaded_rows, quarantined_rows, loaded_rows + quarantined_rows as rows_read,
        case when loaded_rows + quarantined_rows = 0 then 0.0
             else quarantined_rows::double / (loaded_rows + quarantined_rows) end as quarantine_rate,
-       case when quarantined_rows >= {int(min_rows)}
-            then quarantined_rows::double / (loaded_rows + quarantined_rows) end as quarantine_rate_judged,
        conflicting_rows, top_reasons
 from q, l, top_reasons
 """

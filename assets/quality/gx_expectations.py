@@ -1,13 +1,20 @@
 """The project's own Great Expectations expectations: promises the gallery has no expectation for.
 
+- `ExpectMartRevenueToMatchStaging`: a mart's total net revenue = the staging total;
+- `ExpectNewDaysToMatchWeekdayVolume`: no day a run brought far above the same weekday's typical volume;
+- `ExpectNoEmptyNewDays`: no empty day (or run of empty days) a run brought where the weekday is normally busy;
+- `ExpectQuarantineRateToBeAtMost`: the share of the rows read that the loader quarantined.
+
 Written at GX's documented extension point for SQL, a subclass of
 `UnexpectedRowsExpectation` whose `unexpected_rows_query` (built from the
 expectation's own arguments) reads the batch (`{batch}`) and returns the rows
 that break the promise; GX runs it on the data source (DuckDB computes it)
-and the expectation passes when it returns none. `_validate` is overridden,
+and the expectation passes when it returns none. The judgement (the
+threshold, the comparison) is the expectation's: the suites' frames
+(`days.daily_sql`, `frame_sql.quarantine_sql`) only count. `_validate` is overridden,
 as GX's docstring invites, so that a SUMMARY result carries the first
 unexpected rows (GX's own keeps them for COMPLETE only): the console names
-the totals that differ.
+what broke the promise (the totals, the days, the rate).
 
 Importing this module registers the expectations with GX (by their snake
 case type, e.g. `expect_mart_revenue_to_match_staging`); `gx_suite` imports
@@ -87,3 +94,149 @@ def unexpected_rows_summary(metrics: dict) -> dict:
             "details": {"unexpected_rows": [dict(r) for r in rows], "unexpected_row_count": count},
         },
     }
+
+
+class _FramePartExpectation(UnexpectedRowsExpectation):
+    """An expectation on one part of a suite's batch (`part_column` = `part`): a frame of DuckDB aggregates.
+
+    Subclasses name the part they read by default and build the query from
+    their arguments (`_query`); the SUMMARY result keeps the first unexpected
+    rows (`unexpected_rows_summary`), the first as the observed value.
+    """
+
+    part_column: str = "_frame"
+    part: str = ""
+    unexpected_rows_query: str = ""
+
+    @pydantic.root_validator(pre=True)
+    def _build_query(cls, values: dict[str, Any]) -> dict[str, Any]:
+        if not values.get("unexpected_rows_query"):
+            values.setdefault("part_column", cls.__fields__["part_column"].default)
+            values.setdefault("part", cls.__fields__["part"].default)
+            try:
+                values["unexpected_rows_query"] = cls._query(values)
+            except (KeyError, TypeError, ValueError):
+                pass  # a missing or malformed argument: pydantic's field validation names it
+        return values
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None):
+        return unexpected_rows_summary(metrics)
+
+
+class _DailyFrameExpectation(_FramePartExpectation):
+    """On the daily frame (`days.daily_sql`, one row per day): the observed value counts and names the days."""
+
+    part: str = "daily"
+
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None):
+        # (Data Docs shows the observed value; the rows stay under details)
+        out = unexpected_rows_summary(metrics)
+        details = out["result"]["details"]
+        out["result"]["observed_value"] = {
+            "unexpected_days": details["unexpected_row_count"],
+            "days": [str(r["day"])[:10] for r in details["unexpected_rows"]]}
+        return out
+
+
+def _in_part(values: dict[str, Any]) -> str:
+    return f"{values['part_column']} = '{values['part']}'"
+
+
+class ExpectNewDaysToMatchWeekdayVolume(_DailyFrameExpectation):
+    """No day a run brought has more than `max_ratio` x the median volume of the same weekday.
+
+    Reads the daily frame (`days.daily_sql`): one row per day with its
+    `records` and the weekday's `weekday_median` over the last weeks of
+    validated history; `records_on_busy_days` is set on the new days whose
+    weekday is normally busy (the days judged). Each unexpected row is a
+    day with its records, the median and the ratio.
+    """
+
+    max_ratio: float
+    description: str = "No day this run brought is far above the same weekday's typical volume."
+
+    @pydantic.validator("max_ratio")
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"max_ratio = {v}: expected a ratio above 0")
+        return v
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        ratio = "records_on_busy_days::DOUBLE / weekday_median"
+        return f"""
+SELECT day, records, weekday_median, {ratio} AS ratio_to_weekday_median
+FROM {{batch}}
+WHERE {_in_part(values)} AND records_on_busy_days IS NOT NULL AND weekday_median > 0
+  AND {ratio} > {float(values["max_ratio"])!r}
+ORDER BY day
+"""
+
+
+class ExpectNoEmptyNewDays(_DailyFrameExpectation):
+    """No `min_run_days` or more consecutive empty days among the days a run brought where records were due.
+
+    Reads the daily frame (`days.daily_sql`): `records_on_busy_days` is set on
+    the new days whose weekday is normally busy (closed and usual-closure days
+    are not judged), `empty_run_days` on each empty one is the length of its
+    run of empty judged days (the days not judged neither break nor extend a
+    run). With `min_run_days` = 1 every empty judged day is unexpected. Each
+    unexpected row is a day with its weekday median and, for runs, the run's
+    length.
+    """
+
+    min_run_days: int = 1
+    description: str = "No empty day among the days this run brought where the same weekday is normally busy."
+
+    @pydantic.validator("min_run_days")
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"min_run_days = {v}: expected a whole number of days, at least 1")
+        return v
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        n = int(values.get("min_run_days", 1))
+        shown = "records_on_busy_days" if n == 1 else "empty_run_days"
+        return f"""
+SELECT day, weekday_median, {shown}
+FROM {{batch}}
+WHERE {_in_part(values)} AND records_on_busy_days = 0 AND empty_run_days >= {n}
+ORDER BY day
+"""
+
+
+class ExpectQuarantineRateToBeAtMost(_FramePartExpectation):
+    """Quarantined rows / rows read (loaded + quarantined) is at most `max_rate`.
+
+    Reads the quarantine frame (`frame_sql.quarantine_sql`: one row per
+    entity). Judged only from `min_quarantined_rows` quarantined rows on: a
+    handful of rows says nothing about an export, whatever their share. The
+    unexpected row carries the rate, the counts and the most frequent reasons.
+    """
+
+    max_rate: float
+    min_quarantined_rows: int = 0
+    part: str = "quarantine"
+    description: str = "At most a small share of the rows read were quarantined by the loader."
+
+    @pydantic.validator("max_rate")
+    def _a_share(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise ValueError(f"max_rate = {v}: expected a share between 0 and 1")
+        return v
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        rate = "quarantined_rows::DOUBLE / rows_read"
+        return f"""
+SELECT {rate} AS quarantine_rate, quarantined_rows, rows_read, top_reasons
+FROM {{batch}}
+WHERE {_in_part(values)} AND rows_read > 0 AND quarantined_rows >= {int(values.get("min_quarantined_rows", 0))}
+  AND {rate} > {float(values["max_rate"])!r}
+"""
+

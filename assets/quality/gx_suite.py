@@ -35,7 +35,7 @@ from typing import Any
 
 from assets.warehouse import quote_ident
 
-from .gx_runtime import _gx, validation_context
+from .gx_runtime import _gx, configurations_built_once, validation_context
 from .rules import COMPOUND_UNIQUE, ROWS, UNIQUE, Rule, Suite
 
 FRAME = "_frame"
@@ -148,9 +148,10 @@ def expectation(suite: Suite, rule: Rule, severity: str):
 
     cls = getattr(gxe, rule.expectation, None) or _custom(rule.expectation)
     part = part_of(suite, rule)
-    # a SQL expectation (gx_expectations) takes no row condition: its query reads its part of `{batch}`
+    # a SQL expectation (gx_expectations) takes no row condition: its query reads its part of `{batch}`; Data
+    # Docs show its description, so it gets the rule's (with the rule's thresholds)
     where = {"row_condition": Column(FRAME) == part} if "row_condition" in cls.__fields__ else \
-        {"part_column": FRAME, "part": part}
+        {"part_column": FRAME, "part": part, "description": rule.description}
     return cls(**rule.kwargs, **where, severity=GX_SEVERITY[severity],
                meta={"rule_id": rule.id, "kind": rule.kind, "severity": severity, "part": part,
                      "notes": rule.description})
@@ -237,8 +238,10 @@ def _named_rows(vd, result, max_examples: int) -> dict[str, Any]:
     """Failed frame rules validated again by GX on the same batch, asking for the unexpected index: rule id ->
     GX's result naming the offending frame rows (the day, the cohort, the column)."""
     gx = _gx()
+    # (the project's SQL expectations name their rows themselves: `details.unexpected_rows`)
     failed = [r.expectation_config for r in result.results
-              if not r.success and r.expectation_config.meta.get("part") not in (ROWS, KEYS)]
+              if not r.success and r.expectation_config.meta.get("part") not in (ROWS, KEYS)
+              and "unexpected_rows" not in ((r.result or {}).get("details") or {})]
     if not failed:
         return {}
     again = gx.ExpectationSuite(name=f"{vd.suite.name}.failed_frames",
@@ -265,10 +268,11 @@ def validate(con, suite: Suite, rules: list[Rule], severities: dict[str, str], s
     _CURRENT["con"] = con
     vd = _validation_definition(ctx, suite, rules, severities)
     try:
-        out = _checkpoint(ctx, suite, vd, max_examples).run(
-            run_id=RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc)))
-        ((result_id, result),) = out.run_results.items()
-        named = _named_rows(vd, result, max_examples)
+        with configurations_built_once():
+            out = _checkpoint(ctx, suite, vd, max_examples).run(
+                run_id=RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc)))
+            ((result_id, result),) = out.run_results.items()
+            named = _named_rows(vd, result, max_examples)
     finally:
         # the next run may read another connection: the kept one is closed, the next opens from _CURRENT
         vd.data.data_asset.datasource.get_execution_engine().close()

@@ -71,6 +71,13 @@ from .frame_sql import (  # noqa: F401 - STAGING_REFERENCE_SQL, AS_OF_DATE_SQL: 
 )
 
 
+# The project's expectations (gx_expectations.py) for what the gallery has none for: the days a run brought
+# against the same weekday's volume, empty days where records were due, the share the loader quarantined
+WEEKDAY_VOLUME = "ExpectNewDaysToMatchWeekdayVolume"
+NO_EMPTY_NEW_DAYS = "ExpectNoEmptyNewDays"
+QUARANTINE_RATE = "ExpectQuarantineRateToBeAtMost"
+
+
 def volume_rules(band: tuple[float, float]) -> list[Rule]:
     return [
         between("row_count", min_value=1, rule_id="not_empty", kind="volume", frame="stats",
@@ -177,13 +184,11 @@ def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames:
     if empty:
         n = config.empty_run_days
         rules += [
-            between("records_on_busy_days", min_value=1, rule_id="no_empty_day", kind="volume", frame="daily",
-                    index=("day", "weekday_median"),
-                    description=f"no empty day among the days this run brought where {peers} (a lost export)"),
-            between("empty_run_days", max_value=n - 1, rule_id="no_empty_run", kind="volume", frame="daily",
-                    index=("day", "weekday_median"),
-                    description=f"no {n} or more consecutive empty days among the days this run brought where "
-                                f"{peers}"),
+            Rule("no_empty_day", "volume", NO_EMPTY_NEW_DAYS, {"min_run_days": 1}, frame="daily",
+                 description=f"no empty day among the days this run brought where {peers} (a lost export)"),
+            Rule("no_empty_run", "volume", NO_EMPTY_NEW_DAYS, {"min_run_days": n}, frame="daily",
+                 description=f"no {n} or more consecutive empty days among the days this run brought where "
+                             f"{peers}"),
             between("history_gap_days", max_value=0, rule_id="history_gaps", kind="volume", frame="history",
                     index=("history_from", "history_through", "gap_stretches", "suggested_config"),
                     description="the history this run loaded (a first run, or a backfill of older days) has no "
@@ -193,10 +198,9 @@ def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames:
     if spike:
         f = config.daily_spike_factor
         rules += [
-            between("ratio_to_weekday_median", max_value=f, rule_id="daily_volume_spike", kind="volume",
-                    frame="daily", index=("day", "records", "weekday_median"),
-                    description=f"no day this run brought with more than {f:g}x the median volume of the same "
-                                "weekday over the last weeks (a duplicated day)"),
+            Rule("daily_volume_spike", "volume", WEEKDAY_VOLUME, {"max_ratio": f}, frame="daily",
+                 description=f"no day this run brought with more than {f:g}x the median volume of the same "
+                             "weekday over the last weeks (a duplicated day)"),
             between("history_spike_days", max_value=0, rule_id="history_spikes", kind="volume", frame="history",
                     index=("history_from", "history_through", "spike_examples"),
                     description=f"the history this run loaded has no day above {f:g}x the median of the same "
@@ -207,17 +211,15 @@ def daily_rules(entity: str, table: str, ts: str, config: QualityConfig, frames:
 
 def loader_rules(entity: Entity, table: str, config: QualityConfig, frames: dict[str, str]) -> list[Rule]:
     """What the loader set aside or could not map: quarantine rate, conflicts, `other` values."""
-    frames["quarantine"] = quarantine_sql(entity.name, config.quarantine_min_rows)
+    frames["quarantine"] = quarantine_sql(entity.name)
     warn, error = config.quarantine_rate_warn, config.quarantine_rate_error
-    index = ("quarantined_rows", "rows_read", "top_reasons")
     rules = [
-        between("quarantine_rate", max_value=warn, rule_id="quarantine_rate_warn", kind="quarantine",
-                frame="quarantine", index=index,
-                description=f"at most {100 * warn:g}% of the rows read were quarantined"),
-        between("quarantine_rate_judged", max_value=error, rule_id="quarantine_rate", kind="quarantine",
-                frame="quarantine", index=index,
-                description=f"at most {100 * error:g}% of the rows read were quarantined (judged from "
-                            f"{config.quarantine_min_rows} quarantined rows on)"),
+        Rule("quarantine_rate_warn", "quarantine", QUARANTINE_RATE, {"max_rate": warn}, frame="quarantine",
+             description=f"at most {100 * warn:g}% of the rows read were quarantined"),
+        Rule("quarantine_rate", "quarantine", QUARANTINE_RATE,
+             {"max_rate": error, "min_quarantined_rows": config.quarantine_min_rows}, frame="quarantine",
+             description=f"at most {100 * error:g}% of the rows read were quarantined (judged from "
+                         f"{config.quarantine_min_rows} quarantined rows on)"),
         between("conflicting_rows", max_value=config.conflict_max_rows, rule_id="no_conflicting_duplicates",
                 kind="conflict", frame="quarantine", index=("conflicting_rows",),
                 description="no key delivered twice with different content (quarantined as "

@@ -137,14 +137,7 @@ CORE_IN_AREAS = {"assets.extraction.contract"}
 
 # Known exceptions, each with why it is still here; the tests fail when one is fixed,
 # so the list only shrinks.
-KNOWN_SIDEWAYS = {
-    # On a quiet night the extraction asset is the only step that runs (everything
-    # downstream is skipped), so it calls the quality area's freshness judgement itself.
-    # To go: an asset extraction materializes every night (quiet or not) that the
-    # quality area's freshness check targets, so Dagster runs the check after it.
-    ("assets.extraction.assets", "assets.quality.checks"),
-    ("assets.extraction.assets", "assets.quality.freshness"),
-}
+KNOWN_SIDEWAYS: set[tuple[str, str]] = set()
 # None left: the extraction builds the shop's source (assets/extraction/builders.py) and
 # records its currency and time zone in the build file (assets/shop_profile.py).
 KNOWN_CORE_TO_AREA: set[tuple[str, str]] = set()

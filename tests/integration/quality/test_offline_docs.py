@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pandas as pd
 import pytest
 
 from assets.quality.engine import docs_index
@@ -121,3 +122,24 @@ def test_index_keeps_the_newest_runs_per_suite_and_deletes_older_pages(tmp_path)
     index = (tmp_path / "index.html").read_text()
     assert not REMOTE.search(index)
     assert index.count("<tr>") == 4 and "Failed" in index and "night-1/p.html" not in index.replace("carts/night-1", "")
+
+
+def test_data_docs_render_the_projects_expectations_when_they_fail(scratch, frame, tmp_path):
+    from .test_shop_rules import _busy_run, _days, _quarantine
+    from .test_suites import validated_through
+
+    orders = frame("raw.orders")
+    day = _busy_run(orders)[0]
+    con = scratch({"raw.orders": orders[_days(orders) != day]})
+    validated_through(con, "raw_orders", day - pd.Timedelta(days=1))
+    _quarantine(con, "orders", int(len(orders) * 0.2))
+    run = validate(con, "raw_orders", replace(FAST, build_data_docs=True), docs_root=tmp_path / "quality",
+                   write_audit=False)
+    assert {r.rule_id for r in run.failed()} == {"no_empty_day", "quarantine_rate", "quarantine_rate_warn"}
+    assert run.data_docs and run.data_docs.startswith("file://"), "Data Docs not built"
+    page = Path(unquote(urlsplit(run.data_docs).path)).read_text()
+    assert not REMOTE.search(page)
+    # each with its rule's description (thresholds included) and what it observed: the day, the rate
+    for text in ("(a lost export)", "at most 10% of the rows read were quarantined", str(day.date()),
+                 "missing_required:created_at"):
+        assert text in page, text

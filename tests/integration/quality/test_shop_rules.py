@@ -91,7 +91,7 @@ def test_spike_is_judged_against_the_same_weekday(scratch, frame):
     con = scratch({"raw.orders": pd.concat([orders, *extra], ignore_index=True)})
     validated_through(con, "raw_orders", day - pd.Timedelta(days=1))
     run = validate(con, "raw_orders")
-    r = only_failure(run, "daily_volume_spike", "expect_column_values_to_be_between", severity=WARN)
+    r = only_failure(run, "daily_volume_spike", "expect_new_days_to_match_weekday_volume", severity=WARN)
     assert [pd.Timestamp(e["day"]) for e in r.examples] == [day]
 
 
@@ -136,7 +136,7 @@ def test_quarantine_rate_warns_above_one_percent_and_stops_above_ten(scratch):
 
     _quarantine(con, "orders", int(loaded * 0.03))  # ~3% of the rows read
     run = validate(con, "raw_orders", write_audit=False)
-    r = only_failure(run, "quarantine_rate_warn", "expect_column_values_to_be_between", severity=WARN)
+    r = only_failure(run, "quarantine_rate_warn", "expect_quarantine_rate_to_be_at_most", severity=WARN)
     assert run.passed
     assert 0.02 < r.observed_value["quarantine_rate"] < 0.04
     assert "missing_required:created_at" in r.observed_value["top_reasons"]
@@ -220,5 +220,5 @@ def test_config_file_overrides_a_severity_and_a_threshold(scratch, frame, tmp_pa
     config = replace(config_for_shop(load_user_config(path)), build_data_docs=False)
     run = run_suite(con, all_suites(config)["raw_orders"], "configured", config, write_audit=False,
                     log_fn=lambda m: None)
-    r = only_failure(run, "no_empty_day", "expect_column_values_to_be_between", severity=WARN)
+    r = only_failure(run, "no_empty_day", "expect_no_empty_new_days", severity=WARN)
     assert [pd.Timestamp(e["day"]) for e in r.examples] == [day]

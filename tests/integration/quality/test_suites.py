@@ -220,7 +220,7 @@ def test_volume_one_empty_busy_day_among_the_new_days_stops_the_run(scratch, fra
     con = scratch({"raw.orders": orders[orders.created_at.dt.normalize() != day]})
     validated_through(con, "raw_orders", day - pd.Timedelta(days=7))
     r = only_failure(validate(con, "raw_orders", write_audit=False), "no_empty_day",
-                     "expect_column_values_to_be_between", severity=ERROR)
+                     "expect_no_empty_new_days", severity=ERROR)
     assert [pd.Timestamp(e["day"]) for e in r.examples] == [day]
 
 
@@ -242,7 +242,7 @@ def test_volume_duplicated_new_day_warns_without_blocking(scratch, frame):
     con = scratch({"raw.orders": pd.concat([orders, *extra], ignore_index=True)})
     validated_through(con, "raw_orders", day - pd.Timedelta(days=1))
     run = validate(con, "raw_orders")
-    r = only_failure(run, "daily_volume_spike", "expect_column_values_to_be_between", severity=WARN)
+    r = only_failure(run, "daily_volume_spike", "expect_new_days_to_match_weekday_volume", severity=WARN)
     assert pd.Timestamp(r.examples[0]["day"]) == day
     assert run.passed and run.severity == WARN  # WARN: the run goes on
 

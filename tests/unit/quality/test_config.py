@@ -63,8 +63,10 @@ def test_thresholds_and_closed_days():
     assert (config.quarantine_rate_warn, config.quarantine_rate_error) == (0.02, 0.2)
     assert config.daily_spike_factor == 4.0 and config.empty_run_days == 2 and config.subtotal_tolerance == 0.5
     suite = all_suites(config)["raw_orders"]
-    assert suite.rule("daily_volume_spike").kwargs["max_value"] == 4.0
-    assert suite.rule("quarantine_rate_warn").kwargs["max_value"] == 0.02
+    assert suite.rule("daily_volume_spike").kwargs["max_ratio"] == 4.0
+    assert suite.rule("no_empty_run").kwargs["min_run_days"] == 2
+    assert suite.rule("quarantine_rate_warn").kwargs["max_rate"] == 0.02
+    assert suite.rule("quarantine_rate").kwargs == {"max_rate": 0.2, "min_quarantined_rows": 10}
     assert "DATE '2025-12-25'" in suite.frames["daily"] and "isodow(days.day) in (6, 7)" in suite.frames["daily"]
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from assets.warehouse import quote_ident
 
-from .gx_runtime import _gx, configurations_built_once, validation_context
+from .gx_runtime import _gx, validation_context
 from .rules import COMPOUND_UNIQUE, ROWS, UNIQUE, Rule, Suite
 
 FRAME = "_frame"
@@ -268,11 +268,10 @@ def validate(con, suite: Suite, rules: list[Rule], severities: dict[str, str], s
     _CURRENT["con"] = con
     vd = _validation_definition(ctx, suite, rules, severities)
     try:
-        with configurations_built_once():
-            out = _checkpoint(ctx, suite, vd, max_examples).run(
-                run_id=RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc)))
-            ((result_id, result),) = out.run_results.items()
-            named = _named_rows(vd, result, max_examples)
+        out = _checkpoint(ctx, suite, vd, max_examples).run(
+            run_id=RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc)))
+        ((result_id, result),) = out.run_results.items()
+        named = _named_rows(vd, result, max_examples)
     finally:
         # the next run may read another connection: the kept one is closed, the next opens from _CURRENT
         vd.data.data_asset.datasource.get_execution_engine().close()

@@ -66,7 +66,7 @@ def test_a_planted_future_order_changes_no_prediction_on_an_earlier_cutoff(cdnow
 def test_an_unchanged_cutoff_is_copied_from_the_previous_build_and_a_changed_one_refitted(cdnow, cdnow_backtest, monkeypatch):
     calls = []
     real = backtest.predict_cutoff
-    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff: calls.append(cutoff) or real(agg, cutoff))
+    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff, *rest: calls.append(cutoff) or real(agg, cutoff, *rest))
     assert backtest_predictions(cdnow, CDNOW_END, count=2, previous=cdnow_backtest).equals(cdnow_backtest)
     assert calls == []
     # A late refund on an order of March 1998 changes only the second cutoff's input.
@@ -148,7 +148,7 @@ def test_summary_from_aggregates_rejects_what_the_transactions_path_rejects(chan
 def test_on_the_refit_schedule_a_changed_cutoff_keeps_its_recent_fit_until_it_is_due(cdnow, cdnow_backtest, monkeypatch):
     calls = []
     real = backtest.predict_cutoff
-    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff: calls.append(cutoff) or real(agg, cutoff))
+    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff, *rest: calls.append(cutoff) or real(agg, cutoff, *rest))
     # A late refund of a March 1998 order: the second cutoff's input changed.
     march = cdnow.filter((pl.col("order_date") > D(1998, 2, 28)) & (pl.col("order_date") <= D(1998, 3, 31))).row(0, named=True)
     changed = cdnow.with_columns(

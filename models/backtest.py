@@ -4,8 +4,13 @@ The nightly dbt Python model `int_audience_backtest_predictions` calls
 `backtest_relation`: for each of the latest month-ends whose following
 `horizon_days` lie inside the data (cutoffs), the models are refitted on the
 orders dated on or before that month-end only, and every customer known then
-is scored, exactly as the nightly predictions would have been that night (no
-holdout check: only the scores are needed). The audience rules and the
+is scored, as the nightly predictions would have been that night (no
+holdout check: only the scores are needed), except that a shop with more
+than FIT_SAMPLE_CUSTOMERS customers known at a cutoff fits on that many of
+them (`fit_sample`: the smallest md5 of the id, the same customers on every
+run) and scores them all. The fit's cost grows with the distinct customer
+histories; a backtest measures audiences, whose memberships and lift a
+50,000-customer fit leaves nearly unchanged (docs/predictive-models.md). The audience rules and the
 outcomes are SQL (mart_audience_backtest).
 
 Memory and cost: the orders never leave DuckDB. One scan groups them by

@@ -10,8 +10,10 @@ than FIT_SAMPLE_CUSTOMERS customers known at a cutoff fits on that many of
 them (`fit_sample`: the smallest md5 of the id, the same customers on every
 run) and scores them all. The fit's cost grows with the distinct customer
 histories; a backtest measures audiences, whose memberships and lift a
-50,000-customer fit leaves nearly unchanged (docs/predictive-models.md). The audience rules and the
-outcomes are SQL (mart_audience_backtest).
+50,000-customer fit leaves nearly unchanged (docs/predictive-models.md).
+The audience rules and the outcomes are SQL (mart_audience_backtest). The
+cap is in the cutoffs' fingerprint through this package's source: a new
+default refits every cutoff.
 
 Memory and cost: the orders never leave DuckDB. One scan groups them by
 order day (row count, a sum of row hashes, rows that cannot be summarised),
@@ -206,7 +208,7 @@ def _order_days(con: duckdb.DuckDBPyConnection, until: dt.date) -> None:
 
 
 def cutoff_aggregates(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pl.DataFrame:
-    """One row per customer known on `cutoff`: the summary's AGGREGATE_COLUMNS, the cadence's gaps and `fit_key`, by customer.
+    """One row per customer known on `cutoff`: AGGREGATE_COLUMNS, the cadence's gaps and `fit_key`, by customer.
 
     The median gap is the mean of the middle one or two of the customer's
     gaps in order (a sort, which DuckDB can spill, where a holistic

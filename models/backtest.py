@@ -4,9 +4,16 @@ The nightly dbt Python model `int_audience_backtest_predictions` calls
 `backtest_relation`: for each of the latest month-ends whose following
 `horizon_days` lie inside the data (cutoffs), the models are refitted on the
 orders dated on or before that month-end only, and every customer known then
-is scored, exactly as the nightly predictions would have been that night (no
-holdout check: only the scores are needed). The audience rules and the
-outcomes are SQL (mart_audience_backtest).
+is scored, as the nightly predictions would have been that night (no
+holdout check: only the scores are needed), except that a shop with more
+than FIT_SAMPLE_CUSTOMERS customers known at a cutoff fits on that many of
+them (`fit_sample`: the smallest md5 of the id, the same customers on every
+run) and scores them all. The fit's cost grows with the distinct customer
+histories; a backtest measures audiences, whose memberships and lift a
+50,000-customer fit leaves nearly unchanged (docs/predictive-models.md).
+The audience rules and the outcomes are SQL (mart_audience_backtest). The
+cap is in the cutoffs' fingerprint through this package's source: a new
+default refits every cutoff.
 
 Memory and cost: the orders never leave DuckDB. One scan groups them by
 order day (row count, a sum of row hashes, rows that cannot be summarised),
@@ -62,6 +69,9 @@ from models.summary import summary_from_aggregates
 BACKTEST_CUTOFFS = 6
 #: Days after a cutoff that must lie inside the data (the longest outcome window).
 HORIZON_DAYS = 90
+#: Customers a cutoff's models are fitted on (all of them up to this many);
+#: every customer known then is scored. Measured in docs/predictive-models.md.
+FIT_SAMPLE_CUSTOMERS = 50_000
 SCHEMA = {
     "cutoff_date": pl.Date,
     "customer_id": pl.String,
@@ -198,11 +208,12 @@ def _order_days(con: duckdb.DuckDBPyConnection, until: dt.date) -> None:
 
 
 def cutoff_aggregates(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pl.DataFrame:
-    """One row per customer known on `cutoff`: the summary's AGGREGATE_COLUMNS and the cadence's gaps, by customer.
+    """One row per customer known on `cutoff`: AGGREGATE_COLUMNS, the cadence's gaps and `fit_key`, by customer.
 
     The median gap is the mean of the middle one or two of the customer's
     gaps in order (a sort, which DuckDB can spill, where a holistic
-    median would hold every customer's gaps in its hash table).
+    median would hold every customer's gaps in its hash table). `fit_key`
+    is the customer id's md5 (see `fit_key`), which `fit_sample` ranks by.
     """
     return con.sql(f"""
         with known as (
@@ -220,21 +231,49 @@ def cutoff_aggregates(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pl.Dat
             count(*) as n_days,
             cast(sum(amount) as double) as total,
             cast(arg_min(amount, day) as double) as first_amount,
-            avg(gap) filter (where gap is not null and gap_rank in ((gaps + 1) // 2, (gaps + 2) // 2)) as median_gap
+            avg(gap) filter (where gap is not null and gap_rank in ((gaps + 1) // 2, (gaps + 2) // 2)) as median_gap,
+            md5(customer_id) as fit_key
         from known
         group by customer_id
         order by customer_id
     """, params=[cutoff]).pl()
 
 
-def predict_cutoff(aggregates: pl.DataFrame, cutoff: dt.date) -> Predictions:
-    """Fit and score one cutoff from its per-customer aggregates (`cutoff_aggregates`); never raises a model error."""
+def fit_key(customer_id: str) -> str:
+    """The key a customer is sampled by: the hex md5 of its id (DuckDB's `md5` gives the same, on any version)."""
+    return hashlib.md5(customer_id.encode()).hexdigest()
+
+
+def fit_sample(aggregates: pl.DataFrame, cap: int = FIT_SAMPLE_CUSTOMERS) -> pl.Series | None:
+    """The customer ids a cutoff's models are fitted on, or None for all of them (at most `cap` customers).
+
+    The `cap` customers with the smallest `fit_key` (ties by id): a stable
+    hash, so the same known orders give the same sample on every run and
+    machine, and a copied cutoff stays what a refit would give. The key is
+    the aggregates' `fit_key` column (from SQL) or computed here.
+    """
+    if cap < 1:
+        raise ValueError(f"fit sample cap is {cap}; expected a positive number of customers")
+    if aggregates.height <= cap:
+        return None
+    keyed = aggregates.select("customer_id", "fit_key") if "fit_key" in aggregates.columns else aggregates.select(
+        "customer_id", pl.col("customer_id").map_elements(fit_key, return_dtype=pl.String).alias("fit_key"))
+    return keyed.sort("fit_key", "customer_id").head(cap)["customer_id"]
+
+
+def predict_cutoff(aggregates: pl.DataFrame, cutoff: dt.date, cap: int = FIT_SAMPLE_CUSTOMERS) -> Predictions:
+    """Fit one cutoff on `fit_sample` of its per-customer aggregates (`cutoff_aggregates`), score them all.
+
+    Never raises a model error.
+    """
     try:
         summary = summary_from_aggregates(aggregates, observation_end=cutoff, time_unit="days")
     except ModelError as exc:
         return Predictions(unscored_customers(aggregates["customer_id"]),
                            skipped=f"transactions could not be summarised: {exc}")
-    run = fit_and_score_summary(summary)
+    sample = fit_sample(aggregates, cap)
+    run = fit_and_score_summary(summary, fit_on=None if sample is None else
+                                summary.filter(pl.col("customer_id").is_in(sample.implode())))
     gaps = aggregates.select(
         "customer_id",
         pl.col("first_day").alias("first_order_date"),
@@ -319,13 +358,14 @@ def refit_reason(item: CutoffInput, prior: PreviousFit | None, as_of: dt.date, e
 def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRelation, as_of: dt.date,
                       previous: duckdb.DuckDBPyRelation | None = None, count: int = BACKTEST_CUTOFFS,
                       horizon_days: int = HORIZON_DAYS, refit_every_days: int | None = None,
-                      force: bool = False) -> duckdb.DuckDBPyRelation:
+                      force: bool = False, fit_cap: int = FIT_SAMPLE_CUSTOMERS) -> duckdb.DuckDBPyRelation:
     """One row per cutoff x customer with an order on or before it (COLUMNS), fitted on those orders only.
 
     `orders`: a relation on `con` with customer_id, order_date, amount (one
     row per order). `previous`: the last build's rows; each cutoff is
     copied from them or refitted as `refit_reason` decides
-    (`refit_every_days`, `force`: the nightly models' refit policy). The
+    (`refit_every_days`, `force`: the nightly models' refit policy); a
+    refit fits on at most `fit_cap` customers (`fit_sample`). The
     result reads temporary tables and views of `con` (the refitted rows, the
     previous rows): write it on `con` (the dbt Python model returns it), in
     no particular order.
@@ -340,7 +380,7 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
         _order_days(con, max(item.cutoff for item in refits))
     for item in refits:
         run = _unusable_run(con, item) if item.unusable else predict_cutoff(cutoff_aggregates(con, item.cutoff),
-                                                                             item.cutoff)
+                                                                             item.cutoff, fit_cap)
         frame = _rows_frame(run, item, as_of)
         con.register("backtest_cutoff_rows", frame)
         con.execute(f"insert into {ROWS} select * from backtest_cutoff_rows")
@@ -358,7 +398,8 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
 
 def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int = BACKTEST_CUTOFFS,
                          horizon_days: int = HORIZON_DAYS, previous: pl.DataFrame | None = None,
-                         refit_every_days: int | None = None, force: bool = False) -> pl.DataFrame:
+                         refit_every_days: int | None = None, force: bool = False,
+                         fit_cap: int = FIT_SAMPLE_CUSTOMERS) -> pl.DataFrame:
     """`backtest_relation` on Polars frames (an in-memory DuckDB), sorted by cutoff and customer; for tests and tools."""
     con = duckdb.connect()
     try:
@@ -368,7 +409,7 @@ def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int 
             con.register("backtest_input_previous", previous)
             prev = con.table("backtest_input_previous")
         out = backtest_relation(con, con.table("backtest_input_orders"), as_of, prev, count, horizon_days,
-                                refit_every_days, force).pl()
+                                refit_every_days, force, fit_cap).pl()
     finally:
         con.close()
     return out.select(pl.col(c).cast(t) for c, t in SCHEMA.items()).sort("cutoff_date", "customer_id")

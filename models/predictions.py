@@ -140,7 +140,7 @@ def _fit_and_score(transactions: pl.DataFrame, as_of, holdout: bool) -> Predicti
 
 
 def fit_and_score_summary(summary: pl.DataFrame, t0: float | None = None,
-                          customers: pl.Series | None = None) -> Predictions:
+                          customers: pl.Series | None = None, fit_on: pl.DataFrame | None = None) -> Predictions:
     """Fit BG/NBD + Gamma-Gamma on a customer summary (`models.summary`, days) and score it; no holdout check.
 
     The part of :func:`predict_or_skip` that needs one row per customer,
@@ -148,22 +148,25 @@ def fit_and_score_summary(summary: pl.DataFrame, t0: float | None = None,
     (models/backtest.py) start here. Never raises a model error (see
     :func:`predict_or_skip`). `t0` (perf_counter) dates `fit_seconds` from
     an earlier start; `customers` are listed when nothing can be fitted
-    (default: the summary's).
+    (default: the summary's). `fit_on`: the summary rows the models are
+    fitted on (default: all of them; the backtest passes a sample); every
+    row of `summary` is scored.
     """
     t0 = time.perf_counter() if t0 is None else t0
     customers = summary["customer_id"] if customers is None else customers
-    reason = too_little_data(summary)
+    fit_on = summary if fit_on is None else fit_on
+    reason = too_little_data(fit_on)
     if reason:
         return Predictions(unscored_customers(customers), skipped=reason)
     try:
-        bg = fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
+        bg = fit_bgnbd(fit_on["frequency"], fit_on["recency"], fit_on["T"])
         _finite_params(bg, "BG/NBD")
     except ModelError as exc:
         return Predictions(unscored_customers(customers), skipped=f"BG/NBD could not be fitted: {exc}")
 
     gg, spend_skipped = None, None
     try:
-        gg = fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
+        gg = fit_gamma_gamma(fit_on["frequency"], fit_on["monetary_value"])
         _finite_params(gg, "Gamma-Gamma")
     except ModelError as exc:
         gg, spend_skipped = None, f"Gamma-Gamma could not be fitted: {exc}"

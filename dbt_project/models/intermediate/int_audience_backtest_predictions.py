@@ -3,7 +3,8 @@
 A dbt Python model calling the repository's `models/backtest.py`: for each of
 the latest six month-ends whose following 90 days lie inside the data, the
 BG/NBD and Gamma-Gamma models are fitted on the qualifying orders dated on or
-before that month-end, and every customer known then is scored. The audience
+before that month-end (of at most `FIT_SAMPLE_CUSTOMERS` customers, a stable
+hash sample), and every customer known then is scored. The audience
 rules and the outcomes are mart_audience_backtest's SQL.
 
 The orders stay in DuckDB: `backtest_relation` fingerprints each month-end

@@ -23,7 +23,9 @@ members as (
         audience,
         count(*) as members,
         sum(case when is_new then 1 else 0 end) as entered,
-        sum(predicted_clv_12m) as value_at_stake
+        -- Summed as exact decimals: a sum of doubles depends on the order the
+        -- engine's threads add them in, and a re-run must export the same bytes.
+        sum(cast(predicted_clv_12m as decimal(38, 6))) as value_at_stake
     from {{ ref('mart_audience_members') }}
     group by audience
 

@@ -44,3 +44,25 @@ def test_the_asset_factory_names_no_engine():
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     assert not set(ENGINES) & literals, "the factory compares engine names"
     assert not {t.__name__ for t in ENGINE_TYPES.values()} & (names | imported), "the factory uses an engine class"
+
+
+@pytest.mark.parametrize("operator_value, expected", [(None, "1"), ("4", "4")])
+def test_the_duckdb_dbt_process_gets_one_openblas_thread_unless_the_operator_set_one(monkeypatch, operator_value,
+                                                                                     expected):
+    # OpenBLAS threads only busy-wait against DuckDB's in the Python models' fits (docs/benchmarks.md).
+    import os
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", operator_value or "")  # so that the test's setting is undone
+    if operator_value is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("RETENTION_CODE_DIR", "unchanged")  # restored after the test
+    seen = {}
+
+    def cli(args, context, target_path):
+        seen["threads"] = os.environ.get("OPENBLAS_NUM_THREADS")
+        return SimpleNamespace(stream=lambda: iter(()))
+
+    request = SimpleNamespace(dbt=SimpleNamespace(cli=cli), vars={}, full_refresh=False, target_path="t")
+    assert list(engine_for("duckdb").build(None, request)) == []
+    assert seen["threads"] == expected

@@ -66,7 +66,7 @@ def test_a_planted_future_order_changes_no_prediction_on_an_earlier_cutoff(cdnow
 def test_an_unchanged_cutoff_is_copied_from_the_previous_build_and_a_changed_one_refitted(cdnow, cdnow_backtest, monkeypatch):
     calls = []
     real = backtest.predict_cutoff
-    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff: calls.append(cutoff) or real(agg, cutoff))
+    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff, *rest: calls.append(cutoff) or real(agg, cutoff, *rest))
     assert backtest_predictions(cdnow, CDNOW_END, count=2, previous=cdnow_backtest).equals(cdnow_backtest)
     assert calls == []
     # A late refund on an order of March 1998 changes only the second cutoff's input.
@@ -148,7 +148,7 @@ def test_summary_from_aggregates_rejects_what_the_transactions_path_rejects(chan
 def test_on_the_refit_schedule_a_changed_cutoff_keeps_its_recent_fit_until_it_is_due(cdnow, cdnow_backtest, monkeypatch):
     calls = []
     real = backtest.predict_cutoff
-    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff: calls.append(cutoff) or real(agg, cutoff))
+    monkeypatch.setattr(backtest, "predict_cutoff", lambda agg, cutoff, *rest: calls.append(cutoff) or real(agg, cutoff, *rest))
     # A late refund of a March 1998 order: the second cutoff's input changed.
     march = cdnow.filter((pl.col("order_date") > D(1998, 2, 28)) & (pl.col("order_date") <= D(1998, 3, 31))).row(0, named=True)
     changed = cdnow.with_columns(
@@ -199,3 +199,35 @@ def test_the_backtest_leaves_nothing_in_the_database_but_its_result(cdnow, cdnow
         assert con.sql("select count(*) from result").fetchall() == [(cdnow_backtest.height,)]
     finally:
         con.close()
+
+
+def test_a_large_shop_is_fitted_on_a_stable_hash_sample_and_every_customer_is_scored(cdnow, cdnow_backtest, monkeypatch):
+    fitted = []
+    real = backtest.fit_and_score_summary
+    monkeypatch.setattr(backtest, "fit_and_score_summary",
+                        lambda summary, fit_on=None: fitted.append((summary, fit_on)) or real(summary, fit_on=fit_on))
+    sampled = backtest_predictions(cdnow, CDNOW_END, count=2, fit_cap=1000)
+    for summary, fit_on in fitted:
+        keys = sorted(summary["customer_id"].to_list(), key=lambda c: (backtest.fit_key(c), c))[:1000]
+        assert sorted(fit_on["customer_id"].to_list()) == sorted(keys)
+    # Everyone known is still scored; the parameters moved a little, not the population.
+    assert sampled.select("cutoff_date", "customer_id").equals(cdnow_backtest.select("cutoff_date", "customer_id"))
+    assert sampled["p_alive"].null_count() == 0
+    assert not sampled["p_alive"].equals(cdnow_backtest["p_alive"])
+    # A shop at or below the cap is fitted on all its customers, as before.
+    assert backtest_predictions(cdnow, CDNOW_END, count=2, fit_cap=2357).equals(cdnow_backtest)
+
+
+def test_the_sample_ignores_row_order_and_a_copied_cutoff_equals_its_refit(cdnow):
+    first = backtest_predictions(cdnow, CDNOW_END, count=2, fit_cap=1000)
+    shuffled = cdnow.sample(fraction=1.0, shuffle=True, seed=7)
+    assert backtest_predictions(shuffled, CDNOW_END, count=2, fit_cap=1000).equals(first)
+    assert backtest_predictions(cdnow, CDNOW_END, count=2, previous=first, fit_cap=1000, force=True).equals(first)
+
+
+def test_the_sample_key_is_the_same_md5_in_duckdb_and_python(cdnow):
+    ids = cdnow["customer_id"].unique().sort().head(50)
+    in_duckdb = duckdb.sql("select md5(customer_id) as k from ids order by customer_id").pl()["k"].to_list()
+    assert in_duckdb == [backtest.fit_key(c) for c in ids]
+    with pytest.raises(ValueError, match="fit sample cap is 0"):
+        backtest.fit_sample(pl.DataFrame({"customer_id": ["a"]}), 0)

@@ -155,7 +155,9 @@ def run_extraction(
     return totals
 
 
-def _load_parts(batch: Batch, load: Callable[[Batch], LoadStats]) -> tuple[LoadStats, list[tuple[Batch, LoadStats]]]:
+def _load_parts(
+    batch: Batch, load: Callable[[Batch], LoadStats]
+) -> tuple[LoadStats, list[tuple[Batch, LoadStats]]]:
     """The batch's stats, and each of its files (or itself) with the rows read from it."""
     if not batch.parts:
         stats = load(batch)

@@ -27,7 +27,7 @@ SAMPLE_TIMEZONE = "America/New_York"
 # Customers per generated block: fixed, so a block's content depends only on
 # (seed, block index, scale), never on how many blocks are consumed.
 BLOCK_CUSTOMERS = 25_000
-# Empirical orders per signed-up customer with the behaviour parameters below
+# Empirical orders per signed-up customer with the behaviour parameters of customers.py
 # (measured on seed 42); used to size the customer base for a target order count.
 ORDERS_PER_CUSTOMER = 3.69
 GUEST_ORDER_SHARE = 0.08
@@ -88,7 +88,7 @@ _TICKET_CATEGORIES, _TICKET_CATEGORY_P = _vocabulary(
     {"delivery": 0.34, "wrong_item": 0.14, "return": 0.22, "product_question": 0.20, "payment": 0.10},
 )
 _PRODUCT_CATEGORIES = np.array(["electronics", "home", "fashion", "beauty", "sports", "books", "toys"])
-# The lifecycle below names these values (checked against the contract at import).
+# The entity modules' lifecycles name these values (checked against the contract at import).
 PLACED, FULFILLED, CANCELLED, REFUNDED, PARTIALLY_REFUNDED = (
     _value(ORDER_STATUSES, v) for v in ("placed", "fulfilled", "cancelled", "refunded", "partially_refunded")
 )

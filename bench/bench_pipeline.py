@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SAMPLE_TIMEZONE = "America/New_York"  # the sample shop's own (assets/extraction/sample_shop.py)
+SAMPLE_TIMEZONE = "America/New_York"  # the sample shop's own (assets/extraction/sample_shop/common.py)
 SAMPLE_INTERVAL_S = 0.2
 MIB = 1024 * 1024
 GIB = 1024 * MIB

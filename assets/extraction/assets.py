@@ -10,7 +10,8 @@ skippable), so Dagster skips everything downstream: the marts are current.
 """
 
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -26,7 +27,7 @@ from .builders import build_source
 from .contract import ENTITIES, RAW_SCHEMA
 from .extract import ExtractRequest, run_extraction, stats_metadata
 from .load import LoadStats, MissingColumnsError
-from .sources import LandingSource, SourceFileError
+from .sources import LandingSource, Source, SourceFileError
 
 
 # A source that times out or a landing folder still being written is worth a
@@ -186,65 +187,95 @@ def build_extract_asset(retry_policy: dg.RetryPolicy | None = EXTRACTION_RETRY_P
         warehouse: WarehouseResource,
         shop_source: ShopSourceResource,
     ):
-        # Contract order: orders load before the order lines that may borrow their dates.
-        selected = tuple(e for e in ENTITIES if raw_key(e) in context.selected_asset_keys)
-        request = ExtractRequest(
-            entities=selected,
-            since=parse_bound(config.since, end_of_day=False),
-            until=parse_bound(config.until, end_of_day=True),
-            full_refresh=config.full_refresh,
-        )
-        try:
-            source = build_source(shop_source)
-            if isinstance(source, LandingSource):
-                # Its mapping queries run in a DuckDB of their own, capped like the warehouse's.
-                source.memory_limit = warehouse.memory_limit
-            not_tracked = source.not_tracked(selected) if hasattr(source, "not_tracked") else {}
-            context.log.info(
-                f"extracting {', '.join(selected)} from {source.name} into {warehouse.build_db} "
-                f"(since={request.since}, until={request.until}, full_refresh={request.full_refresh})"
-            )
-            con = warehouse.connect()
-            try:
-                totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
-                # A run that wrote to `raw` cannot match the published state: skip
-                # the state query and the code hash on an ordinary night.
-                wrote = any(t.inserted or t.updated or t.quarantined for t in totals.values())
-                current_since = None if wrote or request.is_range or request.full_refresh else quiet_since(
-                    con, shop_source, context.run.run_config, source.timezone, warehouse.engine
-                )
-            finally:
-                con.close()
-            for name, folder in not_tracked.items():
-                context.log.info(f"{name}: not tracked (no files in {folder})")
-        except CONTRACT_ERRORS as exc:
-            # `from None`: the description already says it all, once.
-            raise contract_failure(exc) from None
-        run_id = context.run.run_id
-        if current_since is not None:
-            context.log.info(
-                f"no new data since the last published build ({current_since:%Y-%m-%d %H:%M:%S} UTC); "
-                "marts are current"
-            )
-            # The checks downstream are skipped too: a run of quiet nights is judged here.
-            if quiet_night is not None:
-                quiet_night(context, warehouse, shop_source, source, request.until)
-            else:
-                context.log.warning("freshness not judged on this quiet night: this extraction asset has no "
-                                    "quiet-night judge (the pipeline's, orchestration/extraction.py, has)")
+        run = extract_selected(context, config, warehouse, shop_source)
+        if run.unchanged_since is not None:
+            report_quiet_night(context, run, warehouse, shop_source, quiet_night)
             return
-        context.log.info(quarantine_summary(totals, run_id, warehouse.build_db, not_tracked))
-        for name in selected:
-            md = stats_metadata(totals[name])
-            md["source"] = source.name
-            md["tracked"] = name not in not_tracked
-            md["quarantine_reasons"] = dg.MetadataValue.json(md["quarantine_reasons"])
-            md["quarantine_summary"] = dg.MetadataValue.md(
-                quarantine_summary({name: totals[name]}, run_id, warehouse.build_db, not_tracked, markdown=True)
-            )
-            yield dg.MaterializeResult(asset_key=raw_key(name), metadata=md)
+        yield from extraction_results(context, run, warehouse.build_db)
 
     return extract_shop
+
+
+@dataclass(frozen=True)
+class ExtractionRun:
+    """What one run of the extraction asset did (`unchanged_since`: set when nothing changed since publishing)."""
+
+    selected: tuple[str, ...]
+    request: ExtractRequest
+    source: Source
+    not_tracked: Mapping[str, Path]
+    totals: Mapping[str, LoadStats]
+    unchanged_since: datetime | None
+
+
+def extract_selected(context: dg.AssetExecutionContext, config: ExtractConfig, warehouse: WarehouseResource,
+                     shop_source: ShopSourceResource) -> ExtractionRun:
+    """Extract the selected entities into `raw`; a contract problem fails as one clear Dagster failure."""
+    # Contract order: orders load before the order lines that may borrow their dates.
+    selected = tuple(e for e in ENTITIES if raw_key(e) in context.selected_asset_keys)
+    request = ExtractRequest(
+        entities=selected,
+        since=parse_bound(config.since, end_of_day=False),
+        until=parse_bound(config.until, end_of_day=True),
+        full_refresh=config.full_refresh,
+    )
+    try:
+        source = build_source(shop_source)
+        if isinstance(source, LandingSource):
+            # Its mapping queries run in a DuckDB of their own, capped like the warehouse's.
+            source.memory_limit = warehouse.memory_limit
+        not_tracked = source.not_tracked(selected) if hasattr(source, "not_tracked") else {}
+        context.log.info(
+            f"extracting {', '.join(selected)} from {source.name} into {warehouse.build_db} "
+            f"(since={request.since}, until={request.until}, full_refresh={request.full_refresh})"
+        )
+        con = warehouse.connect()
+        try:
+            totals = run_extraction(con, source, request, context.run.run_id, log=context.log.info)
+            # A run that wrote to `raw` cannot match the published state: skip
+            # the state query and the code hash on an ordinary night.
+            wrote = any(t.inserted or t.updated or t.quarantined for t in totals.values())
+            current_since = None if wrote or request.is_range or request.full_refresh else quiet_since(
+                con, shop_source, context.run.run_config, source.timezone, warehouse.engine
+            )
+        finally:
+            con.close()
+        for name, folder in not_tracked.items():
+            context.log.info(f"{name}: not tracked (no files in {folder})")
+    except CONTRACT_ERRORS as exc:
+        # `from None`: the description already says it all, once.
+        raise contract_failure(exc) from None
+    return ExtractionRun(selected, request, source, not_tracked, totals, current_since)
+
+
+def report_quiet_night(context: dg.AssetExecutionContext, run: ExtractionRun, warehouse: WarehouseResource,
+                       shop_source: ShopSourceResource, quiet_night: QuietNightJudge | None) -> None:
+    context.log.info(
+        f"no new data since the last published build ({run.unchanged_since:%Y-%m-%d %H:%M:%S} UTC); "
+        "marts are current"
+    )
+    # The checks downstream are skipped too: a run of quiet nights is judged here.
+    if quiet_night is not None:
+        quiet_night(context, warehouse, shop_source, run.source, run.request.until)
+    else:
+        context.log.warning("freshness not judged on this quiet night: this extraction asset has no "
+                            "quiet-night judge (the pipeline's, orchestration/extraction.py, has)")
+
+
+def extraction_results(context: dg.AssetExecutionContext, run: ExtractionRun,
+                       build_db: Path) -> Iterator[dg.MaterializeResult]:
+    """One materialization per selected entity, with its load statistics and quarantine summary."""
+    run_id = context.run.run_id
+    context.log.info(quarantine_summary(run.totals, run_id, build_db, run.not_tracked))
+    for name in run.selected:
+        md = stats_metadata(run.totals[name])
+        md["source"] = run.source.name
+        md["tracked"] = name not in run.not_tracked
+        md["quarantine_reasons"] = dg.MetadataValue.json(md["quarantine_reasons"])
+        md["quarantine_summary"] = dg.MetadataValue.md(
+            quarantine_summary({name: run.totals[name]}, run_id, build_db, run.not_tracked, markdown=True)
+        )
+        yield dg.MaterializeResult(asset_key=raw_key(name), metadata=md)
 
 
 extract_shop = build_extract_asset()

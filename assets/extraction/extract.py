@@ -142,51 +142,66 @@ def run_extraction(
 
     with _unordered_inserts(con):
         for batch in source.batches(entities, since, until, skip):
-            loaded: list[tuple[Batch, LoadStats]] = []
-            if batch.parts:
-                # The files share their columns: a missing one is reported for the first file.
-                check_columns(ENTITIES[batch.entity], batch.parts[0].frame.columns, batch.parts[0].source_file)
-                try:
-                    stats = load(batch)
-                    loaded = [(part, LoadStats(rows_read=part.frame.height)) for part in batch.parts]
-                except CrossFileKeys:
-                    stats = LoadStats()
-                    for part in batch.parts:
-                        loaded.append((part, load(part)))
-                        stats.add(loaded[-1][1])
-            else:
-                stats = load(batch)
-                loaded = [(batch, stats)]
+            stats, loaded = _load_parts(batch, load)
             totals[batch.entity].add(stats)
-            files = [
-                [part.entity, part.file_key.path, part.file_key.size_bytes, part.file_key.modified_ns,
-                 part_stats.rows_read, _utcnow()]
-                for part, part_stats in loaded if part.file_key is not None
-            ]
-            # A mapping's rows come from its files together, not from one file:
-            # its files are recorded with 0 rows of their own (the entity's
-            # rows_read counts the query's rows).
-            files += [[batch.entity, k.path, k.size_bytes, k.modified_ns, 0, _utcnow()] for k in batch.files]
-            if files:
-                # One statement for the batch's files: each statement costs a few milliseconds.
-                con.execute(
-                    f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES "
-                    + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in files),
-                    [v for row in files for v in row],
-                )
+            _record_ingested_files(con, batch, loaded)
             if stats.rows_read:
-                log(
-                    f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "
-                    f"inserted {stats.inserted:,}, updated {stats.updated:,}, "
-                    f"quarantined {stats.quarantined:,} ({time.monotonic() - started:.1f}s elapsed)"
-                    + (f"; extra columns ignored: {', '.join(stats.extra_columns)}" if stats.extra_columns else "")
-                )
+                log(_batch_line(batch, stats, started))
     for e in entities:
         mark = until if isinstance(source, SampleShopSource) else totals[e].max_cursor
         if not request.is_range:
             _set_mark(con, e, source.name, mark)
         totals[e].check()
     return totals
+
+
+def _load_parts(
+    batch: Batch, load: Callable[[Batch], LoadStats]
+) -> tuple[LoadStats, list[tuple[Batch, LoadStats]]]:
+    """The batch's stats, and each of its files (or itself) with the rows read from it."""
+    if not batch.parts:
+        stats = load(batch)
+        return stats, [(batch, stats)]
+    # The files share their columns: a missing one is reported for the first file.
+    check_columns(ENTITIES[batch.entity], batch.parts[0].frame.columns, batch.parts[0].source_file)
+    try:
+        stats = load(batch)
+        return stats, [(part, LoadStats(rows_read=part.frame.height)) for part in batch.parts]
+    except CrossFileKeys:
+        stats = LoadStats()
+        loaded: list[tuple[Batch, LoadStats]] = []
+        for part in batch.parts:
+            loaded.append((part, load(part)))
+            stats.add(loaded[-1][1])
+        return stats, loaded
+
+
+def _record_ingested_files(con, batch: Batch, loaded: list[tuple[Batch, LoadStats]]) -> None:
+    files = [
+        [part.entity, part.file_key.path, part.file_key.size_bytes, part.file_key.modified_ns,
+         part_stats.rows_read, _utcnow()]
+        for part, part_stats in loaded if part.file_key is not None
+    ]
+    # A mapping's rows come from its files together, not from one file:
+    # its files are recorded with 0 rows of their own (the entity's
+    # rows_read counts the query's rows).
+    files += [[batch.entity, k.path, k.size_bytes, k.modified_ns, 0, _utcnow()] for k in batch.files]
+    if files:
+        # One statement for the batch's files: each statement costs a few milliseconds.
+        con.execute(
+            f"INSERT OR REPLACE INTO {RAW_SCHEMA}._ingested_files VALUES "
+            + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in files),
+            [v for row in files for v in row],
+        )
+
+
+def _batch_line(batch: Batch, stats: LoadStats, started: float) -> str:
+    return (
+        f"{batch.entity}: {batch.source_file}: read {stats.rows_read:,}, "
+        f"inserted {stats.inserted:,}, updated {stats.updated:,}, "
+        f"quarantined {stats.quarantined:,} ({time.monotonic() - started:.1f}s elapsed)"
+        + (f"; extra columns ignored: {', '.join(stats.extra_columns)}" if stats.extra_columns else "")
+    )
 
 
 def stats_metadata(stats: LoadStats) -> dict[str, object]:

@@ -166,18 +166,35 @@ def quality_config(
             raise fail(key, value, "expected a mapping")
         return value
 
+    changes["freshness_lag_days"] = _freshness_lags(mapping("freshness_lag_days"), base, fail)
+    changes["quarantine_rate_warn"], changes["quarantine_rate_error"] = _quarantine_rates(
+        section, mapping("quarantine_rate"), base, fail
+    )
+    changes["severity_overrides"], changes["default_severity"] = _severities(
+        mapping("severity"), base, known_rules, fail
+    )
+    return replace(base, **changes)
+
+
+# Builds the error quality_config raises: the file, the key, the value and what was expected.
+_Fail = Callable[[str, Any, str], Exception]
+
+
+def _freshness_lags(user_lags: dict, base: QualityConfig, fail: _Fail) -> dict[str, int]:
     lags = dict(base.freshness_lag_days)
-    for entity, days in mapping("freshness_lag_days").items():
+    for entity, days in user_lags.items():
         if entity not in lags:
             raise fail(f"freshness_lag_days.{entity}", days, f"expected an entity among {', '.join(lags)}")
         try:
             lags[entity] = _number(0, integer=True)(days)
         except _Bad as exc:
             raise fail(f"freshness_lag_days.{entity}", days, str(exc)) from None
-    changes["freshness_lag_days"] = lags
+    return lags
 
+
+def _quarantine_rates(section: dict, user_rates: dict, base: QualityConfig, fail: _Fail) -> tuple[float, float]:
     rates = {"warn": base.quarantine_rate_warn, "error": base.quarantine_rate_error}
-    for level, rate in mapping("quarantine_rate").items():
+    for level, rate in user_rates.items():
         if level not in rates:
             raise fail(f"quarantine_rate.{level}", rate, "expected keys warn and error")
         try:
@@ -186,11 +203,14 @@ def quality_config(
             raise fail(f"quarantine_rate.{level}", rate, str(exc)) from None
     if rates["warn"] > rates["error"]:
         raise fail("quarantine_rate", section["quarantine_rate"], "expected warn <= error")
-    changes["quarantine_rate_warn"], changes["quarantine_rate_error"] = rates["warn"], rates["error"]
+    return rates["warn"], rates["error"]
 
+
+def _severities(user_sev: dict, base: QualityConfig, known_rules: Mapping[str, str] | None,
+                fail: _Fail) -> tuple[MappingProxyType, MappingProxyType]:
+    """(severity overrides, default severity per kind) with the user's `severity` section applied."""
     severities = dict(base.severity_overrides)
     default = dict(base.default_severity)
-    user_sev = mapping("severity")
     if user_sev and known_rules is None:
         known_rules = {f"{s.name}.{r.id}": r.kind for s in all_suites(base).values() for r in s.rules}
     known_rules = known_rules or {}
@@ -215,6 +235,4 @@ def quality_config(
         return kind_of.get(key) in user_kinds or key.split(".", 1)[-1] in user_sev
 
     severities = {k: v for k, v in severities.items() if k in user_sev or not covered(k)}
-    changes["severity_overrides"] = MappingProxyType(severities)
-    changes["default_severity"] = MappingProxyType(default)
-    return replace(base, **changes)
+    return MappingProxyType(severities), MappingProxyType(default)

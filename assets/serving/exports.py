@@ -413,53 +413,11 @@ def write_exports(
     final_dir = versions / version
     tmp_dir.mkdir()
     try:
-        con = duckdb.connect(str(db_path), read_only=True)
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            tables = [
-                r[0]
-                for r in con.execute(
-                    "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? ORDER BY table_name", [schema]
-                ).fetchall()
-            ]
-            if not tables:
-                raise ExportError(f"{db_path} has no tables in schema `{schema}`: nothing to export")
-            if as_of_date is None:
-                as_of_date = read_as_of_date(con)
-            marts = {}
-            for t in tables:
-                entry = previous[0].get(t) if previous else None
-                marts[t] = export_mart(con, schema, t, tmp_dir, partition_min_rows, (docs or {}).get((schema, t)),
-                                       (entry, previous[1], previous[2]) if entry else None)
-                if on_mart_written is not None:
-                    on_mart_written(t)
-        finally:
-            con.close()
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "version": version,
-            "run_id": run_id,
-            "as_of_date": as_of_date.isoformat() if as_of_date else None,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "source": f"{Path(db_path).name}, schema {schema}",
-            "compression": "zstd",
-            "marts": {
-                m.name: {
-                    **({"description": m.description} if m.description else {}),
-                    "rows": m.rows,
-                    "partitioned_by": m.partitioned_by,
-                    "schema": m.schema,
-                    "files": m.files,
-                    "fingerprint": m.fingerprint,
-                    "carried_from": m.carried_from,
-                }
-                for m in marts.values()
-            },
-        }
-        manifest_path = tmp_dir / MANIFEST
-        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-        _fsync_file(manifest_path)
-        os.chmod(manifest_path, READ_ONLY_FILE_MODE)
+        tables, as_of_date, marts = _export_marts(
+            db_path, schema, tmp_dir, as_of_date, partition_min_rows, docs or {}, previous, on_mart_written
+        )
+        manifest = _export_manifest(version, run_id, as_of_date, db_path, schema, marts)
+        _write_read_only(tmp_dir / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         fsync_dir(tmp_dir)
         os.rename(tmp_dir, final_dir)
         fsync_dir(versions)
@@ -467,6 +425,80 @@ def write_exports(
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
 
+    _swap_in(exports_dir, version, tables)
+    pruned = prune_versions(exports_dir, keep=keep)
+    return ExportResult(version=version, version_dir=final_dir, manifest=manifest, pruned=tuple(pruned))
+
+
+def _export_marts(
+    db_path: Path,
+    schema: str,
+    tmp_dir: Path,
+    as_of_date: date | None,
+    partition_min_rows: int,
+    docs: dict[tuple[str, str], TableDoc],
+    previous: tuple[dict, Path, str] | None,
+    on_mart_written: Callable[[str], None] | None,
+) -> tuple[list[str], date | None, dict[str, MartExport]]:
+    """(tables, as-of date, their exports): every table of `schema` written into `tmp_dir`."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? ORDER BY table_name", [schema]
+            ).fetchall()
+        ]
+        if not tables:
+            raise ExportError(f"{db_path} has no tables in schema `{schema}`: nothing to export")
+        if as_of_date is None:
+            as_of_date = read_as_of_date(con)
+        marts = {}
+        for t in tables:
+            entry = previous[0].get(t) if previous else None
+            marts[t] = export_mart(con, schema, t, tmp_dir, partition_min_rows, docs.get((schema, t)),
+                                   (entry, previous[1], previous[2]) if entry else None)
+            if on_mart_written is not None:
+                on_mart_written(t)
+    finally:
+        con.close()
+    return tables, as_of_date, marts
+
+
+def _export_manifest(version: str, run_id: str, as_of_date: date | None, db_path: Path, schema: str,
+              marts: dict[str, MartExport]) -> dict:
+    return {
+        "format": MANIFEST_FORMAT,
+        "version": version,
+        "run_id": run_id,
+        "as_of_date": as_of_date.isoformat() if as_of_date else None,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": f"{Path(db_path).name}, schema {schema}",
+        "compression": "zstd",
+        "marts": {
+            m.name: {
+                **({"description": m.description} if m.description else {}),
+                "rows": m.rows,
+                "partitioned_by": m.partitioned_by,
+                "schema": m.schema,
+                "files": m.files,
+                "fingerprint": m.fingerprint,
+                "carried_from": m.carried_from,
+            }
+            for m in marts.values()
+        },
+    }
+
+
+def _write_read_only(path: Path, text: str) -> None:
+    path.write_text(text)
+    _fsync_file(path)
+    os.chmod(path, READ_ONLY_FILE_MODE)
+
+
+def _swap_in(exports_dir: Path, version: str, tables: list[str]) -> None:
+    """Point `current` at the new version, and a stable link at each mart of it."""
     # The flip: one atomic replace of `current`; everything else points through it.
     replace_symlink(exports_dir / CURRENT_LINK, f"{VERSIONS_DIR}/{version}")
     for t in tables:
@@ -482,8 +514,6 @@ def write_exports(
         if p.is_symlink() and p.name not in (CURRENT_LINK, MANIFEST) and not p.exists():
             p.unlink()
     fsync_dir(exports_dir)
-    pruned = prune_versions(exports_dir, keep=keep)
-    return ExportResult(version=version, version_dir=final_dir, manifest=manifest, pruned=tuple(pruned))
 
 
 def previous_export_set(exports_dir: Path) -> tuple[dict, Path, str] | None:

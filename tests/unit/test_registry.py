@@ -214,7 +214,7 @@ def test_the_sample_shop_draws_values_in_the_contract_order():
 
 
 def test_a_sample_shop_value_outside_the_contract_fails_naming_it():
-    with pytest.raises(ValueError, match=r"sample_shop.py: 'smartwatch' is not in the contract's list"):
+    with pytest.raises(ValueError, match=r"sample_shop/common.py: 'smartwatch' is not in the contract's list"):
         sample_shop._vocabulary(DEVICES, {"desktop": 0.5, "smartwatch": 0.5})
 
 

@@ -18,7 +18,9 @@ For one `rules.Suite` and one run:
 - the suite is a GX `ExpectationSuite`, validated by one `ValidationDefinition`
   on the asset's whole-table batch definition, run by the layer's
   `Checkpoint` (`raw`, `marts`). GX computes every metric in DuckDB and
-  gives every verdict, count, percentage, `mostly` and example.
+  gives every verdict, count, percentage, `mostly` and example. The run lists
+  no unexpected values (a clean batch has none); when a row rule met some,
+  the Checkpoint runs again listing them, and that run is the one reported.
 
 A frame row names itself in `_example` (the row as JSON), which GX returns
 as the unexpected index (`unexpected_index_column_names`): the day, cohort

@@ -18,7 +18,9 @@ For one `rules.Suite` and one run:
 - the suite is a GX `ExpectationSuite`, validated by one `ValidationDefinition`
   on the asset's whole-table batch definition, run by the layer's
   `Checkpoint` (`raw`, `marts`). GX computes every metric in DuckDB and
-  gives every verdict, count, percentage, `mostly` and example.
+  gives every verdict, count, percentage, `mostly` and example. The run lists
+  no unexpected values (a clean batch has none); when a row rule met some,
+  the Checkpoint runs again listing them, and that run is the one reported.
 
 A frame row names itself in `_example` (the row as JSON), which GX returns
 as the unexpected index (`unexpected_index_column_names`): the day, cohort
@@ -202,14 +204,14 @@ def _validation_definition(ctx, suite: Suite, rules: list[Rule], severities: dic
     return vd
 
 
-def _checkpoint(ctx, suite: Suite, vd, max_examples: int):
+def _checkpoint(ctx, suite: Suite, vd, examples: int):
     """The layer's Checkpoint, holding the ValidationDefinition of the suite this check runs."""
     gx = _gx()
     key = (id(ctx), suite.layer)
-    if _CHECKPOINT_HOLDS.get(key) != f"{suite.name}/{max_examples}":
+    if _CHECKPOINT_HOLDS.get(key) != f"{suite.name}/{examples}":
         ctx.checkpoints.add_or_update(gx.Checkpoint(name=suite.layer, validation_definitions=[vd],
-                                                    result_format=result_format(max_examples)))
-        _CHECKPOINT_HOLDS[key] = f"{suite.name}/{max_examples}"
+                                                    result_format=result_format(examples)))
+        _CHECKPOINT_HOLDS[key] = f"{suite.name}/{examples}"
     return ctx.checkpoints.get(suite.layer)
 
 
@@ -227,11 +229,22 @@ def _store_batch(con, suite: Suite, query: str, copy: bool) -> None:
 
 def result_format(max_examples: int, index: bool = False) -> dict:
     """GX's SUMMARY; with `index`, each unexpected row also named by `_example` (GX then computes the unexpected
-    index of every expectation, passed or not: ~2x the cost of a suite, so only asked for failed frame rules)."""
+    index of every expectation, passed or not: ~2x the cost of a suite, so only asked for failed frame rules).
+
+    `max_examples` 0: no unexpected values listed (GX's documented way to suppress them): GX's query for
+    them (one per row rule, each a pass over the batch; for a uniqueness rule a second window over the
+    keys) is then limited to no rows."""
     out: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": max_examples}
     if index:
         out["unexpected_index_column_names"] = [EXAMPLE]
     return out
+
+
+def _has_unexpected_rows(result) -> bool:
+    """Whether a row rule (passed under `mostly` or failed) met unexpected rows: their examples are reported
+    (console, audit, Data Docs), so the suite is validated again listing them."""
+    return any((r.result or {}).get("unexpected_count") and r.expectation_config.meta.get("part") in (ROWS, KEYS)
+               for r in result.results)
 
 
 def _named_rows(vd, result, max_examples: int) -> dict[str, Any]:
@@ -267,10 +280,14 @@ def validate(con, suite: Suite, rules: list[Rule], severities: dict[str, str], s
     _store_batch(con, suite, batch_query(con, suite, part_queries(suite, parts, since)), since is not None)
     _CURRENT["con"] = con
     vd = _validation_definition(ctx, suite, rules, severities)
+    run = RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc))
     try:
-        out = _checkpoint(ctx, suite, vd, max_examples).run(
-            run_id=RunIdentifier(run_name=run_id, run_time=run_time.replace(tzinfo=timezone.utc)))
+        # without examples first: on a clean batch (the usual night) no row rule has any to list
+        out = _checkpoint(ctx, suite, vd, 0).run(run_id=run)
         ((result_id, result),) = out.run_results.items()
+        if max_examples and _has_unexpected_rows(result):
+            out = _checkpoint(ctx, suite, vd, max_examples).run(run_id=run)
+            ((result_id, result),) = out.run_results.items()
         named = _named_rows(vd, result, max_examples)
     finally:
         # the next run may read another connection: the kept one is closed, the next opens from _CURRENT

@@ -32,40 +32,6 @@ from great_expectations.expectations import UnexpectedRowsExpectation
 KEPT_ROWS = 20
 
 
-class ExpectMartRevenueToMatchStaging(UnexpectedRowsExpectation):
-    """A mart's total net revenue equals an independent staging total, to `tolerance_cents`.
-
-    The mart's total is the sum of `column` over the batch's rows (those
-    matching `mart_filter`, e.g. `cohort = 'all'`); the reference is the sum
-    of `reference_column` over the rows of `reference_table` whose `grain` is
-    'month' (the quality run's restatement of the qualifying staging orders).
-    Both are compared in whole cents; the unexpected row shows the difference
-    and both totals.
-    """
-
-    column: str
-    reference_table: str
-    reference_column: str
-    tolerance_cents: int = 0
-    mart_filter: Optional[str] = None
-    part_column: str = "_frame"
-    part: str = "rows"
-    unexpected_rows_query: str = ""
-    description: str = "The mart's total net revenue equals the staging total, to the cent."
-
-    @pydantic.root_validator(pre=True)
-    def _build_query(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if not values.get("unexpected_rows_query"):
-            values["unexpected_rows_query"] = revenue_query(
-                values["column"], values["reference_table"], values["reference_column"],
-                int(values.get("tolerance_cents", 0)), values.get("mart_filter"),
-                values.get("part_column", "_frame"), values.get("part", "rows"))
-        return values
-
-    def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None):
-        return unexpected_rows_summary(metrics)
-
-
 def revenue_query(column: str, reference_table: str, reference_column: str, tolerance_cents: int,
                   mart_filter: str | None, part_column: str = "_frame", part: str = "rows") -> str:
     where = f"{part_column} = '{part}'" + (f" AND ({mart_filter})" if mart_filter else "")
@@ -125,6 +91,32 @@ class _FramePartExpectation(UnexpectedRowsExpectation):
 
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None):
         return unexpected_rows_summary(metrics)
+
+
+class ExpectMartRevenueToMatchStaging(_FramePartExpectation):
+    """A mart's total net revenue equals an independent staging total, to `tolerance_cents`.
+
+    The mart's total is the sum of `column` over the batch's rows (those
+    matching `mart_filter`, e.g. `cohort = 'all'`); the reference is the sum
+    of `reference_column` over the rows of `reference_table` whose `grain` is
+    'month' (the quality run's restatement of the qualifying staging orders).
+    Both are compared in whole cents; the unexpected row shows the difference
+    and both totals.
+    """
+
+    column: str
+    reference_table: str
+    reference_column: str
+    tolerance_cents: int = 0
+    mart_filter: Optional[str] = None
+    part: str = "rows"
+    description: str = "The mart's total net revenue equals the staging total, to the cent."
+
+    @classmethod
+    def _query(cls, values: dict[str, Any]) -> str:
+        return revenue_query(values["column"], values["reference_table"], values["reference_column"],
+                             int(values.get("tolerance_cents", 0)), values.get("mart_filter"),
+                             values["part_column"], values["part"])
 
 
 class _DailyFrameExpectation(_FramePartExpectation):

@@ -15,8 +15,7 @@ So the backtest's cost is bounded by the caps, not by the shop's size; a
 backtest measures audiences, whose lift a sample estimates nearly unchanged
 (docs/predictive-models.md).
 The audience rules and the outcomes are SQL (mart_audience_backtest). The
-caps are in the cutoffs' fingerprint through this package's source: a new
-default refits every cutoff.
+caps are in the cutoffs' fingerprint: other caps refit every cutoff.
 
 Memory and cost: the orders never leave DuckDB. One scan groups them by
 order day (row count, a sum of row hashes, rows that cannot be summarised),
@@ -33,9 +32,9 @@ table. The returned relation reads that table and is written by DuckDB.
 
 The fingerprint of a cutoff covers the cutoff date, the number of known
 order rows, the sum of their hashes (customer, day, amount as an exact
-decimal: a multiset hash, independent of row order) and this package's
-source. Amounts are summed as exact decimals before the fit sees them as
-doubles, so the same known rows give the same summary, hence the same fit,
+decimal: a multiset hash, independent of row order), this package's
+source and the two caps. Amounts are summed as exact decimals before the
+fit sees them as doubles, so the same known rows give the same summary, hence the same fit,
 whatever order DuckDB reads them in: an unchanged fingerprint is copied, and
 the copy is what the refit would give. (DuckDB's `hash` may change between
 its versions: an upgrade then refits every cutoff once, never copies a
@@ -151,11 +150,14 @@ class CutoffInput:
     rows: int
     hash_sum: int
     unusable: int
+    #: (fit cap, sample cap) the rows are made with: rows of other caps are refitted, never copied.
+    caps: tuple[int, int] = (FIT_SAMPLE_CUSTOMERS, BACKTEST_CUSTOMERS)
 
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(
-            f"{self.cutoff.isoformat()}|{self.rows}|{self.hash_sum}|{self.unusable}|{code_fingerprint()}".encode()
+            f"{self.cutoff.isoformat()}|{self.rows}|{self.hash_sum}|{self.unusable}|{code_fingerprint()}"
+            f"|{self.caps[0]}|{self.caps[1]}".encode()
         ).hexdigest()
 
 
@@ -164,8 +166,8 @@ def _temp_view(con: duckdb.DuckDBPyConnection, name: str, relation: duckdb.DuckD
     con.execute(f"create or replace temp view {name} as {relation.sql_query()}")
 
 
-def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int,
-                  horizon_days: int) -> list[CutoffInput]:
+def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int, horizon_days: int,
+                  caps: tuple[int, int] = (FIT_SAMPLE_CUSTOMERS, BACKTEST_CUSTOMERS)) -> list[CutoffInput]:
     """The cutoffs (oldest first) with their inputs, from one scan of ORDERS_VIEW grouped by order day."""
     con.execute(f"""
         create or replace temp table {DAY_TOTALS} as
@@ -189,7 +191,7 @@ def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int,
         group by c.cutoff_date
         order by c.cutoff_date
     """, [cutoffs]).fetchall()
-    return [CutoffInput(cutoff, int(n), int(h), int(bad)) for cutoff, n, h, bad in rows]
+    return [CutoffInput(cutoff, int(n), int(h), int(bad), caps) for cutoff, n, h, bad in rows]
 
 
 def _order_days(con: duckdb.DuckDBPyConnection, until: dt.date) -> None:
@@ -415,7 +417,7 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
     no particular order.
     """
     _temp_view(con, ORDERS_VIEW, orders)
-    inputs = cutoff_inputs(con, as_of, count, horizon_days)
+    inputs = cutoff_inputs(con, as_of, count, horizon_days, (fit_cap, sample_cap))
     prior = _previous_fits(con, previous)
     columns = ", ".join(f"{c} {_SQL_TYPES[t]}" for c, t in SCHEMA.items())
     con.execute(f"create or replace temp table {ROWS} ({columns})")

@@ -5,15 +5,17 @@ The nightly dbt Python model `int_audience_backtest_predictions` calls
 `horizon_days` lie inside the data (cutoffs), the models are refitted on the
 orders dated on or before that month-end only, and every customer known then
 is scored, as the nightly predictions would have been that night (no
-holdout check: only the scores are needed), except that a shop with more
-than FIT_SAMPLE_CUSTOMERS customers known at a cutoff fits on that many of
-them (`fit_sample`: the smallest md5 of the id, the same customers on every
-run) and scores them all. The fit's cost grows with the distinct customer
-histories; a backtest measures audiences, whose memberships and lift a
-50,000-customer fit leaves nearly unchanged (docs/predictive-models.md).
+holdout check: only the scores are needed), except for two caps, both by
+the smallest md5 of the customer id (the same customers on every run):
+a shop with more than BACKTEST_CUSTOMERS customers known at a cutoff is
+backtested on that many of them (scored here; mart_audience_backtest
+rebuilds and measures the audiences within the same sample), and the
+models are fitted on the first FIT_SAMPLE_CUSTOMERS of them (`fit_sample`).
+So the backtest's cost is bounded by the caps, not by the shop's size; a
+backtest measures audiences, whose lift a sample estimates nearly unchanged
+(docs/predictive-models.md).
 The audience rules and the outcomes are SQL (mart_audience_backtest). The
-cap is in the cutoffs' fingerprint through this package's source: a new
-default refits every cutoff.
+caps are in the cutoffs' fingerprint: other caps refit every cutoff.
 
 Memory and cost: the orders never leave DuckDB. One scan groups them by
 order day (row count, a sum of row hashes, rows that cannot be summarised),
@@ -30,9 +32,9 @@ table. The returned relation reads that table and is written by DuckDB.
 
 The fingerprint of a cutoff covers the cutoff date, the number of known
 order rows, the sum of their hashes (customer, day, amount as an exact
-decimal: a multiset hash, independent of row order) and this package's
-source. Amounts are summed as exact decimals before the fit sees them as
-doubles, so the same known rows give the same summary, hence the same fit,
+decimal: a multiset hash, independent of row order), this package's
+source and the two caps. Amounts are summed as exact decimals before the
+fit sees them as doubles, so the same known rows give the same summary, hence the same fit,
 whatever order DuckDB reads them in: an unchanged fingerprint is copied, and
 the copy is what the refit would give. (DuckDB's `hash` may change between
 its versions: an upgrade then refits every cutoff once, never copies a
@@ -72,6 +74,10 @@ HORIZON_DAYS = 90
 #: Customers a cutoff's models are fitted on (all of them up to this many);
 #: every customer known then is scored. Measured in docs/predictive-models.md.
 FIT_SAMPLE_CUSTOMERS = 50_000
+#: Customers a cutoff is backtested on: the audiences are rebuilt and measured
+#: for at most this many of the customers known then (`backtest_sample`), so
+#: the backtest's cost is bounded by this number, not by the shop's size.
+BACKTEST_CUSTOMERS = 200_000
 SCHEMA = {
     "cutoff_date": pl.Date,
     "customer_id": pl.String,
@@ -85,9 +91,10 @@ SCHEMA = {
     "input_fingerprint": pl.String,
     "fitted_as_of": pl.Date,
     "code_fingerprint": pl.String,
+    "customers_known": pl.Int64,
 }
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
-_SQL_TYPES = {pl.Date: "date", pl.String: "varchar", pl.Float64: "double"}
+_SQL_TYPES = {pl.Date: "date", pl.String: "varchar", pl.Float64: "double", pl.Int64: "bigint"}
 
 # Temporary objects on the caller's connection (gone with it).
 ORDERS_VIEW = "backtest_orders"
@@ -143,11 +150,14 @@ class CutoffInput:
     rows: int
     hash_sum: int
     unusable: int
+    #: (fit cap, sample cap) the rows are made with: rows of other caps are refitted, never copied.
+    caps: tuple[int, int] = (FIT_SAMPLE_CUSTOMERS, BACKTEST_CUSTOMERS)
 
     @property
     def fingerprint(self) -> str:
         return hashlib.sha256(
-            f"{self.cutoff.isoformat()}|{self.rows}|{self.hash_sum}|{self.unusable}|{code_fingerprint()}".encode()
+            f"{self.cutoff.isoformat()}|{self.rows}|{self.hash_sum}|{self.unusable}|{code_fingerprint()}"
+            f"|{self.caps[0]}|{self.caps[1]}".encode()
         ).hexdigest()
 
 
@@ -156,8 +166,8 @@ def _temp_view(con: duckdb.DuckDBPyConnection, name: str, relation: duckdb.DuckD
     con.execute(f"create or replace temp view {name} as {relation.sql_query()}")
 
 
-def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int,
-                  horizon_days: int) -> list[CutoffInput]:
+def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int, horizon_days: int,
+                  caps: tuple[int, int] = (FIT_SAMPLE_CUSTOMERS, BACKTEST_CUSTOMERS)) -> list[CutoffInput]:
     """The cutoffs (oldest first) with their inputs, from one scan of ORDERS_VIEW grouped by order day."""
     con.execute(f"""
         create or replace temp table {DAY_TOTALS} as
@@ -181,7 +191,7 @@ def cutoff_inputs(con: duckdb.DuckDBPyConnection, as_of: dt.date, count: int,
         group by c.cutoff_date
         order by c.cutoff_date
     """, [cutoffs]).fetchall()
-    return [CutoffInput(cutoff, int(n), int(h), int(bad)) for cutoff, n, h, bad in rows]
+    return [CutoffInput(cutoff, int(n), int(h), int(bad), caps) for cutoff, n, h, bad in rows]
 
 
 def _order_days(con: duckdb.DuckDBPyConnection, until: dt.date) -> None:
@@ -207,22 +217,44 @@ def _order_days(con: duckdb.DuckDBPyConnection, until: dt.date) -> None:
     """, [until])
 
 
-def cutoff_aggregates(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pl.DataFrame:
-    """One row per customer known on `cutoff`: AGGREGATE_COLUMNS, the cadence's gaps and `fit_key`, by customer.
+def _sample_sql(source: str) -> str:
+    """Customers of `source` (rows with customer_id, up to the cutoff `?`) as `sample`: the `?` with the smallest md5.
+
+    Also `known`: every customer of `source` and its md5 (`fit_key`).
+    """
+    return f"""
+        known as (
+            select customer_id, md5(customer_id) as fit_key
+            from (select distinct cast(customer_id as varchar) as customer_id from {source}) as ids
+        ),
+        sample as (
+            select customer_id, fit_key from known order by fit_key, customer_id limit ?
+        )
+    """
+
+
+def cutoff_aggregates(con: duckdb.DuckDBPyConnection, cutoff: dt.date,
+                      cap: int = BACKTEST_CUSTOMERS) -> pl.DataFrame:
+    """One row per customer of `backtest_sample` on `cutoff`: AGGREGATE_COLUMNS, the cadence's gaps, `fit_key`
+    and `customers_known` (all customers known then), by customer.
 
     The median gap is the mean of the middle one or two of the customer's
     gaps in order (a sort, which DuckDB can spill, where a holistic
     median would hold every customer's gaps in its hash table). `fit_key`
     is the customer id's md5 (see `fit_key`), which `fit_sample` ranks by.
     """
+    _check_cap("backtest sample", cap)
+    source = f"(select customer_id from {ORDER_DAYS} where day <= ?)"
     return con.sql(f"""
-        with known as (
+        with {_sample_sql(source)},
+        days as (
             select
-                customer_id, day, amount, gap,
-                row_number() over (partition by customer_id order by gap nulls last) as gap_rank,
-                count(gap) over (partition by customer_id) as gaps
-            from {ORDER_DAYS}
-            where day <= ?
+                d.customer_id, d.day, d.amount, d.gap, sample.fit_key,
+                row_number() over (partition by d.customer_id order by d.gap nulls last) as gap_rank,
+                count(d.gap) over (partition by d.customer_id) as gaps
+            from {ORDER_DAYS} as d
+            inner join sample on sample.customer_id = d.customer_id
+            where d.day <= ?
         )
         select
             customer_id,
@@ -232,11 +264,17 @@ def cutoff_aggregates(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pl.Dat
             cast(sum(amount) as double) as total,
             cast(arg_min(amount, day) as double) as first_amount,
             avg(gap) filter (where gap is not null and gap_rank in ((gaps + 1) // 2, (gaps + 2) // 2)) as median_gap,
-            md5(customer_id) as fit_key
-        from known
+            any_value(fit_key) as fit_key,
+            (select count(*) from known) as customers_known
+        from days
         group by customer_id
         order by customer_id
-    """, params=[cutoff]).pl()
+    """, params=[cutoff, cap, cutoff]).pl()
+
+
+def _check_cap(what: str, cap: int) -> None:
+    if cap < 1:
+        raise ValueError(f"{what} cap is {cap}; expected a positive number of customers")
 
 
 def fit_key(customer_id: str) -> str:
@@ -252,8 +290,7 @@ def fit_sample(aggregates: pl.DataFrame, cap: int = FIT_SAMPLE_CUSTOMERS) -> pl.
     machine, and a copied cutoff stays what a refit would give. The key is
     the aggregates' `fit_key` column (from SQL) or computed here.
     """
-    if cap < 1:
-        raise ValueError(f"fit sample cap is {cap}; expected a positive number of customers")
+    _check_cap("fit sample", cap)
     if aggregates.height <= cap:
         return None
     keyed = aggregates.select("customer_id", "fit_key") if "fit_key" in aggregates.columns else aggregates.select(
@@ -284,20 +321,23 @@ def predict_cutoff(aggregates: pl.DataFrame, cutoff: dt.date, cap: int = FIT_SAM
     return replace(run, cadence=cadence_from_gaps(gaps, cutoff, run.bgnbd))
 
 
-def _unusable_run(con: duckdb.DuckDBPyConnection, item: CutoffInput) -> Predictions:
-    customers = con.sql(
-        f"select distinct cast(customer_id as varchar) as customer_id from {ORDERS_VIEW} "
-        "where customer_id is not null and cast(order_date as date) <= ?", params=[item.cutoff]).pl()["customer_id"]
-    return Predictions(unscored_customers(customers), skipped=(
+def _unusable_run(con: duckdb.DuckDBPyConnection, item: CutoffInput, cap: int) -> tuple[Predictions, int]:
+    """The cutoff's sample (`cutoff_aggregates`' customers) unscored, and the number of customers known then."""
+    source = f"(select customer_id from {ORDERS_VIEW} where customer_id is not null and cast(order_date as date) <= ?)"
+    sample = con.sql(f"with {_sample_sql(source)} select customer_id, (select count(*) from known) as known "
+                     "from sample order by customer_id", params=[item.cutoff, cap]).pl()
+    known = int(sample["known"][0]) if sample.height else 0
+    return Predictions(unscored_customers(sample["customer_id"]), skipped=(
         f"transactions could not be summarised: {item.unusable} order row(s) up to {item.cutoff} "
-        "have a null customer or amount, or an amount that is negative, NaN or infinite"))
+        "have a null customer or amount, or an amount that is negative, NaN or infinite")), known
 
 
-def _rows_frame(run: Predictions, item: CutoffInput, as_of: dt.date) -> pl.DataFrame:
+def _rows_frame(run: Predictions, item: CutoffInput, as_of: dt.date, known: int) -> pl.DataFrame:
     frame = published_frame(run, item.cutoff).rename({"as_of_date": "cutoff_date"})
     return (frame.with_columns(pl.col("customer_id").cast(pl.String), pl.lit(item.fingerprint).alias("input_fingerprint"),
                                pl.lit(as_of, dtype=pl.Date).alias("fitted_as_of"),
-                               pl.lit(code_fingerprint()).alias("code_fingerprint"))
+                               pl.lit(code_fingerprint()).alias("code_fingerprint"),
+                               pl.lit(known, dtype=pl.Int64).alias("customers_known"))
             .select(pl.col(c).cast(t) for c, t in SCHEMA.items()))
 
 
@@ -358,20 +398,26 @@ def refit_reason(item: CutoffInput, prior: PreviousFit | None, as_of: dt.date, e
 def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRelation, as_of: dt.date,
                       previous: duckdb.DuckDBPyRelation | None = None, count: int = BACKTEST_CUTOFFS,
                       horizon_days: int = HORIZON_DAYS, refit_every_days: int | None = None,
-                      force: bool = False, fit_cap: int = FIT_SAMPLE_CUSTOMERS) -> duckdb.DuckDBPyRelation:
-    """One row per cutoff x customer with an order on or before it (COLUMNS), fitted on those orders only.
+                      force: bool = False, fit_cap: int = FIT_SAMPLE_CUSTOMERS,
+                      sample_cap: int = BACKTEST_CUSTOMERS) -> duckdb.DuckDBPyRelation:
+    """One row per cutoff x customer of its sample (COLUMNS), fitted on the orders up to the cutoff only.
+
+    The sample (`cutoff_aggregates`): the `sample_cap` customers with an
+    order on or before the cutoff with the smallest md5 of their id (all of
+    them in a smaller shop); `customers_known` counts them all.
 
     `orders`: a relation on `con` with customer_id, order_date, amount (one
     row per order). `previous`: the last build's rows; each cutoff is
     copied from them or refitted as `refit_reason` decides
     (`refit_every_days`, `force`: the nightly models' refit policy); a
-    refit fits on at most `fit_cap` customers (`fit_sample`). The
+    refit fits on at most `fit_cap` customers (`fit_sample`, the first of
+    the same md5 order: a subset of the sample). The
     result reads temporary tables and views of `con` (the refitted rows, the
     previous rows): write it on `con` (the dbt Python model returns it), in
     no particular order.
     """
     _temp_view(con, ORDERS_VIEW, orders)
-    inputs = cutoff_inputs(con, as_of, count, horizon_days)
+    inputs = cutoff_inputs(con, as_of, count, horizon_days, (fit_cap, sample_cap))
     prior = _previous_fits(con, previous)
     columns = ", ".join(f"{c} {_SQL_TYPES[t]}" for c, t in SCHEMA.items())
     con.execute(f"create or replace temp table {ROWS} ({columns})")
@@ -379,9 +425,14 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
     if refits:
         _order_days(con, max(item.cutoff for item in refits))
     for item in refits:
-        run = _unusable_run(con, item) if item.unusable else predict_cutoff(cutoff_aggregates(con, item.cutoff),
-                                                                             item.cutoff, fit_cap)
-        frame = _rows_frame(run, item, as_of)
+        if item.unusable:
+            run, known = _unusable_run(con, item, sample_cap)
+        else:
+            aggregates = cutoff_aggregates(con, item.cutoff, sample_cap)
+            known = int(aggregates["customers_known"][0]) if aggregates.height else 0
+            run = predict_cutoff(aggregates, item.cutoff, fit_cap)
+            del aggregates
+        frame = _rows_frame(run, item, as_of, known)
         con.register("backtest_cutoff_rows", frame)
         con.execute(f"insert into {ROWS} select * from backtest_cutoff_rows")
         con.unregister("backtest_cutoff_rows")
@@ -399,7 +450,8 @@ def backtest_relation(con: duckdb.DuckDBPyConnection, orders: duckdb.DuckDBPyRel
 def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int = BACKTEST_CUTOFFS,
                          horizon_days: int = HORIZON_DAYS, previous: pl.DataFrame | None = None,
                          refit_every_days: int | None = None, force: bool = False,
-                         fit_cap: int = FIT_SAMPLE_CUSTOMERS) -> pl.DataFrame:
+                         fit_cap: int = FIT_SAMPLE_CUSTOMERS,
+                         sample_cap: int = BACKTEST_CUSTOMERS) -> pl.DataFrame:
     """`backtest_relation` on Polars frames (an in-memory DuckDB), sorted by cutoff and customer; for tests and tools."""
     con = duckdb.connect()
     try:
@@ -409,7 +461,7 @@ def backtest_predictions(transactions: pl.DataFrame, as_of: dt.date, count: int 
             con.register("backtest_input_previous", previous)
             prev = con.table("backtest_input_previous")
         out = backtest_relation(con, con.table("backtest_input_orders"), as_of, prev, count, horizon_days,
-                                refit_every_days, force, fit_cap).pl()
+                                refit_every_days, force, fit_cap, sample_cap).pl()
     finally:
         con.close()
     return out.select(pl.col(c).cast(t) for c, t in SCHEMA.items()).sort("cutoff_date", "customer_id")

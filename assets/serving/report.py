@@ -636,6 +636,17 @@ def _change(entered, left) -> str:
     return f"+{svg.number(entered)} / −{svg.number(left)}" if left is not None else f"+{svg.number(entered)} (first build)"
 
 
+def _backtest_sample_note(last: pl.DataFrame) -> str:
+    """" Measured on a sample of ..." when the month-end was backtested on a sample of its customers, else ""."""
+    if not {"sample_customers", "known_customers"} <= set(last.columns):
+        return ""
+    sample, known = last["sample_customers"][0], last["known_customers"][0]
+    if sample is None or known is None or sample >= known:
+        return ""
+    return (f" Measured on a stable sample of {escape(svg.number(sample))} of the {escape(svg.number(known))} "
+            "customers known then (members and active customers counted within it).")
+
+
 def section_audiences(summary: pl.DataFrame | None, backtest: pl.DataFrame | None, sym: str) -> str:
     """"Who to contact this week": tonight's audiences (mart_audience_summary) with their backtested lift."""
     title = "Who to contact this week"
@@ -650,6 +661,7 @@ def section_audiences(summary: pl.DataFrame | None, backtest: pl.DataFrame | Non
         last = backtest.filter(pl.col("cutoff_date") == backtest["cutoff_date"].max())
         tested = {r["audience"]: r for r in last.iter_rows(named=True)}
         sub += f" Backtest month-end: {escape(last['cutoff_date'][0].isoformat())}."
+        sub += _backtest_sample_note(last)
     rows = []
     order = {a: i for i, a in enumerate(AUDIENCE_LABELS)}
     for r in sorted(latest.iter_rows(named=True), key=lambda r: order.get(r["audience"], len(order))):

@@ -12,6 +12,14 @@
       expected_next_order_date, typical_days_between_orders, cadence_method,
       fitted on the orders known on that cutoff date.
 
+    - `sampled`: when true, `cutoffs` also has `sample_last_key`: null when
+      every customer is rebuilt on that cutoff, else the largest md5 of the
+      customer id in the cutoff's sample (the customers with the smallest
+      md5, int_audience_backtest_predictions); orders, carts and tickets of
+      the other customers are then left out, so every audience, and every
+      share among customers (the second-order window, the top shares by
+      revenue and CLV), is computed within the sample.
+
     Everything else is read here and cut at the cutoff: qualifying orders
     dated on or before it, carts and tickets opened on or before it, a
     resolution (and its CSAT) only when it happened by then. So the same
@@ -20,11 +28,11 @@
     (mart_audience_backtest, six month-ends). Thresholds are the
     `audience_*` vars (dbt_project.yml; retention.yml section `audiences`).
 #}
-{% macro audience_members_sql(cutoffs, predictions) -%}
+{% macro audience_members_sql(cutoffs, predictions, sampled=false) -%}
 {%- set v = 'audience_' -%}
 with cutoffs as (
 
-    select cutoff_date from {{ cutoffs }} as c
+    select cutoff_date{% if sampled %}, sample_last_key{% endif %} from {{ cutoffs }} as c
 
 ),
 
@@ -38,8 +46,20 @@ known_orders as (
         o.net_revenue,
         o.customer_order_number,
         o.days_since_previous_order
+    {%- if sampled %}
+    from (
+        select * from (
+            select o.*, {{ dbt.hash('o.customer_id') }} as sample_key
+            from {{ ref('int_customer_orders') }} as o
+        ) as keyed
+        -- customers of no cutoff's sample are left out before the join with the cutoffs (a md5 is at most 32 f's)
+        where sample_key <= (select max(coalesce(sample_last_key, '{{ "f" * 32 }}')) from cutoffs)
+    ) as o
+    inner join cutoffs on o.order_date <= cutoffs.cutoff_date and {{ audience_in_sample('o.sample_key') }}
+    {%- else %}
     from {{ ref('int_customer_orders') }} as o
     inner join cutoffs on o.order_date <= cutoffs.cutoff_date
+    {%- endif %}
 
 ),
 
@@ -113,6 +133,7 @@ open_carts as (
     left join customers
         on customers.cutoff_date = cutoffs.cutoff_date and customers.customer_id = carts.customer_id
     where carts.customer_id is not null
+        {%- if sampled %} and {{ audience_in_sample(dbt.hash('carts.customer_id')) }}{% endif %}
         and (carts.status = 'abandoned' or carts.is_recovered)
         and (customers.last_order_at is null or customers.last_order_at <= carts.created_at)
     group by cutoffs.cutoff_date, carts.customer_id
@@ -142,6 +163,7 @@ bad_tickets as (
         on t.ticket_date <= cutoffs.cutoff_date
         and t.ticket_date > {{ add_days(-var(v ~ 'after_bad_support__lookback_days'), 'cutoffs.cutoff_date') }}
     where t.customer_id is not null
+        {%- if sampled %} and {{ audience_in_sample(dbt.hash('t.customer_id')) }}{% endif %}
 
 ),
 
@@ -282,4 +304,9 @@ left join profiles
 {# A number as whole-number text for a reason. #}
 {% macro audience_int(expression) -%}
     cast(cast(round({{ expression }}) as bigint) as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{# Whether the customer whose id has the md5 `key` is in the sample of `cutoffs` (audience_members_sql). #}
+{% macro audience_in_sample(key) -%}
+    (cutoffs.sample_last_key is null or {{ key }} <= cutoffs.sample_last_key)
 {%- endmacro %}

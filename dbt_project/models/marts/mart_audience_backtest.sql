@@ -4,32 +4,45 @@
 -- carts, tickets and model fit known on that date only; then what members
 -- and all active customers did in the next 30 and 90 days: share who placed
 -- a qualifying order, net revenue per head, and the lift (member share over
--- active share).
-with predictions as (
+-- active share). A shop with more customers known on a month-end than the
+-- backtest's sample (models/backtest.py, BACKTEST_CUSTOMERS) is rebuilt and
+-- measured within that sample: the customers whose id has the smallest md5,
+-- those the predictions score; the cost is then bounded by the sample.
+{%- set cutoffs_sql %}
+    (
+        select
+            cutoff_date,
+            count(*) as sample_customers,
+            max(customers_known) as known_customers,
+            -- the sample is the customers up to the largest md5 scored; null: every customer
+            case when count(*) < max(customers_known) then max({{ dbt.hash('customer_id') }}) end as sample_last_key
+        from {{ ref('int_audience_backtest_predictions') }}
+        group by cutoff_date
+    )
+{%- endset %}
 
-    select * from {{ ref('int_audience_backtest_predictions') }}
+with cutoffs as (
 
-),
-
-cutoffs as (
-
-    select distinct cutoff_date from predictions
+    select * from {{ cutoffs_sql }} as c
 
 ),
 
 members as (
 
     select *
-    from ({{ audience_members_sql(
-        "(select distinct cutoff_date from " ~ ref('int_audience_backtest_predictions') ~ ")",
-        ref('int_audience_backtest_predictions')
-    ) }}) as m
+    from ({{ audience_members_sql(cutoffs_sql, ref('int_audience_backtest_predictions'), sampled=true) }}) as m
 
 ),
 
+-- The orders of the customers of some cutoff's sample (a md5 is at most 32 f's).
 orders as (
 
-    select customer_id, order_date, net_revenue from {{ ref('int_customer_orders') }}
+    select customer_id, order_date, net_revenue, sample_key
+    from (
+        select customer_id, order_date, net_revenue, {{ dbt.hash('customer_id') }} as sample_key
+        from {{ ref('int_customer_orders') }}
+    ) as keyed
+    where sample_key <= (select max(coalesce(sample_last_key, '{{ "f" * 32 }}')) from cutoffs)
 
 ),
 
@@ -47,6 +60,7 @@ outcomes as (
     inner join cutoffs
         on orders.order_date > cutoffs.cutoff_date
         and orders.order_date <= {{ add_days(90, 'cutoffs.cutoff_date') }}
+        and {{ audience_in_sample('orders.sample_key') }}
     group by cutoffs.cutoff_date, orders.customer_id
 
 ),
@@ -59,6 +73,7 @@ active as (
     inner join cutoffs
         on orders.order_date <= cutoffs.cutoff_date
         and orders.order_date > {{ add_days(-var('active_window_days'), 'cutoffs.cutoff_date') }}
+        and {{ audience_in_sample('orders.sample_key') }}
     group by cutoffs.cutoff_date, orders.customer_id
 
 ),
@@ -109,6 +124,8 @@ shares as (
     select
         grid.audience,
         grid.cutoff_date,
+        cutoffs.sample_customers,
+        cutoffs.known_customers,
         coalesce(m.members, 0) as members,
         coalesce(m.ordered_30d, 0) as members_ordered_30d,
         coalesce(m.ordered_90d, 0) as members_ordered_90d,
@@ -124,12 +141,15 @@ shares as (
     from grid
     left join member_results as m on m.audience = grid.audience and m.cutoff_date = grid.cutoff_date
     left join active_results as a on a.cutoff_date = grid.cutoff_date
+    inner join cutoffs on cutoffs.cutoff_date = grid.cutoff_date
 
 )
 
 select
     cast(audience as {{ dbt.type_string() }}) as audience,
     cutoff_date,
+    cast(sample_customers as bigint) as sample_customers,
+    cast(known_customers as bigint) as known_customers,
     cast(members as bigint) as members,
     cast(members_ordered_30d as bigint) as members_ordered_30d,
     cast(members_ordered_90d as bigint) as members_ordered_90d,

@@ -47,3 +47,12 @@ def test_without_the_marts_the_section_says_so_and_the_report_still_builds():
     assert "mart_audience_summary" in section_audiences(None, None, "$")
     html = build_report({"mart_audience_summary": summary()}, as_of_date=D2)
     assert "Who to contact this week" in html and "not backtested yet" in html
+
+
+def test_a_backtest_on_a_sample_says_how_many_customers_it_measured():
+    sampled = backtest().with_columns(pl.lit(200_000).alias("sample_customers"), pl.lit(1_700_000).alias("known_customers"))
+    html = section_audiences(summary(), sampled, "$")
+    assert "Measured on a stable sample of 200,000 of the 1,700,000 customers known then" in html
+    every = sampled.with_columns(pl.lit(172_972).alias("sample_customers"), pl.lit(172_972).alias("known_customers"))
+    assert "sample of" not in section_audiences(summary(), every, "$")
+    assert "sample of" not in section_audiences(summary(), backtest(), "$")

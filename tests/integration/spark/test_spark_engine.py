@@ -242,7 +242,8 @@ def failed_dbt_step(tmp_path, monkeypatch, engine: str) -> str:
         [retention_dbt_assets],
         resources={
             "dbt": dbt_resource(),
-            "shop_source": ShopSourceResource(),
+            # (the step runs alone: no extraction recorded the shop's zone in raw._shop_profile)
+            "shop_source": ShopSourceResource(timezone="UTC"),
             "warehouse": WarehouseResource(data_dir=str(tmp_path), engine=engine),
         },
         selection=dg.AssetSelection.assets(["intermediate", "int_as_of_date"]),

@@ -229,7 +229,10 @@ def test_the_sample_ignores_row_order_and_a_copied_cutoff_equals_its_refit(cdnow
 
 def test_the_sample_key_is_the_same_md5_in_duckdb_and_python(cdnow):
     ids = cdnow["customer_id"].unique().sort().head(50)
-    in_duckdb = duckdb.sql("select md5(customer_id) as k from ids order by customer_id").pl()["k"].to_list()
+    # Its own connection: the module's default one is shared with whatever else ran in this process.
+    with duckdb.connect() as con:
+        con.register("ids", ids.to_frame())
+        in_duckdb = [k for (k,) in con.execute("select md5(customer_id) from ids order by customer_id").fetchall()]
     assert in_duckdb == [backtest.fit_key(c) for c in ids]
     with pytest.raises(ValueError, match="fit sample cap is 0"):
         backtest.fit_sample(pl.DataFrame({"customer_id": ["a"]}), 0)

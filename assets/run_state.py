@@ -23,6 +23,7 @@ import dagster as dg
 from assets.extraction.contract import ENTITIES, RAW_SCHEMA, create_raw_schema
 from assets.resources import ShopSourceResource
 from assets.settings import PROJECT_ROOT, Settings
+from assets.warehouse import relation_exists
 
 
 def _utcnow() -> datetime:
@@ -202,11 +203,7 @@ def unchanged_since_publish(con, settings: Mapping) -> datetime | None:
     then failed (dbt, a blocking check) did not publish, so the state still
     differs from the recorded one and the next run rebuilds.
     """
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = '_published_state'",
-        [RAW_SCHEMA],
-    ).fetchall()[0][0]
-    if not exists:
+    if not relation_exists(con, RAW_SCHEMA, "_published_state"):
         return None
     rows = con.execute(f"SELECT published_at, raw_state, settings FROM {PUBLISHED_STATE}").fetchall()
     if len(rows) != 1:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from assets.extraction.contract import RAW_SCHEMA
 from assets.resources import ShopSourceResource
+from assets.warehouse import relation_exists
 
 SHOP_PROFILE = f"{RAW_SCHEMA}._shop_profile"
 SHOP_PROFILE_DDL = f"""
@@ -58,11 +59,7 @@ def record_shop_profile(con, profile: ShopProfile) -> None:
 
 def recorded_shop_profile(con) -> ShopProfile | None:
     """The profile the last extraction recorded; None when none did."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = '_shop_profile'",
-        [RAW_SCHEMA],
-    ).fetchall()[0][0]
-    if not exists:
+    if not relation_exists(con, RAW_SCHEMA, "_shop_profile"):
         return None
     rows = con.execute(f"SELECT source, currency, timezone, history_end FROM {SHOP_PROFILE}").fetchall()
     return ShopProfile(*rows[0]) if len(rows) == 1 else None

@@ -117,6 +117,12 @@ def quote_literal(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether `schema.name` is a table or a view on `con`."""
+    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                       [schema, name]))
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     """First value of the first row. Fetches the whole result: DuckDB 2 refuses
     further work (register, new statements) on a connection whose last

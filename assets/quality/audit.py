@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 
+from assets.warehouse import relation_exists
+
 from .results import SuiteRun
 
 AUDIT_SCHEMA = "audit"
@@ -71,15 +73,6 @@ SUITE_RUNS_COLUMNS = (
 )
 
 
-def table_exists(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
 def create_audit_schema(con) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {AUDIT_SCHEMA}")
     con.execute(VALIDATION_RESULTS_DDL)
@@ -93,7 +86,7 @@ def create_audit_schema(con) -> None:
 
 def previous_row_count(con, suite: str, run_id: str) -> int | None:
     """Row count of the suite's latest successful validation in another run."""
-    if not table_exists(con, AUDIT_SCHEMA, "suite_runs"):
+    if not relation_exists(con, AUDIT_SCHEMA, "suite_runs"):
         return None
     row = con.execute(
         f"""
@@ -113,7 +106,7 @@ def validated_through(con, suite: str):
     never ran, are newer than this and are validated again. A run recorded
     without a stamp (a table with no stamped row) does not move it.
     """
-    if not table_exists(con, AUDIT_SCHEMA, "suite_runs"):
+    if not relation_exists(con, AUDIT_SCHEMA, "suite_runs"):
         return None
     if "loaded_through" not in _columns(con, "suite_runs"):
         return None
@@ -135,7 +128,7 @@ def validated_days(con, suite: str):
     Days after the newest are the next run's new days (judged); days before
     the oldest are a backfill's history (described).
     """
-    if not table_exists(con, AUDIT_SCHEMA, "suite_runs") or "days_through" not in _columns(con, "suite_runs"):
+    if not relation_exists(con, AUDIT_SCHEMA, "suite_runs") or "days_through" not in _columns(con, "suite_runs"):
         return None, None
     return con.execute(
         f"SELECT min(days_from), max(days_through) FROM {AUDIT_SCHEMA}.suite_runs WHERE suite = ? AND success",
@@ -145,7 +138,7 @@ def validated_days(con, suite: str):
 
 def has_validated_rows(con, suite: str) -> bool:
     """Whether a successful validation of the suite saw rows (a night, not a first import)."""
-    if not table_exists(con, AUDIT_SCHEMA, "suite_runs"):
+    if not relation_exists(con, AUDIT_SCHEMA, "suite_runs"):
         return False
     return bool(con.execute(
         f"SELECT count(*) FROM {AUDIT_SCHEMA}.suite_runs WHERE suite = ? AND success AND row_count > 0", [suite]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from assets.extraction.contract import tracked_entities
+from assets.warehouse import relation_exists
 
 from . import audit, gx_suite
 from .config import DEFAULT_CONFIG, ERROR, WARN, QualityConfig
@@ -57,7 +58,7 @@ def ensure_staging_reference(con, run_id: str) -> bool:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.reference_state (run_id VARCHAR, as_of_date DATE)")
     if con.execute(f"SELECT count(*) FROM {schema}.reference_state WHERE run_id = ? AND as_of_date IS NOT DISTINCT "
-                   f"FROM ?", [run_id, as_of]).fetchone()[0] and audit.table_exists(con, *STAGING_REFERENCE.split(".")):
+                   f"FROM ?", [run_id, as_of]).fetchone()[0] and relation_exists(con, *STAGING_REFERENCE.split(".")):
         return False
     con.execute("BEGIN TRANSACTION")
     try:
@@ -204,7 +205,7 @@ def _boundaries(con, suite: Suite, run_id: str, as_of_setting, full: bool) -> di
     if suite.loaded_at_column:
         col = gx_suite.q(suite.loaded_at_column)
         stamps = [con.execute(f"SELECT max({col}) FROM {t}").fetchone()[0] for t in (suite.table, *suite.also_stamped)
-                  if audit.table_exists(con, *t.split("."))]
+                  if relation_exists(con, *t.split("."))]
         loaded_through = max((t for t in stamps if t is not None), default=None)
         since = None if full else audit.validated_through(con, suite.name)
     # the daily rules' boundary: days after the newest validated day are new, those before the oldest history

@@ -33,6 +33,7 @@ import duckdb
 import polars as pl
 
 from assets.audiences import AUDIENCES
+from assets.warehouse import relation_exists
 
 from .exports import EMAIL_VALUE_REGEX, PersonalDataError, is_personal_column, sha256_file
 
@@ -66,9 +67,7 @@ class Baseline:
 def read_members(con: duckdb.DuckDBPyConnection) -> tuple[date | None, pl.DataFrame] | None:
     """(as-of date, members) from mart_audience_members; None when the build has no such table."""
     schema, table = MEMBERS_TABLE
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                        [schema, table]).fetchall()[0][0]
-    if not found:
+    if not relation_exists(con, schema, table):
         return None
     members = con.sql(f"SELECT audience, {', '.join(MEMBER_COLUMNS)}, as_of_date FROM {schema}.{table}").pl()
     as_of = members["as_of_date"].max() if members.height else None

@@ -288,14 +288,12 @@ def fit_sample(aggregates: pl.DataFrame, cap: int = FIT_SAMPLE_CUSTOMERS) -> pl.
     The `cap` customers with the smallest `fit_key` (ties by id): a stable
     hash, so the same known orders give the same sample on every run and
     machine, and a copied cutoff stays what a refit would give. The key is
-    the aggregates' `fit_key` column (from SQL) or computed here.
+    the aggregates' `fit_key` column (`cutoff_aggregates` computes it in SQL).
     """
     _check_cap("fit sample", cap)
     if aggregates.height <= cap:
         return None
-    keyed = aggregates.select("customer_id", "fit_key") if "fit_key" in aggregates.columns else aggregates.select(
-        "customer_id", pl.col("customer_id").map_elements(fit_key, return_dtype=pl.String).alias("fit_key"))
-    return keyed.sort("fit_key", "customer_id").head(cap)["customer_id"]
+    return aggregates.select("customer_id", "fit_key").sort("fit_key", "customer_id").head(cap)["customer_id"]
 
 
 def predict_cutoff(aggregates: pl.DataFrame, cutoff: dt.date, cap: int = FIT_SAMPLE_CUSTOMERS) -> Predictions:

@@ -46,7 +46,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 
-from assets.dbt.cli import dbt_build_args, dbt_test_args
+from assets.dbt.cli import DbtCli, dbt_build_args, dbt_test_args
 from assets.dbt.console import SparkProgressFilter
 from assets.dbt.engine import BuildRequest, DbtEvent, built_tables
 from assets.dbt.engines.spark_plan import FIT_INPUTS, SparkPlan, check_links, spark_plan
@@ -257,7 +257,7 @@ def spark_dbt_resource(dbt: DbtCliResource, paths: SparkPaths, phase: int, with_
         dbt.dbt_executable, paths.work, spark_dbt_env(paths, with_predictions=with_predictions)
     ))
     launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    return DbtCliResource(
+    return DbtCli(
         project_dir=dbt.project_dir,
         profiles_dir=dbt.profiles_dir,
         profile=dbt.profile,

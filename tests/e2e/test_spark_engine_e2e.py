@@ -38,11 +38,11 @@ SAMPLE_ORDERS = 2_500
 SAMPLE_END_DATE = "2025-06-30"
 
 
-def run_pipeline(data: Path, engine: str, with_checks: bool, with_docs: bool = True):
+def run_pipeline(data: Path, engine: str, with_checks: bool):
     """The real assets (and, if asked, the quality checks) as one job over the sample shop, run in process.
 
-    `with_docs=False` leaves out the `dbt_docs` step (a `dbt docs generate`), which
-    a run kept only to compare the Spark run's exports with does not need.
+    Without the `dbt_docs` step (tests/support/serving.py): the page is built
+    from the DuckDB build file whatever the engine.
     """
     import dagster as dg
 
@@ -50,8 +50,9 @@ def run_pipeline(data: Path, engine: str, with_checks: bool, with_docs: bool = T
     from orchestration.extraction import extract_shop  # quiet nights judge freshness
     from assets.quality import quality_checks_for
     from assets.resources import ShopSourceResource, WarehouseResource
-    from assets.serving import build_serving_assets, mart_asset_keys
+    from assets.serving import mart_asset_keys
     from orchestration.jobs import make_pipeline_job
+    from tests.support.serving import serving_assets_without_docs
 
     name = f"engine_{engine}"
     with pytest.MonkeyPatch.context() as mp:
@@ -61,8 +62,7 @@ def run_pipeline(data: Path, engine: str, with_checks: bool, with_docs: bool = T
         mp.setenv("RETENTION_BUILD_DB", str(data / "build" / "warehouse.duckdb"))
         assets: list = [extract_shop, retention_dbt_assets]
         checks = quality_checks_for(assets) if with_checks else []
-        serving = [a for a in build_serving_assets(mart_asset_keys(assets, engine))
-                   if with_docs or dg.AssetKey("dbt_docs") not in a.keys]
+        serving = serving_assets_without_docs(mart_asset_keys(assets, engine))
         defs = dg.Definitions(
             assets=[*assets, *serving],
             asset_checks=checks,
@@ -86,9 +86,8 @@ def step_failures(result) -> list[str]:
 def both_runs(tmp_path_factory):
     before = repository_files()
     tmp = tmp_path_factory.mktemp("spark_engine")
-    duck, _ = run_pipeline(tmp / "duckdb", "duckdb", with_checks=False, with_docs=False)
-    # (the dbt docs page is generated from the DuckDB build file whatever the engine: tests/integration/serving)
-    spark, quality_checks = run_pipeline(tmp / "spark", "spark", with_checks=True, with_docs=False)
+    duck, _ = run_pipeline(tmp / "duckdb", "duckdb", with_checks=False)
+    spark, quality_checks = run_pipeline(tmp / "spark", "spark", with_checks=True)
     unit_tests = run_unit_tests_on_spark(tmp / "spark" / "spark", tmp / "spark_unit_tests")
     return {
         "duckdb": (duck, tmp / "duckdb"),

@@ -24,7 +24,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # The sample shop's frames are turned into landing folders here; one small
 # history for every scenario built from it (fast on 2 cores).
 SAMPLE_END_DATE = "2025-01-31"
-DBT_DOCS_KEY = dg.AssetKey("dbt_docs")
 SAMPLE_DAYS = 150  # 2024-09-04 .. 2025-01-31: weekends and Christmas inside
 SAMPLE_ORDERS = 6_000  # about 40 orders a day: enough for the daily-volume rules to judge days
 
@@ -121,15 +120,13 @@ def build_job(name: str):
     from assets.dbt import retention_dbt_assets
     from orchestration.extraction import extract_shop  # quiet nights judge freshness
     from assets.quality import quality_checks_for
-    from assets.serving import build_serving_assets, mart_asset_keys
+    from assets.serving import mart_asset_keys
     from orchestration.jobs import make_pipeline_job
+    from tests.support.serving import serving_assets_without_docs
 
     assets: list = [extract_shop, retention_dbt_assets]
     checks = quality_checks_for(assets)
-    # Without the dbt docs page (a `dbt docs generate` per run, ~5 s): its content does not depend on the shop's
-    # rows; the whole-pipeline tests of tests/e2e/conftest.py build it, tests/integration/serving/test_dbt_docs.py
-    # opens it.
-    assets += [a for a in build_serving_assets(mart_asset_keys(assets)) if DBT_DOCS_KEY not in a.keys]
+    assets += serving_assets_without_docs(mart_asset_keys(assets))
     return assets, checks, make_pipeline_job(name, f"real-shop scenario {name}")
 
 

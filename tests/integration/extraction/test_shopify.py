@@ -440,8 +440,9 @@ def test_extraction_asset_loads_the_export_through_dagster(tmp_path, landing, mo
 def test_whole_pipeline_publishes_from_the_export_without_personal_data(tmp_path, landing, monkeypatch):
     """Extraction -> dbt -> publish, exports and report, on the export alone (quality gates not attached)."""
     from assets.dbt import dbt_resource, retention_dbt_assets
-    from assets.serving import build_serving_assets, mart_asset_keys
+    from assets.serving import mart_asset_keys
     from orchestration.jobs import make_pipeline_job
+    from tests.support.serving import serving_assets_without_docs
 
     data = tmp_path / "data"
     monkeypatch.setenv("RETENTION_DATA_DIR", str(data))
@@ -450,9 +451,7 @@ def test_whole_pipeline_publishes_from_the_export_without_personal_data(tmp_path
     monkeypatch.delenv(SALT_ENV, raising=False)
     marts = mart_asset_keys([retention_dbt_assets])
     defs = dg.Definitions(
-        # without the dbt docs page: it holds the project's docs, no shop data (tests/integration/serving)
-        assets=[extract_shop, retention_dbt_assets,
-                *[a for a in build_serving_assets(marts) if dg.AssetKey("dbt_docs") not in a.keys]],
+        assets=[extract_shop, retention_dbt_assets, *serving_assets_without_docs(marts)],
         jobs=[make_pipeline_job("shopify_e2e", "test")],
         resources={
             "warehouse": WarehouseResource(data_dir=str(data)),

@@ -377,7 +377,7 @@ def raw_table_ddl(entity: Entity, schema: str = RAW_SCHEMA) -> str:
     cols += [f"{name} {typ}" for name, typ in LINEAGE_COLUMNS]
     # No PRIMARY KEY constraint: the loader already guarantees one row per key
     # (upsert), and DuckDB's key index costs memory and time on tens of
-    # millions of rows. Uniqueness is verified by the quality suites and dbt tests.
+    # millions of rows. The raw quality suites re-verify the keys of every night's loaded rows.
     return (
         f"CREATE TABLE IF NOT EXISTS {schema}.{entity.name} (\n  "
         + ",\n  ".join(cols)

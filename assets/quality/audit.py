@@ -62,14 +62,15 @@ CREATE TABLE IF NOT EXISTS {AUDIT_SCHEMA}.suite_runs (
   validated_at TIMESTAMP NOT NULL,
   loaded_through TIMESTAMP,
   days_from DATE,
-  days_through DATE
+  days_through DATE,
+  row_rules_not_run INTEGER
 )
 """
 
 SUITE_RUNS_COLUMNS = (
     "run_id", "suite", "asset_key", "table_name", "row_count", "success", "error_failures", "warn_failures",
     "expectations", "rows_validated", "chunks", "seconds", "as_of_date", "data_docs", "validated_at",
-    "loaded_through", "days_from", "days_through",
+    "loaded_through", "days_from", "days_through", "row_rules_not_run",
 )
 
 
@@ -82,6 +83,8 @@ def create_audit_schema(con) -> None:
     # ... and before daily rules judged only new days (NULL: the next run describes every day as history)
     for column in ("days_from", "days_through"):
         con.execute(f"ALTER TABLE {AUDIT_SCHEMA}.suite_runs ADD COLUMN IF NOT EXISTS {column} DATE")
+    # ... and before a run with no row in scope left its row rules out (NULL: not recorded)
+    con.execute(f"ALTER TABLE {AUDIT_SCHEMA}.suite_runs ADD COLUMN IF NOT EXISTS row_rules_not_run INTEGER")
 
 
 def previous_row_count(con, suite: str, run_id: str) -> int | None:
@@ -194,7 +197,7 @@ def write_suite_run(con, run: SuiteRun) -> None:
                 run.run_id, run.suite.name, key, run.suite.table, run.row_count, run.passed,
                 len(run.failed(ERROR_)), len(run.failed(WARN_)), len(run.results), run.rows_validated,
                 run.chunks, run.seconds, run.as_of, run.data_docs, run.validated_at, run.loaded_through,
-                run.days_from, run.days_through,
+                run.days_from, run.days_through, run.rules_not_run,
             ],
         )
         con.execute("COMMIT")

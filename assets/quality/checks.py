@@ -138,6 +138,7 @@ def check_result(run, index: Path | None = None) -> dg.AssetCheckResult:
         "failed_warn": len(failed) - len(failed_error),
         "row_count": run.row_count,
         "rows_validated": run.rows_validated,
+        "row_rules": run.row_rules_text,
         "chunks": run.chunks,
         "seconds": run.seconds,
         "as_of_date": str(run.as_of) if run.as_of else None,

@@ -48,10 +48,29 @@ class SuiteRun:
     # up to `loaded_through`, the table's newest load stamp (raw suites).
     validated_since: datetime | None = None
     loaded_through: datetime | None = None
+    # No earlier successful validation: the loaded rows are history the loader
+    # judged; the row rules covered only rows without a load stamp.
+    first_validation: bool = False
+    # Row rules left out of the validation: no row in their scope.
+    rules_not_run: int = 0
     # The days of the table's time column this validation covered (raw suites):
     # the next run judges the days after `days_through`.
     days_from: date | None = None
     days_through: date | None = None
+
+    @property
+    def row_scope(self) -> str:
+        """Which rows the row rules judge, in words."""
+        if self.first_validation:
+            return ("first validation: the history loaded was judged row by row by the loader and is not "
+                    "re-verified; rows loaded from now on are")
+        return f"rows loaded after {self.validated_since}" if self.validated_since else "every row"
+
+    @property
+    def row_rules_text(self) -> str:
+        if self.rules_not_run:
+            return f"{self.rules_not_run} row rules not run, no row to judge ({self.row_scope})"
+        return f"row rules over {self.rows_validated:,} of {self.row_count or 0:,} rows ({self.row_scope})"
 
     def failed(self, severity: str | None = None) -> list[RuleResult]:
         return [r for r in self.results if not r.success and (severity is None or r.severity == severity)]

@@ -20,6 +20,11 @@ NIGHT_2 = "TIMESTAMP '2100-01-02 03:00:00'"
 NIGHT_3 = "TIMESTAMP '2100-01-03 03:00:00'"
 
 
+def night(con, name, **kw):
+    """A run's validation: row rules judge the rows loaded since the last successful one."""
+    return validate(con, name, full=False, **kw)
+
+
 def _load_copies(con, n: int, stamp: str, suffix: str, status: str | None = None) -> None:
     """`n` new orders (copies of existing ones under new ids) stamped as loaded at `stamp`."""
     status_sql = f", '{status}' AS status" if status else ""
@@ -32,58 +37,79 @@ def _load_copies(con, n: int, stamp: str, suffix: str, status: str | None = None
 def test_a_night_validates_only_the_rows_loaded_since_the_last_successful_run(scratch):
     con = scratch()
     total = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
-    first = validate(con, "raw_orders", run_id="night-1")
-    assert first.passed and first.rows_validated == total and first.validated_since is None
+    first = night(con, "raw_orders", run_id="night-1")
+    # a first validation: the history was judged row by row by the loader, not again here
+    row_rules = [r for r in SUITES["raw_orders"].rules if r.frame == ROWS]
+    assert first.passed and first.first_validation and first.rows_validated == 0
+    assert first.rules_not_run == len(row_rules) > 0
+    assert not {r.id for r in row_rules} & {r.rule_id for r in first.results}
+    assert "not re-verified" in first.row_rules_text
+    recorded = con.execute("SELECT row_rules_not_run, expectations FROM audit.suite_runs WHERE run_id = 'night-1'")
+    assert recorded.fetchone() == (len(row_rules), len(first.results))
 
     _load_copies(con, 25, NIGHT_2, "-n2")
-    night = validate(con, "raw_orders", run_id="night-2")
-    assert night.failed() == [], night.failures_markdown()
-    assert night.rows_validated == 25
-    assert night.validated_since == first.loaded_through
-    assert night.result("order_id_unique").element_count == 25  # the rows handed to the row rules
+    second = night(con, "raw_orders", run_id="night-2")
+    assert second.failed() == [], second.failures_markdown()
+    assert second.rows_validated == 25
+    assert second.validated_since == first.loaded_through
+    assert second.result("order_id_unique").element_count == 25  # the rows handed to the row rules
 
-    again = validate(con, "raw_orders", run_id="night-2-retry")
-    assert again.rows_validated == 0 and again.passed
+    again = night(con, "raw_orders", run_id="night-2-retry")
+    assert again.rows_validated == 0 and again.passed and again.rules_not_run == len(row_rules)
+    assert not again.first_validation
     assert validate(con, "raw_orders", run_id="full", full=True).rows_validated == total + 25
 
 
 def test_a_bad_row_loaded_by_a_failed_run_is_caught_again_the_next_night(scratch):
     con = scratch()
-    assert validate(con, "raw_orders", run_id="night-1").passed
+    assert night(con, "raw_orders", run_id="night-1").passed
 
     _load_copies(con, 3, NIGHT_2, "-n2", status="shipped")
-    failed = validate(con, "raw_orders", run_id="night-2")
+    failed = night(con, "raw_orders", run_id="night-2")
     assert not failed.passed and failed.result("status_in_set").unexpected_count == 3
 
     _load_copies(con, 10, NIGHT_3, "-n3")  # a clean night after the failed one
-    night3 = validate(con, "raw_orders", run_id="night-3")
+    night3 = night(con, "raw_orders", run_id="night-3")
     r = night3.result("status_in_set")
     assert not r.success and r.severity == ERROR
     assert r.unexpected_count == 3 and r.examples == ["shipped"] * 3
     assert night3.rows_validated == 13  # night 2's rows again, and night 3's
 
     con.execute("UPDATE raw.orders SET status = 'fulfilled', _loaded_at = TIMESTAMP '2100-01-04 03:00:00' WHERE status = 'shipped'")
-    assert validate(con, "raw_orders", run_id="night-4").passed
-    assert validate(con, "raw_orders", run_id="night-5").rows_validated == 0
+    assert night(con, "raw_orders", run_id="night-4").passed
+    assert night(con, "raw_orders", run_id="night-5").rows_validated == 0
 
 
 def test_rows_of_a_run_whose_checks_never_ran_are_validated_next_time(scratch):
     con = scratch()
-    assert validate(con, "raw_orders", run_id="night-1").passed
+    assert night(con, "raw_orders", run_id="night-1").passed
     _load_copies(con, 4, NIGHT_2, "-n2", status="shipped")  # night 2 loaded, its checks did not run
     _load_copies(con, 6, NIGHT_3, "-n3")
-    run = validate(con, "raw_orders", run_id="night-3")
+    run = night(con, "raw_orders", run_id="night-3")
     assert run.rows_validated == 10
     assert run.result("status_in_set").unexpected_count == 4
 
 
+def test_a_first_validation_judges_the_rows_the_loader_did_not_stamp(scratch):
+    con = scratch()
+    old = con.execute("SELECT min(order_id) FROM raw.orders").fetchone()[0]
+    # written around the loader: no load stamp, an unknown status, a key already held by a loaded row
+    con.execute(f"INSERT INTO raw.orders SELECT * REPLACE ('shipped' AS status, NULL AS _loaded_at) "
+                f"FROM raw.orders WHERE order_id = '{old}'")
+    run = night(con, "raw_orders", run_id="night-1")
+    assert run.first_validation and run.rules_not_run == 0 and run.rows_validated == 1
+    assert not run.passed
+    assert run.result("status_in_set").unexpected_count == 1
+    assert run.result("order_id_unique").unexpected_count == 2  # the unstamped row and the loaded one
+
+
 def test_a_new_row_repeating_an_older_key_breaks_uniqueness(scratch):
     con = scratch()
-    assert validate(con, "raw_orders", run_id="night-1").passed
+    assert night(con, "raw_orders", run_id="night-1").passed
     old = con.execute("SELECT min(order_id) FROM raw.orders").fetchone()[0]
     con.execute(f"INSERT INTO raw.orders SELECT * REPLACE ({NIGHT_2} AS _loaded_at) FROM raw.orders "
                 f"WHERE order_id = '{old}'")
-    run = validate(con, "raw_orders", run_id="night-2")
+    run = night(con, "raw_orders", run_id="night-2")
     r = run.result("order_id_unique")
     assert run.rows_validated == 1
     # GX counts every row holding the repeated key: the new copy and the older one it repeats
@@ -166,25 +192,25 @@ def test_any_gx_expectation_runs_on_the_new_rows(scratch):
     length = Rule("order_id_length", "value_set", "ExpectColumnValueLengthsToEqual", {"column": "order_id", "value": 10})
     custom = replace(suite, rules=suite.rules + (length,))
     con = scratch()
-    first = run_suite(con, custom, "night-1", FAST, log_fn=lambda m: None)
+    first = run_suite(con, custom, "night-1", FAST, log_fn=lambda m: None, full=True)
     r = first.result("order_id_length")
     assert r.expectation == "expect_column_value_lengths_to_equal"
     assert first.passed and r.element_count == first.row_count
     _load_copies(con, 5, NIGHT_2, "-n2")  # ids like O000000023-n2 are longer
-    night = run_suite(con, custom, "night-2", FAST, log_fn=lambda m: None)
-    r = night.result("order_id_length")
+    second = run_suite(con, custom, "night-2", FAST, log_fn=lambda m: None)
+    r = second.result("order_id_length")
     assert (r.element_count, r.unexpected_count) == (5, 5)
-    assert night.rows_validated == 5
+    assert second.rows_validated == 5
 
 
 def test_a_night_judges_the_subtotals_of_the_orders_it_loaded(scratch):
     con = scratch()
-    assert validate(con, "raw_orders", run_id="night-1").passed
+    assert night(con, "raw_orders", run_id="night-1").passed
     con.execute(f"UPDATE raw.orders SET subtotal = subtotal + 5, _loaded_at = {NIGHT_2} WHERE order_id = "
                 "(SELECT min(order_id) FROM raw.order_lines)")
     con.execute(f"UPDATE raw.order_lines SET _loaded_at = {NIGHT_2} WHERE order_id = "
                 "(SELECT max(order_id) FROM raw.order_lines)")  # a line reloaded: its order is judged again
-    r = validate(con, "raw_orders", run_id="night-2").result("subtotal_matches_lines")
+    r = night(con, "raw_orders", run_id="night-2").result("subtotal_matches_lines")
     assert not r.success
     assert (r.observed_value["orders_with_lines"], r.observed_value["orders_off"]) == (2, 1)
 
@@ -198,7 +224,7 @@ def test_an_expectation_gx_cannot_compute_fails_naming_why(scratch):
     regex = Rule("order_id_pattern", "value_set", "ExpectColumnValuesToMatchRegex",
                  {"column": "order_id", "regex": r"^O[0-9]+$"})
     run = run_suite(scratch(), replace(suite, rules=suite.rules + (regex,)), "regex", FAST, write_audit=False,
-                    log_fn=lambda m: None)
+                    log_fn=lambda m: None, full=True)
     r = run.result("order_id_pattern")
     assert not r.success and r.exception
     assert [x.rule_id for x in run.failed()] == ["order_id_pattern"]

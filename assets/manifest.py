@@ -75,6 +75,13 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict:
     return _CACHE[key][1]
 
 
+def documented_schemas(manifest: Mapping[str, Any]) -> set[str]:
+    """The schemas dbt's docs catalog reads: those of the project's relations and of its sources."""
+    relations = [n for n in (manifest.get("nodes") or {}).values()
+                 if n.get("resource_type") in ("model", "seed", "snapshot")]
+    return {n["schema"] for n in [*relations, *(manifest.get("sources") or {}).values()] if n.get("schema")}
+
+
 def models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Enabled model nodes by name."""
     return {n["name"]: n for n in (manifest.get("nodes") or {}).values() if n.get("resource_type") == "model"}

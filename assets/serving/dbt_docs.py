@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from assets.manifest import documented_schemas, load_manifest
 from assets.run_state import CODE_GLOBS, code_fingerprint
 from assets.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 from assets.warehouse import connect
@@ -51,13 +52,17 @@ def docs_generate_args(vars_: Mapping[str, Any], target_path: Path) -> list[str]
     ]
 
 
-def docs_fingerprint(build_db: Path, vars_: Mapping[str, Any], root: Path = PROJECT_ROOT) -> str:
-    """What the page is made of: the dbt project's files, the vars, and the build's tables and column types."""
+def docs_fingerprint(build_db: Path, vars_: Mapping[str, Any], root: Path = PROJECT_ROOT,
+                     manifest: Mapping[str, Any] | None = None) -> str:
+    """What the page is made of: the dbt project's files, the vars, and the tables and column types of the
+    schemas dbt documents (the quality checks' scratch tables and the audit are not on the page)."""
+    schemas = sorted(documented_schemas(load_manifest() if manifest is None else manifest))
     con = connect(build_db, read_only=True)
     try:
         columns = con.execute(
-            "select table_schema, table_name, column_name, data_type from information_schema.columns order by all"
-        ).fetchall()
+            "select table_schema, table_name, column_name, data_type from information_schema.columns "
+            f"where table_schema in ({', '.join('?' for _ in schemas)}) order by all", schemas
+        ).fetchall() if schemas else []
     finally:
         con.close()
     digest = hashlib.sha256()

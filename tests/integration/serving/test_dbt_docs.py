@@ -94,6 +94,23 @@ def test_the_docs_fingerprint_follows_columns_and_vars_not_rows(tmp_path):
     assert docs_fingerprint(_tiny_build(db, column_type="bigint"), {"shop_timezone": "UTC"}) != first
 
 
+def test_the_docs_fingerprint_ignores_schemas_dbt_does_not_document(tmp_path):
+    """The quality checks' scratch tables change from run to run; the page does not show them."""
+    import duckdb
+
+    from assets.manifest import documented_schemas, load_manifest
+    from assets.serving.dbt_docs import docs_fingerprint
+
+    assert {"raw", "marts"} <= documented_schemas(load_manifest())
+    db = _tiny_build(tmp_path / "b.duckdb")
+    first = docs_fingerprint(db, {"shop_timezone": "UTC"})
+    con = duckdb.connect(str(db))
+    con.execute("create schema quality_cache")
+    con.execute("create table quality_cache.raw_orders__batch as select 1 as order_id")
+    con.close()
+    assert docs_fingerprint(db, {"shop_timezone": "UTC"}) == first
+
+
 def test_a_page_is_current_only_beside_its_own_fingerprint(tmp_path):
     from assets.serving.dbt_docs import DOCS_PAGE, FINGERPRINT_FILE, page_is_current
 

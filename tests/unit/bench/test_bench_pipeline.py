@@ -141,7 +141,9 @@ def test_verdicts_compute_each_goals_ratio_and_say_met_or_not(bench_pipeline):
     dbt = by_what["dbt step / (bare marts SQL x 1.3 + 15 s)"]
     assert dbt.ratio == pytest.approx(20.0 / (2.4 * 1.3 + 15)) and dbt.met == "not met"
     quality = by_what["quality gates / wall (full)"]
-    assert quality.ratio == pytest.approx(3.0 / 40.0) and quality.met == "met"
+    assert quality.ratio == pytest.approx(3.0 / 40.0) and quality.met == "met" and quality.goal == "<= 13%"
+    at_10m = {v.what: v for v in bench_pipeline.verdicts(runs, 5.5, 2.4, orders=10_000_000)}
+    assert at_10m["quality gates / wall (full)"].met == "not met"  # 7.5 % against 6 % at 10M
     assert by_what["nightly one day / full (wall)"].ratio == pytest.approx(3.0 / 40.0)
     assert by_what["nightly one day / full (wall)"].met == "met"
     assert by_what["nightly no data / full (wall)"].ratio == pytest.approx(2.5 / 40.0)

@@ -36,7 +36,7 @@ order by coalesce(expected.position, 1000), column_name
 
 
 def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day",
-              nightly_only: bool = False) -> str:
+              nightly_only: bool = False, local_time=None) -> str:
     """Row count next to the previous successful run's, and the freshness lag.
 
     The lag is NULL (not judged: GX skips nulls) when the table has no dated
@@ -45,11 +45,21 @@ def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day"
     With `nightly_only` (raw tables) the ratio also leaves out the rows dated
     before the oldest day already validated (`$validated_from`): a backfill
     of older history is described by the daily rules, not blocked for its size.
+
+    `local_time`: SQL of a UTC timestamp expression in the shop's time zone (`days.shop_time`); the
+    rows are then counted per UTC quarter-hour and only the quarter-hours converted - the same dates
+    (every zone's offset is a multiple of 15 minutes), without converting tens of millions of rows.
     """
     fresh = ""
-    compared = "count(*)"
+    count = "count(*)"
+    source = table
+    if time_column and local_time is not None:
+        count = "sum(n)"
+        source = (f"(select {local_time('slot')} as {time_column}, n from (select time_bucket(interval 15 minute, "
+                  f"{time_column}) as slot, count(*) as n from {table} group by 1) slots) per_slot")
+    compared = count
     if time_column and nightly_only:
-        compared = (f"count(*) filter (where $validated_from::date is null or {time_column} is null "
+        compared = (f"{count} filter (where $validated_from::date is null or {time_column} is null "
                     f"or {time_column}::date >= $validated_from::date)")
     if time_column:
         judged = "coalesce($previous_row_count, 0) > 0" if nightly_only else "true"
@@ -61,11 +71,11 @@ def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day"
                                       date_trunc('{time_unit}', $as_of::date)) end as freshness_lag_{time_unit}s"""
     return f"""
 select
-    count(*)::bigint as row_count,
+    coalesce({count}, 0)::bigint as row_count,
     $previous_row_count::bigint as previous_row_count,
     case when coalesce($previous_row_count, 0) = 0 then 1.0
-         else {compared}::double / $previous_row_count end as row_count_ratio{fresh}
-from {table}
+         else coalesce({compared}, 0)::double / $previous_row_count end as row_count_ratio{fresh}
+from {source}
 """
 
 

@@ -93,8 +93,12 @@ def volume_rules(band: tuple[float, float]) -> list[Rule]:
 def raw_as_of_sql(timezone: str = "UTC") -> str:
     """A raw suite's as-of date: the run's date the checks pass (`checks.run_as_of`), else the newest order's
     shop-local day."""
+    # Only the orders of the newest UTC days can hold the newest local day (a zone's offsets differ by
+    # hours): the conversion reads those, not every order.
     return f"""
-select coalesce($as_of_setting::date, (select max({shop_time('created_at', timezone)})::date from {RAW_SCHEMA}.orders))
+select coalesce($as_of_setting::date, (
+    select max({shop_time('created_at', timezone)})::date from {RAW_SCHEMA}.orders
+    where created_at >= (select max(created_at) from {RAW_SCHEMA}.orders) - interval 2 day))
 """
 
 
@@ -131,9 +135,8 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
         rules.append(not_before(later, earlier, mostly=mostly))
 
     ts = config.time_columns[entity.name]
-    local_ts = shop_time(ts, timezone)
     lag = config.freshness_lag_days[entity.name]
-    frames["stats"] = stats_sql(table, local_ts, nightly_only=True)
+    frames["stats"] = stats_sql(table, ts, nightly_only=True, local_time=lambda c: shop_time(c, timezone))
     rules += volume_rules(config.raw_volume_band)
     rules += daily_rules(entity.name, table, ts, config, frames, timezone)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from assets.extraction.contract import OTHER, RAW_SCHEMA
 
+from .days import local_quarter_hours_sql
 from .rules import CONFLICT_REASON
 
 AS_OF_DATE_SQL = "select as_of_date from intermediate.int_as_of_date"
@@ -36,7 +37,7 @@ order by coalesce(expected.position, 1000), column_name
 
 
 def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day",
-              nightly_only: bool = False, local_time=None) -> str:
+              nightly_only: bool = False, timezone: str | None = None) -> str:
     """Row count next to the previous successful run's, and the freshness lag.
 
     The lag is NULL (not judged: GX skips nulls) when the table has no dated
@@ -46,17 +47,15 @@ def stats_sql(table: str, time_column: str | None = None, time_unit: str = "day"
     before the oldest day already validated (`$validated_from`): a backfill
     of older history is described by the daily rules, not blocked for its size.
 
-    `local_time`: SQL of a UTC timestamp expression in the shop's time zone (`days.shop_time`); the
-    rows are then counted per UTC quarter-hour and only the quarter-hours converted - the same dates
-    (every zone's offset is a multiple of 15 minutes), without converting tens of millions of rows.
+    `timezone`: `time_column` is a UTC timestamp whose days are counted in the shop's zone, from
+    its rows per quarter-hour (`days.local_quarter_hours_sql`).
     """
     fresh = ""
     count = "count(*)"
     source = table
-    if time_column and local_time is not None:
+    if time_column and timezone is not None:
         count = "sum(n)"
-        source = (f"(select {local_time('slot')} as {time_column}, n from (select time_bucket(interval 15 minute, "
-                  f"{time_column}) as slot, count(*) as n from {table} group by 1) slots) per_slot")
+        source = f"(select local as {time_column}, n from ({local_quarter_hours_sql(table, time_column, timezone)})) per_slot"
     compared = count
     if time_column and nightly_only:
         compared = (f"{count} filter (where $validated_from::date is null or {time_column} is null "

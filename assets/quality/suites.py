@@ -136,7 +136,7 @@ def raw_suite(entity: Entity, config: QualityConfig = DEFAULT_CONFIG, currency: 
 
     ts = config.time_columns[entity.name]
     lag = config.freshness_lag_days[entity.name]
-    frames["stats"] = stats_sql(table, ts, nightly_only=True, local_time=lambda c: shop_time(c, timezone))
+    frames["stats"] = stats_sql(table, ts, nightly_only=True, timezone=timezone)
     rules += volume_rules(config.raw_volume_band)
     rules += daily_rules(entity.name, table, ts, config, frames, timezone)
     rules.append(between("freshness_lag_days", max_value=lag, rule_id="freshness", kind="freshness",

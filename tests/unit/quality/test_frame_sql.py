@@ -38,7 +38,7 @@ def con():
 def test_stats_by_quarter_hour_equal_the_per_row_conversion(con, zone, validated_from):
     values = {"as_of": date(2025, 11, 9), "previous_row_count": 1500, "validated_from": validated_from}
     per_row = stats_sql("raw.orders", shop_time("created_at", zone), nightly_only=True)
-    by_slot = stats_sql("raw.orders", "created_at", nightly_only=True, local_time=lambda c: shop_time(c, zone))
+    by_slot = stats_sql("raw.orders", "created_at", nightly_only=True, timezone=zone)
     expected = con.execute(per_row, _params(per_row, values)).fetchall()
     assert con.execute(by_slot, _params(by_slot, values)).fetchall() == expected
     assert expected[0][0] == 2000
@@ -46,7 +46,7 @@ def test_stats_by_quarter_hour_equal_the_per_row_conversion(con, zone, validated
 
 def test_stats_of_an_empty_table_count_zero(con):
     con.execute("DELETE FROM raw.orders")
-    sql = stats_sql("raw.orders", "created_at", nightly_only=True, local_time=lambda c: shop_time(c, "Asia/Kolkata"))
+    sql = stats_sql("raw.orders", "created_at", nightly_only=True, timezone="Asia/Kolkata")
     row = con.execute(sql, _params(sql, {"as_of": None, "previous_row_count": 10, "validated_from": None})).fetchone()
     assert row[:3] == (0, 10, 0.0)
 

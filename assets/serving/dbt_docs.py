@@ -52,11 +52,10 @@ def docs_generate_args(vars_: Mapping[str, Any], target_path: Path) -> list[str]
     ]
 
 
-def docs_fingerprint(build_db: Path, vars_: Mapping[str, Any], root: Path = PROJECT_ROOT,
-                     manifest: Mapping[str, Any] | None = None) -> str:
+def docs_fingerprint(build_db: Path, vars_: Mapping[str, Any], root: Path = PROJECT_ROOT) -> str:
     """What the page is made of: the dbt project's files, the vars, and the tables and column types of the
     schemas dbt documents (the quality checks' scratch tables and the audit are not on the page)."""
-    schemas = sorted(documented_schemas(load_manifest() if manifest is None else manifest))
+    schemas = sorted(documented_schemas(load_manifest()))
     con = connect(build_db, read_only=True)
     try:
         columns = con.execute(
